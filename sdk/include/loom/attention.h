@@ -1,0 +1,72 @@
+// Extension point `attention`: how attention is computed over the paged KV cache on a device.
+//
+// Each engine step runs one batch: the tokens of all scheduled sequences, laid out one after the
+// other (prefill chunks and decodes mixed). Before the first layer the engine calls prepare()
+// with the step's per-sequence layout; the backend builds whatever metadata it needs (slot
+// mapping, block tables and lengths on the device, split-K plans, the shared prefix relay
+// attention reads once). Then, for every layer, forward() stores the step's new K and V into
+// the cache and computes attention of the step's queries over each sequence's whole context.
+//
+// For CUDA graphs, prepare() must write its metadata into buffers the backend owns whose
+// addresses stay the same from step to step for the same padded batch size; forward() must not
+// allocate, synchronize, or read host memory that prepare() did not already copy.
+//
+// Threading: engine thread only; GPU work is enqueued on `stream`.
+// Errors: prepare() throws loom::DeviceError when a device call fails, loom::Error when the
+// batch exceeds what the backend was sized for; forward() throws loom::DeviceError only.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "loom/export.h"
+#include "loom/plugin.h"
+#include "loom/tensor.h"
+#include "loom/types.h"
+
+namespace loom::sdk {
+
+// One sequence of the step. Its query rows are [q_start, q_start + q_len) of the batch; after
+// this step its context holds ctx_len tokens, the last q_len of which are the step's new tokens,
+// at positions ctx_len - q_len ... ctx_len - 1. Attention is causal within the sequence.
+struct AttentionSeq {
+  SeqId id = 0;
+  std::uint32_t q_start = 0;
+  std::uint32_t q_len = 0;
+  std::uint32_t ctx_len = 0;
+  std::span<const BlockId> block_table;  // covers ctx_len tokens
+};
+
+struct AttentionBatch {
+  std::span<const AttentionSeq> seqs;
+  std::uint32_t num_tokens = 0;    // sum of q_len
+  std::uint32_t num_heads = 0;
+  std::uint32_t num_kv_heads = 0;  // num_heads is a multiple of it (grouped-query attention)
+  std::uint32_t head_dim = 0;
+  float scale = 0.0f;              // softmax scale, usually 1/sqrt(head_dim)
+};
+
+class LOOM_SDK_VISIBLE AttentionBackend : public Plugin {
+ public:
+  // Whether this backend runs on `device` with KV of `dtype`. The engine refuses a config whose
+  // backend says no, before loading the model. O(1).
+  virtual bool supports(const Device& device, DType kv_dtype) const = 0;
+
+  // Builds the step's metadata. Called once per step before the first layer; `batch` and the
+  // spans inside it are valid only during this call.
+  virtual void prepare(const AttentionBatch& batch, const KvCacheView& cache, Stream stream) = 0;
+
+  // For layer `layer`: writes k and v ([num_tokens, num_kv_heads, head_dim]) into the cache
+  // slots of the step's tokens, then computes out = softmax(q k^T * scale) v per head with
+  // q, out [num_tokens, num_heads, head_dim]. `out` may not alias `q`.
+  virtual void forward(std::uint32_t layer, const TensorView& q, const TensorView& k,
+                       const TensorView& v, const KvCacheView& cache, const TensorView& out,
+                       Stream stream) = 0;
+};
+
+template <>
+struct InterfaceOf<PluginKind::attention> {
+  using type = AttentionBackend;
+};
+
+}  // namespace loom::sdk

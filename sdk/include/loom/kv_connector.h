@@ -1,0 +1,71 @@
+// Extension point `kv_connector`: moving KV blocks between the engine's device memory and
+// somewhere else — host RAM and disk (an offload tier), or another engine (prefill/decode
+// disaggregation) — overlapped with compute.
+//
+// The connector has two halves, as in vLLM. On the scheduling side it answers how many tokens
+// of a prompt beyond the locally cached prefix it can supply; the engine then reserves blocks for
+// them and asks the worker side to load them. On the worker side it loads into and saves from
+// the cache asynchronously on its own stream, and offloads blocks the allocator evicts before
+// their slots are overwritten.
+//
+// Order within a step: num_loadable_tokens (scheduling) -> start_load -> wait_for_load before the
+// first layer reads them -> forward -> save -> (next step) on_evicted for blocks evicted while
+// planning it, before the forward that overwrites them.
+//
+// Threading: engine thread only. Errors: loom::DeviceError for transfer failures; a load that
+// fails makes the engine recompute those tokens instead (the request does not fail).
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "loom/export.h"
+#include "loom/kv_allocator.h"
+#include "loom/plugin.h"
+#include "loom/tensor.h"
+#include "loom/types.h"
+
+namespace loom::sdk {
+
+// Blocks of one sequence to move: tokens [first_token, first_token + num_tokens) live in
+// `blocks` (the corresponding slice of its block table), with the content hashes of the full
+// ones in `hashes` (same order; may be shorter when the last block is partial).
+struct KvTransfer {
+  SeqId seq = 0;
+  std::size_t first_token = 0;
+  std::size_t num_tokens = 0;
+  std::span<const BlockId> blocks;
+  std::span<const BlockHash> hashes;
+};
+
+class LOOM_SDK_VISIBLE KvConnector : public Plugin {
+ public:
+  // Scheduling side: of `tokens`, whose first `num_local_tokens` are cached on the device, how
+  // many more (a multiple of block_size) the connector can load. O(tokens / block_size).
+  virtual std::size_t num_loadable_tokens(std::span<const TokenId> tokens,
+                                          std::size_t num_local_tokens) = 0;
+
+  // Worker side: begins loading; returns at once.
+  virtual void start_load(std::span<const KvTransfer> loads, const KvCacheView& cache,
+                          Stream stream) = 0;
+
+  // Blocks until the loads of start_load() are in the cache (or enqueues a wait on `stream`).
+  virtual void wait_for_load(Stream stream) = 0;
+
+  // Saves the step's new full blocks (offload tier) or sends them (disaggregated prefill).
+  virtual void save(std::span<const KvTransfer> saves, const KvCacheView& cache, Stream stream) = 0;
+
+  // Blocks the allocator evicted; their content is still intact until the next forward.
+  virtual void on_evicted(std::span<const EvictedBlock> blocks, const KvCacheView& cache,
+                          Stream stream) = 0;
+
+  // A sequence finished or was preempted: drop per-sequence state.
+  virtual void on_finished(SeqId seq) = 0;
+};
+
+template <>
+struct InterfaceOf<PluginKind::kv_connector> {
+  using type = KvConnector;
+};
+
+}  // namespace loom::sdk

@@ -1,0 +1,66 @@
+// Extension point `parallel`: how the model is split over ranks and which collectives run where.
+//
+// A rank is one device working on a share of the model. The plugin says, for each rank, which
+// layers it holds (pipeline parallelism), which slice of the attention heads and of the FFN
+// (tensor parallelism) and which experts (expert parallelism); the model runner loads and runs
+// exactly that share and calls the plugin's collectives at the points the layout implies:
+// all_reduce after row-split projections, send/recv of activations between pipeline stages,
+// all_to_all of tokens to experts' ranks.
+//
+// `single` is one rank holding everything, with collectives that do nothing.
+//
+// Threading: collectives are called by each rank's thread with that rank's buffers; a plugin
+// that runs several ranks in one process must document how it synchronizes them.
+// Errors: collectives throw loom::DeviceError when the transport fails.
+#pragma once
+
+#include <cstdint>
+
+#include "loom/engine_info.h"
+#include "loom/export.h"
+#include "loom/plugin.h"
+#include "loom/tensor.h"
+
+namespace loom::sdk {
+
+// The share of the model one rank holds. Ranges are half-open [begin, end).
+struct RankLayout {
+  std::uint32_t rank = 0;
+  std::uint32_t first_layer = 0, end_layer = 0;      // pipeline stage
+  std::uint32_t first_head = 0, end_head = 0;        // query heads (tensor parallel)
+  std::uint32_t first_kv_head = 0, end_kv_head = 0;  // KV heads (replicated when fewer than ranks)
+  std::uint32_t ffn_begin = 0, ffn_end = 0;          // intermediate columns (tensor parallel)
+  std::uint32_t first_expert = 0, end_expert = 0;    // experts held (expert parallel)
+  std::uint32_t vocab_begin = 0, vocab_end = 0;      // embedding and lm-head rows
+};
+
+class LOOM_SDK_VISIBLE Parallel : public Plugin {
+ public:
+  // Number of ranks; fixed for the plugin's lifetime. O(1).
+  virtual std::uint32_t world_size() const = 0;
+
+  // The share rank `rank` holds of a model of this shape. Throws loom::ConfigError when the
+  // model cannot be split this way (e.g. heads not divisible by the tensor-parallel size).
+  virtual RankLayout layout(const ModelShape& model, std::uint32_t rank) const = 0;
+
+  // Device of rank `rank`, e.g. cuda:rank.
+  virtual Device device_of(std::uint32_t rank) const = 0;
+
+  // Sums `buffer` elementwise over all ranks of its tensor-parallel group, in place.
+  virtual void all_reduce_sum(std::uint32_t rank, const TensorView& buffer, Stream stream) = 0;
+
+  // Pipeline: passes activations to the next stage / receives them from the previous one.
+  virtual void send_next(std::uint32_t rank, const TensorView& buffer, Stream stream) = 0;
+  virtual void recv_prev(std::uint32_t rank, const TensorView& buffer, Stream stream) = 0;
+
+  // Expert parallel: exchanges equal-sized chunks of `send` with every rank, into `recv`.
+  virtual void all_to_all(std::uint32_t rank, const TensorView& send, const TensorView& recv,
+                          Stream stream) = 0;
+};
+
+template <>
+struct InterfaceOf<PluginKind::parallel> {
+  using type = Parallel;
+};
+
+}  // namespace loom::sdk

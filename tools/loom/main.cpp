@@ -1,0 +1,58 @@
+// `loom`: the command line. Dispatches to a subcommand and maps errors to exit codes:
+// 0 ok, 1 runtime failure, 2 usage or config error.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "loom/error.h"
+#include "loom/plugin.h"
+#include "tools/loom/command.h"
+
+namespace {
+
+using loom::cli::Command;
+
+const Command kCommands[] = {
+    {"plugins", "list the plugins found, or describe one (--describe NAME)", loom::cli::run_plugins},
+    {"config", "check a config and print it fully resolved (--explain FILE)", loom::cli::run_config},
+};
+
+void print_usage(std::ostream& out) {
+  out << "loom: an LLM inference engine whose policies are plugins\n\n"
+         "usage: loom <command> [options]     (loom <command> --help for its options)\n\ncommands:\n";
+  for (const Command& command : kCommands) {
+    std::string name = command.name;
+    name.resize(10, ' ');
+    out << "  " << name << command.summary << "\n";
+  }
+  out << "\nexit codes: 0 ok, 1 runtime failure, 2 usage or config error\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage(args.empty() ? std::cerr : std::cout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "loom " << LOOM_VERSION << " (plugin ABI " << loom::sdk::kAbiVersion << ")\n";
+    return 0;
+  }
+  for (const Command& command : kCommands) {
+    if (args[0] != command.name) continue;
+    try {
+      return command.run(std::span<const std::string>(args).subspan(1));
+    } catch (const loom::Error& e) {
+      std::cerr << "loom " << command.name << ": error: " << e.what() << "\n";
+      return e.exit_code();
+    } catch (const std::exception& e) {
+      std::cerr << "loom " << command.name << ": internal error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "loom: unknown command '" << args[0] << "'\n\n";
+  print_usage(std::cerr);
+  return 2;
+}
