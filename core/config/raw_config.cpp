@@ -1,5 +1,6 @@
 #include "core/config/raw_config.h"
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -111,9 +112,18 @@ std::string render_value(const sdk::PluginConfig::Value& value) {
     }
     std::string operator()(bool v) const { return v ? "true" : "false"; }
     std::string operator()(const std::string& v) const {
-      std::ostringstream out;
-      out << toml::value<std::string>(v);
-      return out.str();
+      std::string out = "\"";
+      for (char c : v) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+          out += escaped;
+        } else {
+          out += c;
+        }
+      }
+      return out + "\"";
     }
   };
   return std::visit(Render{}, value);

@@ -25,6 +25,12 @@ std::string searched(const std::vector<fs::path>& dirs) {
   return out.empty() ? "(no folders)" : out;
 }
 
+// "an evictor plugin", "a scheduler plugin".
+std::string a_kind(sdk::PluginKind kind) {
+  std::string name = sdk::plugin_kind_name(kind);
+  return (std::string("aeiou").find(name[0]) != std::string::npos ? "an " : "a ") + name;
+}
+
 bool looks_like_path(std::string_view value) {
   return value.find('/') != std::string_view::npos ||
          (value.size() > 3 && value.substr(value.size() - 3) == ".so");
@@ -77,10 +83,10 @@ sdk::Plugin* LoadedPlugin::create_object(const sdk::EngineInfo& info, const sdk:
   return object.release();
 }
 
-void LoadedPlugin::throw_not_implementing() const {
-  throw PluginError(label() + " created an object that does not implement the " +
-                    sdk::plugin_kind_name(kind()) + " interface; declare the class with LOOM_PLUGIN(" +
-                    sdk::plugin_kind_name(kind()) + ", ...)");
+void LoadedPlugin::throw_wrong_interface(sdk::PluginKind wanted) const {
+  throw PluginError(label() + " does not implement the " + sdk::plugin_kind_name(wanted) +
+                    " interface (its manifest says " + sdk::plugin_kind_name(kind()) +
+                    " and its object must derive from that kind's interface; declare it with LOOM_PLUGIN)");
 }
 
 // ---- PluginRegistry -------------------------------------------------------------------------
@@ -211,7 +217,7 @@ std::shared_ptr<const LoadedPlugin> PluginRegistry::load_checked(const fs::path&
 
   if (expected_kind && plugin->kind() != *expected_kind) {
     throw PluginError("'" + path.string() + "' is a " + sdk::plugin_kind_name(plugin->kind()) + " plugin ('" +
-                      plugin->name() + "'), but a " + sdk::plugin_kind_name(*expected_kind) +
+                      plugin->name() + "'), but " + a_kind(*expected_kind) +
                       " plugin is needed here. Available " + sdk::plugin_kind_name(*expected_kind) + " plugins: " +
                       join_names(available(*expected_kind)) + ".");
   }

@@ -58,18 +58,19 @@ class LoadedPlugin {
   // Throws ConfigError (a value the plugin refused) or PluginError, both naming the plugin.
   template <typename Interface>
   PluginPtr<Interface> create(const sdk::EngineInfo& info, const sdk::PluginConfig& config) const {
+    if (kind() != Interface::kKind) throw_wrong_interface(Interface::kKind);
     sdk::Plugin* object = create_object(info, config);
     auto* typed = dynamic_cast<Interface*>(object);
     if (!typed) {
       PluginDeleter{library_}(object);
-      throw_not_implementing();
+      throw_wrong_interface(Interface::kKind);
     }
     return PluginPtr<Interface>(typed, PluginDeleter{library_});
   }
 
  private:
   sdk::Plugin* create_object(const sdk::EngineInfo& info, const sdk::PluginConfig& config) const;
-  [[noreturn]] void throw_not_implementing() const;
+  [[noreturn]] void throw_wrong_interface(sdk::PluginKind wanted) const;
 
   std::shared_ptr<const void> library_;
   const sdk::PluginManifest* manifest_;

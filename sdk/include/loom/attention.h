@@ -48,6 +48,8 @@ struct AttentionBatch {
 
 class LOOM_SDK_VISIBLE AttentionBackend : public Plugin {
  public:
+  static constexpr PluginKind kKind = PluginKind::attention;
+
   // Whether this backend runs on `device` with KV of `dtype`. The engine refuses a config whose
   // backend says no, before loading the model. O(1).
   virtual bool supports(const Device& device, DType kv_dtype) const = 0;

@@ -28,6 +28,8 @@ struct DraftRequest {
 
 class LOOM_SDK_VISIBLE Drafter : public Plugin {
  public:
+  static constexpr PluginKind kKind = PluginKind::drafter;
+
   // Fills drafts[i] with at most requests[i].max_draft_tokens tokens (possibly none) for each
   // request. `drafts` arrives sized like `requests`, each entry empty.
   virtual void propose(std::span<const DraftRequest> requests,

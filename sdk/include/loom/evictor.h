@@ -24,6 +24,8 @@ namespace loom::sdk {
 
 class LOOM_SDK_VISIBLE Evictor : public Plugin {
  public:
+  static constexpr PluginKind kKind = PluginKind::evictor;
+
   // `block` became a candidate: its reference count dropped to zero and it holds full content
   // with hash `hash`. Precondition: `block` is not already a candidate. Expected O(1) or
   // O(log n); called once per released cached block.

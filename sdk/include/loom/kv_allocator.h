@@ -50,6 +50,8 @@ struct AllocatorStats {
 
 class LOOM_SDK_VISIBLE KvAllocator : public Plugin {
  public:
+  static constexpr PluginKind kKind = PluginKind::kv_allocator;
+
   // Gives the allocator its eviction policy. Called exactly once, right after construction and
   // before any other method; the evictor outlives the allocator.
   virtual void set_evictor(Evictor& evictor) = 0;

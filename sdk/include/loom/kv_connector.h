@@ -40,6 +40,8 @@ struct KvTransfer {
 
 class LOOM_SDK_VISIBLE KvConnector : public Plugin {
  public:
+  static constexpr PluginKind kKind = PluginKind::kv_connector;
+
   // Scheduling side: of `tokens`, whose first `num_local_tokens` are cached on the device, how
   // many more (a multiple of block_size) the connector can load. O(tokens / block_size).
   virtual std::size_t num_loadable_tokens(std::span<const TokenId> tokens,

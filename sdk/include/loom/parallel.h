@@ -36,6 +36,8 @@ struct RankLayout {
 
 class LOOM_SDK_VISIBLE Parallel : public Plugin {
  public:
+  static constexpr PluginKind kKind = PluginKind::parallel;
+
   // Number of ranks; fixed for the plugin's lifetime. O(1).
   virtual std::uint32_t world_size() const = 0;
 

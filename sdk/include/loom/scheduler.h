@@ -68,6 +68,8 @@ struct SchedulePlan {
 
 class LOOM_SDK_VISIBLE Scheduler : public Plugin {
  public:
+  static constexpr PluginKind kKind = PluginKind::scheduler;
+
   // Plans one step. `seqs` holds every unfinished sequence in arrival order.
   // Postconditions: at most budget.max_num_seqs entries in `scheduled` and at most
   // budget.max_num_batched_tokens tokens in all; every scheduled sequence has slots for

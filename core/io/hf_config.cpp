@@ -1,0 +1,228 @@
+#include "core/io/hf_config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "loom/error.h"
+
+namespace loom::io {
+namespace {
+
+using nlohmann::json;
+
+class Reader {
+ public:
+  Reader(const json& j, const std::string& source) : j_(j), source_(source) {}
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw ModelError("model config '" + source_ + "': " + what);
+  }
+  bool has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
+  const json& at(const char* key) const { return j_.at(key); }
+
+  std::int64_t integer(const char* key) const {
+    if (!has(key)) fail(std::string("required field \"") + key + "\" is missing");
+    return integer_of(key, j_.at(key));
+  }
+  std::int64_t integer(const char* key, std::int64_t fallback) const {
+    return has(key) ? integer_of(key, j_.at(key)) : fallback;
+  }
+  double number(const char* key, double fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = j_.at(key);
+    if (!v.is_number()) fail(std::string("field \"") + key + "\" must be a number, found " + v.dump());
+    return v.get<double>();
+  }
+  bool boolean(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = j_.at(key);
+    if (!v.is_boolean()) fail(std::string("field \"") + key + "\" must be true or false, found " + v.dump());
+    return v.get<bool>();
+  }
+  std::int64_t integer_of(const std::string& key, const json& v) const {
+    if (!v.is_number_integer()) fail("field \"" + key + "\" must be an integer, found " + v.dump());
+    return v.get<std::int64_t>();
+  }
+
+ private:
+  const json& j_;
+  const std::string& source_;
+};
+
+RopeScaling parse_rope_scaling(const Reader& r) {
+  RopeScaling s;
+  if (!r.has("rope_scaling")) return s;
+  const json& j = r.at("rope_scaling");
+  if (!j.is_object()) r.fail("\"rope_scaling\" must be an object or null");
+  std::string type;
+  if (j.contains("rope_type") && j["rope_type"].is_string()) type = j["rope_type"].get<std::string>();
+  else if (j.contains("type") && j["type"].is_string()) type = j["type"].get<std::string>();
+  auto num = [&](const char* key, double fallback) {
+    if (!j.contains(key)) return fallback;
+    if (!j[key].is_number()) r.fail(std::string("rope_scaling \"") + key + "\" must be a number");
+    return j[key].get<double>();
+  };
+  if (type == "default" || type.empty()) return s;
+  if (type == "linear") {
+    s.type = RopeScalingType::kLinear;
+  } else if (type == "llama3") {
+    s.type = RopeScalingType::kLlama3;
+    s.low_freq_factor = num("low_freq_factor", 1.0);
+    s.high_freq_factor = num("high_freq_factor", 4.0);
+    s.original_max_position_embeddings =
+        static_cast<std::int64_t>(num("original_max_position_embeddings", 8192.0));
+  } else {
+    r.fail("rope_scaling type \"" + type + "\" is not supported (Loom supports linear and llama3)");
+  }
+  if (!j.contains("factor")) r.fail("rope_scaling \"" + type + "\" needs a \"factor\"");
+  s.factor = num("factor", 1.0);
+  return s;
+}
+
+}  // namespace
+
+ModelConfig parse_hf_config(const json& j, const std::string& source) {
+  const Reader r(j, source);
+  if (!j.is_object()) r.fail("is not a JSON object");
+  if (!r.has("architectures") || !r.at("architectures").is_array() || r.at("architectures").empty() ||
+      !r.at("architectures")[0].is_string())
+    r.fail("\"architectures\" must be a non-empty list of names (supported: " + supported_architectures() + ")");
+  const std::string arch_name = r.at("architectures")[0].get<std::string>();
+  const auto arch = parse_architecture(arch_name);
+  if (!arch)
+    r.fail("architecture \"" + arch_name + "\" is not supported; supported are " + supported_architectures());
+
+  ModelConfig c;
+  c.architecture = *arch;
+  c.hidden_size = r.integer("hidden_size");
+  c.num_hidden_layers = r.integer("num_hidden_layers");
+  c.num_attention_heads = r.integer("num_attention_heads");
+  c.num_key_value_heads = r.integer("num_key_value_heads", c.num_attention_heads);
+  c.head_dim = r.integer("head_dim", c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0);
+  c.vocab_size = r.integer("vocab_size");
+  c.intermediate_size = r.integer("intermediate_size", 0);
+  c.max_position_embeddings = r.integer("max_position_embeddings", 2048);
+  c.rms_norm_eps = r.number("rms_norm_eps", 1e-6);
+  c.rope_theta = r.number("rope_theta", 10000.0);
+  c.rope_scaling = parse_rope_scaling(r);
+  c.rope_style = RopeStyle::kRotateHalf;
+  c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
+  if (r.boolean("mlp_bias", false)) r.fail("\"mlp_bias\": true is not supported");
+
+  switch (c.architecture) {
+    case Architecture::kLlama:
+    case Architecture::kQwen3:
+      c.qkv_bias = c.o_bias = r.boolean("attention_bias", false);
+      break;
+    case Architecture::kQwen2:
+    case Architecture::kQwen2Moe:
+      c.qkv_bias = true;
+      break;
+    case Architecture::kMistral:
+    case Architecture::kMixtral:
+      c.sliding_window = r.integer("sliding_window", 0);
+      break;
+  }
+  c.qk_norm = c.architecture == Architecture::kQwen3;
+  if (c.architecture == Architecture::kMixtral) {
+    c.num_experts = r.integer("num_local_experts", 8);
+    c.num_experts_per_tok = r.integer("num_experts_per_tok", 2);
+    c.moe_intermediate_size = c.intermediate_size;
+    c.norm_topk_prob = true;
+  } else if (c.architecture == Architecture::kQwen2Moe) {
+    c.num_experts = r.integer("num_experts", 60);
+    c.num_experts_per_tok = r.integer("num_experts_per_tok", 4);
+    c.moe_intermediate_size = r.integer("moe_intermediate_size", 1408);
+    c.norm_topk_prob = r.boolean("norm_topk_prob", false);
+    c.shared_expert_intermediate_size = r.integer("shared_expert_intermediate_size", 0);
+    c.decoder_sparse_step = r.integer("decoder_sparse_step", 1);
+    if (r.has("mlp_only_layers")) {
+      if (!r.at("mlp_only_layers").is_array()) r.fail("\"mlp_only_layers\" must be a list of layer numbers");
+      for (const json& v : r.at("mlp_only_layers")) c.mlp_only_layers.push_back(r.integer_of("mlp_only_layers", v));
+    }
+  }
+
+  if (r.has("bos_token_id")) c.bos_token_id = r.integer("bos_token_id");
+  if (r.has("eos_token_id")) {
+    const json& eos = r.at("eos_token_id");
+    if (eos.is_array()) {
+      for (const json& v : eos) c.eos_token_ids.push_back(r.integer_of("eos_token_id", v));
+    } else {
+      c.eos_token_ids.push_back(r.integer("eos_token_id"));
+    }
+  }
+  if (r.has("torch_dtype") && r.at("torch_dtype").is_string()) c.torch_dtype = r.at("torch_dtype").get<std::string>();
+  validate_config(c, source);
+  return c;
+}
+
+ModelConfig read_hf_config(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw ModelError("cannot read model config '" + path.string() +
+                     "' (a Hugging Face model directory needs config.json next to its *.safetensors)");
+  std::stringstream text;
+  text << in.rdbuf();
+  json j;
+  try {
+    j = json::parse(text.str());
+  } catch (const json::exception& e) {
+    throw ModelError("model config '" + path.string() + "' is not valid JSON (" + e.what() + ")");
+  }
+  return parse_hf_config(j, path.string());
+}
+
+json to_hf_config_json(const ModelConfig& c) {
+  static constexpr const char* kModelType[] = {"llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen2_moe"};
+  json j;
+  j["architectures"] = {std::string(architecture_hf_name(c.architecture))};
+  j["model_type"] = kModelType[static_cast<int>(c.architecture)];
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["num_key_value_heads"] = c.num_key_value_heads;
+  j["head_dim"] = c.head_dim;
+  j["vocab_size"] = c.vocab_size;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rope_theta"] = c.rope_theta;
+  j["hidden_act"] = "silu";
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  switch (c.rope_scaling.type) {
+    case RopeScalingType::kNone: j["rope_scaling"] = nullptr; break;
+    case RopeScalingType::kLinear:
+      j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.rope_scaling.factor}};
+      break;
+    case RopeScalingType::kLlama3:
+      j["rope_scaling"] = {{"rope_type", "llama3"},
+                           {"factor", c.rope_scaling.factor},
+                           {"low_freq_factor", c.rope_scaling.low_freq_factor},
+                           {"high_freq_factor", c.rope_scaling.high_freq_factor},
+                           {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
+      break;
+  }
+  if (c.architecture == Architecture::kLlama || c.architecture == Architecture::kQwen3)
+    j["attention_bias"] = c.qkv_bias;
+  if (c.architecture == Architecture::kMistral || c.architecture == Architecture::kMixtral)
+    j["sliding_window"] = c.sliding_window > 0 ? json(c.sliding_window) : json(nullptr);
+  if (c.architecture == Architecture::kMixtral) {
+    j["num_local_experts"] = c.num_experts;
+    j["num_experts_per_tok"] = c.num_experts_per_tok;
+  } else if (c.architecture == Architecture::kQwen2Moe) {
+    j["num_experts"] = c.num_experts;
+    j["num_experts_per_tok"] = c.num_experts_per_tok;
+    j["moe_intermediate_size"] = c.moe_intermediate_size;
+    j["norm_topk_prob"] = c.norm_topk_prob;
+    j["shared_expert_intermediate_size"] = c.shared_expert_intermediate_size;
+    j["decoder_sparse_step"] = c.decoder_sparse_step;
+    j["mlp_only_layers"] = c.mlp_only_layers;
+  }
+  if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
+  if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
+  else if (!c.eos_token_ids.empty()) j["eos_token_id"] = c.eos_token_ids;
+  if (!c.torch_dtype.empty()) j["torch_dtype"] = c.torch_dtype;
+  return j;
+}
+
+}  // namespace loom::io

@@ -1,0 +1,91 @@
+#include "core/io/model_config.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "loom/error.h"
+
+namespace loom::io {
+namespace {
+
+constexpr std::array<std::pair<Architecture, std::string_view>, 6> kArchitectures{{
+    {Architecture::kLlama, "LlamaForCausalLM"},
+    {Architecture::kMistral, "MistralForCausalLM"},
+    {Architecture::kQwen2, "Qwen2ForCausalLM"},
+    {Architecture::kQwen3, "Qwen3ForCausalLM"},
+    {Architecture::kMixtral, "MixtralForCausalLM"},
+    {Architecture::kQwen2Moe, "Qwen2MoeForCausalLM"},
+}};
+
+}  // namespace
+
+std::string_view architecture_hf_name(Architecture arch) {
+  for (const auto& [a, name] : kArchitectures)
+    if (a == arch) return name;
+  return "?";
+}
+
+std::optional<Architecture> parse_architecture(std::string_view hf_name) {
+  for (const auto& [a, name] : kArchitectures)
+    if (name == hf_name) return a;
+  return std::nullopt;
+}
+
+std::string supported_architectures() {
+  std::string s;
+  for (const auto& [a, name] : kArchitectures) {
+    if (!s.empty()) s += ", ";
+    s += name;
+  }
+  return s;
+}
+
+bool ModelConfig::layer_is_moe(std::int64_t layer) const {
+  if (!is_moe()) return false;
+  if (std::find(mlp_only_layers.begin(), mlp_only_layers.end(), layer) != mlp_only_layers.end())
+    return false;
+  return decoder_sparse_step > 0 && (layer + 1) % decoder_sparse_step == 0;
+}
+
+void validate_config(const ModelConfig& c, const std::string& source) {
+  auto fail = [&](const std::string& what) {
+    throw ModelError("model config '" + source + "': " + what);
+  };
+  auto positive = [&](const char* field, std::int64_t v) {
+    if (v <= 0) fail(std::string(field) + " must be positive, found " + std::to_string(v));
+  };
+  positive("hidden_size", c.hidden_size);
+  positive("num_hidden_layers", c.num_hidden_layers);
+  positive("num_attention_heads", c.num_attention_heads);
+  positive("num_key_value_heads", c.num_key_value_heads);
+  positive("head_dim", c.head_dim);
+  positive("vocab_size", c.vocab_size);
+  positive("max_position_embeddings", c.max_position_embeddings);
+  if (c.num_attention_heads % c.num_key_value_heads != 0)
+    fail("num_attention_heads (" + std::to_string(c.num_attention_heads) +
+         ") must be a multiple of num_key_value_heads (" + std::to_string(c.num_key_value_heads) + ")");
+  if (c.head_dim % 2 != 0) fail("head_dim must be even for RoPE, found " + std::to_string(c.head_dim));
+  if (!(c.rms_norm_eps > 0)) fail("rms_norm_eps must be positive");
+  if (!(c.rope_theta > 0)) fail("rope_theta must be positive");
+  if (c.rope_scaling.type != RopeScalingType::kNone && !(c.rope_scaling.factor > 0))
+    fail("rope_scaling.factor must be positive");
+  bool any_dense = !c.is_moe();
+  for (std::int64_t l = 0; l < c.num_hidden_layers && !any_dense; ++l) any_dense = !c.layer_is_moe(l);
+  if (any_dense) positive("intermediate_size", c.intermediate_size);
+  const bool moe_arch = c.architecture == Architecture::kMixtral || c.architecture == Architecture::kQwen2Moe;
+  if (moe_arch) {
+    positive("number of experts (num_local_experts / num_experts)", c.num_experts);
+    positive("num_experts_per_tok", c.num_experts_per_tok);
+    positive("moe_intermediate_size", c.moe_intermediate_size);
+    if (c.num_experts_per_tok > c.num_experts)
+      fail("num_experts_per_tok (" + std::to_string(c.num_experts_per_tok) +
+           ") exceeds the number of experts (" + std::to_string(c.num_experts) + ")");
+    if (c.shared_expert_intermediate_size < 0) fail("shared_expert_intermediate_size must not be negative");
+  } else if (c.num_experts != 0) {
+    fail(std::string(architecture_hf_name(c.architecture)) + " is a dense architecture but the config has " +
+         std::to_string(c.num_experts) + " experts");
+  }
+}
+
+}  // namespace loom::io

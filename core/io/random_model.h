@@ -1,0 +1,38 @@
+// Writing random-weight models in the Hugging Face layout (config.json + safetensors), for tests
+// and benchmarks of shapes whose real weights are not at hand. Tensors are generated and written
+// one piece at a time, so a 7B-shaped model never sits in memory.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+
+#include "core/io/dtype.h"
+#include "core/io/model_config.h"
+
+namespace loom::io {
+
+struct RandomModelSpec {
+  // Architecture and shape; flags the architecture implies (qkv_bias for Qwen2, qk_norm for
+  // Qwen3, MoE fields) must be set as parse_hf_config would set them — tiny_config() does.
+  ModelConfig config;
+  DType dtype = DType::kF32;  // element type in the safetensors files
+  std::uint64_t seed = 0;
+  float init_std = 0.02f;
+  // When non-empty, copied into the directory as tokenizer.model.
+  std::filesystem::path tokenizer_model;
+  // 1: model.safetensors. N > 1: model-0000i-of-0000N.safetensors of about equal size plus
+  // model.safetensors.index.json (fewer files when there are fewer tensors than N).
+  int num_shards = 1;
+};
+
+// Creates `dir` if needed and writes config.json (HF field names, torch_dtype from spec.dtype),
+// the safetensors file(s) and optionally tokenizer.model. Element i of tensor `name` is
+// random_init_value(random_stream(seed, name), role, init_std, i) rounded to spec.dtype.
+// Throws loom::ModelError for an invalid config or tokenizer path, loom::Error on I/O failure.
+void write_random_model(const RandomModelSpec& spec, const std::filesystem::path& dir);
+
+// A small valid config of `arch` (hidden 64, 2 layers, 4 heads, 2 KV heads, vocab 256; Qwen3
+// with an explicit head_dim of 32; MoE with 4 experts, top 2), for tests.
+ModelConfig tiny_config(Architecture arch);
+
+}  // namespace loom::io

@@ -1,0 +1,53 @@
+# Installs Loom to a fresh prefix, builds sdk/examples/fifo_evictor against that prefix only (a
+# separate CMake project), installs it next to the in-tree plugins, and checks that the
+# installed `loom` loads it through the registry. Run by ctest as e2e.install_sdk.
+#   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -P install_sdk.cmake
+foreach(var BUILD_DIR SOURCE_DIR WORK_DIR)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "install_sdk.cmake needs -D${var}=...")
+  endif()
+endforeach()
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
+
+function(expect_output what)
+  string(FIND "${last_output}" "${what}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "expected '${what}' in the output:\n${last_output}")
+  endif()
+endfunction()
+
+set(prefix "${WORK_DIR}/prefix")
+file(REMOVE_RECURSE "${WORK_DIR}")
+run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}")
+
+# The example sees nothing of the source or build tree: only the installed package.
+file(COPY "${SOURCE_DIR}/sdk/examples/fifo_evictor" DESTINATION "${WORK_DIR}")
+run(${CMAKE_COMMAND} -S "${WORK_DIR}/fifo_evictor" -B "${WORK_DIR}/fifo_build"
+    "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_INSTALL_PREFIX=${prefix}" -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build "${WORK_DIR}/fifo_build")
+run(${CMAKE_COMMAND} --install "${WORK_DIR}/fifo_build")
+
+set(ENV{LOOM_PLUGIN_PATH} "")
+run("${prefix}/bin/loom" plugins --kind evictor)
+expect_output("${prefix}/lib/loom/plugins")
+expect_output("fifo")
+expect_output("First in, first out")
+run("${prefix}/bin/loom" plugins --describe evictor/fifo)
+expect_output("log_evictions")
+run("${prefix}/bin/loom" plugins --describe "${WORK_DIR}/fifo_build/libloom_evictor_fifo.so")
+expect_output("evictor/fifo 1.0.0")
+if(EXISTS "${prefix}/lib/loom/plugins/libloom_scheduler_fcfs.so")
+  # A whole config with the third-party evictor swapped in by one override.
+  run("${prefix}/bin/loom" config --explain "${SOURCE_DIR}/configs/default.toml" --set evictor.plugin=fifo
+      --set evictor.log_evictions=true)
+  expect_output("evictor plugin 'fifo'")
+  expect_output("log_evictions = true")
+endif()
+message(STATUS "installed SDK builds and loads an out-of-tree plugin")
