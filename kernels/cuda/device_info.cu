@@ -12,7 +12,11 @@ std::vector<CudaDevice> cuda_devices(std::string* why) noexcept {
   int count = 0;
   cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
-    if (why) *why = cudaGetErrorString(status);
+    if (why) {
+      bool no_driver = status == cudaErrorInsufficientDriver || status == cudaErrorNoDevice;
+      *why = std::string(no_driver ? "no CUDA driver or GPU on this machine" : "the CUDA runtime failed") +
+             " (" + cudaGetErrorString(status) + ")";
+    }
     cudaGetLastError();  // clear the sticky error so later calls are not poisoned
     return devices;
   }
