@@ -1,0 +1,110 @@
+#include "core/tokenizer/streaming_decoder.h"
+
+#include <algorithm>
+
+#include "core/tokenizer/tokenizer.h"
+#include "loom/error.h"
+
+namespace loom {
+
+namespace {
+
+bool is_utf8_continuation(std::uint8_t b) { return (b & 0xC0) == 0x80; }
+
+// Bytes in the character a lead byte starts; 1 for ASCII and for bytes that start nothing.
+std::size_t utf8_length(std::uint8_t lead) {
+  if ((lead & 0xE0) == 0xC0) return 2;
+  if ((lead & 0xF0) == 0xE0) return 3;
+  if ((lead & 0xF8) == 0xF0) return 4;
+  return 1;
+}
+
+}  // namespace
+
+StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer, std::span<const std::int32_t> prompt)
+    : tokenizer_(tokenizer) {
+  for (std::int32_t id : prompt) {
+    tokenizer_.check_id(id);
+    if (!tokenizer_.is_control(id)) started_ = true;
+  }
+  // The anchor: the first piece that is neither control nor byte and has visible text (<unk> for
+  // Llama). Its text does not depend on what follows, and it ends sentencepiece's "start of
+  // text" state (which strips one leading space) and any byte run.
+  for (std::int32_t id = 0; id < tokenizer_.vocab_size(); ++id) {
+    if (tokenizer_.is_control(id) || tokenizer_.byte_value(id)) continue;
+    const std::int32_t one[] = {id};
+    std::string text = tokenizer_.decode(one);
+    if (!text.empty()) {
+      anchor_id_ = id;
+      anchor_text_ = std::move(text);
+      break;
+    }
+  }
+  if (anchor_id_ < 0) {
+    throw ModelError("tokenizer '" + tokenizer_.path().string() +
+                     "' has no piece with visible text; cannot stream its output");
+  }
+  const std::size_t keep = std::min(prompt.size(), kContextTokens);
+  context_.assign(prompt.end() - static_cast<std::ptrdiff_t>(keep), prompt.end());
+  // A prompt ending inside a character cannot be decoded consistently as a window; see header.
+  pending_ = context_;
+  if (settled_count() != pending_.size()) context_.clear();
+  pending_.clear();
+}
+
+std::string StreamingDecoder::push(std::int32_t id) {
+  tokenizer_.check_id(id);
+  pending_.push_back(id);
+  return commit(settled_count());
+}
+
+std::string StreamingDecoder::finish() { return commit(pending_.size()); }
+
+std::size_t StreamingDecoder::settled_count() const {
+  // Committed tokens end on a character boundary, so only the last (at most 3) pending bytes can
+  // be an unfinished character: find the last byte that is not a continuation byte.
+  const std::size_t n = pending_.size();
+  for (std::size_t back = 1; back <= std::min<std::size_t>(3, n); ++back) {
+    const auto byte = tokenizer_.byte_value(pending_[n - back]);
+    if (!byte) return n;  // an ordinary token ends the byte run: what follows it is final
+    if (is_utf8_continuation(*byte)) continue;
+    return utf8_length(*byte) > back ? n - back : n;
+  }
+  return n;  // a lead byte further back has all its continuation bytes (or is already invalid)
+}
+
+std::string StreamingDecoder::render(std::span<const std::int32_t> ids, bool anchored) const {
+  if (!anchored) return tokenizer_.decode(ids);
+  std::vector<std::int32_t> with_anchor;
+  with_anchor.reserve(ids.size() + 1);
+  with_anchor.push_back(anchor_id_);
+  with_anchor.insert(with_anchor.end(), ids.begin(), ids.end());
+  std::string text = tokenizer_.decode(with_anchor);
+  return text.substr(std::min(anchor_text_.size(), text.size()));
+}
+
+std::string StreamingDecoder::commit(std::size_t count) {
+  if (count == 0) return {};
+  std::vector<std::int32_t> window = context_;
+  window.insert(window.end(), pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
+
+  const std::string before = render(context_, started_);
+  const std::string after = render(window, started_);
+  if (after.compare(0, before.size(), before) != 0) {
+    // Cannot happen for sentencepiece (see header); say so loudly rather than emit wrong text.
+    throw Error("streaming decoder: the window's text '" + before +
+                "' is not a prefix of its text after the new tokens, '" + after + "'");
+  }
+
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!tokenizer_.is_control(pending_[i])) started_ = true;
+  }
+  context_ = std::move(window);
+  if (context_.size() > kContextTokens) {
+    context_.erase(context_.begin(), context_.end() - static_cast<std::ptrdiff_t>(kContextTokens));
+  }
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
+  return after.substr(before.size());
+}
+
+}  // namespace loom
