@@ -23,7 +23,9 @@ function(loom_add_plugin)
     PREFIX "lib"
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
-    POSITION_INDEPENDENT_CODE ON)
+    POSITION_INDEPENDENT_CODE ON
+    # Installed in lib/loom/plugins: Loom's own libraries (libloom_kernels) are two levels up.
+    INSTALL_RPATH "$ORIGIN/../..")
   # Every symbol a plugin needs must resolve at link time, not as a surprise at load time.
   target_link_options(${target} PRIVATE "LINKER:-z,defs"
     "LINKER:--version-script=${CMAKE_CURRENT_FUNCTION_LIST_DIR}/loom_plugin.map")

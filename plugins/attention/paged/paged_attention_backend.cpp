@@ -1,0 +1,58 @@
+// attention/paged: attention over the paged KV cache, prefill chunks and decodes in one batch.
+//
+// This is the CPU implementation (fp32, libloom_kernels); the CUDA implementation joins it
+// behind the same interface. prepare() copies the step's layout (the spans it receives live only
+// for the call); forward() stores the step's K/V and attends, per layer.
+#include <string>
+#include <vector>
+
+#include "loom/attention.h"
+#include "loom/kernels/cpu/paged_attention.h"
+
+namespace {
+
+using namespace loom::sdk;
+namespace cpu = loom::kernels::cpu;
+
+class PagedAttentionBackend final : public AttentionBackend {
+ public:
+  PagedAttentionBackend(const EngineInfo&, const PluginConfig&) {}
+
+  bool supports(const Device& device, DType kv_dtype) const override {
+    return device.kind == DeviceKind::cpu && kv_dtype == DType::f32;
+  }
+
+  void prepare(const AttentionBatch& batch, const KvCacheView& cache, Stream) override {
+    if (!supports(cache.device, cache.dtype))
+      throw loom::Error("attention/paged: this build computes attention on the CPU in fp32 only");
+    num_heads_ = static_cast<int>(batch.num_heads);
+    scale_ = batch.scale;
+    tables_.clear();
+    seqs_.clear();
+    for (const AttentionSeq& seq : batch.seqs) {
+      tables_.emplace_back(seq.block_table.begin(), seq.block_table.end());
+      seqs_.push_back({static_cast<int>(seq.q_start), static_cast<int>(seq.q_len), static_cast<int>(seq.ctx_len), nullptr});
+    }
+    for (std::size_t i = 0; i < seqs_.size(); ++i) seqs_[i].block_table = tables_[i].data();
+  }
+
+  void forward(std::uint32_t layer, const TensorView& q, const TensorView& k, const TensorView& v,
+               const KvCacheView& cache, const TensorView& out, Stream) override {
+    const KvCacheView::Layer& kv = cache.layers[layer];
+    cpu::PagedKvLayer paged{static_cast<float*>(kv.k), static_cast<float*>(kv.v), static_cast<int>(cache.block_size),
+                            static_cast<int>(cache.num_kv_heads), static_cast<int>(cache.head_dim)};
+    cpu::write_kv(paged, seqs_, k.as<const float>(), v.as<const float>());
+    cpu::paged_attention(paged, seqs_, q.as<const float>(), num_heads_, scale_, out.as<float>());
+  }
+
+ private:
+  int num_heads_ = 0;
+  float scale_ = 1.0f;
+  std::vector<std::vector<std::int32_t>> tables_;
+  std::vector<cpu::AttentionSeq> seqs_;
+};
+
+}  // namespace
+
+LOOM_PLUGIN(attention, "paged", "0.1.0", "Paged attention over the block table; CPU fp32 (CUDA to come)",
+            PagedAttentionBackend, kNoKeys)
