@@ -1,9 +1,10 @@
 #include "loom/kernels/cpu/paged_attention.h"
 
+#include "loom/kernels/cpu/parallel_for.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 namespace loom::kernels::cpu {
@@ -73,17 +74,7 @@ void paged_attention(const PagedKvLayer& cache, std::span<const AttentionSeq> se
       attend_one(cache, *item.seq, item.row, head, group, q + offset, scale, out + offset, acc);
     }
   };
-  const std::size_t threads = std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), total / 8 + 1);
-  if (threads <= 1) {
-    work(0, total);
-    return;
-  }
-  std::vector<std::thread> pool;
-  const std::size_t chunk = (total + threads - 1) / threads;
-  for (std::size_t t = 1; t < threads; ++t)
-    pool.emplace_back(work, std::min(total, t * chunk), std::min(total, (t + 1) * chunk));
-  work(0, std::min(total, chunk));
-  for (auto& thread : pool) thread.join();
+  parallel_for(total, 4, work);
 }
 
 }  // namespace loom::kernels::cpu

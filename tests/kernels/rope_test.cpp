@@ -1,0 +1,63 @@
+#include "loom/kernels/cpu/rope.h"
+
+#include "kernel_test_util.h"
+
+namespace loom::kernels::cpu {
+namespace {
+
+using loom::testing::random_floats;
+using loom::testing::relative_error;
+
+std::vector<double> reference_inv_freq(int d, double theta, const RopeScaling& s) {
+  std::vector<double> inv(d / 2);
+  for (int i = 0; i < d / 2; ++i) {
+    double f = 1.0 / std::pow(theta, double(2 * i) / d);
+    if (s.type == RopeScaling::Type::linear) f /= s.factor;
+    if (s.type == RopeScaling::Type::llama3) {
+      double wavelen = 2 * M_PI / f, low = s.original_max_position / s.low_freq_factor,
+             high = s.original_max_position / s.high_freq_factor;
+      if (wavelen > low) f /= s.factor;
+      else if (wavelen >= high) {
+        double smooth = (s.original_max_position / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+        f = (1 - smooth) * f / s.factor + smooth * f;
+      }
+    }
+    inv[i] = f;
+  }
+  return inv;
+}
+
+TEST(Rope, BothPairingsAndEveryScalingMatchFloat64UpToLargePositions) {
+  std::mt19937 rng(8);
+  const RopeScaling scalings[] = {{}, {RopeScaling::Type::linear, 4.0}, {RopeScaling::Type::llama3, 8.0, 1.0, 4.0, 8192}};
+  for (const auto& scaling : scalings) {
+    for (auto pairing : {RopePairing::interleaved, RopePairing::rotate_half}) {
+      for (int d : {8, 64, 128}) {
+        const int T = 5, H = 3;
+        std::vector<std::int32_t> positions = {0, 1, 17, 4095, 100000};
+        auto inv = rope_inverse_frequencies(d, 500000.0, scaling);
+        auto ref_inv = reference_inv_freq(d, 500000.0, scaling);
+        for (int i = 0; i < d / 2; ++i) ASSERT_NEAR(inv[i], ref_inv[i], 1e-12 * ref_inv[i]);
+        std::vector<float> cos(T * d / 2), sin(T * d / 2);
+        rope_cos_sin(inv, positions.data(), T, cos.data(), sin.data());
+        auto x = random_floats(static_cast<std::size_t>(T) * H * d, rng);
+        std::vector<double> ref(x.size());
+        for (int t = 0; t < T; ++t)
+          for (int h = 0; h < H; ++h)
+            for (int i = 0; i < d / 2; ++i) {
+              int a = pairing == RopePairing::interleaved ? 2 * i : i;
+              int b = pairing == RopePairing::interleaved ? 2 * i + 1 : i + d / 2;
+              double angle = double(positions[t]) * ref_inv[i];
+              const float* v = &x[(t * H + h) * d];
+              ref[(t * H + h) * d + a] = v[a] * std::cos(angle) - v[b] * std::sin(angle);
+              ref[(t * H + h) * d + b] = v[b] * std::cos(angle) + v[a] * std::sin(angle);
+            }
+        apply_rope(x.data(), T, H, d, cos.data(), sin.data(), pairing);
+        EXPECT_LE(relative_error(x, ref), 1e-6) << "d " << d;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace loom::kernels::cpu
