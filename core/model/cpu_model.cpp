@@ -1,0 +1,238 @@
+#include "core/model/cpu_model.h"
+
+#include <cmath>
+#include <string>
+
+#include "loom/error.h"
+#include "loom/kernels/cpu/elementwise.h"
+#include "loom/kernels/cpu/linear.h"
+#include "loom/kernels/cpu/moe_routing.h"
+#include "loom/kernels/cpu/rope.h"
+
+namespace loom {
+
+namespace cpu = kernels::cpu;
+
+namespace {
+
+cpu::RopeScaling rope_scaling_of(const io::RopeScaling& s) {
+  cpu::RopeScaling out;
+  out.factor = s.factor;
+  out.low_freq_factor = s.low_freq_factor;
+  out.high_freq_factor = s.high_freq_factor;
+  out.original_max_position = static_cast<double>(s.original_max_position_embeddings);
+  out.type = s.type == io::RopeScalingType::kLinear   ? cpu::RopeScaling::Type::linear
+             : s.type == io::RopeScalingType::kLlama3 ? cpu::RopeScaling::Type::llama3
+                                                      : cpu::RopeScaling::Type::none;
+  return out;
+}
+
+// y[T, out] = x[T, in] W^T (+ b) for a weight that may be absent-biased.
+void linear(const float* x, int T, const io::Tensor& w, const io::Tensor& bias, float* y) {
+  cpu::linear(x, T, static_cast<int>(w.dim(1)), w.data(), static_cast<int>(w.dim(0)),
+              bias.empty() ? nullptr : bias.data(), y);
+}
+
+template <typename T>
+T* sized(std::vector<T>& buffer, std::size_t n) {
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
+sdk::TensorView view(float* data, std::int64_t rows, std::int64_t heads, std::int64_t dim) {
+  sdk::TensorView v;
+  v.data = data;
+  v.dtype = sdk::DType::f32;
+  v.rank = 3;
+  v.shape = {rows, heads, dim, 0};
+  return v;
+}
+
+}  // namespace
+
+CpuModel::CpuModel(io::LoadedModel model) : model_(std::move(model)) {
+  const auto& c = model_.config;
+  inv_freq_ = cpu::rope_inverse_frequencies(static_cast<int>(c.head_dim), c.rope_theta, rope_scaling_of(c.rope_scaling));
+}
+
+sdk::ModelShape CpuModel::shape() const {
+  const auto& c = model_.config;
+  sdk::ModelShape s;
+  s.num_layers = static_cast<std::uint32_t>(c.num_hidden_layers);
+  s.hidden_size = static_cast<std::uint32_t>(c.hidden_size);
+  s.num_heads = static_cast<std::uint32_t>(c.num_attention_heads);
+  s.num_kv_heads = static_cast<std::uint32_t>(c.num_key_value_heads);
+  s.head_dim = static_cast<std::uint32_t>(c.head_dim);
+  s.vocab_size = static_cast<std::uint32_t>(c.vocab_size);
+  s.max_position = static_cast<std::uint32_t>(c.max_position_embeddings);
+  s.num_experts = static_cast<std::uint32_t>(c.num_experts);
+  s.experts_per_token = static_cast<std::uint32_t>(c.num_experts_per_tok);
+  s.kv_bytes_per_element = 4;
+  return s;
+}
+
+void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache,
+                       std::span<float> logits) {
+  const auto& c = model_.config;
+  const auto& w = model_.weights;
+  const int T = static_cast<int>(batch.tokens.size());
+  const int H = static_cast<int>(c.hidden_size);
+  const int vocab = static_cast<int>(c.vocab_size);
+  if (logits.size() < batch.logit_rows.size() * static_cast<std::size_t>(vocab))
+    throw Error("CpuModel::forward: the logits buffer is too small for the rows requested");
+
+  float* hidden = sized(hidden_, static_cast<std::size_t>(T) * H);
+  int bad = cpu::embedding(w.token_embedding.data(), vocab, H, batch.tokens.data(), T, hidden);
+  if (bad >= 0) {
+    throw RequestError("token id " + std::to_string(batch.tokens[bad]) + " is outside the model's vocabulary [0, " +
+                       std::to_string(vocab) + ")");
+  }
+
+  // RoPE angles depend only on positions: computed once per step for all layers and heads.
+  const std::size_t half = static_cast<std::size_t>(c.head_dim / 2);
+  float* cos = sized(cos_, T * half);
+  float* sin = sized(sin_, T * half);
+  cpu::rope_cos_sin(inv_freq_, batch.positions.data(), T, cos, sin);
+
+  sdk::AttentionBatch layout;
+  layout.seqs = batch.seqs;
+  layout.num_tokens = static_cast<std::uint32_t>(T);
+  layout.num_heads = static_cast<std::uint32_t>(c.num_attention_heads);
+  layout.num_kv_heads = static_cast<std::uint32_t>(c.num_key_value_heads);
+  layout.head_dim = static_cast<std::uint32_t>(c.head_dim);
+  layout.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+  attention.prepare(layout, cache, nullptr);
+
+  for (std::size_t l = 0; l < w.layers.size(); ++l) {
+    attention_block(l, T, cos, sin, attention, cache);
+    ffn_block(l, T);
+  }
+
+  // Only the sampling rows go through the final norm and the (large) lm head.
+  const int R = static_cast<int>(batch.logit_rows.size());
+  float* selected = sized(normed_, static_cast<std::size_t>(R) * H);
+  for (int r = 0; r < R; ++r)
+    std::copy_n(hidden + static_cast<std::size_t>(batch.logit_rows[r]) * H, H, selected + static_cast<std::size_t>(r) * H);
+  cpu::rmsnorm(selected, w.final_norm.data(), R, H, static_cast<float>(c.rms_norm_eps), selected);
+  cpu::linear(selected, R, H, w.lm_head.data(), vocab, nullptr, logits.data());
+}
+
+void CpuModel::attention_block(std::size_t l, int T, const float* cos, const float* sin,
+                               sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) {
+  const auto& c = model_.config;
+  const auto& layer = model_.weights.layers[l];
+  const int H = static_cast<int>(c.hidden_size), d = static_cast<int>(c.head_dim);
+  const int heads = static_cast<int>(c.num_attention_heads), kv_heads = static_cast<int>(c.num_key_value_heads);
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  float* hidden = hidden_.data();
+
+  float* x = sized(normed_, static_cast<std::size_t>(T) * H);
+  cpu::rmsnorm(hidden, layer.attn_norm.data(), T, H, eps, x);
+  float* q = sized(q_, static_cast<std::size_t>(T) * heads * d);
+  float* k = sized(k_, static_cast<std::size_t>(T) * kv_heads * d);
+  float* v = sized(v_, static_cast<std::size_t>(T) * kv_heads * d);
+  linear(x, T, layer.wq, layer.bq, q);
+  linear(x, T, layer.wk, layer.bk, k);
+  linear(x, T, layer.wv, layer.bv, v);
+  if (c.qk_norm) {  // Qwen3: RMSNorm of each head before RoPE
+    cpu::rmsnorm(q, layer.q_norm.data(), T * heads, d, eps, q);
+    cpu::rmsnorm(k, layer.k_norm.data(), T * kv_heads, d, eps, k);
+  }
+  const auto pairing =
+      c.rope_style == io::RopeStyle::kInterleaved ? cpu::RopePairing::interleaved : cpu::RopePairing::rotate_half;
+  cpu::apply_rope(q, T, heads, d, cos, sin, pairing);
+  cpu::apply_rope(k, T, kv_heads, d, cos, sin, pairing);
+
+  float* out = sized(attn_, static_cast<std::size_t>(T) * heads * d);
+  attention.forward(static_cast<std::uint32_t>(l), view(q, T, heads, d), view(k, T, kv_heads, d),
+                    view(v, T, kv_heads, d), cache, view(out, T, heads, d), nullptr);
+  float* projected = sized(proj_, static_cast<std::size_t>(T) * H);
+  linear(out, T, layer.wo, layer.bo, projected);
+  cpu::add_inplace(hidden, projected, static_cast<std::int64_t>(T) * H);
+}
+
+void CpuModel::ffn_block(std::size_t l, int T) {
+  const auto& c = model_.config;
+  const auto& layer = model_.weights.layers[l];
+  const int H = static_cast<int>(c.hidden_size);
+  float* hidden = hidden_.data();
+  float* x = sized(normed_, static_cast<std::size_t>(T) * H);
+  cpu::rmsnorm(hidden, layer.ffn_norm.data(), T, H, static_cast<float>(c.rms_norm_eps), x);
+  float* out = sized(proj_, static_cast<std::size_t>(T) * H);
+  if (c.layer_is_moe(static_cast<std::int64_t>(l))) {
+    moe_ffn(layer, T, x, out);
+  } else {
+    const int inter = static_cast<int>(layer.w_gate.dim(0));
+    float* gate = sized(gate_, static_cast<std::size_t>(T) * inter);
+    float* up = sized(up_, static_cast<std::size_t>(T) * inter);
+    linear(x, T, layer.w_gate, {}, gate);
+    linear(x, T, layer.w_up, {}, up);
+    cpu::silu_and_mul(gate, up, static_cast<std::int64_t>(T) * inter, gate);
+    linear(gate, T, layer.w_down, {}, out);
+  }
+  cpu::add_inplace(hidden, out, static_cast<std::int64_t>(T) * H);
+}
+
+// Each token's routed output is the sum over its own top-k list, in that list's order, so the
+// result does not depend on which other tokens share its experts.
+void CpuModel::moe_ffn(const io::LayerWeights& layer, int T, const float* x, float* out) {
+  const auto& c = model_.config;
+  const int H = static_cast<int>(c.hidden_size), E = static_cast<int>(c.num_experts);
+  const int k = static_cast<int>(c.num_experts_per_tok);
+  float* logits = sized(router_logits_, static_cast<std::size_t>(T) * E);
+  linear(x, T, layer.router, {}, logits);
+  std::int32_t* ids = sized(route_ids_, static_cast<std::size_t>(T) * k);
+  float* weights = sized(route_weights_, static_cast<std::size_t>(T) * k);
+  cpu::route_top_k(logits, T, E, k, c.norm_topk_prob, ids, weights);
+
+  float* routed = sized(routed_, static_cast<std::size_t>(T) * k * H);  // [T, k, H]
+  std::vector<int> rows;  // (t * k + j) slots routed to expert e
+  for (int e = 0; e < E; ++e) {
+    rows.clear();
+    for (int slot = 0; slot < T * k; ++slot)
+      if (ids[slot] == e) rows.push_back(slot);
+    if (rows.empty()) continue;
+    const int n = static_cast<int>(rows.size());
+    const auto& expert = layer.experts[e];
+    const int inter = static_cast<int>(expert.w_gate.dim(0));
+    float* in = sized(expert_in_, static_cast<std::size_t>(n) * H);
+    for (int r = 0; r < n; ++r) std::copy_n(x + static_cast<std::size_t>(rows[r] / k) * H, H, in + static_cast<std::size_t>(r) * H);
+    float* gate = sized(gate_, static_cast<std::size_t>(n) * inter);
+    float* up = sized(up_, static_cast<std::size_t>(n) * inter);
+    linear(in, n, expert.w_gate, {}, gate);
+    linear(in, n, expert.w_up, {}, up);
+    cpu::silu_and_mul(gate, up, static_cast<std::int64_t>(n) * inter, gate);
+    float* result = sized(expert_out_, static_cast<std::size_t>(n) * H);
+    linear(gate, n, expert.w_down, {}, result);
+    for (int r = 0; r < n; ++r)
+      std::copy_n(result + static_cast<std::size_t>(r) * H, H, routed + static_cast<std::size_t>(rows[r]) * H);
+  }
+  for (int t = 0; t < T; ++t) {
+    float* y = out + static_cast<std::size_t>(t) * H;
+    std::fill_n(y, H, 0.0f);
+    for (int j = 0; j < k; ++j) {
+      const float weight = weights[t * k + j];
+      const float* r = routed + (static_cast<std::size_t>(t) * k + j) * H;
+      for (int i = 0; i < H; ++i) y[i] += weight * r[i];
+    }
+  }
+  if (!layer.shared_expert.w_gate.empty()) {  // Qwen2-MoE: a sigmoid-gated expert every token uses
+    const auto& shared = layer.shared_expert;
+    const int inter = static_cast<int>(shared.w_gate.dim(0));
+    float* gate = sized(gate_, static_cast<std::size_t>(T) * inter);
+    float* up = sized(up_, static_cast<std::size_t>(T) * inter);
+    linear(x, T, shared.w_gate, {}, gate);
+    linear(x, T, shared.w_up, {}, up);
+    cpu::silu_and_mul(gate, up, static_cast<std::int64_t>(T) * inter, gate);
+    float* result = sized(expert_out_, static_cast<std::size_t>(T) * H);
+    linear(gate, T, shared.w_down, {}, result);
+    float* gate_logit = sized(router_logits_, static_cast<std::size_t>(T));
+    linear(x, T, layer.shared_expert_gate, {}, gate_logit);
+    for (int t = 0; t < T; ++t) {
+      const float g = 1.0f / (1.0f + std::exp(-gate_logit[t]));
+      for (int i = 0; i < H; ++i) out[static_cast<std::size_t>(t) * H + i] += g * result[static_cast<std::size_t>(t) * H + i];
+    }
+  }
+}
+
+}  // namespace loom

@@ -1,0 +1,53 @@
+// The Llama-family forward pass on the CPU (fp32): embedding, decoder layers (attention through
+// the attention plugin, dense or mixture-of-experts FFN), final norm and lm head.
+//
+// One call runs one engine step: the tokens of every scheduled sequence laid out one after the
+// other — prefill chunks and decodes mixed — and returns logits only for the rows that sample.
+// Every kernel is batch-invariant, so a sequence's logits do not depend on what else is in the
+// batch (docs/design/batch-invariant-kernels.md).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/io/model_weights.h"
+#include "loom/attention.h"
+#include "loom/engine_info.h"
+
+namespace loom {
+
+struct ForwardBatch {
+  std::span<const std::int32_t> tokens;     // [T]
+  std::span<const std::int32_t> positions;  // [T], position of each token in its sequence
+  std::span<const sdk::AttentionSeq> seqs;  // layout of the sequences in the batch
+  std::span<const std::int32_t> logit_rows; // rows of the batch whose logits are wanted
+};
+
+class CpuModel {
+ public:
+  explicit CpuModel(io::LoadedModel model);
+
+  const io::ModelConfig& config() const { return model_.config; }
+  sdk::ModelShape shape() const;
+
+  // Runs the batch; writes logits [logit_rows.size(), vocab] into `logits`. Throws
+  // RequestError for a token id outside the vocabulary (naming it), before computing anything.
+  void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache,
+               std::span<float> logits);
+
+ private:
+  void attention_block(std::size_t layer, int T, const float* cos, const float* sin, sdk::AttentionBackend& attention,
+                       const sdk::KvCacheView& cache);
+  void ffn_block(std::size_t layer, int T);
+  void moe_ffn(const io::LayerWeights& layer, int T, const float* x, float* out);
+
+  io::LoadedModel model_;
+  std::vector<double> inv_freq_;
+  // Per-step work buffers, grown as needed and reused.
+  std::vector<float> hidden_, normed_, q_, k_, v_, attn_, proj_, gate_, up_, cos_, sin_;
+  std::vector<float> router_logits_, expert_in_, expert_out_, routed_, route_weights_;
+  std::vector<std::int32_t> route_ids_;
+};
+
+}  // namespace loom

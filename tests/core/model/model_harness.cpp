@@ -1,0 +1,87 @@
+#include "model_harness.h"
+
+#include <algorithm>
+#include <random>
+
+#include "core/config/key_validation.h"
+
+namespace loom::testing {
+
+ModelHarness::ModelHarness(io::LoadedModel model, int block_size, int max_seqs, int max_len)
+    : model_(std::move(model)),
+      block_size_(block_size),
+      blocks_per_seq_((max_len + block_size - 1) / block_size),
+      registry_(PluginRegistry::default_search_path()) {
+  auto library = registry_.load(sdk::PluginKind::attention, "paged");
+  RawSection section{"attention", "test", {}};
+  attention_ = library->create<sdk::AttentionBackend>(sdk::EngineInfo{},
+                                                      validate_section(section, library->keys(), library->label()));
+  const auto shape = model_.shape();
+  const int num_blocks = blocks_per_seq_ * max_seqs;
+  cache_ = std::make_unique<CpuKvCache>(shape.num_layers, num_blocks, block_size, shape.num_kv_heads, shape.head_dim);
+  // Blocks are handed out in a shuffled order so that tables are never contiguous.
+  for (int b = 0; b < num_blocks; ++b) free_blocks_.push_back(b);
+  std::shuffle(free_blocks_.begin(), free_blocks_.end(), std::mt19937(42));
+}
+
+std::vector<std::vector<std::vector<float>>> ModelHarness::step(const std::vector<Chunk>& chunks) {
+  std::vector<std::int32_t> tokens, positions, rows;
+  std::vector<sdk::AttentionSeq> seqs;
+  for (const Chunk& chunk : chunks) {
+    int& length = length_[chunk.seq];
+    auto& table = tables_[chunk.seq];
+    const int new_length = length + static_cast<int>(chunk.tokens.size());
+    while (static_cast<int>(table.size()) * block_size_ < new_length) {
+      table.push_back(free_blocks_.back());
+      free_blocks_.pop_back();
+    }
+    sdk::AttentionSeq seq;
+    seq.id = static_cast<sdk::SeqId>(chunk.seq);
+    seq.q_start = static_cast<std::uint32_t>(tokens.size());
+    seq.q_len = static_cast<std::uint32_t>(chunk.tokens.size());
+    seq.ctx_len = static_cast<std::uint32_t>(new_length);
+    seq.block_table = table;
+    seqs.push_back(seq);
+    for (std::size_t i = 0; i < chunk.tokens.size(); ++i) {
+      rows.push_back(static_cast<std::int32_t>(tokens.size()));
+      tokens.push_back(chunk.tokens[i]);
+      positions.push_back(length + static_cast<std::int32_t>(i));
+    }
+    length = new_length;
+  }
+  const std::size_t vocab = model_.config().vocab_size;
+  std::vector<float> logits(rows.size() * vocab);
+  model_.forward({tokens, positions, seqs, rows}, *attention_, cache_->view(), logits);
+
+  std::vector<std::vector<std::vector<float>>> out;
+  std::size_t row = 0;
+  for (const Chunk& chunk : chunks) {
+    auto& per_chunk = out.emplace_back();
+    for (std::size_t i = 0; i < chunk.tokens.size(); ++i, ++row)
+      per_chunk.emplace_back(logits.begin() + row * vocab, logits.begin() + (row + 1) * vocab);
+  }
+  return out;
+}
+
+std::vector<std::vector<std::int32_t>> ModelHarness::greedy(const std::vector<std::vector<std::int32_t>>& prompts,
+                                                           int steps) {
+  std::vector<Chunk> chunks;
+  const int first = static_cast<int>(length_.size()) + 1000;  // fresh sequence ids
+  for (std::size_t i = 0; i < prompts.size(); ++i) chunks.push_back({first + static_cast<int>(i), prompts[i]});
+  std::vector<std::vector<std::int32_t>> outputs(prompts.size());
+  for (int s = 0; s < steps; ++s) {
+    auto logits = step(chunks);
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      const std::int32_t next = argmax(logits[i].back());
+      outputs[i].push_back(next);
+      chunks[i].tokens = {next};
+    }
+  }
+  return outputs;
+}
+
+std::int32_t argmax(const std::vector<float>& logits) {
+  return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+}  // namespace loom::testing

@@ -1,0 +1,49 @@
+// Drives CpuModel the way the engine will, without the engine: a KV cache with shuffled block
+// tables per sequence, the real attention plugin loaded through the registry, and steps made of
+// token chunks for several sequences at once.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "core/model/cpu_model.h"
+#include "core/model/kv_cache.h"
+#include "core/plugin/plugin_registry.h"
+#include "loom/attention.h"
+
+namespace loom::testing {
+
+class ModelHarness {
+ public:
+  ModelHarness(io::LoadedModel model, int block_size = 16, int max_seqs = 8, int max_len = 1024);
+
+  struct Chunk {
+    int seq;
+    std::vector<std::int32_t> tokens;  // appended to the sequence this step
+  };
+  // Runs one step; returns, per chunk, the logits of every row of the chunk ([rows][vocab]).
+  std::vector<std::vector<std::vector<float>>> step(const std::vector<Chunk>& chunks);
+
+  // Greedy continuations of several prompts decoded together (prefill all, then one token per
+  // sequence per step), `steps` tokens each.
+  std::vector<std::vector<std::int32_t>> greedy(const std::vector<std::vector<std::int32_t>>& prompts, int steps);
+
+  CpuModel& model() { return model_; }
+
+ private:
+  CpuModel model_;
+  int block_size_;
+  int blocks_per_seq_;
+  PluginRegistry registry_;
+  PluginPtr<sdk::AttentionBackend> attention_;
+  std::unique_ptr<CpuKvCache> cache_;
+  std::map<int, int> length_;                       // tokens stored per sequence
+  std::map<int, std::vector<std::int32_t>> tables_;  // block table per sequence
+  std::vector<std::int32_t> free_blocks_;
+};
+
+// argmax with the lowest id on ties.
+std::int32_t argmax(const std::vector<float>& logits);
+
+}  // namespace loom::testing
