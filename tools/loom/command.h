@@ -17,5 +17,6 @@ struct Command {
 int run_plugins(std::span<const std::string> args);
 int run_config(std::span<const std::string> args);
 int run_mkmodel(std::span<const std::string> args);
+int run_inspect(std::span<const std::string> args);
 
 }  // namespace loom::cli

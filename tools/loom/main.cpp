@@ -15,6 +15,7 @@ using loom::cli::Command;
 const Command kCommands[] = {
     {"plugins", "list the plugins found, or describe one (--describe NAME)", loom::cli::run_plugins},
     {"config", "check a config and print it fully resolved (--explain FILE)", loom::cli::run_config},
+    {"inspect", "load a model (and its tokenizer) and print what it is", loom::cli::run_inspect},
     {"mkmodel", "write a random-weight model of any supported shape (tests, benchmarks)", loom::cli::run_mkmodel},
 };
 

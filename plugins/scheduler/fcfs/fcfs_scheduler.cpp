@@ -1,0 +1,160 @@
+// scheduler/fcfs: continuous batching, first come first served, with chunked prefill (the policy
+// of vLLM v1 and nano-vLLM).
+//
+// Each step:
+//  1. Running sequences, oldest first, each get their next chunk: one token when decoding, else
+//     as much of the uncomputed prompt as the token budget (and max_prefill_chunk) allows. When
+//     the pool cannot hold the chunk, the NEWEST running sequence is preempted (released; it
+//     recomputes later) and the reservation retried — possibly preempting the sequence itself.
+//     Newest first because it has done the least work and would come last anyway.
+//  2. If nobody was preempted, waiting sequences are admitted in arrival order while the budgets
+//     allow: prefix-cache lookup, then a chunk of the rest of the prompt. The first one that does
+//     not fit stops admission, so later (smaller) requests never overtake it: no starvation.
+//     After a preemption admission waits a step, so the pool is not refilled by the sequences
+//     just pushed out (thrashing) and no sequence is both preempted and scheduled.
+// Preempted sequences keep their arrival, so they are the first to be readmitted.
+//
+// Rejection: a sequence whose worst case, max(max_total_tokens, tokens now) slots, needs more
+// blocks than the whole pool would wait forever; it is rejected at once with the numbers, and so
+// is an empty sequence. Counting max_total_tokens (not one less, although the last sampled token
+// never gets KV) keeps the rule independent of how the engine finishes sequences.
+#include <algorithm>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "loom/scheduler.h"
+
+namespace {
+
+using loom::sdk::KvAllocator;
+using loom::sdk::ScheduledSeq;
+using loom::sdk::SchedulePlan;
+using loom::sdk::SeqState;
+using loom::sdk::SequenceView;
+using loom::sdk::StepBudget;
+using loom::sdk::Tick;
+
+const loom::sdk::ConfigKeySpec kKeys[] = {
+    {"max_prefill_chunk", loom::sdk::KeyType::integer, "0",
+     "Most prompt tokens one sequence computes in one step (0 = limited only by the token budget)"},
+};
+
+class FcfsScheduler final : public loom::sdk::Scheduler {
+ public:
+  FcfsScheduler(const loom::sdk::EngineInfo&, const loom::sdk::PluginConfig& config) {
+    std::int64_t chunk = config.integer("max_prefill_chunk");
+    if (chunk < 0) throw config.invalid("max_prefill_chunk", "must be 0 (unlimited) or positive");
+    max_prefill_chunk_ = static_cast<std::size_t>(chunk);
+  }
+
+  SchedulePlan schedule(std::span<const SequenceView> seqs, KvAllocator& allocator,
+                        const StepBudget& budget, Tick now) override {
+    Step step{seqs, allocator, now, budget.max_num_seqs, budget.max_num_batched_tokens, {}, {}};
+    // The engine passes arrival order; sorting (stable, nearly free on sorted input) makes the
+    // policy hold even if it did not.
+    step.order.resize(seqs.size());
+    std::iota(step.order.begin(), step.order.end(), std::size_t{0});
+    std::stable_sort(step.order.begin(), step.order.end(),
+                     [&](std::size_t a, std::size_t b) { return seqs[a].arrival < seqs[b].arrival; });
+    schedule_running(step);
+    if (step.plan.preempted.empty()) schedule_waiting(step);
+    return std::move(step.plan);
+  }
+
+ private:
+  struct Step {
+    std::span<const SequenceView> seqs;
+    KvAllocator& allocator;
+    Tick now;
+    std::size_t seqs_left;
+    std::size_t tokens_left;
+    std::vector<std::size_t> order;  // indices into seqs, by arrival
+    SchedulePlan plan;
+  };
+
+  // Tokens to compute for `seq` starting at `start`, within the step's remaining budget.
+  std::size_t chunk_size(const Step& step, const SequenceView& seq, std::size_t start) const {
+    std::size_t n = std::min(seq.tokens.size() - start, step.tokens_left);
+    // Also caps the recompute of a preempted sequence, which is a prefill of prompt and output.
+    if (max_prefill_chunk_ > 0) n = std::min(n, max_prefill_chunk_);
+    return n;
+  }
+
+  void add(Step& step, const SequenceView& seq, std::size_t start, std::size_t n) {
+    step.plan.scheduled.push_back(ScheduledSeq{seq.id, start, n});
+    step.seqs_left -= 1;
+    step.tokens_left -= n;
+  }
+
+  void schedule_running(Step& step) {
+    std::vector<std::size_t> running;
+    for (std::size_t i : step.order)
+      if (step.seqs[i].state == SeqState::running) running.push_back(i);
+    // running[0, alive) are still running this step; preemption shrinks alive from the back.
+    std::size_t alive = running.size();
+    for (std::size_t k = 0; k < alive; ++k) {
+      if (step.seqs_left == 0 || step.tokens_left == 0) return;
+      const SequenceView& seq = step.seqs[running[k]];
+      std::size_t start = seq.num_computed_tokens;
+      if (start >= seq.tokens.size()) continue;  // nothing to compute (the engine owes a token)
+      std::size_t n = chunk_size(step, seq, start);
+      while (!step.allocator.reserve(seq.id, start + n, step.now)) {
+        const SequenceView& victim = step.seqs[running[--alive]];
+        step.allocator.release(victim.id, step.now);
+        step.plan.preempted.push_back(victim.id);
+        if (alive == k) break;  // it was this sequence itself
+      }
+      if (alive > k) add(step, seq, start, n);
+    }
+  }
+
+  void schedule_waiting(Step& step) {
+    const std::size_t pool_blocks = step.allocator.num_blocks();
+    const std::size_t block_size = step.allocator.block_size();
+    // Rejection first, over the whole queue, so a hopeless request never waits behind others.
+    std::vector<bool> rejected(step.seqs.size(), false);
+    for (std::size_t i : step.order) {
+      const SequenceView& seq = step.seqs[i];
+      if (seq.state != SeqState::waiting) continue;
+      std::string reason = rejection_reason(seq, block_size, pool_blocks);
+      if (reason.empty()) continue;
+      step.allocator.release(seq.id, step.now);  // no-op unless it holds blocks
+      step.plan.rejected.push_back({seq.id, std::move(reason)});
+      rejected[i] = true;
+    }
+    for (std::size_t i : step.order) {
+      const SequenceView& seq = step.seqs[i];
+      if (seq.state != SeqState::waiting || rejected[i]) continue;
+      if (step.seqs_left == 0 || step.tokens_left == 0) return;
+      std::size_t start = step.allocator.acquire_cached_prefix(seq.id, seq.tokens, step.now);
+      std::size_t n = chunk_size(step, seq, start);
+      if (!step.allocator.reserve(seq.id, start + n, step.now)) {
+        step.allocator.release(seq.id, step.now);  // give back the prefix it took
+        return;                                    // FCFS: nobody overtakes it
+      }
+      add(step, seq, start, n);
+    }
+  }
+
+  static std::string rejection_reason(const SequenceView& seq, std::size_t block_size,
+                                      std::size_t pool_blocks) {
+    if (seq.tokens.empty()) return "the request has no tokens: a prompt needs at least one token";
+    std::size_t tokens = std::max(seq.max_total_tokens, seq.tokens.size());
+    std::size_t blocks = (tokens + block_size - 1) / block_size;
+    if (blocks <= pool_blocks) return {};
+    return "the request needs up to " + std::to_string(tokens) + " tokens of KV cache (" +
+           std::to_string(blocks) + " blocks of " + std::to_string(block_size) +
+           " tokens) but the pool has only " + std::to_string(pool_blocks) + " blocks (" +
+           std::to_string(pool_blocks * block_size) +
+           " tokens); shorten the prompt or max_tokens, or give [kv] more blocks";
+  }
+
+  std::size_t max_prefill_chunk_ = 0;
+};
+
+}  // namespace
+
+LOOM_PLUGIN(scheduler, "fcfs", "1.0.0",
+            "First come first served continuous batching with chunked prefill and preemption",
+            FcfsScheduler, kKeys)

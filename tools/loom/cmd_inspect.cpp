@@ -1,0 +1,79 @@
+// `loom inspect MODEL`: loads a checkpoint (and its tokenizer) the way a run would and prints
+// what it is. Every defect in the files is reported as a run would report it (exit code 2).
+#include <iostream>
+
+#include "core/io/model_loader.h"
+#include "core/tokenizer/tokenizer.h"
+#include "tools/loom/cli_options.h"
+#include "tools/loom/command.h"
+
+namespace loom::cli {
+
+namespace {
+
+std::size_t count_parameters(const io::ModelWeights& w) {
+  std::size_t n = w.token_embedding.numel() + w.final_norm.numel();
+  if (w.lm_head.data() != w.token_embedding.data()) n += w.lm_head.numel();
+  auto add_expert = [&](const io::ExpertWeights& e) { n += e.w_gate.numel() + e.w_up.numel() + e.w_down.numel(); };
+  for (const auto& l : w.layers) {
+    for (const io::Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.bo, &l.q_norm,
+                                &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down, &l.router, &l.shared_expert_gate})
+      n += t->numel();
+    for (const auto& e : l.experts) add_expert(e);
+    add_expert(l.shared_expert);
+  }
+  return n;
+}
+
+}  // namespace
+
+int run_inspect(std::span<const std::string> args) {
+  std::string model_path, tokenizer_path;
+  po::options_description options("loom inspect");
+  options.add_options()("model", po::value(&model_path)->required(), "Hugging Face directory or llama2.c .bin")(
+      "tokenizer", po::value(&tokenizer_path), "tokenizer.model (default: <model>/tokenizer.model when present)");
+  po::positional_options_description positional;
+  positional.add("model", 1);
+  po::variables_map vm;
+  if (!parse_or_help("inspect", "loom inspect MODEL [--tokenizer PATH]", options, positional, args, vm)) return 0;
+
+  io::LoadedModel model = io::load_model(model_path);
+  const io::ModelConfig& c = model.config;
+  std::cout << "model:        " << model_path << "\n"
+            << "architecture: " << io::architecture_hf_name(c.architecture) << "\n"
+            << "layers:       " << c.num_hidden_layers << ", hidden " << c.hidden_size << ", FFN " << c.intermediate_size
+            << "\n"
+            << "attention:    " << c.num_attention_heads << " heads, " << c.num_key_value_heads << " KV heads, head dim "
+            << c.head_dim << (c.qkv_bias ? ", QKV bias" : "") << (c.qk_norm ? ", QK norm" : "") << "\n"
+            << "rope:         theta " << c.rope_theta
+            << (c.rope_style == io::RopeStyle::kInterleaved ? ", interleaved pairs" : ", rotate-half pairs")
+            << (c.rope_scaling.type == io::RopeScalingType::kLlama3   ? ", llama3 scaling"
+                : c.rope_scaling.type == io::RopeScalingType::kLinear ? ", linear scaling"
+                                                                      : "")
+            << "\n"
+            << "vocabulary:   " << c.vocab_size << (c.tie_word_embeddings ? " (embedding tied to lm head)" : "") << "\n"
+            << "context:      " << c.max_position_embeddings << " positions\n";
+  if (c.is_moe())
+    std::cout << "experts:      " << c.num_experts << ", " << c.num_experts_per_tok << " per token\n";
+  const std::size_t params = count_parameters(model.weights);
+  std::cout << "parameters:   " << params << " (" << params * 4 / (1 << 20) << " MiB as fp32)\n";
+
+  std::filesystem::path tokenizer = tokenizer_path;
+  if (tokenizer.empty() && std::filesystem::is_directory(model_path) &&
+      std::filesystem::exists(std::filesystem::path(model_path) / "tokenizer.model"))
+    tokenizer = std::filesystem::path(model_path) / "tokenizer.model";
+  if (tokenizer.empty()) {
+    std::cout << "tokenizer:    none (prompts must be token ids)\n";
+  } else {
+    Tokenizer t = Tokenizer::load(tokenizer);
+    std::cout << "tokenizer:    " << tokenizer.string() << ", " << t.vocab_size() << " pieces, BOS " << t.bos_id()
+              << ", EOS " << t.eos_id() << "\n";
+    if (t.vocab_size() > c.vocab_size)
+      throw ModelError("tokenizer '" + tokenizer.string() + "' has " + std::to_string(t.vocab_size()) +
+                       " pieces but the model's vocabulary is " + std::to_string(c.vocab_size) +
+                       ": they do not belong together");
+  }
+  return 0;
+}
+
+}  // namespace loom::cli
