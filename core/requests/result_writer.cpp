@@ -1,0 +1,62 @@
+#include "core/requests/result_writer.h"
+
+#include <cmath>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "loom/error.h"
+
+namespace loom {
+
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+
+// Milliseconds, rounded to the microsecond: more digits would only be noise.
+double to_ms(double seconds) { return std::round(seconds * 1.0e6) / 1.0e3; }
+
+ordered_json timings(const RequestResult& r) {
+  ordered_json t;
+  bool has_first = r.first_token_s >= 0;
+  std::size_t tokens = r.token_ids.size();
+  t["ttft_ms"] = has_first ? ordered_json(to_ms(r.first_token_s - r.arrival_s)) : ordered_json(nullptr);
+  t["e2e_ms"] = to_ms(r.finish_s - r.arrival_s);
+  if (has_first && tokens >= 2) {
+    t["tpot_ms"] = to_ms((r.finish_s - r.first_token_s) / static_cast<double>(tokens - 1));
+  } else {
+    t["tpot_ms"] = nullptr;
+  }
+  return t;
+}
+
+}  // namespace
+
+std::string format_result_line(const RequestResult& r) {
+  ordered_json line;
+  line["id"] = r.id;
+  if (r.n > 1) line["index"] = r.index;
+  line["text"] = r.text;
+  line["token_ids"] = r.token_ids;
+  line["finish_reason"] = r.finish_reason;
+  if (r.finish_reason == "error" || !r.error.empty()) line["error"] = r.error;
+  line["prompt_tokens"] = r.prompt_tokens;
+  line["completion_tokens"] = r.token_ids.size();
+  line["timings"] = timings(r);
+  return line.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+}
+
+ResultWriter::ResultWriter(std::ostream& out, std::string sink_name)
+    : out_(out), sink_name_(std::move(sink_name)) {}
+
+void ResultWriter::write(const RequestResult& result) {
+  out_ << format_result_line(result) << '\n';
+  out_.flush();
+  if (!out_) {
+    throw Error(sink_name_ + ": writing the result of request \"" + result.id +
+                "\" failed; check free disk space and that the output is writable");
+  }
+  ++lines_written_;
+}
+
+}  // namespace loom
