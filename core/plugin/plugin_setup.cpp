@@ -17,7 +17,9 @@ ResolvedPlugins resolve_plugins(const Config& config, PluginRegistry& registry) 
     try {
       library = registry.load(choice.kind, choice.plugin, config.base_dir);
     } catch (const PluginError& e) {
-      throw PluginError(choice.origin + ": [" + choice.section + "] plugin = \"" + choice.plugin + "\": " + e.what());
+      const bool defaulted = choice.origin == "default";
+      throw PluginError((defaulted ? "" : choice.origin + ": ") + "[" + choice.section + "] plugin = \"" +
+                        choice.plugin + "\"" + (defaulted ? " (the default)" : "") + ": " + e.what());
     }
     sdk::PluginConfig values = validate_section(choice.keys, library->keys(), library->label());
     resolved.plugins.push_back({&choice, std::move(library), std::move(values)});

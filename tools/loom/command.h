@@ -18,5 +18,6 @@ int run_plugins(std::span<const std::string> args);
 int run_config(std::span<const std::string> args);
 int run_mkmodel(std::span<const std::string> args);
 int run_inspect(std::span<const std::string> args);
+int run_generate(std::span<const std::string> args);
 
 }  // namespace loom::cli

@@ -1,0 +1,283 @@
+#include "core/engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/config/byte_size.h"
+#include "core/sampling/validate.h"
+#include "core/tokenizer/stop_strings.h"
+
+namespace loom {
+
+namespace {
+
+constexpr std::uint64_t kDefaultCpuCacheBytes = 2ull << 30;  // when neither num_blocks nor cache_memory is set
+
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+sdk::EngineInfo engine_info(const Config& config, const CpuModel& model, std::size_t max_model_len) {
+  sdk::EngineInfo info;
+  info.device = config.engine.string("device");
+  info.block_size = static_cast<std::uint32_t>(config.kv().integer("block_size"));
+  info.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
+  info.max_num_batched_tokens = static_cast<std::uint32_t>(config.engine.integer("max_num_batched_tokens"));
+  info.seed = static_cast<std::uint64_t>(config.engine.integer("seed"));
+  info.prefix_caching = config.kv().boolean("prefix_caching");
+  info.model = model.shape();
+
+  const std::uint64_t block_bytes = info.block_bytes();
+  if (std::int64_t blocks = config.kv().integer("num_blocks"); blocks > 0) {
+    info.num_blocks = static_cast<std::uint64_t>(blocks);
+  } else if (std::int64_t bytes = config.kv().integer("cache_memory"); bytes > 0) {
+    info.num_blocks = static_cast<std::uint64_t>(bytes) / block_bytes;
+    if (info.num_blocks == 0)
+      throw config.kv().invalid("cache_memory", "holds no KV block: one block needs " + format_byte_size(block_bytes));
+  } else {
+    // Enough for every sequence at full length, within a CPU-friendly bound.
+    const std::uint64_t per_seq = (max_model_len + info.block_size - 1) / info.block_size;
+    info.num_blocks = std::max<std::uint64_t>(per_seq, std::min<std::uint64_t>(per_seq * info.max_num_seqs,
+                                                                               kDefaultCpuCacheBytes / block_bytes));
+  }
+  return info;
+}
+
+}  // namespace
+
+Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel model, std::optional<Tokenizer> tokenizer)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
+  const std::string& device = config.engine.string("device");
+  if (device != "cpu") {
+    throw config.engine.invalid("device", "this build runs the engine on the CPU only for now (device = \"cpu\"); "
+                                          "the CUDA engine is not implemented yet");
+  }
+  const auto& c = model_.config();
+  max_model_len_ = static_cast<std::size_t>(c.max_position_embeddings);
+  if (std::int64_t limit = config.engine.integer("max_model_len"); limit > 0)
+    max_model_len_ = std::min<std::size_t>(max_model_len_, static_cast<std::size_t>(limit));
+  seed_ = static_cast<std::uint64_t>(config.engine.integer("seed"));
+  budget_.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
+  budget_.max_num_batched_tokens = static_cast<std::uint32_t>(config.engine.integer("max_num_batched_tokens"));
+  for (std::int64_t id : c.eos_token_ids) eos_ids_.push_back(static_cast<std::int32_t>(id));
+  if (eos_ids_.empty() && tokenizer_) eos_ids_.push_back(tokenizer_->eos_id());
+
+  const sdk::EngineInfo info = engine_info(config, model_, max_model_len_);
+  plugins_ = make_engine_plugins(config, registry, info);
+  if (!plugins_.attention->supports(sdk::Device{sdk::DeviceKind::cpu, 0}, sdk::DType::f32))
+    throw ConfigError(config.plugin(sdk::PluginKind::attention)->origin +
+                      ": [attention] the chosen plugin cannot run on the CPU in fp32");
+  cache_ = std::make_unique<CpuKvCache>(info.model.num_layers, static_cast<std::uint32_t>(info.num_blocks),
+                                        info.block_size, info.model.num_kv_heads, info.model.head_dim);
+  stats_.num_blocks = info.num_blocks;
+  stats_.block_size = info.block_size;
+}
+
+Engine::~Engine() = default;
+
+double Engine::now_s() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Engine::fail(const Request& request, std::int32_t index, std::int32_t n, const std::string& message) {
+  RequestResult result;
+  result.id = request.id;
+  result.index = index;
+  result.n = n;
+  result.finish_reason = "error";
+  result.error = message;
+  result.arrival_s = result.finish_s = now_s();
+  finished_.push_back(std::move(result));
+  ++stats_.rejected;
+}
+
+void Engine::submit(const Request& request) {
+  const std::uint64_t request_index = next_request_index_++;
+  const std::int32_t n = std::max(1, request.params.n);
+  std::vector<std::int32_t> prompt;
+  try {
+    validate(request.params);
+    if (request.prompt) {
+      if (!tokenizer_)
+        throw RequestError("the model has no tokenizer: give prompt_token_ids, or set [model] tokenizer");
+      prompt = tokenizer_->encode(*request.prompt, /*add_bos=*/true);
+    } else {
+      prompt = request.prompt_token_ids;
+    }
+    if (prompt.empty()) throw RequestError("the prompt is empty");
+    const auto vocab = static_cast<std::int32_t>(model_.config().vocab_size);
+    for (std::int32_t id : prompt)
+      if (id < 0 || id >= vocab)
+        throw RequestError("prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                           std::to_string(vocab) + ")");
+    if (prompt.size() >= max_model_len_)
+      throw RequestError("the prompt has " + std::to_string(prompt.size()) + " tokens; the model's context is " +
+                         std::to_string(max_model_len_) + " (prompt and output together)");
+  } catch (const RequestError& e) {
+    for (std::int32_t i = 0; i < n; ++i) fail(request, i, n, e.what());
+    return;
+  }
+
+  for (std::int32_t i = 0; i < n; ++i) {
+    Sequence seq;
+    seq.id = next_id_++;
+    seq.request_id = request.id;
+    seq.sample_index = i;
+    seq.num_samples = n;
+    seq.tokens = prompt;
+    seq.num_prompt_tokens = prompt.size();
+    seq.max_total_tokens = std::min(max_model_len_, prompt.size() + static_cast<std::size_t>(request.params.max_tokens));
+    seq.arrival_step = tick_;
+    seq.params = request.params;
+    // Each sample has its own stream: reproducible whatever else runs alongside.
+    const std::uint64_t base = request.params.seed ? *request.params.seed : mix(seed_ ^ mix(request_index));
+    seq.rng = SequenceRng(mix(base + static_cast<std::uint64_t>(i)));
+    if (tokenizer_) seq.decoder = std::make_unique<StreamingDecoder>(*tokenizer_, seq.prompt());
+    seq.arrival_s = now_s();
+    if (request.params.max_tokens == 0) {
+      std::vector<RequestResult> done;
+      finish(seq, "length", done);
+      finished_.insert(finished_.end(), done.begin(), done.end());
+      continue;
+    }
+    sequences_.emplace(seq.id, std::move(seq));
+  }
+}
+
+std::string Engine::append_token(Sequence& seq, std::int32_t token) {
+  seq.tokens.push_back(token);
+  if (seq.first_token_s < 0) seq.first_token_s = now_s();
+  ++stats_.generated_tokens;
+  const SamplingParams& p = seq.params;
+  const bool may_stop = seq.num_output_tokens() > static_cast<std::size_t>(std::max(0, p.min_tokens));
+  const bool is_eos = std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
+  if (may_stop && is_eos && !p.ignore_eos) return "stop";
+  if (seq.decoder && !(is_eos && !p.ignore_eos)) seq.text += seq.decoder->push(token);
+  if (may_stop && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end())
+    return "stop";
+  if (may_stop && !p.stop.empty()) {
+    StopMatch match = find_stop(seq.text, p.stop);
+    if (match.found) {
+      seq.text.resize(match.position);
+      return "stop";
+    }
+  }
+  if (seq.tokens.size() >= seq.max_total_tokens) return "length";
+  return "";
+}
+
+void Engine::finish(Sequence& seq, const std::string& reason, std::vector<RequestResult>& out) {
+  if (seq.decoder && reason != "stop") seq.text += seq.decoder->finish();
+  RequestResult result;
+  result.id = seq.request_id;
+  result.index = seq.sample_index;
+  result.n = seq.num_samples;
+  result.text = std::move(seq.text);
+  result.token_ids.assign(seq.output().begin(), seq.output().end());
+  result.finish_reason = reason;
+  result.prompt_tokens = seq.num_prompt_tokens;
+  result.arrival_s = seq.arrival_s;
+  result.first_token_s = seq.first_token_s;
+  result.finish_s = now_s();
+  stats_.prompt_tokens += seq.num_prompt_tokens;
+  out.push_back(std::move(result));
+}
+
+std::vector<RequestResult> Engine::step() {
+  std::vector<RequestResult> out = std::move(finished_);
+  finished_.clear();
+  if (sequences_.empty()) return out;
+  ++tick_;
+  ++stats_.steps;
+
+  std::vector<sdk::SequenceView> views;
+  views.reserve(sequences_.size());
+  for (const auto& [id, seq] : sequences_) {
+    views.push_back({id, seq.state, seq.tokens, seq.num_prompt_tokens, seq.num_computed_tokens, seq.max_total_tokens,
+                     seq.arrival_step, 0});
+  }
+  sdk::SchedulePlan plan = plugins_.scheduler->schedule(views, *plugins_.allocator, budget_, tick_);
+
+  for (const sdk::RejectedSeq& rejected : plan.rejected) {
+    auto it = sequences_.find(rejected.id);
+    if (it == sequences_.end()) continue;
+    finish(it->second, "error", out);
+    out.back().error = rejected.reason;
+    ++stats_.rejected;
+    sequences_.erase(it);
+  }
+  for (sdk::SeqId id : plan.preempted) {
+    Sequence& seq = sequences_.at(id);
+    seq.state = sdk::SeqState::waiting;
+    seq.num_computed_tokens = 0;
+    ++seq.num_preemptions;
+    ++stats_.preemptions;
+  }
+  for (const sdk::BlockCopy& copy : plugins_.allocator->take_pending_copies()) cache_->copy_block(copy.src, copy.dst);
+  plugins_.allocator->take_evictions();  // no KV connector to hand them to yet
+  if (plan.scheduled.empty()) {
+    if (out.empty() && plan.preempted.empty())
+      throw Error("the scheduler made no progress with " + std::to_string(sequences_.size()) +
+                  " unfinished sequences (a scheduler plugin bug, or a KV pool too small for any of them)");
+    return out;
+  }
+
+  // Lay the batch out: the chunk of each scheduled sequence, one after the other.
+  std::vector<std::int32_t> tokens, positions, logit_rows;
+  std::vector<sdk::AttentionSeq> layout;
+  std::vector<Sequence*> sampling;
+  for (const sdk::ScheduledSeq& s : plan.scheduled) {
+    Sequence& seq = sequences_.at(s.id);
+    seq.state = sdk::SeqState::running;
+    sdk::AttentionSeq a;
+    a.id = s.id;
+    a.q_start = static_cast<std::uint32_t>(tokens.size());
+    a.q_len = static_cast<std::uint32_t>(s.num_tokens);
+    a.ctx_len = static_cast<std::uint32_t>(s.start + s.num_tokens);
+    a.block_table = plugins_.allocator->block_table(s.id);
+    layout.push_back(a);
+    for (std::size_t i = 0; i < s.num_tokens; ++i) {
+      tokens.push_back(seq.tokens[s.start + i]);
+      positions.push_back(static_cast<std::int32_t>(s.start + i));
+    }
+    if (s.start < seq.num_prompt_tokens)
+      stats_.computed_prompt_tokens += std::min(seq.num_prompt_tokens, s.start + s.num_tokens) - s.start;
+    if (s.start + s.num_tokens == seq.tokens.size()) {
+      logit_rows.push_back(static_cast<std::int32_t>(tokens.size() - 1));
+      sampling.push_back(&seq);
+    }
+  }
+  const std::size_t vocab = static_cast<std::size_t>(model_.config().vocab_size);
+  if (logits_.size() < logit_rows.size() * vocab) logits_.resize(logit_rows.size() * vocab);
+  model_.forward({tokens, positions, layout, logit_rows}, *plugins_.attention, cache_->view(),
+                 std::span<float>(logits_.data(), logit_rows.size() * vocab));
+
+  for (const sdk::ScheduledSeq& s : plan.scheduled) {
+    Sequence& seq = sequences_.at(s.id);
+    seq.num_computed_tokens = s.start + s.num_tokens;
+    plugins_.allocator->commit(s.id, std::span<const std::int32_t>(seq.tokens.data(), seq.num_computed_tokens), tick_);
+  }
+  for (std::size_t r = 0; r < sampling.size(); ++r) {
+    Sequence& seq = *sampling[r];
+    std::span<float> row(logits_.data() + r * vocab, vocab);
+    const std::int32_t token = sample_token(row, seq.params, seq.prompt(), seq.output(), eos_ids_, seq.rng);
+    std::string reason = append_token(seq, token);
+    if (!reason.empty()) {
+      plugins_.allocator->release(seq.id, tick_);
+      finish(seq, reason, out);
+      sequences_.erase(seq.id);
+    }
+  }
+  return out;
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s = stats_;
+  s.kv = plugins_.allocator->stats();
+  return s;
+}
+
+}  // namespace loom

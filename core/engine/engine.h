@@ -1,0 +1,90 @@
+// The engine: the request loop of ARCHITECTURE.md §5 on the CPU.
+//
+//   plan = scheduler.schedule(sequences, allocator, budget)   (plugin)
+//   block copies for copy-on-write                             (allocator -> KV cache)
+//   logits = model.forward(plan, attention)                    (attention plugin inside)
+//   tokens = sample(logits)                                    (core/sampling)
+//   sequences advance; finished ones release their blocks      (cached blocks go to the evictor)
+//
+// Every policy is a plugin chosen by the config; the engine holds no policy of its own. A
+// request that cannot be served finishes alone with an error; the others go on.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/engine/engine_plugins.h"
+#include "core/engine/sequence.h"
+#include "core/io/model_weights.h"
+#include "core/model/cpu_model.h"
+#include "core/model/kv_cache.h"
+#include "core/requests/request.h"
+#include "core/requests/result_writer.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace loom {
+
+struct EngineStats {
+  std::uint64_t steps = 0;
+  std::uint64_t prompt_tokens = 0;      // of finished requests
+  std::uint64_t computed_prompt_tokens = 0;  // prompt tokens actually run through the model
+  std::uint64_t generated_tokens = 0;
+  std::uint64_t preemptions = 0;
+  std::uint64_t rejected = 0;
+  sdk::AllocatorStats kv;
+  std::uint64_t num_blocks = 0;
+  std::uint32_t block_size = 0;
+};
+
+class Engine {
+ public:
+  // Loads and configures every plugin the config names (nothing runs if one is refused) and
+  // sizes the KV pool. Throws ConfigError / PluginError for a bad config.
+  Engine(const Config& config, PluginRegistry& registry, io::LoadedModel model, std::optional<Tokenizer> tokenizer);
+  ~Engine();
+
+  // Adds a request (n samples become n sequences). A request that can never be served (empty
+  // prompt, token outside the vocabulary, too long, invalid parameters, text without a
+  // tokenizer) is finished at once with finish_reason "error"; step() returns it.
+  void submit(const Request& request);
+
+  bool has_unfinished() const { return !sequences_.empty() || !finished_.empty(); }
+
+  // Runs one step and returns the results of the sequences that finished during it.
+  std::vector<RequestResult> step();
+
+  EngineStats stats() const;
+  const CpuModel& model() const { return model_; }
+  const std::optional<Tokenizer>& tokenizer() const { return tokenizer_; }
+
+ private:
+  void fail(const Request& request, std::int32_t index, std::int32_t n, const std::string& message);
+  void finish(Sequence& seq, const std::string& reason, std::vector<RequestResult>& out);
+  // Appends a sampled token; returns the finish reason or "" while it goes on.
+  std::string append_token(Sequence& seq, std::int32_t token);
+  double now_s() const;
+
+  CpuModel model_;
+  std::optional<Tokenizer> tokenizer_;
+  EnginePlugins plugins_;
+  std::unique_ptr<CpuKvCache> cache_;
+  sdk::StepBudget budget_;
+  std::size_t max_model_len_ = 0;
+  std::uint64_t seed_ = 0;
+  std::vector<std::int32_t> eos_ids_;
+  std::map<sdk::SeqId, Sequence> sequences_;  // unfinished, in arrival (= id) order
+  std::vector<RequestResult> finished_;       // failed at submit, returned by the next step
+  sdk::SeqId next_id_ = 1;
+  std::uint64_t next_request_index_ = 0;
+  sdk::Tick tick_ = 0;
+  EngineStats stats_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  // Step buffers, reused.
+  std::vector<float> logits_;
+};
+
+}  // namespace loom

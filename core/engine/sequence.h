@@ -1,0 +1,43 @@
+// One sequence being generated: a request's prompt plus its output so far, its sampling state
+// and its timings. A request with n > 1 samples becomes n sequences.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/sampling/sampler.h"
+#include "core/sampling/sequence_rng.h"
+#include "core/sampling/sampling_params.h"
+#include "core/tokenizer/streaming_decoder.h"
+#include "loom/scheduler.h"
+
+namespace loom {
+
+struct Sequence {
+  sdk::SeqId id = 0;
+  std::string request_id;
+  std::int32_t sample_index = 0;  // 0 .. n-1
+  std::int32_t num_samples = 1;   // the request's n
+  sdk::SeqState state = sdk::SeqState::waiting;
+  std::vector<std::int32_t> tokens;  // prompt followed by output
+  std::size_t num_prompt_tokens = 0;
+  std::size_t num_computed_tokens = 0;
+  std::size_t max_total_tokens = 0;
+  sdk::Tick arrival_step = 0;
+  SamplingParams params;
+  SequenceRng rng{0};
+  std::unique_ptr<StreamingDecoder> decoder;  // when the model has a tokenizer
+  std::string text;                           // detokenized output so far
+  double arrival_s = 0, first_token_s = -1;   // seconds since the engine started
+  std::size_t num_preemptions = 0;
+
+  std::size_t num_output_tokens() const { return tokens.size() - num_prompt_tokens; }
+  std::span<const std::int32_t> prompt() const { return {tokens.data(), num_prompt_tokens}; }
+  std::span<const std::int32_t> output() const { return {tokens.data() + num_prompt_tokens, num_output_tokens()}; }
+};
+
+}  // namespace loom

@@ -1,0 +1,44 @@
+// Chooses the next token of one sequence from its logits, on the CPU.
+//
+// The pipeline follows vLLM (v1): penalties, min_tokens suppression, then either greedy argmax
+// or temperature -> top-k / min-p / top-p filtering -> one draw. Randomness comes only from the
+// sequence's own SequenceRng, and the draw maps a uniform number onto tokens in a fixed order
+// (descending probability, ties by lower id), so a sequence's tokens depend on nothing but its
+// logits, its parameters and its seed.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "core/sampling/sampling_params.h"
+#include "core/sampling/sequence_rng.h"
+
+namespace loom {
+
+// Chooses the next token. Preconditions: validate(params) passed; logits.size() == vocabulary.
+// `logits` is scratch and is left modified. Steps, in order:
+//   1. repetition_penalty over every distinct token of prompt_tokens and output_tokens;
+//   2. presence and frequency penalties over output_tokens;
+//   3. while output_tokens.size() < min_tokens: eos_ids (unless ignore_eos) and stop_token_ids
+//      are set to -inf;
+//   4. temperature == 0: greedy_token(logits), and rng is not touched;
+//   5. otherwise logits / temperature, top-k, min-p (relative to the most likely token), top-p
+//      (smallest top set with at least that mass), softmax, and exactly one rng draw mapped by
+//      inverse CDF over the kept tokens ranked by descending probability, ties by lower id.
+//      (vLLM applies min-p before top-k/top-p; min-p and top-k commute, so only the position of
+//      top-p after min-p matters, and it matches vLLM.)
+// NaN logits count as -inf and +inf as the largest float, so no NaN or inf reaches the result.
+// When no token has a finite logit (e.g. all suppressed) the result is greedy_token(logits),
+// after the one draw, so the stream position stays one draw per sampled token.
+// Throws loom::RequestError if a prompt or output token id lies outside the vocabulary.
+// Cost: O(vocab + (prompt + output) log(prompt + output)); no allocation in steady state.
+std::int32_t sample_token(std::span<float> logits, const SamplingParams& params,
+                          std::span<const std::int32_t> prompt_tokens,
+                          std::span<const std::int32_t> output_tokens,
+                          std::span<const std::int32_t> eos_ids, SequenceRng& rng);
+
+// The lowest id among the largest logits, skipping NaN; 0 when every logit is NaN or -inf.
+// O(vocab), no allocation.
+std::int32_t greedy_token(std::span<const float> logits);
+
+}  // namespace loom

@@ -1,0 +1,17 @@
+// Checks a request's SamplingParams before it is admitted, so the sampler can trust them.
+#pragma once
+
+#include "core/sampling/sampling_params.h"
+
+namespace loom {
+
+// Throws loom::RequestError naming the first offending field, its value and the accepted range:
+//   temperature   finite, >= 0            top_p               0 < top_p <= 1
+//   top_k         >= 0 (0 = all)          min_p               0 <= min_p <= 1
+//   repetition_penalty  finite, > 0       presence/frequency_penalty  finite
+//   max_tokens    >= 0                    min_tokens          0 <= min_tokens <= max_tokens
+//   n             >= 1                    stop_token_ids      each >= 0
+// Returns normally when every field is acceptable.
+void validate(const SamplingParams& params);
+
+}  // namespace loom

@@ -1,0 +1,66 @@
+#include "tools/loom/engine_setup.h"
+
+#include <chrono>
+#include <ostream>
+
+#include "core/io/model_loader.h"
+#include "core/plugin/plugin_setup.h"
+#include "loom/kernels/cpu/parallel_for.h"
+#include "tools/loom/cli_options.h"
+
+namespace loom::cli {
+
+namespace fs = std::filesystem;
+
+SamplingParams sampling_defaults(const Config& config) {
+  const auto& s = config.sampling;
+  SamplingParams p;
+  p.temperature = s.number("temperature");
+  p.top_p = s.number("top_p");
+  p.top_k = static_cast<std::int32_t>(s.integer("top_k"));
+  p.min_p = s.number("min_p");
+  p.repetition_penalty = s.number("repetition_penalty");
+  p.presence_penalty = s.number("presence_penalty");
+  p.max_tokens = static_cast<std::int32_t>(s.integer("max_tokens"));
+  p.ignore_eos = s.boolean("ignore_eos");
+  return p;
+}
+
+EngineSetup setup_engine(const std::string& config_file, const std::vector<std::string>& overrides,
+                         const std::vector<std::string>& plugin_dirs, std::ostream& log) {
+  EngineSetup setup;
+  setup.config = load_config(config_file, overrides);
+  setup.registry = std::make_unique<PluginRegistry>(make_registry(plugin_dirs));
+  resolve_plugins(setup.config, *setup.registry);  // refuse a bad plugin before loading a model
+
+  const Config& config = setup.config;
+  const std::string& model_value = config.model.string("path");
+  if (model_value.empty())
+    throw config.model.invalid("path", "no model given: set [model] path to a Hugging Face directory or a .bin file");
+  fs::path model_path = model_value;
+  if (model_path.is_relative()) model_path = config.base_dir / model_path;
+  if (!fs::exists(model_path))
+    throw config.model.invalid("path", "'" + model_path.string() + "' does not exist" +
+                                           (model_value.find("build/models") != std::string::npos
+                                                ? " (tools/demo.sh generates the demo model)"
+                                                : ""));
+  if (std::int64_t threads = config.engine.integer("num_threads"); threads > 0)
+    kernels::cpu::set_num_threads(static_cast<int>(threads));
+
+  const auto start = std::chrono::steady_clock::now();
+  io::LoadedModel model = io::load_model(model_path);
+  std::optional<Tokenizer> tokenizer;
+  fs::path tokenizer_path = config.model.string("tokenizer");
+  if (!tokenizer_path.empty() && tokenizer_path.is_relative()) tokenizer_path = config.base_dir / tokenizer_path;
+  if (tokenizer_path.empty() && fs::is_directory(model_path) && fs::exists(model_path / "tokenizer.model"))
+    tokenizer_path = model_path / "tokenizer.model";
+  if (!tokenizer_path.empty()) tokenizer = Tokenizer::load(tokenizer_path);
+  log << "loom: loaded " << model_path.string() << " (" << io::architecture_hf_name(model.config.architecture) << ", "
+      << model.config.num_hidden_layers << " layers, vocab " << model.config.vocab_size << ")"
+      << (tokenizer ? ", tokenizer " + tokenizer_path.string() : std::string(", no tokenizer: token-id prompts only"))
+      << " in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
+  setup.engine = std::make_unique<Engine>(config, *setup.registry, std::move(model), std::move(tokenizer));
+  return setup;
+}
+
+}  // namespace loom::cli

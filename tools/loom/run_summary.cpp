@@ -1,0 +1,73 @@
+#include "tools/loom/run_summary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+namespace loom::cli {
+
+Percentiles percentiles(std::vector<double> values) {
+  Percentiles p;
+  if (values.empty()) return p;
+  std::sort(values.begin(), values.end());
+  auto rank = [&](double q) {
+    std::size_t i = static_cast<std::size_t>(std::ceil(q * values.size()));
+    return values[std::min(values.size() - 1, i == 0 ? 0 : i - 1)];
+  };
+  p.p50 = rank(0.50);
+  p.p90 = rank(0.90);
+  p.p99 = rank(0.99);
+  p.mean = std::accumulate(values.begin(), values.end(), 0.0) / values.size();
+  return p;
+}
+
+RunSummary summarize(const std::vector<RequestResult>& results, const EngineStats& stats, double wall_s) {
+  RunSummary s;
+  s.wall_s = wall_s;
+  std::vector<double> ttft, tpot, e2e;
+  for (const RequestResult& r : results) {
+    ++s.requests;
+    if (r.finish_reason == "error") {
+      ++s.failed;
+      continue;
+    }
+    s.prompt_tokens += r.prompt_tokens;
+    s.generated_tokens += r.token_ids.size();
+    e2e.push_back((r.finish_s - r.arrival_s) * 1e3);
+    if (r.first_token_s >= 0) ttft.push_back((r.first_token_s - r.arrival_s) * 1e3);
+    if (r.token_ids.size() >= 2) tpot.push_back((r.finish_s - r.first_token_s) * 1e3 / (r.token_ids.size() - 1));
+  }
+  s.ttft_ms = percentiles(ttft);
+  s.tpot_ms = percentiles(tpot);
+  s.e2e_ms = percentiles(e2e);
+  s.computed_prompt_tokens = stats.computed_prompt_tokens;
+  s.prefix_hit_rate = stats.kv.lookup_blocks ? double(stats.kv.hit_blocks) / stats.kv.lookup_blocks : 0.0;
+  s.preemptions = stats.preemptions;
+  s.evictions = stats.kv.evictions;
+  s.num_blocks = stats.num_blocks;
+  s.block_size = stats.block_size;
+  return s;
+}
+
+void print_summary(std::ostream& out, const RunSummary& s) {
+  char line[256];
+  auto emit = [&](const char* format, auto... args) {
+    std::snprintf(line, sizeof line, format, args...);
+    out << line << "\n";
+  };
+  emit("requests        %zu (%zu failed)", s.requests, s.failed);
+  emit("tokens          %llu prompt (%llu computed, the rest from the prefix cache), %llu generated",
+       (unsigned long long)s.prompt_tokens, (unsigned long long)s.computed_prompt_tokens,
+       (unsigned long long)s.generated_tokens);
+  emit("time            %.2f s", s.wall_s);
+  emit("throughput      %.1f output tokens/s, %.1f total tokens/s", s.output_tokens_per_s(), s.total_tokens_per_s());
+  emit("TTFT ms         p50 %.1f  p90 %.1f  p99 %.1f", s.ttft_ms.p50, s.ttft_ms.p90, s.ttft_ms.p99);
+  emit("TPOT ms         p50 %.2f  p90 %.2f  p99 %.2f", s.tpot_ms.p50, s.tpot_ms.p90, s.tpot_ms.p99);
+  emit("latency ms      p50 %.1f  p90 %.1f  p99 %.1f", s.e2e_ms.p50, s.e2e_ms.p90, s.e2e_ms.p99);
+  emit("KV cache        %llu blocks of %u tokens; prefix hit rate %.1f%%; %llu evictions; %llu preemptions",
+       (unsigned long long)s.num_blocks, s.block_size, 100.0 * s.prefix_hit_rate, (unsigned long long)s.evictions,
+       (unsigned long long)s.preemptions);
+}
+
+}  // namespace loom::cli

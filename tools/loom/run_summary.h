@@ -1,0 +1,39 @@
+// What a batch run did, in numbers: requests, tokens, throughput, latency percentiles and KV
+// cache behaviour. `loom generate` prints it at the end; `loom bench` prints and exports it.
+#pragma once
+
+#include <ostream>
+#include <vector>
+
+#include "core/engine/engine.h"
+#include "core/requests/result_writer.h"
+
+namespace loom::cli {
+
+struct Percentiles {
+  double p50 = 0, p90 = 0, p99 = 0, mean = 0;
+};
+
+// Nearest-rank percentiles of `values` (empty -> zeros).
+Percentiles percentiles(std::vector<double> values);
+
+struct RunSummary {
+  std::size_t requests = 0, failed = 0;
+  std::uint64_t prompt_tokens = 0, generated_tokens = 0, computed_prompt_tokens = 0;
+  double wall_s = 0;
+  Percentiles ttft_ms, tpot_ms, e2e_ms;
+  double prefix_hit_rate = 0;  // full-block lookups found in the prefix cache
+  std::uint64_t preemptions = 0, evictions = 0;
+  std::uint64_t num_blocks = 0;
+  std::uint32_t block_size = 0;
+
+  double output_tokens_per_s() const { return wall_s > 0 ? generated_tokens / wall_s : 0; }
+  double total_tokens_per_s() const { return wall_s > 0 ? (prompt_tokens + generated_tokens) / wall_s : 0; }
+};
+
+RunSummary summarize(const std::vector<RequestResult>& results, const EngineStats& stats, double wall_s);
+
+// A few aligned lines for people.
+void print_summary(std::ostream& out, const RunSummary& summary);
+
+}  // namespace loom::cli
