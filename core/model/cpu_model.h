@@ -30,6 +30,8 @@ class CpuModel {
 
   const io::ModelConfig& config() const { return model_.config; }
   sdk::ModelShape shape() const;
+  // Bytes of weights one forward pass reads (fp32; a tied lm head counted once).
+  std::uint64_t weight_bytes() const { return weight_bytes_; }
 
   // Runs the batch; writes logits [logit_rows.size(), vocab] into `logits`. Throws
   // RequestError for a token id outside the vocabulary (naming it), before computing anything.
@@ -43,6 +45,7 @@ class CpuModel {
   void moe_ffn(const io::LayerWeights& layer, int T, const float* x, float* out);
 
   io::LoadedModel model_;
+  std::uint64_t weight_bytes_ = 0;
   std::vector<double> inv_freq_;
   // Per-step work buffers, grown as needed and reused.
   std::vector<float> hidden_, normed_, q_, k_, v_, attn_, proj_, gate_, up_, cos_, sin_;

@@ -1,11 +1,13 @@
 #include "loom/kernels/cpu/paged_attention.h"
 
-#include "loom/kernels/cpu/parallel_for.h"
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
+
+#include "loom/kernels/cpu/parallel_for.h"
 
 namespace loom::kernels::cpu {
 
@@ -15,6 +17,18 @@ const float* slot(const float* base, const PagedKvLayer& cache, const std::int32
   std::size_t block = static_cast<std::size_t>(table[position / cache.block_size]);
   std::size_t row = block * cache.block_size + position % cache.block_size;
   return base + (row * cache.num_kv_heads + kv_head) * cache.head_dim;
+}
+
+// dot(a, b) over d floats: one 8-lane FMA accumulator, a fixed horizontal sum, the tail in order.
+float dot(const float* a, const float* b, int d) {
+  __m256 acc = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  const __m128 h = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  float s = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+  for (; i < d; ++i) s += a[i] * b[i];
+  return s;
 }
 
 // One query row and head: online softmax over the visible keys, in increasing position.
@@ -27,9 +41,7 @@ void attend_one(const PagedKvLayer& cache, const AttentionSeq& seq, int row, int
   std::fill(acc.begin(), acc.end(), 0.0f);
   for (int j = 0; j <= position; ++j) {
     const float* key = slot(cache.k, cache, seq.block_table, j, kv_head);
-    float score = 0.0f;
-    for (int i = 0; i < d; ++i) score += q[i] * key[i];
-    score *= scale;
+    const float score = dot(q, key, d) * scale;
     float new_max = std::max(running_max, score);
     float correction = std::exp(running_max - new_max);
     float weight = std::exp(score - new_max);
@@ -52,6 +64,17 @@ void write_kv(const PagedKvLayer& cache, std::span<const AttentionSeq> seqs, con
       std::memcpy(const_cast<float*>(slot(cache.k, cache, seq.block_table, position, 0)), k + src, row_floats * sizeof(float));
       std::memcpy(const_cast<float*>(slot(cache.v, cache, seq.block_table, position, 0)), v + src, row_floats * sizeof(float));
     }
+  }
+}
+
+void write_kv_slots(const PagedKvLayer& cache, const std::int32_t* slot_mapping, int T, const float* k, const float* v) {
+  const std::size_t row_floats = static_cast<std::size_t>(cache.num_kv_heads) * cache.head_dim;
+  for (int t = 0; t < T; ++t) {
+    if (slot_mapping[t] < 0) continue;
+    const std::size_t dst = static_cast<std::size_t>(slot_mapping[t]) * row_floats;
+    const std::size_t src = static_cast<std::size_t>(t) * row_floats;
+    std::memcpy(cache.k + dst, k + src, row_floats * sizeof(float));
+    std::memcpy(cache.v + dst, v + src, row_floats * sizeof(float));
   }
 }
 

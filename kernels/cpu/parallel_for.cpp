@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -13,84 +14,96 @@ namespace loom::kernels::cpu {
 
 namespace {
 
+using Job = std::function<void(std::size_t, std::size_t)>;
+
+// True on pool workers and on a caller while it runs a job, so a nested parallel_for runs
+// serially instead of deadlocking on the pool.
+thread_local bool t_inside_job = false;
+
+// Each worker owns a slot. The caller fills a slot (range, job) and then bumps its generation;
+// a worker only reads its slot after seeing a new generation, and the caller only refills it
+// after the worker reported done. So a worker that wakes late can never read the next call's
+// state, and workers not needed by a call are never touched by it.
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
-    size_ = threads;
+  explicit ThreadPool(int threads) : slots_(static_cast<std::size_t>(threads > 1 ? threads - 1 : 0)) {
+    for (std::size_t i = 0; i < slots_.size(); ++i) workers_.emplace_back([this, i] { work(slots_[i]); });
   }
 
   ~ThreadPool() {
     {
       std::lock_guard lock(mutex_);
-      stopping_ = true;
-      generation_.fetch_add(1);
+      stopping_.store(true, std::memory_order_relaxed);
+      for (Slot& slot : slots_) slot.generation.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto& worker : workers_) worker.join();
   }
 
-  int size() const { return size_; }
+  int size() const { return static_cast<int>(slots_.size()) + 1; }
 
-  void run(std::size_t n, std::size_t chunks, const std::function<void(std::size_t, std::size_t)>& fn) {
-    job_ = &fn;
-    n_ = n;
-    chunks_ = chunks;
-    pending_.store(static_cast<int>(chunks) - 1);
+  // Runs fn over `chunks` static contiguous chunks of [0, n); chunk 0 on the calling thread.
+  void run(std::size_t n, std::size_t chunks, const Job& fn) {
+    std::lock_guard serial(run_mutex_);  // concurrent callers take turns
+    pending_.store(static_cast<int>(chunks) - 1, std::memory_order_relaxed);
     {
       std::lock_guard lock(mutex_);
-      generation_.fetch_add(1, std::memory_order_release);
+      for (std::size_t c = 1; c < chunks; ++c) {
+        Slot& slot = slots_[c - 1];
+        slot.job = &fn;
+        slot.begin = n * c / chunks;
+        slot.end = n * (c + 1) / chunks;
+        slot.generation.fetch_add(1, std::memory_order_release);
+      }
     }
     wake_.notify_all();
-    run_chunk(0);
+    t_inside_job = true;
+    fn(0, n / chunks);
+    t_inside_job = false;
     while (pending_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   }
 
  private:
-  void run_chunk(std::size_t chunk) {
-    std::size_t begin = n_ * chunk / chunks_, end = n_ * (chunk + 1) / chunks_;
-    if (begin < end) (*job_)(begin, end);
-  }
+  struct alignas(64) Slot {
+    std::atomic<std::uint64_t> generation{0};
+    const Job* job = nullptr;
+    std::size_t begin = 0, end = 0;
+  };
 
-  void work(int index) {
+  void work(Slot& slot) {
+    t_inside_job = true;
     std::uint64_t seen = 0;
     for (;;) {
-      // Spin a little: the next kernel of the same token usually follows within microseconds.
-      int spins = 0;
-      while (generation_.load(std::memory_order_acquire) == seen && spins < 20000) {
-        ++spins;
-        if ((spins & 63) == 0) std::this_thread::yield();
-      }
-      if (generation_.load(std::memory_order_acquire) == seen) {
+      // Spin a little first: the next kernel of the same token usually follows within
+      // microseconds, and a futex wake-up costs more than that.
+      for (int spins = 0; slot.generation.load(std::memory_order_acquire) == seen && spins < 20000; ++spins)
+        if ((spins & 63) == 63) std::this_thread::yield();
+      if (slot.generation.load(std::memory_order_acquire) == seen) {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return generation_.load() != seen; });
+        wake_.wait(lock, [&] { return slot.generation.load(std::memory_order_acquire) != seen; });
       }
-      seen = generation_.load(std::memory_order_acquire);
-      if (stopping_) return;
-      if (static_cast<std::size_t>(index) < chunks_) {
-        run_chunk(index);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      seen = slot.generation.load(std::memory_order_acquire);
+      if (stopping_.load(std::memory_order_relaxed)) return;
+      if (slot.begin < slot.end) (*slot.job)(slot.begin, slot.end);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
 
+  std::vector<Slot> slots_;
   std::vector<std::thread> workers_;
-  int size_ = 1;
+  std::mutex run_mutex_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::atomic<std::uint64_t> generation_{0};
   std::atomic<int> pending_{0};
-  bool stopping_ = false;
-  const std::function<void(std::size_t, std::size_t)>* job_ = nullptr;
-  std::size_t n_ = 0, chunks_ = 1;
+  std::atomic<bool> stopping_{false};
 };
 
 int default_threads() {
   if (const char* env = std::getenv("LOOM_NUM_THREADS")) {
-    int n = std::atoi(env);
+    const int n = std::atoi(env);
     if (n >= 1) return n;
   }
-  return std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 std::unique_ptr<ThreadPool>& pool() {
@@ -101,7 +114,7 @@ std::unique_ptr<ThreadPool>& pool() {
 }  // namespace
 
 void set_num_threads(int n) {
-  int threads = n >= 1 ? n : default_threads();
+  const int threads = n >= 1 ? n : default_threads();
   if (pool()->size() != threads) pool() = std::make_unique<ThreadPool>(threads);
 }
 
@@ -110,8 +123,9 @@ int num_threads() { return pool()->size(); }
 void parallel_for(std::size_t n, std::size_t min_chunk, const std::function<void(std::size_t, std::size_t)>& fn) {
   if (n == 0) return;
   ThreadPool& p = *pool();
-  std::size_t chunks = std::min<std::size_t>(p.size(), std::max<std::size_t>(1, n / std::max<std::size_t>(1, min_chunk)));
-  if (chunks <= 1) {
+  const std::size_t chunks =
+      std::min<std::size_t>(static_cast<std::size_t>(p.size()), std::max<std::size_t>(1, n / std::max<std::size_t>(1, min_chunk)));
+  if (chunks <= 1 || t_inside_job) {
     fn(0, n);
     return;
   }

@@ -42,21 +42,50 @@ TEST(Linear, MatchesFloat64ReferenceOnRaggedShapes) {
 
 TEST(Linear, ARowIsBitIdenticalAloneInAnyBatchAndWithAnyThreadCount) {
   std::mt19937 rng(11);
-  const int K = 291, N = 203, M = 37, probe = 22;
+  // K = 4100 makes M = 37 take two passes over W (rows_per_pass = 28), so the pass split too
+  // must leave a row's arithmetic alone.
+  for (int K : {291, 4100}) {
+    const int N = K > 1000 ? 37 : 203, M = 37;
+    auto x = random_floats(static_cast<std::size_t>(M) * K, rng);
+    auto w = random_floats(static_cast<std::size_t>(N) * K, rng);
+    auto b = random_floats(N, rng);
+    std::vector<std::vector<float>> batched;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      batched.push_back(poisoned(static_cast<std::size_t>(M) * N));
+      linear(x.data(), M, K, w.data(), N, b.data(), batched.back().data());
+      for (int probe : {0, 22, 36}) {
+        auto alone = poisoned(N);
+        linear(x.data() + static_cast<std::size_t>(probe) * K, 1, K, w.data(), N, b.data(), alone.data());
+        EXPECT_EQ(0, std::memcmp(alone.data(), batched.back().data() + probe * N, N * sizeof(float)))
+            << "K " << K << " row " << probe << " threads " << threads;
+      }
+      // Any sub-batch [3, 20): rows change tile positions (row 3 leads a tile there).
+      auto sub = poisoned(static_cast<std::size_t>(17) * N);
+      linear(x.data() + 3 * static_cast<std::size_t>(K), 17, K, w.data(), N, b.data(), sub.data());
+      EXPECT_EQ(0, std::memcmp(sub.data(), batched.back().data() + 3 * N, sub.size() * sizeof(float)));
+    }
+    set_num_threads(0);
+    for (const auto& other : batched)
+      EXPECT_EQ(0, std::memcmp(batched[0].data(), other.data(), other.size() * sizeof(float))) << "K " << K;
+  }
+}
+
+TEST(Linear, LargeShapesMatchFloat64Reference) {
+  std::mt19937 rng(12);
+  const int M = 64, K = 2048, N = 70;
   auto x = random_floats(static_cast<std::size_t>(M) * K, rng);
   auto w = random_floats(static_cast<std::size_t>(N) * K, rng);
-  std::vector<float> alone(N), batched(static_cast<std::size_t>(M) * N), batched_one_thread(batched.size());
-  linear(x.data() + probe * K, 1, K, w.data(), N, nullptr, alone.data());
-  linear(x.data(), M, K, w.data(), N, nullptr, batched.data());
-  set_num_threads(1);
-  linear(x.data(), M, K, w.data(), N, nullptr, batched_one_thread.data());
-  set_num_threads(3);
-  std::vector<float> three_threads(batched.size());
-  linear(x.data(), M, K, w.data(), N, nullptr, three_threads.data());
-  set_num_threads(0);
-  EXPECT_EQ(0, std::memcmp(alone.data(), batched.data() + probe * N, N * sizeof(float)));
-  EXPECT_EQ(0, std::memcmp(batched.data(), batched_one_thread.data(), batched.size() * sizeof(float)));
-  EXPECT_EQ(0, std::memcmp(batched.data(), three_threads.data(), batched.size() * sizeof(float)));
+  auto y = poisoned(static_cast<std::size_t>(M) * N);
+  linear(x.data(), M, K, w.data(), N, nullptr, y.data());
+  std::vector<double> ref(y.size());
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int k = 0; k < K; ++k) acc += double(x[m * K + k]) * w[n * K + k];
+      ref[m * N + n] = acc;
+    }
+  EXPECT_LE(relative_error(y, ref), 1e-5);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "loom/kernels/cpu/parallel_for.h"
+
 namespace loom::kernels::cpu {
 namespace {
 
@@ -152,10 +154,38 @@ TEST_P(PagedAttention, ASequenceGetsBitIdenticalResultsAloneOrInABatch) {
   std::vector<DenseSeq> batch = {random_seq(13, 13, c, rng), probe, random_seq(90, 1, c, rng)};
   PagedBatch alone = build({probe}, c, rng);
   PagedBatch mixed = build(batch, c, rng);
-  std::vector<float> a = run(alone, c, scale);
-  std::vector<float> m = run(mixed, c, scale);
-  std::size_t start = batch[0].q.size();
-  ASSERT_EQ(0, std::memcmp(a.data(), m.data() + start, a.size() * sizeof(float)));
+  const std::size_t start = batch[0].q.size();
+  std::vector<float> first;
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    std::vector<float> a = run(alone, c, scale);
+    std::vector<float> m = run(mixed, c, scale);
+    ASSERT_EQ(0, std::memcmp(a.data(), m.data() + start, a.size() * sizeof(float))) << threads << " threads";
+    if (first.empty()) first = m;
+    ASSERT_EQ(0, std::memcmp(first.data(), m.data(), m.size() * sizeof(float))) << threads << " threads";
+  }
+  set_num_threads(0);
+}
+
+TEST_P(PagedAttention, WriteBySlotMappingMatchesWriteBySequence) {
+  const Case c = GetParam();
+  std::mt19937 rng(5);
+  std::vector<DenseSeq> dense = {random_seq(20, 20, c, rng), random_seq(9, 1, c, rng), random_seq(40, 7, c, rng)};
+  PagedBatch by_seq = build(dense, c, rng);
+  PagedBatch by_slot = by_seq;
+  by_slot.layer.k = by_slot.k_cache.data();
+  by_slot.layer.v = by_slot.v_cache.data();
+  write_kv(by_seq.layer, by_seq.seqs, by_seq.k_new.data(), by_seq.v_new.data());
+  std::vector<std::int32_t> slots;
+  for (const AttentionSeq& seq : by_slot.seqs)
+    for (int r = 0; r < seq.q_len; ++r) {
+      const int position = seq.ctx_len - seq.q_len + r;
+      slots.push_back(seq.block_table[position / c.block_size] * c.block_size + position % c.block_size);
+    }
+  write_kv_slots(by_slot.layer, slots.data(), static_cast<int>(slots.size()), by_slot.k_new.data(), by_slot.v_new.data());
+  // NaN-poisoned unused slots compare unequal, so compare bytes.
+  ASSERT_EQ(0, std::memcmp(by_seq.k_cache.data(), by_slot.k_cache.data(), by_seq.k_cache.size() * sizeof(float)));
+  ASSERT_EQ(0, std::memcmp(by_seq.v_cache.data(), by_slot.v_cache.data(), by_seq.v_cache.size() * sizeof(float)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttention,

@@ -59,5 +59,23 @@ TEST(Rope, BothPairingsAndEveryScalingMatchFloat64UpToLargePositions) {
   }
 }
 
+TEST(Rope, Llama31ScalingKeepsHighFrequenciesAndStretchesLowOnes) {
+  // Llama 3.1: theta 500000, factor 8, low 1, high 4, original context 8192, head_dim 128.
+  const RopeScaling llama31{RopeScaling::Type::llama3, 8.0, 1.0, 4.0, 8192};
+  auto inv = rope_inverse_frequencies(128, 500000.0, llama31);
+  ASSERT_EQ(inv.size(), 64u);
+  EXPECT_EQ(inv[0], 1.0);                                                // wavelength 2*pi: kept
+  EXPECT_NEAR(inv[63], std::pow(500000.0, -126.0 / 128) / 8, 1e-18);    // longest: divided by 8
+  auto plain = rope_inverse_frequencies(128, 500000.0, {});
+  for (int i = 0; i < 64; ++i) {
+    // Between the two: never above the original frequency, never below original / factor.
+    EXPECT_LE(inv[i], plain[i] * (1 + 1e-15));
+    EXPECT_GE(inv[i], plain[i] / 8 * (1 - 1e-15));
+  }
+  auto linear = rope_inverse_frequencies(16, 10000.0, {RopeScaling::Type::linear, 4.0});
+  auto base = rope_inverse_frequencies(16, 10000.0, {});
+  for (int i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(linear[i], base[i] / 4);
+}
+
 }  // namespace
 }  // namespace loom::kernels::cpu

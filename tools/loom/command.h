@@ -19,5 +19,6 @@ int run_config(std::span<const std::string> args);
 int run_mkmodel(std::span<const std::string> args);
 int run_inspect(std::span<const std::string> args);
 int run_generate(std::span<const std::string> args);
+int run_bench(std::span<const std::string> args);
 
 }  // namespace loom::cli

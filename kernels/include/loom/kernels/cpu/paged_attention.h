@@ -32,12 +32,22 @@ struct AttentionSeq {
 };
 
 // Stores k, v [num_tokens, num_kv_heads, head_dim] into the cache slots of each sequence's new
-// tokens (positions ctx_len - q_len ... ctx_len - 1).
+// tokens (row q_start + r goes to position ctx_len - q_len + r). Rows of no sequence are skipped.
+// k and v must not overlap the cache. Single-threaded (a copy of a few KiB per token).
 void write_kv(const PagedKvLayer& cache, std::span<const AttentionSeq> seqs, const float* k, const float* v);
+
+// Same, addressed by slot: row t of k, v [T, num_kv_heads, head_dim] goes to cache row
+// slot_mapping[t] = block_id * block_size + offset; a negative slot skips the row (padding).
+void write_kv_slots(const PagedKvLayer& cache, const std::int32_t* slot_mapping, int T, const float* k, const float* v);
 
 // out[t, h, :] = softmax_j(q[t, h, :] . K[j, h / group, :] * scale) V[j, h / group, :] over the
 // keys j the token may see (j <= its own position), group = num_heads / num_kv_heads.
-// q and out are [num_tokens, num_heads, head_dim]; out must not alias q. Uses the thread pool.
+// q and out are [num_tokens, num_heads, head_dim]; out must not alias q. num_heads is a multiple
+// of num_kv_heads; every sequence has 1 <= q_len <= ctx_len, and every cache slot at positions
+// < ctx_len is written. Rows of no sequence are left untouched. Mixed batches (prefill chunks and
+// decodes) go in one call. Uses the thread pool over (row, head) pairs.
+// Arithmetic: per key, score = dot(q, k) (8-lane fixed order, as in linear) * scale, then the
+// online-softmax update in fp32; out = acc / denominator.
 void paged_attention(const PagedKvLayer& cache, std::span<const AttentionSeq> seqs, const float* q,
                      int num_heads, float scale, float* out);
 

@@ -1,4 +1,5 @@
-// A persistent pool of worker threads for the CPU kernels.
+// The thread pool of the CPU kernels: one persistent set of workers and parallel_for over a
+// range in static contiguous chunks.
 //
 // Kernels split work over independent outputs only (rows, columns, heads), never inside one
 // reduction, so results do not depend on the number of threads (see
@@ -11,14 +12,18 @@
 
 namespace loom::kernels::cpu {
 
-// Threads used by parallel_for: set_num_threads(n) with n >= 1, else $LOOM_NUM_THREADS, else
-// every core. Call before kernels run concurrently (not thread-safe with running kernels).
+// Threads used by parallel_for, the calling thread included: set_num_threads(n) with n >= 1,
+// else (n <= 0) $LOOM_NUM_THREADS, else std::thread::hardware_concurrency(). Rebuilds the pool;
+// must not be called while a kernel is running.
 void set_num_threads(int n);
 int num_threads();
 
-// Calls fn(begin, end) over contiguous chunks covering [0, n), in parallel; returns when all are
-// done. Chunks hold at least `min_chunk` items, so small n runs on the calling thread alone.
-// Not re-entrant: fn must not call parallel_for.
+// Calls fn(begin, end) over contiguous chunks covering [0, n) exactly once each, in parallel,
+// and returns when all are done; the calling thread runs the first chunk. The split is static:
+// chunk c of `chunks` is [n*c/chunks, n*(c+1)/chunks), chunks = min(threads, n / min_chunk)
+// (at least 1), so small n runs on the calling thread alone. fn must not throw.
+// Calls from several threads at once take turns; a parallel_for inside fn runs serially on the
+// thread that calls it.
 void parallel_for(std::size_t n, std::size_t min_chunk, const std::function<void(std::size_t, std::size_t)>& fn);
 
 }  // namespace loom::kernels::cpu
