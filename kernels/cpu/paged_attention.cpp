@@ -31,26 +31,52 @@ float dot(const float* a, const float* b, int d) {
   return s;
 }
 
-// One query row and head: online softmax over the visible keys, in increasing position.
+// out[i] += w * v[i] over d floats, vectorised; the same order for every row.
+void axpy(float w, const float* v, float* out, int d) {
+  const __m256 weight = _mm256_set1_ps(w);
+  int i = 0;
+  for (; i + 8 <= d; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_fmadd_ps(weight, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+  for (; i < d; ++i) out[i] += w * v[i];
+}
+
+// Calls fn(position, k_row, v_row) for positions 0..last of one KV head, walking the block table
+// block by block so that no position needs a division.
+template <typename Fn>
+void for_each_key(const PagedKvLayer& cache, const std::int32_t* table, int last, int kv_head, Fn&& fn) {
+  const std::size_t stride = static_cast<std::size_t>(cache.num_kv_heads) * cache.head_dim;
+  for (int start = 0, b = 0; start <= last; start += cache.block_size, ++b) {
+    const std::size_t base = (static_cast<std::size_t>(table[b]) * cache.block_size * cache.num_kv_heads + kv_head) *
+                             cache.head_dim;
+    const float* k = cache.k + base;
+    const float* v = cache.v + base;
+    const int end = std::min(last + 1, start + cache.block_size);
+    for (int j = start; j < end; ++j, k += stride, v += stride) fn(j, k, v);
+  }
+}
+
+// One query row and head, in two passes over the visible keys (increasing position): the scores
+// and their maximum, then one exp per key and the weighted sum of values. `scores` is scratch.
 void attend_one(const PagedKvLayer& cache, const AttentionSeq& seq, int row, int head, int group,
-                const float* q, float scale, float* out, std::vector<float>& acc) {
+                const float* q, float scale, float* out, std::vector<float>& scores) {
   const int d = cache.head_dim;
   const int kv_head = head / group;
   const int position = seq.ctx_len - seq.q_len + row;
-  float running_max = -INFINITY, denominator = 0.0f;
-  std::fill(acc.begin(), acc.end(), 0.0f);
-  for (int j = 0; j <= position; ++j) {
-    const float* key = slot(cache.k, cache, seq.block_table, j, kv_head);
-    const float score = dot(q, key, d) * scale;
-    float new_max = std::max(running_max, score);
-    float correction = std::exp(running_max - new_max);
-    float weight = std::exp(score - new_max);
-    const float* value = slot(cache.v, cache, seq.block_table, j, kv_head);
-    for (int i = 0; i < d; ++i) acc[i] = acc[i] * correction + weight * value[i];
-    denominator = denominator * correction + weight;
-    running_max = new_max;
-  }
-  for (int i = 0; i < d; ++i) out[i] = acc[i] / denominator;
+  if (scores.size() < static_cast<std::size_t>(position) + 1) scores.resize(position + 1);
+  float max_score = -INFINITY;
+  for_each_key(cache, seq.block_table, position, kv_head, [&](int j, const float* k, const float*) {
+    scores[j] = dot(q, k, d) * scale;
+    max_score = std::max(max_score, scores[j]);
+  });
+  std::fill_n(out, d, 0.0f);
+  float denominator = 0.0f;
+  for_each_key(cache, seq.block_table, position, kv_head, [&](int j, const float*, const float* v) {
+    const float weight = std::exp(scores[j] - max_score);
+    denominator += weight;
+    axpy(weight, v, out, d);
+  });
+  const float inv = 1.0f / denominator;
+  for (int i = 0; i < d; ++i) out[i] *= inv;
 }
 
 }  // namespace
@@ -89,12 +115,12 @@ void paged_attention(const PagedKvLayer& cache, std::span<const AttentionSeq> se
     for (int r = 0; r < seq.q_len; ++r) items.push_back({&seq, r});
   const std::size_t total = items.size() * num_heads;
   auto work = [&](std::size_t begin, std::size_t end) {
-    std::vector<float> acc(d);
+    std::vector<float> scores;  // per thread, grown to the longest context
     for (std::size_t w = begin; w < end; ++w) {
       const Item& item = items[w / num_heads];
       const int head = static_cast<int>(w % num_heads);
       const std::size_t offset = (static_cast<std::size_t>(item.seq->q_start + item.row) * num_heads + head) * d;
-      attend_one(cache, *item.seq, item.row, head, group, q + offset, scale, out + offset, acc);
+      attend_one(cache, *item.seq, item.row, head, group, q + offset, scale, out + offset, scores);
     }
   };
   parallel_for(total, 4, work);

@@ -46,8 +46,10 @@ void write_kv_slots(const PagedKvLayer& cache, const std::int32_t* slot_mapping,
 // of num_kv_heads; every sequence has 1 <= q_len <= ctx_len, and every cache slot at positions
 // < ctx_len is written. Rows of no sequence are left untouched. Mixed batches (prefill chunks and
 // decodes) go in one call. Uses the thread pool over (row, head) pairs.
-// Arithmetic: per key, score = dot(q, k) (8-lane fixed order, as in linear) * scale, then the
-// online-softmax update in fp32; out = acc / denominator.
+// Arithmetic, in two passes over the keys in increasing position, walking the block table:
+// score = dot(q, k) (8-lane fixed order, as in linear) * scale and their maximum; then one exp
+// per key, out += weight * v (8-lane FMA), and out /= the sum of weights. Cost: 4 * ctx * d
+// flops per (row, head).
 void paged_attention(const PagedKvLayer& cache, std::span<const AttentionSeq> seqs, const float* q,
                      int num_heads, float scale, float* out);
 
