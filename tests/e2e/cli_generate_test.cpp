@@ -1,0 +1,131 @@
+// `loom generate` and `loom bench` as a user runs them: text and JSONL in, JSONL out, bad lines,
+// config errors, the real stories260K checkpoint, and the bench's JSON.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/io/random_model.h"
+#include "run_loom.h"
+#include "support/expect_error.h"
+#include "support/test_models.h"
+
+namespace loom::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CliGenerate : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("loom_cli_generate_" + std::to_string(::getpid()));
+    io::RandomModelSpec spec;
+    spec.config = io::tiny_config(io::Architecture::kLlama);
+    spec.config.vocab_size = 32000;  // the Llama-2 tokenizer's
+    spec.tokenizer_model = test_models_dir() / "llama2-tokenizer.model";
+    io::write_random_model(spec, dir_ / "model");
+    std::ofstream(dir_ / "run.toml") << "[model]\npath = \"model\"\n[sampling]\nmax_tokens = 5\n";
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static fs::path write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return dir_ / name;
+  }
+  static std::vector<nlohmann::json> lines_of(const fs::path& file) {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  }
+  static std::string config() { return (dir_ / "run.toml").string(); }
+
+  static fs::path dir_;
+};
+fs::path CliGenerate::dir_;
+
+TEST_F(CliGenerate, TextPromptsGiveOneJsonLinePerRequest) {
+  fs::path input = write("prompts.txt", "Hello there\n\nOnce upon a time\n");
+  fs::path output = dir_ / "out.jsonl";
+  LoomRun run = run_loom("generate --config " + config() + " --input " + input.string() + " --output " + output.string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_CONTAINS(run.output, "requests        2 (0 failed)");
+  auto lines = lines_of(output);
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& line : lines) {
+    EXPECT_EQ(line["token_ids"].size(), 5u);
+    EXPECT_EQ(line["finish_reason"], "length");
+    EXPECT_TRUE(line["text"].is_string());
+    EXPECT_TRUE(line["timings"]["ttft_ms"].is_number());
+  }
+}
+
+TEST_F(CliGenerate, BadLinesAreSkippedWithTheirLineOrFailTheRun) {
+  fs::path input = write("mixed.jsonl",
+                         "{\"id\": \"a\", \"prompt\": \"Hi\", \"max_tokens\": 3}\n"
+                         "{\"id\": \"b\", \"prompt\": \"Hi\", \"temprature\": 1}\n"
+                         "{\"id\": \"c\", \"prompt_token_ids\": [1, 2, 99999999]}\n");
+  LoomRun skip = run_loom("generate --config " + config() + " --input " + input.string());
+  ASSERT_EQ(skip.exit_code, 0) << skip.output;
+  EXPECT_CONTAINS(skip.output, "mixed.jsonl:2:");
+  EXPECT_CONTAINS(skip.output, "Did you mean 'temperature'?");
+  EXPECT_CONTAINS(skip.output, "\"id\":\"a\"");
+  EXPECT_CONTAINS(skip.output, "\"finish_reason\":\"error\"");  // c: a token outside the vocabulary fails alone
+  LoomRun fail = run_loom("generate --config " + config() + " --input " + input.string() + " --on-bad-line fail");
+  EXPECT_EQ(fail.exit_code, 2) << fail.output;
+  EXPECT_CONTAINS(fail.output, "mixed.jsonl:2:");
+  EXPECT_EQ(fail.output.find("\"id\":\"a\""), std::string::npos);  // nothing generated
+}
+
+TEST_F(CliGenerate, ConfigMistakesStopTheRunWithExitCode2) {
+  fs::path input = write("one.txt", "Hi\n");
+  LoomRun run = run_loom("generate --config " + config() + " --input " + input.string() + " --set evictor.plugin=lur");
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_CONTAINS(run.output, "Did you mean 'lru'?");
+  LoomRun key = run_loom("generate --config " + config() + " --input " + input.string() + " --set engine.max_num_seq=2");
+  EXPECT_EQ(key.exit_code, 2);
+  EXPECT_CONTAINS(key.output, "unknown key 'max_num_seq'");
+  LoomRun usage = run_loom("generate --config " + config());
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_CONTAINS(usage.output, "--input");
+}
+
+TEST(CliStories260K, GenerateReproducesTheReferenceFromTokenIds) {
+  const fs::path models = test_models_dir();
+  nlohmann::json cases = nlohmann::json::parse(std::ifstream(models / "stories260K.greedy.json"));
+  const fs::path dir = fs::temp_directory_path() / ("loom_cli_stories_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "run.toml") << "[model]\npath = \"" << (models / "stories260K.bin").string() << "\"\n";
+  {
+    std::ofstream input(dir / "in.jsonl");
+    for (const auto& [name, item] : cases.items())
+      input << nlohmann::json{{"id", name}, {"prompt_token_ids", item["prompt_token_ids"]},
+                              {"max_tokens", item["max_new_tokens"]}, {"ignore_eos", true}}
+                   .dump()
+            << "\n";
+  }
+  LoomRun run = run_loom("generate --quiet --config " + (dir / "run.toml").string() + " --input " +
+                         (dir / "in.jsonl").string() + " --output " + (dir / "out.jsonl").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::ifstream out(dir / "out.jsonl");
+  int checked = 0;
+  for (std::string line; std::getline(out, line); ++checked) {
+    auto result = nlohmann::json::parse(line);
+    EXPECT_EQ(result["token_ids"], cases[result["id"].get<std::string>()]["output_token_ids"]) << result["id"];
+  }
+  EXPECT_EQ(checked, 3);
+
+  LoomRun bench = run_loom("bench --json --config " + (dir / "run.toml").string() +
+                           " --num-prompts 4 --input-len 4:16 --output-len 8 2>/dev/null");
+  ASSERT_EQ(bench.exit_code, 0) << bench.output;
+  auto report = nlohmann::json::parse(bench.output.substr(bench.output.find('{')));
+  EXPECT_EQ(report["output_tokens"], 32);
+  EXPECT_GT(report["output_tok_s"].get<double>(), 0);
+  EXPECT_GT(report["weight_read_gb_s"].get<double>(), 0);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace loom::testing
