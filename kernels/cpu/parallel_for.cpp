@@ -20,82 +20,98 @@ using Job = std::function<void(std::size_t, std::size_t)>;
 // serially instead of deadlocking on the pool.
 thread_local bool t_inside_job = false;
 
-// Each worker owns a slot. The caller fills a slot (range, job) and then bumps its generation;
-// a worker only reads its slot after seeing a new generation, and the caller only refills it
-// after the worker reported done. So a worker that wakes late can never read the next call's
-// state, and workers not needed by a call are never touched by it.
+// Chunks are claimed, not assigned: one atomic word holds the call's generation, its number of
+// chunks and the next unclaimed chunk, and any thread — a worker or the caller — that is
+// running claims the next chunk with a compare-and-swap. So the caller never waits for a worker
+// that has not been scheduled (it takes that chunk itself), which keeps a loaded or
+// oversubscribed machine from stalling every kernel for a time slice. A claim succeeds only
+// while the call it read is current, and a call cannot end before all its claimed chunks are
+// done, so a late worker can never run a stale job. Chunk boundaries are static, so which
+// thread runs a chunk never changes a result.
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) : slots_(static_cast<std::size_t>(threads > 1 ? threads - 1 : 0)) {
-    for (std::size_t i = 0; i < slots_.size(); ++i) workers_.emplace_back([this, i] { work(slots_[i]); });
+  explicit ThreadPool(int threads) {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
   }
 
   ~ThreadPool() {
     {
       std::lock_guard lock(mutex_);
-      stopping_.store(true, std::memory_order_relaxed);
-      for (Slot& slot : slots_) slot.generation.fetch_add(1, std::memory_order_release);
+      stopping_.store(true, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto& worker : workers_) worker.join();
   }
 
-  int size() const { return static_cast<int>(slots_.size()) + 1; }
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Runs fn over `chunks` static contiguous chunks of [0, n); chunk 0 on the calling thread.
+  // Runs fn over `chunks` static contiguous chunks of [0, n), the caller taking part.
   void run(std::size_t n, std::size_t chunks, const Job& fn) {
     std::lock_guard serial(run_mutex_);  // concurrent callers take turns
-    pending_.store(static_cast<int>(chunks) - 1, std::memory_order_relaxed);
+    job_ = &fn;
+    n_ = n;
+    done_.store(0, std::memory_order_relaxed);
+    generation_ = (generation_ + 1) & 0xffffffffu;
+    claim_.store(generation_ << 32 | static_cast<std::uint64_t>(chunks) << 16, std::memory_order_release);
     {
       std::lock_guard lock(mutex_);
-      for (std::size_t c = 1; c < chunks; ++c) {
-        Slot& slot = slots_[c - 1];
-        slot.job = &fn;
-        slot.begin = n * c / chunks;
-        slot.end = n * (c + 1) / chunks;
-        slot.generation.fetch_add(1, std::memory_order_release);
-      }
+      if (sleepers_ > 0) wake_.notify_all();
     }
-    wake_.notify_all();
     t_inside_job = true;
-    fn(0, n / chunks);
+    run_claimed_chunks();
     t_inside_job = false;
-    while (pending_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    while (done_.load(std::memory_order_acquire) < chunks) std::this_thread::yield();
   }
 
  private:
-  struct alignas(64) Slot {
-    std::atomic<std::uint64_t> generation{0};
-    const Job* job = nullptr;
-    std::size_t begin = 0, end = 0;
-  };
+  static bool has_unclaimed(std::uint64_t claim) { return (claim & 0xffff) < ((claim >> 16) & 0xffff); }
 
-  void work(Slot& slot) {
-    t_inside_job = true;
-    std::uint64_t seen = 0;
-    for (;;) {
-      // Spin a little first: the next kernel of the same token usually follows within
-      // microseconds, and a futex wake-up costs more than that.
-      for (int spins = 0; slot.generation.load(std::memory_order_acquire) == seen && spins < 20000; ++spins)
-        if ((spins & 63) == 63) std::this_thread::yield();
-      if (slot.generation.load(std::memory_order_acquire) == seen) {
-        std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return slot.generation.load(std::memory_order_acquire) != seen; });
-      }
-      seen = slot.generation.load(std::memory_order_acquire);
-      if (stopping_.load(std::memory_order_relaxed)) return;
-      if (slot.begin < slot.end) (*slot.job)(slot.begin, slot.end);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+  // Claims and runs chunks of the current call until none is left.
+  void run_claimed_chunks() {
+    std::uint64_t claim = claim_.load(std::memory_order_acquire);
+    while (has_unclaimed(claim)) {
+      if (!claim_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel)) continue;
+      const std::size_t chunks = (claim >> 16) & 0xffff, c = claim & 0xffff;
+      (*job_)(n_ * c / chunks, n_ * (c + 1) / chunks);
+      done_.fetch_add(1, std::memory_order_acq_rel);
+      claim = claim_.load(std::memory_order_acquire);
     }
   }
 
-  std::vector<Slot> slots_;
+  void work() {
+    t_inside_job = true;
+    for (;;) {
+      // Spin a little first: the next kernel of the same token usually follows within
+      // microseconds, and a futex wake-up costs more than that.
+      for (int spins = 0; spins < 20000 && !has_unclaimed(claim_.load(std::memory_order_acquire)) &&
+                          !stopping_.load(std::memory_order_acquire);
+           ++spins)
+        if ((spins & 63) == 63) std::this_thread::yield();
+      {
+        std::unique_lock lock(mutex_);
+        ++sleepers_;
+        wake_.wait(lock, [&] {
+          return has_unclaimed(claim_.load(std::memory_order_acquire)) || stopping_.load(std::memory_order_acquire);
+        });
+        --sleepers_;
+      }
+      if (stopping_.load(std::memory_order_acquire)) return;
+      run_claimed_chunks();
+    }
+  }
+
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::atomic<int> pending_{0};
+  int sleepers_ = 0;  // guarded by mutex_
   std::atomic<bool> stopping_{false};
+  // generation (32 bits) | chunks (16 bits) | next unclaimed chunk (16 bits)
+  std::atomic<std::uint64_t> claim_{0};
+  std::atomic<std::size_t> done_{0};
+  std::uint64_t generation_ = 0;  // only the caller (under run_mutex_) touches it
+  const Job* job_ = nullptr;
+  std::size_t n_ = 0;
 };
 
 int default_threads() {
@@ -123,8 +139,8 @@ int num_threads() { return pool()->size(); }
 void parallel_for(std::size_t n, std::size_t min_chunk, const std::function<void(std::size_t, std::size_t)>& fn) {
   if (n == 0) return;
   ThreadPool& p = *pool();
-  const std::size_t chunks =
-      std::min<std::size_t>(static_cast<std::size_t>(p.size()), std::max<std::size_t>(1, n / std::max<std::size_t>(1, min_chunk)));
+  const std::size_t chunks = std::min<std::size_t>(
+      {static_cast<std::size_t>(p.size()), std::max<std::size_t>(1, n / std::max<std::size_t>(1, min_chunk)), 0xffff});
   if (chunks <= 1 || t_inside_job) {
     fn(0, n);
     return;

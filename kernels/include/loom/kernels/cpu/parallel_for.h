@@ -19,9 +19,10 @@ void set_num_threads(int n);
 int num_threads();
 
 // Calls fn(begin, end) over contiguous chunks covering [0, n) exactly once each, in parallel,
-// and returns when all are done; the calling thread runs the first chunk. The split is static:
-// chunk c of `chunks` is [n*c/chunks, n*(c+1)/chunks), chunks = min(threads, n / min_chunk)
-// (at least 1), so small n runs on the calling thread alone. fn must not throw.
+// and returns when all are done. The split is static: chunk c of `chunks` is
+// [n*c/chunks, n*(c+1)/chunks), chunks = min(threads, n / min_chunk) (at least 1), so small n
+// runs on the calling thread alone; which thread runs a chunk is decided at run time (the
+// caller takes part and takes over chunks no worker has started). fn must not throw.
 // Calls from several threads at once take turns; a parallel_for inside fn runs serially on the
 // thread that calls it.
 void parallel_for(std::size_t n, std::size_t min_chunk, const std::function<void(std::size_t, std::size_t)>& fn);
