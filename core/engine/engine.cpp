@@ -13,13 +13,6 @@ namespace {
 
 constexpr std::uint64_t kDefaultCpuCacheBytes = 2ull << 30;  // when neither num_blocks nor cache_memory is set
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 sdk::EngineInfo engine_info(const Config& config, const CpuModel& model, std::size_t max_model_len) {
   sdk::EngineInfo info;
   info.device = config.engine.string("device");
@@ -133,8 +126,8 @@ void Engine::submit(const Request& request) {
     seq.arrival_step = tick_;
     seq.params = request.params;
     // Each sample has its own stream: reproducible whatever else runs alongside.
-    const std::uint64_t base = request.params.seed ? *request.params.seed : mix(seed_ ^ mix(request_index));
-    seq.rng = SequenceRng(mix(base + static_cast<std::uint64_t>(i)));
+    const std::uint64_t base = request.params.seed ? *request.params.seed : derive_seed(seed_, request_index);
+    seq.rng = SequenceRng(derive_seed(base, static_cast<std::uint64_t>(i)));
     if (tokenizer_) seq.decoder = std::make_unique<StreamingDecoder>(*tokenizer_, seq.prompt());
     seq.arrival_s = now_s();
     if (request.params.max_tokens == 0) {

@@ -3,6 +3,7 @@
 // Optional tensors (biases, q/k norms, the experts of a dense layer) are empty Tensors.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "core/io/model_config.h"
@@ -44,6 +45,22 @@ struct ModelWeights {
   Tensor final_norm;  // [hidden]
   Tensor lm_head;     // [vocab, hidden]; shares token_embedding's data when tied
 };
+
+// Number of weights (a tied lm head counted once).
+inline std::uint64_t num_parameters(const ModelWeights& w) {
+  auto n = [](const Tensor& t) { return static_cast<std::uint64_t>(t.numel()); };
+  auto expert = [&](const ExpertWeights& e) { return n(e.w_gate) + n(e.w_up) + n(e.w_down); };
+  std::uint64_t total = n(w.token_embedding) + n(w.final_norm);
+  if (w.lm_head.data() != w.token_embedding.data()) total += n(w.lm_head);
+  for (const auto& l : w.layers) {
+    for (const Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.bo, &l.q_norm, &l.k_norm,
+                            &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down, &l.router, &l.shared_expert_gate})
+      total += n(*t);
+    for (const auto& e : l.experts) total += expert(e);
+    total += expert(l.shared_expert);
+  }
+  return total;
+}
 
 struct LoadedModel {
   ModelConfig config;

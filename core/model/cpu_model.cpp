@@ -52,16 +52,11 @@ sdk::TensorView view(float* data, std::int64_t rows, std::int64_t heads, std::in
 
 CpuModel::CpuModel(io::LoadedModel model) : model_(std::move(model)) {
   const auto& c = model_.config;
+  // A forward pass reads every weight once, the embedding only for its rows: count the lm head
+  // (the embedding itself when tied) but not the embedding table.
   const auto& w = model_.weights;
-  auto count = [](const io::Tensor& t) { return static_cast<std::uint64_t>(t.numel()); };
-  std::uint64_t elements = count(w.final_norm) + count(w.lm_head);
-  for (const auto& l : w.layers) {
-    for (const io::Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.bo, &l.q_norm,
-                                &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down, &l.router, &l.shared_expert_gate})
-      elements += count(*t);
-    for (const auto& e : l.experts) elements += count(e.w_gate) + count(e.w_up) + count(e.w_down);
-    elements += count(l.shared_expert.w_gate) + count(l.shared_expert.w_up) + count(l.shared_expert.w_down);
-  }
+  std::uint64_t elements = io::num_parameters(w);
+  if (w.lm_head.data() != w.token_embedding.data()) elements -= w.token_embedding.numel();
   weight_bytes_ = elements * sizeof(float);
   inv_freq_ = cpu::rope_inverse_frequencies(static_cast<int>(c.head_dim), c.rope_theta, rope_scaling_of(c.rope_scaling));
 }

@@ -9,24 +9,6 @@
 
 namespace loom::cli {
 
-namespace {
-
-std::size_t count_parameters(const io::ModelWeights& w) {
-  std::size_t n = w.token_embedding.numel() + w.final_norm.numel();
-  if (w.lm_head.data() != w.token_embedding.data()) n += w.lm_head.numel();
-  auto add_expert = [&](const io::ExpertWeights& e) { n += e.w_gate.numel() + e.w_up.numel() + e.w_down.numel(); };
-  for (const auto& l : w.layers) {
-    for (const io::Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.bo, &l.q_norm,
-                                &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down, &l.router, &l.shared_expert_gate})
-      n += t->numel();
-    for (const auto& e : l.experts) add_expert(e);
-    add_expert(l.shared_expert);
-  }
-  return n;
-}
-
-}  // namespace
-
 int run_inspect(std::span<const std::string> args) {
   std::string model_path, tokenizer_path;
   po::options_description options("loom inspect");
@@ -55,7 +37,7 @@ int run_inspect(std::span<const std::string> args) {
             << "context:      " << c.max_position_embeddings << " positions\n";
   if (c.is_moe())
     std::cout << "experts:      " << c.num_experts << ", " << c.num_experts_per_tok << " per token\n";
-  const std::size_t params = count_parameters(model.weights);
+  const std::uint64_t params = io::num_parameters(model.weights);
   std::cout << "parameters:   " << params << " (" << params * 4 / (1 << 20) << " MiB as fp32)\n";
 
   std::filesystem::path tokenizer = tokenizer_path;
