@@ -72,6 +72,7 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
 Engine::~Engine() = default;
 
 double Engine::now_s() const {
+  if (clock_) return clock_();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
@@ -243,6 +244,7 @@ std::vector<RequestResult> Engine::step() {
       sampling.push_back(&seq);
     }
   }
+  stats_.batched_tokens += tokens.size();
   const std::size_t vocab = static_cast<std::size_t>(model_.config().vocab_size);
   if (logits_.size() < logit_rows.size() * vocab) logits_.resize(logit_rows.size() * vocab);
   model_.forward({tokens, positions, layout, logit_rows}, *plugins_.attention, cache_->view(),

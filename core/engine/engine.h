@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,6 +34,7 @@ struct EngineStats {
   std::uint64_t prompt_tokens = 0;      // of finished requests
   std::uint64_t computed_prompt_tokens = 0;  // prompt tokens actually run through the model
   std::uint64_t generated_tokens = 0;
+  std::uint64_t batched_tokens = 0;     // tokens run through the model, all steps
   std::uint64_t preemptions = 0;
   std::uint64_t rejected = 0;
   sdk::AllocatorStats kv;
@@ -58,6 +60,10 @@ class Engine {
   std::vector<RequestResult> step();
 
   EngineStats stats() const;
+
+  // Replaces the wall clock the engine stamps arrivals, first tokens and finishes with (seconds).
+  // `loom ab` replays traces on a virtual clock so that latencies do not depend on machine noise.
+  void set_clock(std::function<double()> now) { clock_ = std::move(now); }
   const CpuModel& model() const { return model_; }
   const std::optional<Tokenizer>& tokenizer() const { return tokenizer_; }
 
@@ -83,6 +89,7 @@ class Engine {
   sdk::Tick tick_ = 0;
   EngineStats stats_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::function<double()> clock_;
   // Step buffers, reused.
   std::vector<float> logits_;
 };

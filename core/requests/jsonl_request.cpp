@@ -177,6 +177,12 @@ const std::vector<std::pair<std::string, Setter>>& field_setters() {
          r.params.ignore_eos = v.get<bool>();
        }},
       {"n", [](const json& v, Request& r) { r.params.n = int32_in("n", v, 1, "an integer >= 1"); }},
+      {"arrival_time",
+       [](const json& v, Request& r) {
+         if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
+           wrong("arrival_time", "a number >= 0 (seconds)", v);
+         r.arrival_time = v.get<double>();
+       }},
   };
   return setters;
 }

@@ -25,6 +25,9 @@ struct Request {
   std::vector<std::int32_t> prompt_token_ids;
   // The caller's defaults, overridden by the fields present on the line.
   SamplingParams params;
+  // When the request arrives, in seconds since the run's start (>= 0); absent = 0, at the start.
+  // Workload traces carry it (docs/workloads.md).
+  double arrival_time = 0;
   // 1-based line of the input the request came from, for messages.
   std::size_t line = 0;
 };

@@ -20,5 +20,7 @@ int run_mkmodel(std::span<const std::string> args);
 int run_inspect(std::span<const std::string> args);
 int run_generate(std::span<const std::string> args);
 int run_bench(std::span<const std::string> args);
+int run_ab(std::span<const std::string> args);
+int run_workload(std::span<const std::string> args);
 
 }  // namespace loom::cli

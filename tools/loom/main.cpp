@@ -15,9 +15,11 @@ using loom::cli::Command;
 const Command kCommands[] = {
     {"generate", "generate for every request of a text or JSONL file; JSONL results", loom::cli::run_generate},
     {"plugins", "list the plugins found, or describe one (--describe NAME)", loom::cli::run_plugins},
+    {"ab", "one workload under two or more configs: hit rate, TTFT, report and plot", loom::cli::run_ab},
     {"bench", "offline throughput on random prompts: tokens/s, TTFT/TPOT, bandwidth", loom::cli::run_bench},
     {"config", "check a config and print it fully resolved (--explain FILE)", loom::cli::run_config},
     {"inspect", "load a model (and its tokenizer) and print what it is", loom::cli::run_inspect},
+    {"workload", "write a seeded request trace: chat, system-prompt, few-shot, scan", loom::cli::run_workload},
     {"mkmodel", "write a random-weight model of any supported shape (tests, benchmarks)", loom::cli::run_mkmodel},
 };
 

@@ -146,9 +146,19 @@ TEST(JsonlRequest, NotJsonOrNotAnObject) {
   EXPECT_NE(parse_bad(R"({"prompt":"x"} trailing)").find("not valid JSON"), std::string::npos);
 }
 
+TEST(JsonlRequest, ArrivalTimeIsSecondsFromTheStart) {
+  EXPECT_DOUBLE_EQ(parse_ok(R"({"prompt":"x"})").arrival_time, 0.0);
+  EXPECT_DOUBLE_EQ(parse_ok(R"({"prompt":"x","arrival_time":2.5})").arrival_time, 2.5);
+  EXPECT_DOUBLE_EQ(parse_ok(R"({"prompt":"x","arrival_time":3})").arrival_time, 3.0);
+  EXPECT_EQ(parse_bad(R"({"prompt":"x","arrival_time":-0.5})"),
+            R"("arrival_time" must be a number >= 0 (seconds), got a number (-0.5))");
+  EXPECT_EQ(parse_bad(R"({"prompt":"x","arrival_time":"1.0"})"),
+            R"("arrival_time" must be a number >= 0 (seconds), got a string ("1.0"))");
+}
+
 TEST(JsonlRequest, AcceptedFieldsIncludeAlias) {
   auto fields = accepted_request_fields();
-  EXPECT_EQ(fields.size(), 18u);
+  EXPECT_EQ(fields.size(), 19u);
   EXPECT_NE(std::find(fields.begin(), fields.end(), "max_new_tokens"), fields.end());
 }
 

@@ -1,0 +1,60 @@
+#include "tools/loom/ab_run.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/engine/engine.h"
+
+namespace loom::cli {
+
+ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry& registry, const io::LoadedModel& model,
+                  const std::vector<Request>& requests, const StepCost& cost) {
+  Engine engine(config, registry, model, std::nullopt);
+  // During a step the clock already includes that step's cost (its tokens are counted before the
+  // forward pass), so first tokens and finishes are stamped after the compute they needed.
+  double virtual_now = 0;
+  bool in_step = false;
+  std::uint64_t step_base = 0;
+  const Request* arriving = nullptr;  // stamped with its trace time, so waiting for a step counts
+  auto clock = [&] {
+    if (arriving) return arriving->arrival_time;
+    if (!in_step) return virtual_now;
+    const double tokens = static_cast<double>(engine.stats().batched_tokens - step_base);
+    return virtual_now + (cost.step_ms + cost.token_ms * tokens) / 1e3;
+  };
+  engine.set_clock(clock);
+
+  std::vector<RequestResult> results;
+  std::size_t next = 0;
+  const auto start = std::chrono::steady_clock::now();
+  while (next < requests.size() || engine.has_unfinished()) {
+    if (!engine.has_unfinished() && next < requests.size())
+      virtual_now = std::max(virtual_now, requests[next].arrival_time);  // idle: jump to the next arrival
+    while (next < requests.size() && requests[next].arrival_time <= virtual_now) {
+      arriving = &requests[next++];
+      engine.submit(*arriving);
+      arriving = nullptr;
+    }
+    step_base = engine.stats().batched_tokens;
+    in_step = true;
+    std::vector<RequestResult> done = engine.step();
+    virtual_now = clock();
+    in_step = false;
+    for (RequestResult& r : done) results.push_back(std::move(r));
+  }
+  ArmResult arm;
+  arm.name = name;
+  arm.real_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  arm.virtual_s = virtual_now;
+  const EngineStats stats = engine.stats();
+  arm.summary = summarize(results, stats, arm.real_wall_s);
+  arm.hit_blocks = stats.kv.hit_blocks;
+  arm.lookup_blocks = stats.kv.lookup_blocks;
+  arm.hit_rate_tokens =
+      arm.summary.prompt_tokens ? 1.0 - double(stats.computed_prompt_tokens) / double(arm.summary.prompt_tokens) : 0.0;
+  arm.hit_rate_tokens = std::max(0.0, arm.hit_rate_tokens);  // recomputation after preemption can exceed the prompt
+  for (const RequestResult& r : results) arm.outputs[r.id + "#" + std::to_string(r.index)] = r.token_ids;
+  return arm;
+}
+
+}  // namespace loom::cli

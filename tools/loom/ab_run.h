@@ -1,0 +1,42 @@
+// One arm of an A/B experiment: a workload replayed through an engine built from one config, on
+// a virtual clock, and the metrics that compare arms.
+//
+// Virtual clock: requests arrive at their trace's arrival_time; every engine step advances the
+// clock by step_ms + token_ms x (tokens the step computed). Latencies are therefore a function
+// of the policies' decisions alone (how many tokens each step had to compute), not of machine
+// noise; throughput is reported in real time as well.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/io/model_weights.h"
+#include "core/plugin/plugin_registry.h"
+#include "core/requests/request.h"
+#include "tools/loom/run_summary.h"
+
+namespace loom::cli {
+
+struct StepCost {
+  double step_ms = 1.5;   // fixed cost of one engine step
+  double token_ms = 0.5;  // cost of each token the step computes (prefill or decode)
+};
+
+struct ArmResult {
+  std::string name;
+  RunSummary summary;                // latencies on the virtual clock
+  double real_wall_s = 0;
+  double virtual_s = 0;
+  std::uint64_t hit_blocks = 0, lookup_blocks = 0;
+  double hit_rate_tokens = 0;        // share of prompt tokens served by the prefix cache
+  std::map<std::string, std::vector<std::int32_t>> outputs;  // request id#index -> tokens
+};
+
+// Replays `requests` (sorted by arrival_time) through an engine made from `config` with a copy of
+// `model`. Throws what the engine's construction throws.
+ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry& registry, const io::LoadedModel& model,
+                  const std::vector<Request>& requests, const StepCost& cost);
+
+}  // namespace loom::cli
