@@ -76,6 +76,7 @@ std::string svg_plot(const std::vector<ArmSeries>& arms) {
     double top_value = unit_scale ? 1.0 : 0.0;
     for (const auto& arm : arms) top_value = std::max(top_value, spread(arm, metric).max);
     if (top_value <= 0) top_value = 1;
+    top_value *= 1.1;  // headroom for the labels under the title
     svg += "<text x=\"" + std::to_string(x0 + panel_w / 2) + "\" y=\"30\" text-anchor=\"middle\" font-size=\"14\">" +
            title + "</text>\n";
     svg += "<line x1=\"" + std::to_string(x0) + "\" y1=\"" + std::to_string(bottom) + "\" x2=\"" +
@@ -92,7 +93,7 @@ std::string svg_plot(const std::vector<ArmSeries>& arms) {
                     "<text x=\"%d\" y=\"%.1f\" text-anchor=\"middle\">%.3g</text>\n"
                     "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
                     x, y_of(s.mean), w, bottom - y_of(s.mean), colours[i % 6], x + w / 2, y_of(s.min), x + w / 2,
-                    y_of(s.max), x + w / 2, y_of(s.max) - 6, s.mean, x + w / 2, bottom + 18, arms[i].name.c_str());
+                    y_of(s.max), x + w / 2 + w / 4, y_of(s.mean) - 6, s.mean, x + w / 2, bottom + 18, arms[i].name.c_str());
       svg += text;
     }
   };
