@@ -15,7 +15,7 @@ models="${LOOM_TEST_MODELS:-../shared/models}"
 if [ ! -f "$build_dir/models/demo/config.json" ]; then
   tokenizer=()
   [ -f "$models/llama2-tokenizer.model" ] && tokenizer=(--tokenizer "$models/llama2-tokenizer.model")
-  "$loom" mkmodel --output "$build_dir/models/demo" --preset tinystories-15m --seed 1 "${tokenizer[@]}"
+  "$loom" mkmodel --output "$build_dir/models/demo" --preset tinystories-15m --max-position 2048 --seed 1 "${tokenizer[@]}"
 fi
 # The default config names build/models/demo; another build folder is passed as an override.
 model_override=(--set "model.path=$(realpath "$build_dir/models/demo")")
