@@ -42,7 +42,7 @@ TEST_F(CliAb, ThreeEvictorsOnTheScanWorkload) {
                          " --workload scan --requests 120 --vary evictor.plugin=lru,lfu,arc --report " +
                          (dir_ / "scan").string());
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_CONTAINS(run.output, "prefix hit rate (blocks)");
+  EXPECT_CONTAINS(run.output, "prefix hit rate (tokens)");
   const auto json = report("scan");
   ASSERT_EQ(json["arms"].size(), 3u);
   std::map<std::string, double> hit_rate;
