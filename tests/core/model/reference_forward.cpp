@@ -175,7 +175,7 @@ std::vector<std::vector<double>> reference_logits(const io::LoadedModel& model, 
 std::vector<std::int32_t> reference_greedy(const io::LoadedModel& model, std::vector<std::int32_t> tokens, int steps) {
   std::vector<std::int32_t> out;
   for (int s = 0; s < steps; ++s) {
-    const Vec& last = reference_logits(model, tokens).back();
+    const Vec last = reference_logits(model, tokens).back();  // a copy: the temporary dies here
     const auto best = static_cast<std::int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
     out.push_back(best);
     tokens.push_back(best);
