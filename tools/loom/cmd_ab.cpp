@@ -104,10 +104,7 @@ int run_ab(std::span<const std::string> args) {
   // Every arm must be valid before anything runs; they must share one model, loaded once.
   std::vector<Config> arm_configs;
   for (const Arm& arm : arms) arm_configs.push_back(load_config(arm.config_file, arm.overrides));
-  auto model_path = [](const Config& c) {
-    fs::path p = c.model.string("path");
-    return p.is_relative() ? fs::weakly_canonical(c.base_dir / p) : p;
-  };
+  auto model_path = model_path_of;
   for (const Config& c : arm_configs)
     if (model_path(c) != model_path(arm_configs[0]))
       throw UsageError("the arms use different models (" + model_path(arm_configs[0]).string() + ", " +

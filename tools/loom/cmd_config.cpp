@@ -22,13 +22,11 @@ void print_value_line(const std::string& key, const sdk::PluginConfig::Value& va
   std::cout << "\n";
 }
 
-void print_section(const std::string& name, const sdk::PluginConfig& values,
-                   std::span<const sdk::ConfigKeySpec> specs) {
+void print_section(const sdk::PluginConfig& values, std::span<const sdk::ConfigKeySpec> specs) {
   for (const auto& spec : specs) {
     const auto& entry = values.entries().at(spec.name);
     print_value_line(spec.name, entry.value, entry.origin, spec.help);
   }
-  (void)name;
 }
 
 }  // namespace
@@ -55,7 +53,7 @@ int run_config(std::span<const std::string> args) {
     const sdk::PluginConfig& values = std::string_view(spec.section) == "model"    ? config.model
                                       : std::string_view(spec.section) == "engine" ? config.engine
                                                                                    : config.sampling;
-    print_section(spec.section, values, spec.keys);
+    print_section(values, spec.keys);
   }
   for (const auto& section_spec : plugin_section_specs()) {
     const ResolvedPlugin* plugin = plugins.find(section_spec.kind);
@@ -67,8 +65,8 @@ int run_config(std::span<const std::string> args) {
     std::ostringstream about;
     about << plugin->choice->origin << " | " << plugin->library->label() << " v" << plugin->library->version();
     print_value_line("plugin", plugin->choice->plugin, about.str(), nullptr);
-    print_section(section_spec.section, plugin->choice->engine_keys, section_spec.engine_keys);
-    print_section(section_spec.section, plugin->config, plugin->library->keys());
+    print_section(plugin->choice->engine_keys, section_spec.engine_keys);
+    print_section(plugin->config, plugin->library->keys());
   }
   return 0;
 }

@@ -2,6 +2,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "core/config/config.h"
 #include "core/plugin/plugin_registry.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
@@ -37,14 +38,18 @@ int list_plugins(PluginRegistry& registry, const std::string& kind_filter) {
   return 0;
 }
 
+// The config section a kind is chosen in ([kv] for kv_allocator, [speculative] for drafter).
+const char* section_of(sdk::PluginKind kind) {
+  for (const auto& spec : plugin_section_specs())
+    if (spec.kind == kind) return spec.section;
+  return sdk::plugin_kind_name(kind);
+}
+
 void describe(const LoadedPlugin& plugin) {
   std::cout << sdk::plugin_kind_name(plugin.kind()) << "/" << plugin.name() << " " << plugin.version() << "\n"
             << "  " << plugin.description() << "\n"
             << "  file: " << plugin.path().string() << "\n"
-            << "  use:  [" << (plugin.kind() == sdk::PluginKind::kv_allocator ? "kv"
-                               : plugin.kind() == sdk::PluginKind::drafter     ? "speculative"
-                                                                               : sdk::plugin_kind_name(plugin.kind()))
-            << "] plugin = \"" << plugin.name() << "\"\n";
+            << "  use:  [" << section_of(plugin.kind()) << "] plugin = \"" << plugin.name() << "\"\n";
   if (plugin.keys().empty()) {
     std::cout << "  config keys: none\n";
     return;

@@ -26,6 +26,20 @@ SamplingParams sampling_defaults(const Config& config) {
   return p;
 }
 
+fs::path model_path_of(const Config& config) {
+  const std::string& value = config.model.string("path");
+  if (value.empty())
+    throw config.model.invalid("path", "no model given: set [model] path to a Hugging Face directory or a .bin file");
+  fs::path path = value;
+  if (path.is_relative()) path = fs::weakly_canonical(config.base_dir / path);
+  if (!fs::exists(path))
+    throw config.model.invalid("path", "'" + path.string() + "' does not exist" +
+                                           (value.find("build/models") != std::string::npos
+                                                ? " (tools/demo.sh generates the demo model)"
+                                                : ""));
+  return path;
+}
+
 EngineSetup setup_engine(const std::string& config_file, const std::vector<std::string>& overrides,
                          const std::vector<std::string>& plugin_dirs, std::ostream& log) {
   EngineSetup setup;
@@ -34,16 +48,7 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
   resolve_plugins(setup.config, *setup.registry);  // refuse a bad plugin before loading a model
 
   const Config& config = setup.config;
-  const std::string& model_value = config.model.string("path");
-  if (model_value.empty())
-    throw config.model.invalid("path", "no model given: set [model] path to a Hugging Face directory or a .bin file");
-  fs::path model_path = model_value;
-  if (model_path.is_relative()) model_path = config.base_dir / model_path;
-  if (!fs::exists(model_path))
-    throw config.model.invalid("path", "'" + model_path.string() + "' does not exist" +
-                                           (model_value.find("build/models") != std::string::npos
-                                                ? " (tools/demo.sh generates the demo model)"
-                                                : ""));
+  const fs::path model_path = model_path_of(config);
   if (std::int64_t threads = config.engine.integer("num_threads"); threads > 0)
     kernels::cpu::set_num_threads(static_cast<int>(threads));
 

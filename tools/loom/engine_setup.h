@@ -2,6 +2,7 @@
 // engine built. Shared by `loom generate` and `loom bench`.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,10 @@ struct EngineSetup {
 // <model>/tokenizer.model when present) and builds the engine. Progress goes to `log`.
 EngineSetup setup_engine(const std::string& config_file, const std::vector<std::string>& overrides,
                          const std::vector<std::string>& plugin_dirs, std::ostream& log);
+
+// [model] path, relative paths taken from the config file's folder. Throws ConfigError when it is
+// empty or does not exist.
+std::filesystem::path model_path_of(const Config& config);
 
 // [sampling] of the config as request defaults.
 SamplingParams sampling_defaults(const Config& config);
