@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "core/config/byte_size.h"
+#include "core/model/cpu_model.h"
+#include "core/model/cuda_model_factory.h"
 #include "core/sampling/validate.h"
 #include "core/tokenizer/stop_strings.h"
 
@@ -13,7 +15,35 @@ namespace {
 
 constexpr std::uint64_t kDefaultCpuCacheBytes = 2ull << 30;  // when neither num_blocks nor cache_memory is set
 
-sdk::EngineInfo engine_info(const Config& config, const CpuModel& model, std::size_t max_model_len) {
+// "cpu" -> -1; "cuda" -> 0; "cuda:N" -> N.
+int cuda_device_index(const Config& config) {
+  const std::string& device = config.engine.string("device");
+  if (device == "cpu") return -1;
+  if (device == "cuda") return 0;
+  if (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+      device.find_first_not_of("0123456789", 5) == std::string::npos && device.size() < 9)
+    return std::stoi(device.substr(5));
+  throw config.engine.invalid("device", "must be \"cpu\", \"cuda\" or \"cuda:N\" (N = the GPU's index)");
+}
+
+std::unique_ptr<Model> make_model(const Config& config, io::LoadedModel model, std::size_t max_model_len) {
+  const int cuda_index = cuda_device_index(config);
+  const std::string& dtype = config.model.string("dtype");
+  if (cuda_index < 0) return std::make_unique<CpuModel>(std::move(model));
+  if (dtype == "fp32")
+    throw config.model.invalid("dtype", "the CUDA backend computes in bf16 or fp16: set dtype = \"bf16\", \"fp16\" "
+                                        "or \"auto\"");
+  CudaModelOptions options;
+  options.device_index = cuda_index;
+  options.fp16 = dtype == "fp16" || (dtype == "auto" && model.config.torch_dtype == "float16");
+  options.max_num_batched_tokens = static_cast<std::uint32_t>(config.engine.integer("max_num_batched_tokens"));
+  options.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
+  options.max_model_len = static_cast<std::uint32_t>(max_model_len);
+  options.cuda_graphs = config.engine.boolean("cuda_graphs");
+  return make_cuda_model(std::move(model), options);
+}
+
+sdk::EngineInfo engine_info(const Config& config, const Model& model, std::size_t max_model_len) {
   sdk::EngineInfo info;
   info.device = config.engine.string("device");
   info.block_size = static_cast<std::uint32_t>(config.kv().integer("block_size"));
@@ -30,6 +60,10 @@ sdk::EngineInfo engine_info(const Config& config, const CpuModel& model, std::si
     info.num_blocks = static_cast<std::uint64_t>(bytes) / block_bytes;
     if (info.num_blocks == 0)
       throw config.kv().invalid("cache_memory", "holds no KV block: one block needs " + format_byte_size(block_bytes));
+  } else if (model.device().kind == sdk::DeviceKind::cuda) {
+    // What gpu_memory_utilization leaves after the weights and work buffers.
+    info.num_blocks = model.kv_cache_budget(config.engine.number("gpu_memory_utilization")) / block_bytes;
+    if (info.num_blocks == 0) throw config.engine.invalid("gpu_memory_utilization", "leaves no room for one KV block");
   } else {
     // Enough for every sequence at full length, within a CPU-friendly bound.
     const std::uint64_t per_seq = (max_model_len + info.block_size - 1) / info.block_size;
@@ -39,32 +73,36 @@ sdk::EngineInfo engine_info(const Config& config, const CpuModel& model, std::si
   return info;
 }
 
+// Whether the sampler must see the logits: anything but greedy without penalties or held-back
+// tokens (greedy then equals the device's argmax, and consumes no randomness).
+bool needs_host_sampling(const Sequence& seq) {
+  const SamplingParams& p = seq.params;
+  return p.temperature != 0.0 || p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 ||
+         p.frequency_penalty != 0.0 || seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens));
+}
+
 }  // namespace
 
 Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel model, std::optional<Tokenizer> tokenizer)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
-  const std::string& device = config.engine.string("device");
-  if (device != "cpu") {
-    throw config.engine.invalid("device", "this build runs the engine on the CPU only for now (device = \"cpu\"); "
-                                          "the CUDA engine is not implemented yet");
-  }
-  const auto& c = model_.config();
-  max_model_len_ = static_cast<std::size_t>(c.max_position_embeddings);
+    : tokenizer_(std::move(tokenizer)) {
+  max_model_len_ = static_cast<std::size_t>(model.config.max_position_embeddings);
   if (std::int64_t limit = config.engine.integer("max_model_len"); limit > 0)
     max_model_len_ = std::min<std::size_t>(max_model_len_, static_cast<std::size_t>(limit));
+  model_ = make_model(config, std::move(model), max_model_len_);
+  const auto& c = model_->config();
   seed_ = static_cast<std::uint64_t>(config.engine.integer("seed"));
   budget_.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
   budget_.max_num_batched_tokens = static_cast<std::uint32_t>(config.engine.integer("max_num_batched_tokens"));
   for (std::int64_t id : c.eos_token_ids) eos_ids_.push_back(static_cast<std::int32_t>(id));
   if (eos_ids_.empty() && tokenizer_) eos_ids_.push_back(tokenizer_->eos_id());
 
-  const sdk::EngineInfo info = engine_info(config, model_, max_model_len_);
+  const sdk::EngineInfo info = engine_info(config, *model_, max_model_len_);
   plugins_ = make_engine_plugins(config, registry, info);
-  if (!plugins_.attention->supports(sdk::Device{sdk::DeviceKind::cpu, 0}, sdk::DType::f32))
-    throw ConfigError(config.plugin(sdk::PluginKind::attention)->origin +
-                      ": [attention] the chosen plugin cannot run on the CPU in fp32");
-  cache_ = std::make_unique<CpuKvCache>(info.model.num_layers, static_cast<std::uint32_t>(info.num_blocks),
-                                        info.block_size, info.model.num_kv_heads, info.model.head_dim);
+  if (!plugins_.attention->supports(model_->device(), model_->kv_dtype()))
+    throw ConfigError(config.plugin(sdk::PluginKind::attention)->origin + ": [attention] the chosen plugin cannot run on " +
+                      config.engine.string("device") + " with " +
+                      (model_->kv_dtype() == sdk::DType::f32 ? "fp32" : "16-bit") + " KV");
+  cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
   stats_.num_blocks = info.num_blocks;
   stats_.block_size = info.block_size;
 }
@@ -102,7 +140,7 @@ void Engine::submit(const Request& request) {
       prompt = request.prompt_token_ids;
     }
     if (prompt.empty()) throw RequestError("the prompt is empty");
-    const auto vocab = static_cast<std::int32_t>(model_.config().vocab_size);
+    const auto vocab = static_cast<std::int32_t>(model_->config().vocab_size);
     for (std::int32_t id : prompt)
       if (id < 0 || id >= vocab)
         throw RequestError("prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
@@ -245,10 +283,14 @@ std::vector<RequestResult> Engine::step() {
     }
   }
   stats_.batched_tokens += tokens.size();
-  const std::size_t vocab = static_cast<std::size_t>(model_.config().vocab_size);
-  if (logits_.size() < logit_rows.size() * vocab) logits_.resize(logit_rows.size() * vocab);
-  model_.forward({tokens, positions, layout, logit_rows}, *plugins_.attention, cache_->view(),
-                 std::span<float>(logits_.data(), logit_rows.size() * vocab));
+  const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
+  model_->forward({tokens, positions, layout, logit_rows}, *plugins_.attention, cache_->view());
+  // Plain greedy rows take the token the model's device computed; the rest sample on the host.
+  on_host_.assign(sampling.size(), 0);
+  greedy_.assign(sampling.size(), 0);
+  for (std::size_t r = 0; r < sampling.size(); ++r) on_host_[r] = needs_host_sampling(*sampling[r]) ? 1 : 0;
+  if (logits_.size() < sampling.size() * vocab) logits_.resize(sampling.size() * vocab);
+  model_->read_outputs(on_host_, std::span<float>(logits_.data(), sampling.size() * vocab), greedy_);
 
   for (const sdk::ScheduledSeq& s : plan.scheduled) {
     Sequence& seq = sequences_.at(s.id);
@@ -257,8 +299,11 @@ std::vector<RequestResult> Engine::step() {
   }
   for (std::size_t r = 0; r < sampling.size(); ++r) {
     Sequence& seq = *sampling[r];
-    std::span<float> row(logits_.data() + r * vocab, vocab);
-    const std::int32_t token = sample_token(row, seq.params, seq.prompt(), seq.output(), eos_ids_, seq.rng);
+    std::int32_t token = greedy_[r];
+    if (on_host_[r]) {
+      std::span<float> row(logits_.data() + r * vocab, vocab);
+      token = sample_token(row, seq.params, seq.prompt(), seq.output(), eos_ids_, seq.rng);
+    }
     std::string reason = append_token(seq, token);
     if (!reason.empty()) {
       plugins_.allocator->release(seq.id, tick_);

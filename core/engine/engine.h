@@ -1,9 +1,9 @@
-// The engine: the request loop of ARCHITECTURE.md §5 on the CPU.
+// The engine: the request loop of ARCHITECTURE.md §5, on the CPU or one CUDA device.
 //
 //   plan = scheduler.schedule(sequences, allocator, budget)   (plugin)
 //   block copies for copy-on-write                             (allocator -> KV cache)
 //   logits = model.forward(plan, attention)                    (attention plugin inside)
-//   tokens = sample(logits)                                    (core/sampling)
+//   tokens = greedy on the model's device, or sample(logits)   (core/sampling, on the host)
 //   sequences advance; finished ones release their blocks      (cached blocks go to the evictor)
 //
 // Every policy is a plugin chosen by the config; the engine holds no policy of its own. A
@@ -21,8 +21,8 @@
 #include "core/engine/engine_plugins.h"
 #include "core/engine/sequence.h"
 #include "core/io/model_weights.h"
-#include "core/model/cpu_model.h"
 #include "core/model/kv_cache.h"
+#include "core/model/model.h"
 #include "core/requests/request.h"
 #include "core/requests/result_writer.h"
 #include "core/tokenizer/tokenizer.h"
@@ -64,7 +64,7 @@ class Engine {
   // Replaces the wall clock the engine stamps arrivals, first tokens and finishes with (seconds).
   // `loom ab` replays traces on a virtual clock so that latencies do not depend on machine noise.
   void set_clock(std::function<double()> now) { clock_ = std::move(now); }
-  const CpuModel& model() const { return model_; }
+  const Model& model() const { return *model_; }
   const std::optional<Tokenizer>& tokenizer() const { return tokenizer_; }
 
  private:
@@ -74,10 +74,10 @@ class Engine {
   std::string append_token(Sequence& seq, std::int32_t token);
   double now_s() const;
 
-  CpuModel model_;
+  std::unique_ptr<Model> model_;
   std::optional<Tokenizer> tokenizer_;
   EnginePlugins plugins_;
-  std::unique_ptr<CpuKvCache> cache_;
+  std::unique_ptr<KvCache> cache_;
   sdk::StepBudget budget_;
   std::size_t max_model_len_ = 0;
   std::uint64_t seed_ = 0;
@@ -92,6 +92,8 @@ class Engine {
   std::function<double()> clock_;
   // Step buffers, reused.
   std::vector<float> logits_;
+  std::vector<std::uint8_t> on_host_;
+  std::vector<std::int32_t> greedy_;
 };
 
 }  // namespace loom

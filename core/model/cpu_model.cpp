@@ -8,6 +8,7 @@
 #include "loom/kernels/cpu/linear.h"
 #include "loom/kernels/cpu/moe_routing.h"
 #include "loom/kernels/cpu/rope.h"
+#include "core/sampling/sampler.h"
 
 namespace loom {
 
@@ -75,6 +76,31 @@ sdk::ModelShape CpuModel::shape() const {
   s.experts_per_token = static_cast<std::uint32_t>(c.num_experts_per_tok);
   s.kv_bytes_per_element = 4;
   return s;
+}
+
+std::string CpuModel::describe() const { return "cpu, fp32"; }
+
+std::unique_ptr<KvCache> CpuModel::make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) {
+  const sdk::ModelShape s = shape();
+  return std::make_unique<CpuKvCache>(s.num_layers, num_blocks, block_size, s.num_kv_heads, s.head_dim);
+}
+
+void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) {
+  const std::size_t n = batch.logit_rows.size() * static_cast<std::size_t>(model_.config.vocab_size);
+  if (step_logits_.size() < n) step_logits_.resize(n);
+  forward(batch, attention, cache, std::span<float>(step_logits_.data(), n));
+}
+
+void CpuModel::read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
+                            std::span<std::int32_t> greedy) {
+  const std::size_t vocab = static_cast<std::size_t>(model_.config.vocab_size);
+  for (std::size_t r = 0; r < on_host.size(); ++r) {
+    std::span<const float> row(step_logits_.data() + r * vocab, vocab);
+    if (on_host[r])
+      std::copy(row.begin(), row.end(), logits.begin() + static_cast<std::ptrdiff_t>(r * vocab));
+    else
+      greedy[r] = greedy_token(row);
+  }
 }
 
 void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache,

@@ -12,26 +12,31 @@
 #include <vector>
 
 #include "core/io/model_weights.h"
+#include "core/model/forward_batch.h"
+#include "core/model/model.h"
 #include "loom/attention.h"
 #include "loom/engine_info.h"
 
 namespace loom {
 
-struct ForwardBatch {
-  std::span<const std::int32_t> tokens;     // [T]
-  std::span<const std::int32_t> positions;  // [T], position of each token in its sequence
-  std::span<const sdk::AttentionSeq> seqs;  // layout of the sequences in the batch
-  std::span<const std::int32_t> logit_rows; // rows of the batch whose logits are wanted
-};
-
-class CpuModel {
+class CpuModel final : public Model {
  public:
   explicit CpuModel(io::LoadedModel model);
 
-  const io::ModelConfig& config() const { return model_.config; }
-  sdk::ModelShape shape() const;
+  const io::ModelConfig& config() const override { return model_.config; }
+  sdk::ModelShape shape() const override;
+  sdk::Device device() const override { return sdk::Device{sdk::DeviceKind::cpu, 0}; }
+  sdk::DType kv_dtype() const override { return sdk::DType::f32; }
   // Bytes of weights one forward pass reads (fp32; a tied lm head counted once).
-  std::uint64_t weight_bytes() const { return weight_bytes_; }
+  std::uint64_t weight_bytes() const override { return weight_bytes_; }
+  std::string describe() const override;
+  std::uint64_t kv_cache_budget(double) const override { return 0; }
+  std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) override;
+
+  // Model interface: logits stay in a host buffer until read_outputs.
+  void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
+  void read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
+                    std::span<std::int32_t> greedy) override;
 
   // Runs the batch; writes logits [logit_rows.size(), vocab] into `logits`. Throws
   // RequestError for a token id outside the vocabulary (naming it), before computing anything.
@@ -46,6 +51,7 @@ class CpuModel {
 
   io::LoadedModel model_;
   std::uint64_t weight_bytes_ = 0;
+  std::vector<float> step_logits_;
   std::vector<double> inv_freq_;
   // Per-step work buffers, grown as needed and reused.
   std::vector<float> hidden_, normed_, q_, k_, v_, attn_, proj_, gate_, up_, cos_, sin_;

@@ -1,5 +1,7 @@
-// The KV cache in host memory: for every layer, K and V arrays laid out
-// [num_blocks, block_size, num_kv_heads, head_dim] in fp32, as sdk::KvCacheView describes.
+// The paged KV cache: for every layer, K and V arrays laid out
+// [num_blocks, block_size, num_kv_heads, head_dim], as sdk::KvCacheView describes. KvCache is the
+// engine's handle whatever the device; CpuKvCache keeps fp32 arrays in host memory (the CUDA
+// cache is in cuda_model.h).
 #pragma once
 
 #include <cstdint>
@@ -10,19 +12,26 @@
 
 namespace loom {
 
-class CpuKvCache {
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+  // Valid while this cache lives.
+  virtual const sdk::KvCacheView& view() const = 0;
+  // Copies block `src` into block `dst` in every layer (copy-on-write), ordered before the next
+  // forward pass.
+  virtual void copy_block(sdk::BlockId src, sdk::BlockId dst) = 0;
+  // Bytes of K and V per block across all layers.
+  virtual std::uint64_t bytes_per_block() const = 0;
+};
+
+class CpuKvCache final : public KvCache {
  public:
   CpuKvCache(std::uint32_t num_layers, std::uint32_t num_blocks, std::uint32_t block_size, std::uint32_t num_kv_heads,
              std::uint32_t head_dim);
 
-  // Valid while this cache lives.
-  const sdk::KvCacheView& view() const { return view_; }
-
-  // Copies block `src` into block `dst` in every layer (copy-on-write).
-  void copy_block(sdk::BlockId src, sdk::BlockId dst);
-
-  // Bytes of K and V per block across all layers.
-  std::uint64_t bytes_per_block() const;
+  const sdk::KvCacheView& view() const override { return view_; }
+  void copy_block(sdk::BlockId src, sdk::BlockId dst) override;
+  std::uint64_t bytes_per_block() const override;
 
  private:
   std::vector<float> storage_;

@@ -8,17 +8,27 @@
 namespace loom::testing {
 
 ModelHarness::ModelHarness(io::LoadedModel model, int block_size, int max_seqs, int max_len)
+    : ModelHarness(std::make_unique<CpuModel>(std::move(model)), block_size, max_seqs, max_len, max_len * max_seqs) {}
+
+ModelHarness::ModelHarness(std::unique_ptr<Model> model, int block_size, int max_seqs, int max_len, int max_tokens)
     : model_(std::move(model)),
       block_size_(block_size),
       blocks_per_seq_((max_len + block_size - 1) / block_size),
       registry_(PluginRegistry::default_search_path()) {
   auto library = registry_.load(sdk::PluginKind::attention, "paged");
   RawSection section{"attention", "test", {}};
-  attention_ = library->create<sdk::AttentionBackend>(sdk::EngineInfo{},
-                                                      validate_section(section, library->keys(), library->label()));
-  const auto shape = model_.shape();
+  const auto shape = model_->shape();
   const int num_blocks = blocks_per_seq_ * max_seqs;
-  cache_ = std::make_unique<CpuKvCache>(shape.num_layers, num_blocks, block_size, shape.num_kv_heads, shape.head_dim);
+  sdk::EngineInfo info;
+  info.device = model_->device().kind == sdk::DeviceKind::cuda ? "cuda" : "cpu";
+  info.block_size = static_cast<std::uint32_t>(block_size);
+  info.num_blocks = static_cast<std::uint64_t>(num_blocks);
+  info.max_num_seqs = static_cast<std::uint32_t>(max_seqs);
+  info.max_num_batched_tokens = static_cast<std::uint32_t>(max_tokens);
+  info.model = shape;
+  info.model.max_position = static_cast<std::uint32_t>(max_len);
+  attention_ = library->create<sdk::AttentionBackend>(info, validate_section(section, library->keys(), library->label()));
+  cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(num_blocks), static_cast<std::uint32_t>(block_size));
   // Blocks are handed out in a shuffled order so that tables are never contiguous.
   for (int b = 0; b < num_blocks; ++b) free_blocks_.push_back(b);
   std::shuffle(free_blocks_.begin(), free_blocks_.end(), std::mt19937(42));
@@ -49,9 +59,12 @@ std::vector<std::vector<std::vector<float>>> ModelHarness::step(const std::vecto
     }
     length = new_length;
   }
-  const std::size_t vocab = model_.config().vocab_size;
+  const std::size_t vocab = model_->config().vocab_size;
   std::vector<float> logits(rows.size() * vocab);
-  model_.forward({tokens, positions, seqs, rows}, *attention_, cache_->view(), logits);
+  model_->forward({tokens, positions, seqs, rows}, *attention_, cache_->view());
+  const std::vector<std::uint8_t> on_host(rows.size(), 1);
+  std::vector<std::int32_t> unused(rows.size());
+  model_->read_outputs(on_host, logits, unused);
 
   std::vector<std::vector<std::vector<float>>> out;
   std::size_t row = 0;

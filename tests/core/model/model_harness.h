@@ -1,6 +1,6 @@
-// Drives CpuModel the way the engine will, without the engine: a KV cache with shuffled block
-// tables per sequence, the real attention plugin loaded through the registry, and steps made of
-// token chunks for several sequences at once.
+// Drives a model runner (CPU or CUDA) the way the engine does, without the engine: a KV cache
+// with shuffled block tables per sequence, the real attention plugin loaded through the
+// registry, and steps made of token chunks for several sequences at once.
 #pragma once
 
 #include <map>
@@ -17,6 +17,8 @@ namespace loom::testing {
 class ModelHarness {
  public:
   ModelHarness(io::LoadedModel model, int block_size = 16, int max_seqs = 8, int max_len = 1024);
+  // Any runner; max_tokens bounds one step (the CUDA path sizes its buffers from it).
+  ModelHarness(std::unique_ptr<Model> model, int block_size, int max_seqs, int max_len, int max_tokens);
 
   struct Chunk {
     int seq;
@@ -29,15 +31,15 @@ class ModelHarness {
   // sequence per step), `steps` tokens each.
   std::vector<std::vector<std::int32_t>> greedy(const std::vector<std::vector<std::int32_t>>& prompts, int steps);
 
-  CpuModel& model() { return model_; }
+  Model& model() { return *model_; }
 
  private:
-  CpuModel model_;
+  std::unique_ptr<Model> model_;
   int block_size_;
   int blocks_per_seq_;
   PluginRegistry registry_;
   PluginPtr<sdk::AttentionBackend> attention_;
-  std::unique_ptr<CpuKvCache> cache_;
+  std::unique_ptr<KvCache> cache_;
   std::map<int, int> length_;                       // tokens stored per sequence
   std::map<int, std::vector<std::int32_t>> tables_;  // block table per sequence
   std::vector<std::int32_t> free_blocks_;

@@ -1,0 +1,101 @@
+// The Llama-family forward pass on one NVIDIA GPU: fp16/bf16 weights and activations, fp32
+// accumulation. Linear layers run through cuBLAS with fused QKV and gate/up weights; the rest are
+// Loom's own kernels (kernels/cuda); attention is the attention plugin's. Logits stay on the GPU:
+// greedy rows are reduced there, and only rows the CPU sampler needs are copied back.
+//
+// Memory: the weights live in one allocation, every work buffer is sized at start-up for the
+// largest step (max_num_batched_tokens tokens, max_num_seqs sampling rows), so the KV cache can
+// take what gpu_memory_utilization leaves and nothing is allocated while serving.
+//
+// Decode steps (every sequence one token, every row sampled) replay CUDA graphs captured per
+// padded batch size on first use; other steps run eagerly.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "core/io/model_weights.h"
+#include "core/model/cuda_model_factory.h"
+#include "core/model/model.h"
+#include "core/runtime/cublas_linear.h"
+#include "core/runtime/device_memory.h"
+#include "loom/kernels/cuda/dtype.h"
+
+namespace loom {
+
+struct CudaLayerWeights {
+  const void* attn_norm = nullptr;
+  const void* w_qkv = nullptr;   // [(heads + 2 kv_heads) * head_dim, hidden]
+  const void* b_qkv = nullptr;   // Qwen2
+  const void* wo = nullptr;      // [hidden, heads * head_dim]
+  const void* bo = nullptr;
+  const void* q_norm = nullptr;  // Qwen3
+  const void* k_norm = nullptr;
+  const void* ffn_norm = nullptr;
+  const void* w_gate_up = nullptr;  // [2 * intermediate, hidden]: gate rows, then up rows
+  const void* w_down = nullptr;     // [hidden, intermediate]
+};
+
+class CudaModel final : public Model {
+ public:
+  CudaModel(io::LoadedModel model, const CudaModelOptions& options);
+  ~CudaModel() override;
+
+  const io::ModelConfig& config() const override { return config_; }
+  sdk::ModelShape shape() const override;
+  sdk::Device device() const override { return {sdk::DeviceKind::cuda, options_.device_index}; }
+  sdk::DType kv_dtype() const override { return options_.fp16 ? sdk::DType::f16 : sdk::DType::bf16; }
+  std::uint64_t weight_bytes() const override { return weight_bytes_; }
+  std::string describe() const override;
+  std::uint64_t kv_cache_budget(double gpu_memory_utilization) const override;
+  std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) override;
+
+  void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
+  void read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
+                    std::span<std::int32_t> greedy) override;
+
+  // Number of CUDA graphs captured so far (one per padded decode batch size used).
+  std::size_t num_graphs() const { return graphs_.size(); }
+
+ private:
+  void upload_weights(const io::ModelWeights& w);
+  // Enqueues the whole forward pass for T tokens (R sampling rows) from the input buffers.
+  void enqueue_forward(int T, int R, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache);
+  int graph_batch_size(int T) const;  // padded size for a decode of T tokens; 0 = run eagerly
+
+  io::ModelConfig config_;
+  CudaModelOptions options_;
+  kernels::cuda::DType dtype_;
+  std::uint64_t weight_bytes_ = 0;
+  runtime::CudaStream stream_;
+  std::unique_ptr<runtime::CublasLinear> linear_;
+
+  // Weights: one allocation.
+  runtime::DeviceBuffer weight_storage_;
+  const void* embedding_ = nullptr;
+  const void* final_norm_ = nullptr;
+  const void* lm_head_ = nullptr;
+  std::vector<CudaLayerWeights> layers_;
+  runtime::DeviceBuffer cos_sin_;  // [max_model_len, head_dim] fp32
+
+  // Inputs of a step: tokens [Tmax], positions [Tmax], logit rows [Rmax], then the bad-id flag.
+  runtime::DeviceBuffer inputs_;
+  runtime::PinnedBuffer host_inputs_;
+  runtime::DeviceBuffer activations_;  // hidden, normed, qkv, q, k, v, attn, proj, gate_up, act, selected
+  runtime::DeviceBuffer logits_;       // [Rmax, vocab] fp32
+  runtime::DeviceBuffer greedy_;       // [Rmax] int32
+  runtime::PinnedBuffer host_greedy_;  // [Rmax] int32, then the bad-id flag
+  void *hidden_ = nullptr, *normed_ = nullptr, *qkv_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr,
+       *attn_ = nullptr, *proj_ = nullptr, *gate_up_ = nullptr, *act_ = nullptr, *selected_ = nullptr;
+  std::uint32_t max_tokens_ = 0, max_rows_ = 0;
+  int last_rows_ = 0;
+  std::vector<std::int32_t> last_tokens_;  // to name a bad id
+
+  std::map<int, cudaGraphExec_t> graphs_;
+};
+
+}  // namespace loom

@@ -1,0 +1,48 @@
+// The model runner as the engine sees it, whatever the device: one forward pass per engine step,
+// then, per sampling row, either the greedy token (computed where the logits are) or the row's
+// logits on the host for the CPU sampler. The CPU backend is CpuModel (cpu_model.h); the CUDA
+// backend is CudaModel (cuda_model.h). Both run the attention plugin for attention.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "core/io/model_config.h"
+#include "core/model/forward_batch.h"
+#include "core/model/kv_cache.h"
+#include "loom/attention.h"
+#include "loom/engine_info.h"
+
+namespace loom {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  virtual const io::ModelConfig& config() const = 0;
+  virtual sdk::ModelShape shape() const = 0;  // kv_bytes_per_element is the cache's element size
+  virtual sdk::Device device() const = 0;
+  virtual sdk::DType kv_dtype() const = 0;
+  // Bytes of weights one forward pass reads (a tied lm head counted once, the embedding not).
+  virtual std::uint64_t weight_bytes() const = 0;
+  // Short description for logs: device, dtype, and for GPUs the memory plan.
+  virtual std::string describe() const = 0;
+
+  // Bytes the KV cache may use when the config does not fix the number of blocks. CPU: 0 (the
+  // engine decides); CUDA: what gpu_memory_utilization leaves after weights and work buffers.
+  virtual std::uint64_t kv_cache_budget(double gpu_memory_utilization) const = 0;
+  virtual std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) = 0;
+
+  // Runs one step; keeps the logits of batch.logit_rows until the next forward. Throws
+  // RequestError for a token id outside the vocabulary, DeviceError when the device fails.
+  virtual void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) = 0;
+
+  // For each logit row r of the last forward: when on_host[r], copies its logits to
+  // logits[r * vocab, (r + 1) * vocab); otherwise sets greedy[r] to its greedy token (lowest id
+  // among the largest logits, as sampling's greedy_token).
+  virtual void read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
+                            std::span<std::int32_t> greedy) = 0;
+};
+
+}  // namespace loom

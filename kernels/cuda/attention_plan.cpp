@@ -1,0 +1,56 @@
+#include "loom/kernels/cuda/attention_plan.h"
+
+#include <algorithm>
+
+namespace loom::kernels::cuda {
+
+int tile_tokens(int group) { return std::max(1, 16 / std::max(1, group)); }
+
+AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, int num_tokens, const AttentionPlanLimits& limits) {
+  AttentionPlan plan;
+  const int group = std::max(1, limits.group);
+  const int tile = tile_tokens(group);
+  plan.rows_per_item = tile * group;
+  plan.combine.assign(static_cast<std::size_t>(std::max(0, num_tokens)), TokenCombine{});
+
+  // Without splitting, one item per (tile, KV head); split only when that leaves SMs idle.
+  long base_items = 0;
+  for (const AttentionSeqMeta& s : seqs) base_items += static_cast<long>((s.q_len + tile - 1) / tile) * limits.num_kv_heads;
+  const int wanted_splits =
+      base_items == 0 ? 1 : static_cast<int>(std::max<long>(1, (limits.target_items + base_items - 1) / base_items));
+
+  for (std::int32_t si = 0; si < static_cast<std::int32_t>(seqs.size()); ++si) {
+    const AttentionSeqMeta& s = seqs[si];
+    const int first_pos = s.ctx_len - s.q_len;  // position of the sequence's first query token
+    for (int q0 = 0; q0 < s.q_len; q0 += tile) {
+      const int count = std::min(tile, s.q_len - q0);
+      const int keys = first_pos + q0 + count;  // the tile's last row sees keys [0, keys)
+      int splits = std::min(wanted_splits, std::max(1, keys / std::max(1, limits.min_keys_per_split)));
+      if (splits > 1 && plan.partial_slots + splits * limits.num_kv_heads > limits.max_partial_slots) splits = 1;
+      const int first_slot = splits > 1 ? plan.partial_slots : -1;
+      if (splits > 1) plan.partial_slots += splits * limits.num_kv_heads;
+      const int per_split = (keys + splits - 1) / splits;
+      for (int h = 0; h < limits.num_kv_heads; ++h) {
+        for (int sp = 0; sp < splits; ++sp) {
+          AttentionWorkItem item;
+          item.seq = si;
+          item.kv_head = h;
+          item.q_begin = q0;
+          item.q_count = count;
+          item.k_begin = sp * per_split;
+          item.k_end = std::min(keys, (sp + 1) * per_split);
+          item.partial = splits > 1 ? first_slot + h * splits + sp : -1;
+          if (item.k_begin < item.k_end) plan.items.push_back(item);
+        }
+      }
+      for (int r = 0; r < count; ++r) {
+        const int token = s.q_start + q0 + r;
+        if (token < 0 || token >= num_tokens) continue;
+        plan.combine[static_cast<std::size_t>(token)] = {first_slot, splits > 1 ? splits : 0, r};
+      }
+    }
+  }
+  return plan;
+}
+
+}  // namespace loom::kernels::cuda

@@ -1,0 +1,275 @@
+// Paged attention over a mixed batch (see paged_attention.h and attention_plan.h).
+//
+// Each work item (tile of query tokens x one KV head x a key range) is one CTA of four warps.
+// A warp owns one query row at a time; its lanes form groups of `lanes_per_key` lanes, each lane
+// holding 8 of the head's dimensions, so a warp scores 32 / lanes_per_key keys per iteration
+// with one 16-byte load per lane and a few shuffles, then updates an online softmax (log2
+// domain, fp32). Rows of one item share the KV head, so K/V lines are reused through L1. When an
+// item has fewer than four rows (decode), several warps split its keys and merge in shared
+// memory. Split-K items write unnormalised partial results that the merge kernel combines.
+#include <cfloat>
+
+#include "common.cuh"
+#include "loom/kernels/cuda/paged_attention.h"
+
+namespace loom::kernels::cuda {
+
+using detail::from_float;
+using detail::to_float;
+
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kMaxHeadDim = 256;
+constexpr float kLog2e = 1.4426950408889634f;
+
+template <typename T>
+__global__ void write_kv_kernel(const T* k, const T* v, const std::int32_t* slots, const std::int32_t* num_tokens,
+                                int row_elements, T* k_cache, T* v_cache) {
+  const int t = blockIdx.x;
+  if (t >= *num_tokens) return;
+  const std::int32_t slot = slots[t];
+  if (slot < 0) return;
+  const std::size_t src = static_cast<std::size_t>(t) * row_elements;
+  const std::size_t dst = static_cast<std::size_t>(slot) * row_elements;
+  // 16-byte copies: row_elements is a multiple of 8 (head_dim is).
+  for (int i = threadIdx.x * 8; i < row_elements; i += blockDim.x * 8) {
+    *reinterpret_cast<uint4*>(k_cache + dst + i) = *reinterpret_cast<const uint4*>(k + src + i);
+    *reinterpret_cast<uint4*>(v_cache + dst + i) = *reinterpret_cast<const uint4*>(v + src + i);
+  }
+}
+
+template <typename T>
+cudaError_t launch_write_kv(const void* k, const void* v, const std::int32_t* slots, const std::int32_t* num_tokens,
+                            int max_tokens, int num_kv_heads, int head_dim, void* k_cache, void* v_cache,
+                            cudaStream_t stream) {
+  if (max_tokens == 0) return cudaSuccess;
+  write_kv_kernel<T><<<max_tokens, 128, 0, stream>>>(static_cast<const T*>(k), static_cast<const T*>(v), slots,
+                                                     num_tokens, num_kv_heads * head_dim, static_cast<T*>(k_cache),
+                                                     static_cast<T*>(v_cache));
+  return cudaGetLastError();
+}
+
+struct RowState {
+  float m;       // running max of scores (log2 domain); -inf before any key
+  float l;       // sum of exp2(score - m) over this lane group's keys
+  float acc[8];  // sum of exp2(score - m) * v over this lane group's keys, this lane's 8 dims
+};
+
+template <typename T>
+__device__ RowState attend_row(const PagedAttentionArgs& a, const AttentionSeqMeta& seq, const AttentionWorkItem& item,
+                               int head, int q_row, int k_begin, int k_end, int first_iter, int iter_stride,
+                               int lanes_per_key) {
+  const int lane = threadIdx.x % 32;
+  const int key_group = lane / lanes_per_key, key_lane = lane % lanes_per_key;
+  const int keys_per_iter = 32 / lanes_per_key;
+  const int d = a.head_dim;
+  const bool dims_here = key_lane * 8 < d;
+  const float q_scale = a.scale * kLog2e;
+  float q[8] = {};
+  if (dims_here) {
+    detail::load8(static_cast<const T*>(a.q) + (static_cast<std::size_t>(q_row) * a.num_heads + head) * d + key_lane * 8, q);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) q[i] *= q_scale;
+  }
+  RowState st;
+  st.m = -INFINITY;
+  st.l = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) st.acc[i] = 0.0f;
+
+  const std::int32_t* table = a.block_tables + seq.table_offset;
+  const T* k_cache = static_cast<const T*>(a.k_cache);
+  const T* v_cache = static_cast<const T*>(a.v_cache);
+  const std::size_t token_stride = static_cast<std::size_t>(a.num_kv_heads) * d;
+  const std::size_t head_offset = static_cast<std::size_t>(item.kv_head) * d + key_lane * 8;
+  for (int base = k_begin + first_iter * keys_per_iter; base < k_end; base += iter_stride * keys_per_iter) {
+    const int key = base + key_group;
+    const bool valid = key < k_end;
+    float dot = 0.0f;
+    float vals[8];
+    if (valid && dims_here) {
+      const std::int32_t block = table[key / a.block_size];
+      const std::size_t off = (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * token_stride + head_offset;
+      float kv[8];
+      detail::load8(k_cache + off, kv);
+      detail::load8(v_cache + off, vals);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) dot += q[i] * kv[i];
+    }
+    for (int offset = lanes_per_key / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+    const float score = valid ? dot : -INFINITY;
+    const float m_new = fmaxf(st.m, detail::warp_max(score));
+    const float alpha = exp2f(st.m - m_new);  // 0 while st.m is -inf
+    const float p = valid ? exp2f(score - m_new) : 0.0f;
+    st.l = st.l * alpha + p;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) st.acc[i] = st.acc[i] * alpha + (valid && dims_here ? p * vals[i] : 0.0f);
+    st.m = m_new;
+  }
+  // Sum the lane groups: each group summed different keys against the same running max.
+  for (int offset = lanes_per_key; offset < 32; offset <<= 1) {
+    st.l += __shfl_xor_sync(0xffffffffu, st.l, offset);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) st.acc[i] += __shfl_xor_sync(0xffffffffu, st.acc[i], offset);
+  }
+  return st;
+}
+
+// Writes a finished row: normalised into `out`, or unnormalised into its partial slot.
+template <typename T>
+__device__ void store_row(const PagedAttentionArgs& a, const AttentionWorkItem& item, int row, int head, int q_row,
+                          const RowState& st, int lanes_per_key) {
+  const int lane = threadIdx.x % 32;
+  const int d = a.head_dim;
+  if (lane >= lanes_per_key || lane * 8 >= d) return;
+  if (item.partial < 0) {
+    const float inv = st.l > 0.0f ? 1.0f / st.l : 0.0f;
+    float o[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) o[i] = st.acc[i] * inv;
+    detail::store8(static_cast<T*>(a.out) + (static_cast<std::size_t>(q_row) * a.num_heads + head) * d + lane * 8, o);
+  } else {
+    const std::size_t slot_row = static_cast<std::size_t>(item.partial) * a.rows_per_item + row;
+    float* dst = a.partial_out + slot_row * d + lane * 8;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) dst[i] = st.acc[i];
+    if (lane == 0) {
+      a.partial_max_sum[slot_row * 2] = st.m;
+      a.partial_max_sum[slot_row * 2 + 1] = st.l;
+    }
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kWarps * 32) attention_kernel(PagedAttentionArgs a) {
+  __shared__ float shared_ml[kWarps][2];
+  __shared__ float shared_acc[kWarps][kMaxHeadDim];
+  const int num_items = a.counts[0];
+  const int group = a.num_heads / a.num_kv_heads;
+  const int chunks = (a.head_dim + 7) / 8;
+  int lanes_per_key = 1;
+  while (lanes_per_key < chunks) lanes_per_key <<= 1;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+
+  for (int w = blockIdx.x; w < num_items; w += gridDim.x) {
+    const AttentionWorkItem item = a.items[w];
+    const AttentionSeqMeta seq = a.seqs[item.seq];
+    const int rows = item.q_count * group;
+    const int warps_per_row = rows >= kWarps ? 1 : kWarps / rows;
+    const int tasks = rows * warps_per_row;
+    for (int task = warp; task < tasks; task += kWarps) {
+      const int row = task / warps_per_row, sub = task % warps_per_row;
+      const int token = item.q_begin + row / group;  // within the sequence's query rows
+      const int head = item.kv_head * group + row % group;
+      const int q_row = seq.q_start + token;
+      const int last_key = seq.ctx_len - seq.q_len + token;  // causal: keys up to the token itself
+      const int k_end = min(item.k_end, last_key + 1);
+      RowState st = attend_row<T>(a, seq, item, head, q_row, item.k_begin, k_end, sub, warps_per_row, lanes_per_key);
+      if (warps_per_row == 1) {
+        store_row<T>(a, item, row, head, q_row, st, lanes_per_key);
+        continue;
+      }
+      if (lane < lanes_per_key && lane * 8 < a.head_dim) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) shared_acc[warp][lane * 8 + i] = st.acc[i];
+      }
+      if (lane == 0) {
+        shared_ml[warp][0] = st.m;
+        shared_ml[warp][1] = st.l;
+      }
+    }
+    if (warps_per_row > 1) {
+      __syncthreads();
+      if (warp < tasks && warp % warps_per_row == 0) {
+        const int row = warp / warps_per_row;
+        const int token = item.q_begin + row / group;
+        const int head = item.kv_head * group + row % group;
+        float m = -INFINITY;
+        for (int s = 0; s < warps_per_row; ++s) m = fmaxf(m, shared_ml[warp + s][0]);
+        RowState st;
+        st.m = m;
+        st.l = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) st.acc[i] = 0.0f;
+        for (int s = 0; s < warps_per_row; ++s) {
+          const float w_s = m == -INFINITY ? 0.0f : exp2f(shared_ml[warp + s][0] - m);
+          st.l += shared_ml[warp + s][1] * w_s;
+          if (lane < lanes_per_key && lane * 8 < a.head_dim) {
+#pragma unroll
+            for (int i = 0; i < 8; ++i) st.acc[i] += shared_acc[warp + s][lane * 8 + i] * w_s;
+          }
+        }
+        store_row<T>(a, item, row, head, seq.q_start + token, st, lanes_per_key);
+      }
+      __syncthreads();  // shared memory is reused by the next item
+    }
+  }
+}
+
+// One warp per (token, query head) whose tile was split: out = sum_s w_s acc_s / sum_s w_s l_s.
+template <typename T>
+__global__ void merge_kernel(PagedAttentionArgs a) {
+  const int num_tokens = a.counts[1];
+  const int group = a.num_heads / a.num_kv_heads;
+  const int lane = threadIdx.x % 32;
+  const int pairs = num_tokens * a.num_heads;
+  for (int pair = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; pair < pairs;
+       pair += gridDim.x * (blockDim.x / 32)) {
+    const int t = pair / a.num_heads, head = pair % a.num_heads;
+    const TokenCombine c = a.combine[t];
+    if (c.num_splits <= 1) continue;
+    const int row = c.row_in_tile * group + head % group;
+    const int first = c.first_slot + (head / group) * c.num_splits;
+    float m = -INFINITY;
+    for (int s = 0; s < c.num_splits; ++s)
+      m = fmaxf(m, a.partial_max_sum[(static_cast<std::size_t>(first + s) * a.rows_per_item + row) * 2]);
+    float l = 0.0f;
+    for (int s = 0; s < c.num_splits; ++s) {
+      const std::size_t at = (static_cast<std::size_t>(first + s) * a.rows_per_item + row) * 2;
+      l += m == -INFINITY ? 0.0f : a.partial_max_sum[at + 1] * exp2f(a.partial_max_sum[at] - m);
+    }
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    T* out = static_cast<T*>(a.out) + (static_cast<std::size_t>(t) * a.num_heads + head) * a.head_dim;
+    for (int i = lane; i < a.head_dim; i += 32) {
+      float acc = 0.0f;
+      for (int s = 0; s < c.num_splits; ++s) {
+        const std::size_t slot_row = static_cast<std::size_t>(first + s) * a.rows_per_item + row;
+        const float w_s = m == -INFINITY ? 0.0f : exp2f(a.partial_max_sum[slot_row * 2] - m);
+        acc += a.partial_out[slot_row * a.head_dim + i] * w_s;
+      }
+      out[i] = from_float<T>(acc * inv);
+    }
+  }
+}
+
+template <typename T>
+cudaError_t launch_attention(const PagedAttentionArgs& args, cudaStream_t stream) {
+  if (args.head_dim % 8 != 0 || args.head_dim > kMaxHeadDim || args.num_kv_heads <= 0 ||
+      args.num_heads % args.num_kv_heads != 0)
+    return cudaErrorInvalidValue;
+  if (args.grid > 0) attention_kernel<T><<<args.grid, kWarps * 32, 0, stream>>>(args);
+  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  if (args.max_tokens > 0 && args.partial_out) {
+    const int pairs = args.max_tokens * args.num_heads;
+    const int blocks = std::min((pairs + 3) / 4, 4096);
+    merge_kernel<T><<<blocks, 128, 0, stream>>>(args);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t write_kv(const void* k, const void* v, const std::int32_t* slot_mapping, const std::int32_t* num_tokens,
+                     int max_tokens, int num_kv_heads, int head_dim, void* k_cache, void* v_cache, DType dtype,
+                     cudaStream_t stream) {
+  if (head_dim % 8 != 0) return cudaErrorInvalidValue;
+  return LOOM_DISPATCH_DTYPE(dtype, launch_write_kv)(k, v, slot_mapping, num_tokens, max_tokens, num_kv_heads, head_dim,
+                                                     k_cache, v_cache, stream);
+}
+
+cudaError_t paged_attention(const PagedAttentionArgs& args, DType dtype, cudaStream_t stream) {
+  return LOOM_DISPATCH_DTYPE(dtype, launch_attention)(args, stream);
+}
+
+}  // namespace loom::kernels::cuda

@@ -1,0 +1,153 @@
+#include "cuda_paged_attention.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "loom/cuda_check.h"
+#include "loom/error.h"
+#include "loom/kernels/cuda/paged_attention.h"
+
+namespace loom_attention_paged {
+
+using namespace loom::sdk;
+namespace kc = loom::kernels::cuda;
+
+namespace {
+
+std::size_t align(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+kc::DType kernel_dtype(DType dtype) {
+  if (dtype == DType::f16) return kc::DType::f16;
+  if (dtype == DType::bf16) return kc::DType::bf16;
+  throw loom::Error("attention/paged: the CUDA path stores KV in fp16 or bf16");
+}
+
+}  // namespace
+
+CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
+  int device = 0, sms = 0;
+  LOOM_CUDA_CHECK(cudaGetDevice(&device));
+  LOOM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  // The model pads decode batches up to max_num_seqs tokens for its CUDA graphs.
+  max_tokens_ = static_cast<int>(std::max(info.max_num_batched_tokens, info.max_num_seqs));
+  max_seqs_ = static_cast<int>(info.max_num_seqs);
+  const std::uint32_t context = std::max<std::uint32_t>(info.model.max_position, 1);
+  max_blocks_per_seq_ = static_cast<int>((context + info.block_size - 1) / info.block_size);
+  limits_.num_kv_heads = static_cast<int>(info.model.num_kv_heads);
+  limits_.group = static_cast<int>(info.model.num_heads / std::max<std::uint32_t>(1, info.model.num_kv_heads));
+  limits_.target_items = 2 * sms;
+  limits_.max_partial_slots = max_slots_ = 4 * limits_.target_items;
+  rows_per_item_ = kc::tile_tokens(limits_.group) * limits_.group;
+  // Unsplit: at most one item per (token, KV head); split: about target_items plus one per tile.
+  max_items_ = max_tokens_ * limits_.num_kv_heads + 2 * max_slots_;
+  grid_ = 4 * sms;
+
+  off_slots_ = align(2 * sizeof(std::int32_t));
+  off_seqs_ = off_slots_ + align(max_tokens_ * sizeof(std::int32_t));
+  off_tables_ = off_seqs_ + align(max_seqs_ * sizeof(kc::AttentionSeqMeta));
+  off_items_ = off_tables_ + align(static_cast<std::size_t>(max_seqs_) * max_blocks_per_seq_ * sizeof(std::int32_t));
+  off_combine_ = off_items_ + align(static_cast<std::size_t>(max_items_) * sizeof(kc::AttentionWorkItem));
+  bytes_ = off_combine_ + align(max_tokens_ * sizeof(kc::TokenCombine));
+  LOOM_CUDA_CHECK(cudaMalloc(&device_, bytes_));
+  LOOM_CUDA_CHECK(cudaMallocHost(&host_, bytes_));
+  std::memset(host_, 0, bytes_);
+  LOOM_CUDA_CHECK(cudaMemset(device_, 0, bytes_));
+  const std::size_t partial_rows = static_cast<std::size_t>(max_slots_) * rows_per_item_;
+  LOOM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&partial_out_), partial_rows * info.model.head_dim * sizeof(float)));
+  LOOM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&partial_max_sum_), partial_rows * 2 * sizeof(float)));
+}
+
+CudaPagedAttention::~CudaPagedAttention() {
+  if (device_) cudaFree(device_);
+  if (host_) cudaFreeHost(host_);
+  if (partial_out_) cudaFree(partial_out_);
+  if (partial_max_sum_) cudaFree(partial_max_sum_);
+}
+
+void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView& cache, Stream stream) {
+  const int T = static_cast<int>(batch.num_tokens);
+  const int num_seqs = static_cast<int>(batch.seqs.size());
+  if (T > max_tokens_ || num_seqs > max_seqs_)
+    throw loom::Error("attention/paged: a step of " + std::to_string(T) + " tokens in " + std::to_string(num_seqs) +
+                      " sequences exceeds the " + std::to_string(max_tokens_) + " tokens and " +
+                      std::to_string(max_seqs_) + " sequences it was sized for");
+  num_heads_ = static_cast<int>(batch.num_heads);
+  scale_ = batch.scale;
+  const int bs = static_cast<int>(cache.block_size);
+  seqs_.clear();
+  tables_.clear();
+  slots_.assign(static_cast<std::size_t>(max_tokens_), -1);
+  for (const AttentionSeq& s : batch.seqs) {
+    const int blocks = static_cast<int>((s.ctx_len + bs - 1) / bs);
+    if (blocks > max_blocks_per_seq_ || static_cast<int>(s.block_table.size()) < blocks)
+      throw loom::Error("attention/paged: sequence " + std::to_string(s.id) + " has a context of " +
+                        std::to_string(s.ctx_len) + " tokens, beyond the model's maximum or its block table");
+    seqs_.push_back({static_cast<std::int32_t>(s.q_start), static_cast<std::int32_t>(s.q_len),
+                     static_cast<std::int32_t>(s.ctx_len), static_cast<std::int32_t>(tables_.size())});
+    tables_.insert(tables_.end(), s.block_table.begin(), s.block_table.begin() + blocks);
+    for (std::uint32_t i = 0; i < s.q_len; ++i) {
+      const std::uint32_t pos = s.ctx_len - s.q_len + i;
+      slots_[s.q_start + i] = s.block_table[pos / bs] * bs + static_cast<std::int32_t>(pos % bs);
+    }
+  }
+  const kc::AttentionPlan plan = kc::plan_attention(seqs_, T, limits_);
+  if (static_cast<int>(plan.items.size()) > max_items_)
+    throw loom::Error("attention/paged: the step needs " + std::to_string(plan.items.size()) +
+                      " work items, more than the " + std::to_string(max_items_) + " planned for");
+
+  // Each region is copied as far as this step uses it (padding tokens: slot -1, nothing to merge).
+  auto* host = static_cast<unsigned char*>(host_);
+  auto* device = static_cast<unsigned char*>(device_);
+  const auto upload = [&](std::size_t offset, const void* data, std::size_t bytes) {
+    if (bytes == 0) return;
+    std::memcpy(host + offset, data, bytes);
+    LOOM_CUDA_CHECK(cudaMemcpyAsync(device + offset, host + offset, bytes, cudaMemcpyHostToDevice,
+                                    static_cast<cudaStream_t>(stream)));
+  };
+  const std::int32_t counts[2] = {static_cast<std::int32_t>(plan.items.size()), T};
+  upload(0, counts, sizeof counts);
+  upload(off_slots_, slots_.data(), slots_.size() * sizeof(std::int32_t));
+  upload(off_seqs_, seqs_.data(), seqs_.size() * sizeof(kc::AttentionSeqMeta));
+  upload(off_tables_, tables_.data(), tables_.size() * sizeof(std::int32_t));
+  upload(off_items_, plan.items.data(), plan.items.size() * sizeof(kc::AttentionWorkItem));
+  std::vector<kc::TokenCombine> combine = plan.combine;
+  combine.resize(static_cast<std::size_t>(max_tokens_));
+  upload(off_combine_, combine.data(), combine.size() * sizeof(kc::TokenCombine));
+}
+
+void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const TensorView& k, const TensorView& v,
+                                 const KvCacheView& cache, const TensorView& out, Stream stream) {
+  const auto s = static_cast<cudaStream_t>(stream);
+  const kc::DType dtype = kernel_dtype(cache.dtype);
+  const KvCacheView::Layer& kv = cache.layers[layer];
+  auto* device = static_cast<unsigned char*>(device_);
+  const auto* counts = reinterpret_cast<const std::int32_t*>(device);
+  const int rows = static_cast<int>(q.shape[0]);  // the model's (possibly padded) token count
+  LOOM_CUDA_CHECK(kc::write_kv(k.data, v.data, reinterpret_cast<const std::int32_t*>(device + off_slots_), counts + 1,
+                               rows, static_cast<int>(cache.num_kv_heads), static_cast<int>(cache.head_dim), kv.k, kv.v,
+                               dtype, s));
+  kc::PagedAttentionArgs a;
+  a.q = q.data;
+  a.out = out.data;
+  a.k_cache = kv.k;
+  a.v_cache = kv.v;
+  a.block_size = static_cast<int>(cache.block_size);
+  a.num_heads = num_heads_;
+  a.num_kv_heads = static_cast<int>(cache.num_kv_heads);
+  a.head_dim = static_cast<int>(cache.head_dim);
+  a.scale = scale_;
+  a.seqs = reinterpret_cast<const kc::AttentionSeqMeta*>(device + off_seqs_);
+  a.block_tables = reinterpret_cast<const std::int32_t*>(device + off_tables_);
+  a.items = reinterpret_cast<const kc::AttentionWorkItem*>(device + off_items_);
+  a.combine = reinterpret_cast<const kc::TokenCombine*>(device + off_combine_);
+  a.counts = counts;
+  a.max_tokens = rows;
+  a.rows_per_item = rows_per_item_;
+  a.partial_out = partial_out_;
+  a.partial_max_sum = partial_max_sum_;
+  a.grid = grid_;
+  LOOM_CUDA_CHECK(kc::paged_attention(a, dtype, s));
+}
+
+}  // namespace loom_attention_paged

@@ -1,0 +1,47 @@
+// The CUDA half of attention/paged: plans each step on the host (attention_plan.h), copies the
+// plan into device buffers whose addresses never change (so decode steps can be CUDA graphs),
+// and per layer stores the step's K/V and runs the kernel of loom/kernels/cuda/paged_attention.h.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "loom/attention.h"
+#include "loom/engine_info.h"
+#include "loom/kernels/cuda/attention_plan.h"
+
+namespace loom_attention_paged {
+
+class CudaPagedAttention {
+ public:
+  // Sizes every buffer for the engine's largest step. Must run with the model's device current.
+  explicit CudaPagedAttention(const loom::sdk::EngineInfo& info);
+  ~CudaPagedAttention();
+  CudaPagedAttention(const CudaPagedAttention&) = delete;
+  CudaPagedAttention& operator=(const CudaPagedAttention&) = delete;
+
+  void prepare(const loom::sdk::AttentionBatch& batch, const loom::sdk::KvCacheView& cache, loom::sdk::Stream stream);
+  void forward(std::uint32_t layer, const loom::sdk::TensorView& q, const loom::sdk::TensorView& k,
+               const loom::sdk::TensorView& v, const loom::sdk::KvCacheView& cache, const loom::sdk::TensorView& out,
+               loom::sdk::Stream stream);
+
+ private:
+  // Capacities.
+  int max_tokens_ = 0, max_seqs_ = 0, max_blocks_per_seq_ = 0, max_items_ = 0, max_slots_ = 0, rows_per_item_ = 0;
+  int grid_ = 0;
+  loom::kernels::cuda::AttentionPlanLimits limits_;
+  // One device allocation and its pinned mirror: counts, slots, seqs, tables, items, combine.
+  void* device_ = nullptr;
+  void* host_ = nullptr;
+  std::size_t bytes_ = 0;
+  std::size_t off_slots_ = 0, off_seqs_ = 0, off_tables_ = 0, off_items_ = 0, off_combine_ = 0;
+  float* partial_out_ = nullptr;
+  float* partial_max_sum_ = nullptr;
+  // The prepared step.
+  int num_heads_ = 0;
+  float scale_ = 1.0f;
+  std::vector<loom::kernels::cuda::AttentionSeqMeta> seqs_;
+  std::vector<std::int32_t> tables_, slots_;
+};
+
+}  // namespace loom_attention_paged

@@ -1,0 +1,49 @@
+// The CUDA attention planner is plain C++: its split-K decisions and key coverage are checked on
+// the CPU, in every build.
+#include "loom/kernels/cuda/attention_plan.h"
+
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace loom::kernels::cuda {
+namespace {
+
+namespace kc = loom::kernels::cuda;
+
+TEST(AttentionPlan, SplitsOnlyWhenItemsAreFewAndCoversEveryKeyOnce) {
+  kc::AttentionPlanLimits limits;
+  limits.num_kv_heads = 2;
+  limits.group = 4;
+  limits.target_items = 64;
+  limits.max_partial_slots = 1000;
+  // One long decode: 2 base items -> split into chunks of >= 256 keys.
+  auto plan = kc::plan_attention({{0, 1, 3000, 0}}, 1, limits);
+  ASSERT_GT(plan.items.size(), 2u);
+  EXPECT_EQ(plan.combine[0].num_splits * 2, static_cast<int>(plan.items.size()));
+  for (int h = 0; h < 2; ++h) {
+    int covered = 0;
+    for (const auto& item : plan.items)
+      if (item.kv_head == h) {
+        EXPECT_GE(item.k_end - item.k_begin, 256);
+        covered += item.k_end - item.k_begin;
+      }
+    EXPECT_EQ(covered, 3000) << "every key of head " << h << " exactly once";
+  }
+  // Enough work already: no split, one item per (tile, KV head); tiles of 16 / group tokens.
+  std::vector<kc::AttentionSeqMeta> many;
+  for (int i = 0; i < 40; ++i) many.push_back({i, 1, 2000, 0});
+  plan = kc::plan_attention(many, 40, limits);
+  EXPECT_EQ(plan.items.size(), 80u);
+  EXPECT_EQ(plan.partial_slots, 0);
+  plan = kc::plan_attention({{0, 9, 9, 0}}, 9, limits);
+  EXPECT_EQ(plan.rows_per_item, 16);
+  EXPECT_EQ(plan.items.size(), 2u * 3u) << "9 tokens in tiles of 4 tokens x 2 KV heads";
+  // No room for partial results: no split.
+  limits.max_partial_slots = 0;
+  plan = kc::plan_attention({{0, 1, 3000, 0}}, 1, limits);
+  EXPECT_EQ(plan.items.size(), 2u);
+}
+
+}  // namespace
+}  // namespace loom::kernels::cuda
