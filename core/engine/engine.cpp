@@ -283,6 +283,17 @@ std::vector<RequestResult> Engine::step() {
     }
   }
   stats_.batched_tokens += tokens.size();
+  if (step_log_) {
+    StepRecord record;
+    record.tokens = static_cast<std::uint32_t>(tokens.size());
+    record.rows = static_cast<std::uint32_t>(logit_rows.size());
+    for (const sdk::AttentionSeq& a : layout) {
+      const std::uint64_t q = a.q_len, ctx = a.ctx_len;
+      record.kv_tokens += ctx;
+      record.attention_pairs += q * (ctx - q) + q * (q + 1) / 2;
+    }
+    step_log_->push_back(record);
+  }
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
   model_->forward({tokens, positions, layout, logit_rows}, *plugins_.attention, cache_->view());
   // Plain greedy rows take the token the model's device computed; the rest sample on the host.

@@ -42,6 +42,15 @@ struct EngineStats {
   std::uint32_t block_size = 0;
 };
 
+// One step as benchmarks account for it (bytes moved and flops): tokens through the model,
+// sampling rows, context tokens whose K/V attention read, and (query, key) pairs it scored.
+struct StepRecord {
+  std::uint32_t tokens = 0;
+  std::uint32_t rows = 0;
+  std::uint64_t kv_tokens = 0;
+  std::uint64_t attention_pairs = 0;
+};
+
 class Engine {
  public:
   // Loads and configures every plugin the config names (nothing runs if one is refused) and
@@ -65,6 +74,8 @@ class Engine {
   // `loom ab` replays traces on a virtual clock so that latencies do not depend on machine noise.
   void set_clock(std::function<double()> now) { clock_ = std::move(now); }
   const Model& model() const { return *model_; }
+  // Appends a StepRecord per model step to `log` (nullptr stops); `loom bench` computes rooflines.
+  void record_steps(std::vector<StepRecord>* log) { step_log_ = log; }
   const std::optional<Tokenizer>& tokenizer() const { return tokenizer_; }
 
  private:
@@ -91,6 +102,7 @@ class Engine {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::function<double()> clock_;
   // Step buffers, reused.
+  std::vector<StepRecord>* step_log_ = nullptr;
   std::vector<float> logits_;
   std::vector<std::uint8_t> on_host_;
   std::vector<std::int32_t> greedy_;

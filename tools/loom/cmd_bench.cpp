@@ -1,14 +1,19 @@
 // `loom bench`: offline throughput in the manner of nano-vLLM's bench.py. N prompts of random
 // token ids with input and output lengths drawn from ranges, ignore-eos, everything submitted at
 // once; a warm-up run is excluded. Prints output and total tokens/s, TTFT/TPOT percentiles, KV
-// usage, and the weight bandwidth achieved (weight bytes read per step over time); --json for
+// usage, and, from the model's byte and flop counts per step, the memory bandwidth and TFLOP/s
+// achieved. On a GPU it also measures the device's copy bandwidth and GEMM rate and reports the
+// run against its roofline: per step, max(bytes / bandwidth, flops / GEMM rate). --json for
 // machines.
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <iostream>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
+#include "core/runtime/device_limits.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 #include "tools/loom/engine_setup.h"
@@ -54,9 +59,36 @@ std::vector<Request> random_requests(int count, Range input, Range output, int v
 struct Measured {
   RunSummary summary;
   std::uint64_t steps = 0;
+  std::vector<StepRecord> step_log;
 };
 
+// Bytes and flops of a run, from the model's shape, and its roofline time on given limits.
+struct Roofline {
+  double bytes = 0, flops = 0, seconds = 0;
+};
+
+Roofline roofline(const Model& model, const std::vector<StepRecord>& steps, const runtime::DeviceLimits* limits) {
+  const sdk::ModelShape m = model.shape();
+  const double element = m.kv_bytes_per_element;  // weights share the KV element size
+  const double weight_bytes = static_cast<double>(model.weight_bytes());
+  const double lm_head = double(m.vocab_size) * m.hidden_size;
+  const double layer_params = weight_bytes / element - lm_head;
+  const double kv_bytes_per_token = 2.0 * m.num_layers * m.num_kv_heads * m.head_dim * element;
+  Roofline r;
+  for (const StepRecord& s : steps) {
+    const double bytes = weight_bytes + s.kv_tokens * kv_bytes_per_token;
+    const double flops = 2.0 * layer_params * s.tokens + 2.0 * lm_head * s.rows +
+                         4.0 * double(s.attention_pairs) * m.num_heads * m.head_dim * m.num_layers;
+    r.bytes += bytes;
+    r.flops += flops;
+    if (limits) r.seconds += std::max(bytes / (limits->copy_gb_s * 1e9), flops / (limits->gemm_tflops * 1e12));
+  }
+  return r;
+}
+
 Measured run_batch(Engine& engine, const std::vector<Request>& requests) {
+  Measured m;
+  engine.record_steps(&m.step_log);
   const EngineStats before = engine.stats();
   const auto start = std::chrono::steady_clock::now();
   for (const Request& r : requests) engine.submit(r);
@@ -64,8 +96,8 @@ Measured run_batch(Engine& engine, const std::vector<Request>& requests) {
   while (engine.has_unfinished())
     for (RequestResult& result : engine.step()) results.push_back(std::move(result));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  engine.record_steps(nullptr);
   EngineStats stats = engine.stats();
-  Measured m;
   m.steps = stats.steps - before.steps;
   stats.computed_prompt_tokens -= before.computed_prompt_tokens;
   stats.preemptions -= before.preemptions;
@@ -73,47 +105,42 @@ Measured run_batch(Engine& engine, const std::vector<Request>& requests) {
   return m;
 }
 
-}  // namespace
+struct Workload {
+  std::string text;  // as given, for the report
+  int num_prompts = 0;
+  Range input, output;
+};
 
-int run_bench(std::span<const std::string> args) {
-  std::string config_file, input_len = "100:1024", output_len = "100:1024";
-  std::vector<std::string> overrides, plugin_dirs;
-  int num_prompts = 256;
-  std::uint64_t seed = 0;
-  bool json = false;
-  po::options_description options("loom bench");
-  options.add_options()("config", po::value(&config_file)->required(), "the run's TOML config")(
-      "num-prompts", po::value(&num_prompts), "prompts submitted at once (1 = single-sequence decode)")(
-      "input-len", po::value(&input_len), "prompt length: N or MIN:MAX (uniform)")(
-      "output-len", po::value(&output_len), "tokens generated per prompt: N or MIN:MAX (uniform, EOS ignored)")(
-      "seed", po::value(&seed), "seed of the random prompts and lengths")(
-      "json", po::bool_switch(&json), "print one JSON object instead of the table");
-  add_set_option(options, overrides);
-  add_plugin_dir_option(options, plugin_dirs);
-  po::variables_map vm;
-  if (!parse_or_help("bench", "loom bench --config FILE [--num-prompts N] [--input-len A:B] [--output-len A:B] [--json]",
-                     options, {}, args, vm))
-    return 0;
-  if (num_prompts < 1) throw UsageError("--num-prompts must be at least 1");
-  const Range input = parse_range(input_len, "--input-len"), output = parse_range(output_len, "--output-len");
+// "N,IN,OUT" with IN and OUT as N or MIN:MAX.
+Workload parse_run(const std::string& text) {
+  const auto a = text.find(','), b = a == std::string::npos ? a : text.find(',', a + 1);
+  if (b == std::string::npos) throw UsageError("--run " + text + ": expected PROMPTS,INPUT_LEN,OUTPUT_LEN");
+  Workload w;
+  w.text = text;
+  try {
+    w.num_prompts = std::stoi(text.substr(0, a));
+  } catch (const std::exception&) {
+    throw UsageError("--run " + text + ": PROMPTS must be a number");
+  }
+  if (w.num_prompts < 1) throw UsageError("--run " + text + ": PROMPTS must be at least 1");
+  w.input = parse_range(text.substr(a + 1, b - a - 1), "--run input length");
+  w.output = parse_range(text.substr(b + 1), "--run output length");
+  return w;
+}
 
-  EngineSetup setup = setup_engine(config_file, overrides, plugin_dirs, std::cerr);
-  Engine& engine = *setup.engine;
-  const int vocab = static_cast<int>(engine.model().config().vocab_size);
-  // Warm-up: threads, caches and page faults are paid here, not in the measurement.
-  run_batch(engine, random_requests(std::min(num_prompts, 4), {8, 8}, {8, 8}, vocab, seed + 1));
-  Measured m = run_batch(engine, random_requests(num_prompts, input, output, vocab, seed));
-
+nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured& m,
+                              const std::optional<runtime::DeviceLimits>& limits, bool json) {
   const RunSummary& s = m.summary;
   const double weight_bytes = static_cast<double>(engine.model().weight_bytes());
-  // Every step reads every weight once (the lm head only for sampling rows, which is all of it).
-  const double weight_gb_s = m.steps * weight_bytes / s.wall_s / 1e9;
+  const Roofline r = roofline(engine.model(), m.step_log, limits ? &*limits : nullptr);
+  const double gb_s = r.bytes / s.wall_s / 1e9, tflops = r.flops / s.wall_s / 1e12;
   const double decode_tok_s = s.tpot_ms.mean > 0 ? 1e3 / s.tpot_ms.mean : 0;
+  const double roofline_tok_s = r.seconds > 0 ? s.generated_tokens / r.seconds : 0;
   if (json) {
     nlohmann::ordered_json j;
-    j["num_prompts"] = num_prompts;
-    j["input_len"] = input_len;
-    j["output_len"] = output_len;
+    j["device"] = engine.model().describe();
+    j["num_prompts"] = w.num_prompts;
+    j["run"] = w.text;
     j["prompt_tokens"] = s.prompt_tokens;
     j["output_tokens"] = s.generated_tokens;
     j["wall_s"] = s.wall_s;
@@ -124,16 +151,91 @@ int run_bench(std::span<const std::string> args) {
     j["ttft_ms"] = {{"p50", s.ttft_ms.p50}, {"p90", s.ttft_ms.p90}, {"p99", s.ttft_ms.p99}};
     j["tpot_ms"] = {{"p50", s.tpot_ms.p50}, {"p90", s.tpot_ms.p90}, {"p99", s.tpot_ms.p99}};
     j["weight_bytes"] = weight_bytes;
-    j["weight_read_gb_s"] = weight_gb_s;
+    j["bytes_moved"] = r.bytes;
+    j["flops"] = r.flops;
+    j["achieved_gb_s"] = gb_s;
+    j["achieved_tflops"] = tflops;
+    if (limits) {
+      j["device_copy_gb_s"] = limits->copy_gb_s;
+      j["device_gemm_tflops"] = limits->gemm_tflops;
+      j["roofline_s"] = r.seconds;
+      j["roofline_output_tok_s"] = roofline_tok_s;
+      j["fraction_of_roofline"] = r.seconds / s.wall_s;
+    }
     j["kv_blocks"] = s.num_blocks;
     j["preemptions"] = s.preemptions;
-    std::cout << j.dump(2) << "\n";
-  } else {
-    print_summary(std::cout, s);
-    std::printf("decode          %.1f tokens/s per sequence (1 / mean TPOT), %llu steps\n", decode_tok_s,
-                (unsigned long long)m.steps);
-    std::printf("weights         %.1f MB read per step, %.2f GB/s achieved\n", weight_bytes / 1e6, weight_gb_s);
+    return j;
   }
+  print_summary(std::cout, s);
+  std::printf("decode          %.1f tokens/s per sequence (1 / mean TPOT), %llu steps\n", decode_tok_s,
+              (unsigned long long)m.steps);
+  std::printf("memory          %.1f MB of weights per step; %.2f GB/s achieved (weights + KV read)\n",
+              weight_bytes / 1e6, gb_s);
+  std::printf("compute         %.2f TFLOP/s achieved\n", tflops);
+  if (limits) {
+    std::printf("device          copy %.0f GB/s, GEMM %.0f TFLOP/s: %.0f%% of bandwidth, %.0f%% of GEMM rate\n",
+                limits->copy_gb_s, limits->gemm_tflops, 100 * gb_s / limits->copy_gb_s,
+                100 * tflops / limits->gemm_tflops);
+    std::printf("roofline        %.3f s (%.1f output tokens/s); this run reached %.0f%% of it\n", r.seconds,
+                roofline_tok_s, 100 * r.seconds / s.wall_s);
+  }
+  return {};
+}
+
+}  // namespace
+
+int run_bench(std::span<const std::string> args) {
+  std::string config_file, input_len = "100:1024", output_len = "100:1024";
+  std::vector<std::string> overrides, plugin_dirs, runs;
+  int num_prompts = 256;
+  std::uint64_t seed = 0;
+  bool json = false;
+  po::options_description options("loom bench");
+  options.add_options()("config", po::value(&config_file)->required(), "the run's TOML config")(
+      "num-prompts", po::value(&num_prompts), "prompts submitted at once (1 = single-sequence decode)")(
+      "input-len", po::value(&input_len), "prompt length: N or MIN:MAX (uniform)")(
+      "output-len", po::value(&output_len), "tokens generated per prompt: N or MIN:MAX (uniform, EOS ignored)")(
+      "run", po::value(&runs)->composing(),
+      "PROMPTS,INPUT_LEN,OUTPUT_LEN: one workload; repeat to run several on the model loaded once")(
+      "seed", po::value(&seed), "seed of the random prompts and lengths")(
+      "json", po::bool_switch(&json), "print JSON (an array with several --run) instead of the table");
+  add_set_option(options, overrides);
+  add_plugin_dir_option(options, plugin_dirs);
+  po::variables_map vm;
+  if (!parse_or_help("bench",
+                     "loom bench --config FILE [--num-prompts N] [--input-len A:B] [--output-len A:B] [--run N,A:B,C:D "
+                     "...] [--json]",
+                     options, {}, args, vm))
+    return 0;
+  std::vector<Workload> workloads;
+  for (const std::string& run : runs) workloads.push_back(parse_run(run));
+  if (workloads.empty()) {
+    if (num_prompts < 1) throw UsageError("--num-prompts must be at least 1");
+    workloads.push_back({std::to_string(num_prompts) + "," + input_len + "," + output_len, num_prompts,
+                         parse_range(input_len, "--input-len"), parse_range(output_len, "--output-len")});
+  } else if (vm.count("num-prompts") || vm.count("input-len") || vm.count("output-len")) {
+    throw UsageError("give either --run (repeatable) or --num-prompts/--input-len/--output-len, not both");
+  }
+
+  EngineSetup setup = setup_engine(config_file, overrides, plugin_dirs, std::cerr);
+  Engine& engine = *setup.engine;
+  std::optional<runtime::DeviceLimits> limits;
+  if (engine.model().device().kind == sdk::DeviceKind::cuda) {
+    limits = runtime::measure_device_limits(engine.model().kv_dtype() == sdk::DType::f16);
+    std::fprintf(stderr, "device limits: copy %.0f GB/s (read + write), dense GEMM %.0f TFLOP/s\n", limits->copy_gb_s,
+                 limits->gemm_tflops);
+  }
+  const int vocab = static_cast<int>(engine.model().config().vocab_size);
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (const Workload& w : workloads) {
+    // Warm-up: threads, caches, page faults and CUDA graph captures are paid here, not measured.
+    run_batch(engine, random_requests(std::min(w.num_prompts, 4), {8, 8}, {8, 8}, vocab, seed + 1));
+    if (w.num_prompts > 4) run_batch(engine, random_requests(w.num_prompts, {8, 8}, {4, 4}, vocab, seed + 2));
+    const Measured m = run_batch(engine, random_requests(w.num_prompts, w.input, w.output, vocab, seed));
+    if (!json && workloads.size() > 1) std::printf("== run %s (prompts, input length, output length) ==\n", w.text.c_str());
+    all.push_back(report(engine, w, m, limits, json));
+  }
+  if (json) std::cout << (all.size() == 1 ? all[0] : all).dump(2) << "\n";
   return 0;
 }
 

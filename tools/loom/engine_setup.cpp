@@ -65,6 +65,13 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
       << (tokenizer ? ", tokenizer " + tokenizer_path.string() : std::string(", no tokenizer: token-id prompts only"))
       << " in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
   setup.engine = std::make_unique<Engine>(config, *setup.registry, std::move(model), std::move(tokenizer));
+  const EngineStats stats = setup.engine->stats();
+  const sdk::ModelShape shape = setup.engine->model().shape();
+  const double kv_bytes = 2.0 * shape.num_layers * shape.num_kv_heads * shape.head_dim * shape.kv_bytes_per_element *
+                          static_cast<double>(stats.num_blocks) * stats.block_size;
+  log << "loom: " << setup.engine->model().describe() << "; KV cache " << stats.num_blocks << " blocks x "
+      << stats.block_size << " tokens = " << stats.num_blocks * stats.block_size << " tokens ("
+      << kv_bytes / (1024.0 * 1024 * 1024) << " GiB)\n";
   return setup;
 }
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The GPU benchmarks of docs/benchmarks.md, on the GPU machine (see gpu_suite.sh): generates
+# Llama-2-7B's shape in fp16 with Loom's own generator, then runs batch-1 decode, an 8 x 2048
+# prefill and the 256-prompt throughput workload on the model loaded once; JSON under $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+pack=.device/pack
+export LD_LIBRARY_PATH=$PWD/$pack/lib:${LD_LIBRARY_PATH:-}
+export LOOM_PLUGIN_PATH=$PWD/$pack/bin/plugins
+model=${LOOM_BENCH_MODEL:-/tmp/loom-llama-2-7b-f16}
+out=${OUT:-/tmp}
+if [ ! -f "$model/config.json" ]; then
+  /usr/bin/time -f "mkmodel: %e s" "$pack/bin/loom" mkmodel --preset llama-2-7b --dtype f16 -o "$model"
+fi
+runs=${LOOM_BENCH_RUNS:---run 1,128,256 --run 8,2048,1 --run 256,100:1024,100:1024}
+# shellcheck disable=SC2086
+/usr/bin/time -f "bench: %e s" "$pack/bin/loom" bench --config configs/gpu-bench.toml --set model.path="$model" \
+  $runs --json > "$out/bench.json"
+python3 - "$out/bench.json" <<'PY'
+import json, sys
+runs = json.load(open(sys.argv[1]))
+runs = runs if isinstance(runs, list) else [runs]
+print("== GPU benchmarks ==", runs[0]["device"])
+print(f"{'run':28} {'out tok/s':>10} {'GB/s':>8} {'TFLOP/s':>8} {'%BW':>5} {'%GEMM':>6} {'roofline tok/s':>15} {'%roof':>6}")
+for r in runs:
+    bw, gemm = r.get("device_copy_gb_s", 0), r.get("device_gemm_tflops", 0)
+    print(f"{r['run']:28} {r['output_tok_s']:10.1f} {r['achieved_gb_s']:8.0f} {r['achieved_tflops']:8.1f} "
+          f"{100*r['achieved_gb_s']/bw if bw else 0:5.0f} {100*r['achieved_tflops']/gemm if gemm else 0:6.0f} "
+          f"{r.get('roofline_output_tok_s', 0):15.1f} {100*r.get('fraction_of_roofline', 0):6.0f}")
+print(f"device limits: copy {runs[0].get('device_copy_gb_s',0):.0f} GB/s, GEMM {runs[0].get('device_gemm_tflops',0):.0f} TFLOP/s")
+PY
