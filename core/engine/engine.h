@@ -74,6 +74,7 @@ class Engine {
   // `loom ab` replays traces on a virtual clock so that latencies do not depend on machine noise.
   void set_clock(std::function<double()> now) { clock_ = std::move(now); }
   const Model& model() const { return *model_; }
+  Model& model() { return *model_; }
   // Appends a StepRecord per model step to `log` (nullptr stops); `loom bench` computes rooflines.
   void record_steps(std::vector<StepRecord>* log) { step_log_ = log; }
   const std::optional<Tokenizer>& tokenizer() const { return tokenizer_; }

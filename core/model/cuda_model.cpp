@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -110,28 +112,92 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
   max_rows_ = std::min(max_tokens_, std::max<std::uint32_t>(options_.max_num_seqs, 1));
   const std::size_t T = max_tokens_, H = c.hidden_size, heads = c.num_attention_heads, kv = c.num_key_value_heads;
   const std::size_t inter = c.intermediate_size;
-  const std::size_t sizes[] = {T * H, T * H, T * (heads + 2 * kv) * c.head_dim, T * heads * c.head_dim,
-                               T * kv * c.head_dim, T * kv * c.head_dim, T * heads * c.head_dim, T * H,
-                               T * 2 * inter, T * inter, max_rows_ * H};
+  // Bytes of each work buffer; the residual stream (hidden) is fp32, the rest 16-bit.
+  const std::size_t e = kc::kElementSize;
+  const std::size_t sizes[] = {T * H * sizeof(float), T * H * e, T * (heads + 2 * kv) * c.head_dim * e,
+                               T * heads * c.head_dim * e, T * kv * c.head_dim * e, T * kv * c.head_dim * e,
+                               T * heads * c.head_dim * e, T * H * e, T * 2 * inter * e, T * inter * e,
+                               max_rows_ * H * e};
   std::size_t total = 0;
-  for (std::size_t n : sizes) total += aligned(n * kc::kElementSize);
+  for (std::size_t n : sizes) total += aligned(n);
   activations_ = runtime::DeviceBuffer(total, "activations of " + std::to_string(T) + " tokens");
   void** slots[] = {&hidden_, &normed_, &qkv_, &q_, &k_, &v_, &attn_, &proj_, &gate_up_, &act_, &selected_};
   auto* at = activations_.as<unsigned char>();
   for (std::size_t i = 0; i < std::size(sizes); ++i) {
     *slots[i] = at;
-    at += aligned(sizes[i] * kc::kElementSize);
+    at += aligned(sizes[i]);
   }
   inputs_ = runtime::DeviceBuffer((2 * T + max_rows_ + 1) * sizeof(std::int32_t), "step inputs");
   host_inputs_ = runtime::PinnedBuffer((2 * T + max_rows_ + 1) * sizeof(std::int32_t), "step inputs");
   logits_ = runtime::DeviceBuffer(static_cast<std::size_t>(max_rows_) * c.vocab_size * sizeof(float), "logits");
   greedy_ = runtime::DeviceBuffer((max_rows_ + 1) * sizeof(std::int32_t), "greedy tokens");
+  LOOM_CUDA_CHECK(cudaEventCreate(&step_start_));
+  LOOM_CUDA_CHECK(cudaEventCreate(&step_end_));
+  if (const char* env = std::getenv("LOOM_PROFILE"); env && std::string(env) == "1") {
+    profile_ = true;
+    options_.cuda_graphs = false;  // phases are timed between kernels, which a graph hides
+  }
   host_greedy_ = runtime::PinnedBuffer((max_rows_ + 1) * sizeof(std::int32_t), "greedy tokens");
   stream_.synchronize();
 }
 
 CudaModel::~CudaModel() {
   for (auto& [size, exec] : graphs_) cudaGraphExecDestroy(exec);
+  for (cudaEvent_t e : phase_events_) cudaEventDestroy(e);
+  if (step_start_) cudaEventDestroy(step_start_);
+  if (step_end_) cudaEventDestroy(step_end_);
+}
+
+void CudaModel::mark(const char* phase) {
+  if (!profile_) return;
+  if (phase_count_ == phase_events_.size()) {
+    cudaEvent_t e = nullptr;
+    LOOM_CUDA_CHECK(cudaEventCreate(&e));
+    phase_events_.push_back(e);
+    phase_names_.push_back(phase);
+  }
+  phase_names_[phase_count_] = phase;
+  LOOM_CUDA_CHECK(cudaEventRecord(phase_events_[phase_count_++], stream_.get()));
+}
+
+void CudaModel::collect_timing() {
+  if (!timing_pending_) return;
+  timing_pending_ = false;
+  float ms = 0;
+  LOOM_CUDA_CHECK(cudaEventElapsedTime(&ms, step_start_, step_end_));
+  device_ms_ += ms;
+  if (!profile_ || phase_count_ == 0) return;
+  float previous = 0;
+  for (std::size_t i = 0; i < phase_count_; ++i) {
+    float at = 0;
+    LOOM_CUDA_CHECK(cudaEventElapsedTime(&at, step_start_, phase_events_[i]));
+    phase_ms_[phase_names_[i]] += at - previous;  // the phase named at its end
+    previous = at;
+  }
+  ++profiled_steps_;
+}
+
+void CudaModel::reset_timing() {
+  device_ms_ = 0;
+  phase_ms_.clear();
+  profiled_steps_ = 0;
+}
+
+std::string CudaModel::profile_report() const {
+  if (phase_ms_.empty()) return "";
+  double total = 0;
+  for (const auto& [name, ms] : phase_ms_) total += ms;
+  std::vector<std::pair<double, std::string>> sorted;
+  for (const auto& [name, ms] : phase_ms_) sorted.emplace_back(ms, name);
+  std::sort(sorted.rbegin(), sorted.rend());
+  std::string out = "GPU time by phase over " + std::to_string(profiled_steps_) + " steps (" +
+                    std::to_string(total) + " ms):\n";
+  for (const auto& [ms, name] : sorted) {
+    char line[128];
+    std::snprintf(line, sizeof line, "  %-22s %9.2f ms  %5.1f%%\n", name.c_str(), ms, 100.0 * ms / total);
+    out += line;
+  }
+  return out;
 }
 
 void CudaModel::upload_weights(const io::ModelWeights& w) {
@@ -273,9 +339,13 @@ void CudaModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attent
   layout.head_dim = static_cast<std::uint32_t>(c.head_dim);
   layout.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   attention.prepare(layout, cache, stream_.get());
+  phase_count_ = 0;
+  LOOM_CUDA_CHECK(cudaEventRecord(step_start_, stream_.get()));
+  timing_pending_ = true;
 
   if (padded == 0) {
     enqueue_forward(run_T, run_R, attention, cache);
+    LOOM_CUDA_CHECK(cudaEventRecord(step_end_, stream_.get()));
     return;
   }
   auto it = graphs_.find(padded);
@@ -297,6 +367,7 @@ void CudaModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attent
     it = graphs_.emplace(padded, exec).first;
   }
   LOOM_CUDA_CHECK(cudaGraphLaunch(it->second, stream_.get()));
+  LOOM_CUDA_CHECK(cudaEventRecord(step_end_, stream_.get()));
 }
 
 void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) {
@@ -324,13 +395,17 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
     return t;
   };
 
-  LOOM_CUDA_CHECK(kc::embedding(embedding_, vocab, H, tokens, T, hidden_, bad_id, dtype_, s));
+  float* hidden = static_cast<float*>(hidden_);
+  LOOM_CUDA_CHECK(kc::embedding(embedding_, vocab, H, tokens, T, hidden, bad_id, dtype_, s));
+  mark("embedding");
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const CudaLayerWeights& w = layers_[l];
     // The previous layer's FFN output joins the residual stream here (none before layer 0).
-    LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden_, l == 0 ? nullptr : proj_, w.attn_norm, T, H, eps, normed_, dtype_, s));
+    LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, l == 0 ? nullptr : proj_, w.attn_norm, T, H, eps, normed_, dtype_, s));
+    mark("add + rmsnorm");
     linear_->run(normed_, T, H, w.w_qkv, qkv_width, qkv_, dtype_);
     if (w.b_qkv) LOOM_CUDA_CHECK(kc::add_bias(qkv_, w.b_qkv, T, qkv_width, dtype_, s));
+    mark("qkv projection");
     kc::RopeSplitArgs rope;
     rope.qkv = qkv_;
     rope.positions = positions;
@@ -348,24 +423,33 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
     rope.k = k_;
     rope.v = v_;
     LOOM_CUDA_CHECK(kc::rope_split_qkv(rope, dtype_, s));
+    mark("rope + split");
     attention.forward(static_cast<std::uint32_t>(l), view(q_, heads), view(k_, kv), view(v_, kv), cache,
                       view(attn_, heads), s);
+    mark("attention (plugin)");
     linear_->run(attn_, T, heads * d, w.wo, H, proj_, dtype_);
     if (w.bo) LOOM_CUDA_CHECK(kc::add_bias(proj_, w.bo, T, H, dtype_, s));
-    LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden_, proj_, w.ffn_norm, T, H, eps, normed_, dtype_, s));
+    mark("o projection");
+    LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, proj_, w.ffn_norm, T, H, eps, normed_, dtype_, s));
+    mark("add + rmsnorm");
     linear_->run(normed_, T, H, w.w_gate_up, 2 * inter, gate_up_, dtype_);
+    mark("gate/up projection");
     LOOM_CUDA_CHECK(kc::silu_and_mul(gate_up_, T, inter, act_, dtype_, s));
+    mark("silu * up");
     linear_->run(act_, T, inter, w.w_down, H, proj_, dtype_);
+    mark("down projection");
   }
   // Only the sampling rows go through the final norm and the lm head.
-  LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden_, proj_, final_norm_, T, H, eps, normed_, dtype_, s));
+  LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, proj_, final_norm_, T, H, eps, normed_, dtype_, s));
   LOOM_CUDA_CHECK(kc::gather_rows(normed_, rows, R, H, selected_, dtype_, s));
   linear_->run(selected_, R, H, lm_head_, vocab, logits_.data(), dtype_, /*y_f32=*/true);
+  mark("final norm + lm head");
   LOOM_CUDA_CHECK(kc::argmax_rows(logits_.as<float>(), R, vocab, greedy_.as<std::int32_t>(), s));
   LOOM_CUDA_CHECK(cudaMemcpyAsync(greedy_.as<std::int32_t>() + max_rows_, bad_id, sizeof(std::int32_t),
                                   cudaMemcpyDeviceToDevice, s));
   LOOM_CUDA_CHECK(cudaMemcpyAsync(host_greedy_.as<std::int32_t>(), greedy_.data(), (max_rows_ + 1) * sizeof(std::int32_t),
                                   cudaMemcpyDeviceToHost, s));
+  mark("argmax + copies");
 }
 
 void CudaModel::read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
@@ -377,6 +461,7 @@ void CudaModel::read_outputs(std::span<const std::uint8_t> on_host, std::span<fl
                                     cudaMemcpyDeviceToHost, stream_.get()));
   }
   stream_.synchronize();
+  collect_timing();
   const std::int32_t* host = host_greedy_.as<std::int32_t>();
   if (const std::int32_t bad = host[max_rows_]; bad != -1)
     throw RequestError("token id " + std::to_string(bad) + " is outside the model's vocabulary [0, " +

@@ -61,6 +61,10 @@ class CudaModel final : public Model {
   // Number of CUDA graphs captured so far (one per padded decode batch size used).
   std::size_t num_graphs() const { return graphs_.size(); }
 
+  double device_seconds() const override { return device_ms_ / 1e3; }
+  std::string profile_report() const override;
+  void reset_timing() override;
+
  private:
   void upload_weights(const io::ModelWeights& w);
   // Enqueues the whole forward pass for T tokens (R sampling rows) from the input buffers.
@@ -96,6 +100,19 @@ class CudaModel final : public Model {
   std::vector<std::int32_t> last_tokens_;  // to name a bad id
 
   std::map<int, cudaGraphExec_t> graphs_;
+
+  // Timing: events around every forward pass; with profiling, around each phase too (eager only).
+  void mark(const char* phase);
+  void collect_timing();
+  cudaEvent_t step_start_ = nullptr, step_end_ = nullptr;
+  bool timing_pending_ = false;
+  double device_ms_ = 0;
+  bool profile_ = false;
+  std::vector<cudaEvent_t> phase_events_;
+  std::vector<const char*> phase_names_;
+  std::size_t phase_count_ = 0;
+  std::map<std::string, double> phase_ms_;
+  std::uint64_t profiled_steps_ = 0;
 };
 
 }  // namespace loom

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "core/io/model_config.h"
 #include "core/model/forward_batch.h"
@@ -43,6 +44,12 @@ class Model {
   // among the largest logits, as sampling's greedy_token).
   virtual void read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
                             std::span<std::int32_t> greedy) = 0;
+
+  // Device time spent in forward passes since the last reset (GPU: measured with events; CPU: 0),
+  // and, when profiling was asked for (LOOM_PROFILE=1, GPU), a per-phase breakdown.
+  virtual double device_seconds() const { return 0.0; }
+  virtual std::string profile_report() const { return ""; }
+  virtual void reset_timing() {}
 };
 
 }  // namespace loom

@@ -6,6 +6,7 @@
 
 #include "loom/cuda_check.h"
 #include "loom/error.h"
+#include "loom/kernels/cuda/gemv.h"
 
 namespace loom::runtime {
 
@@ -20,7 +21,7 @@ void check(cublasStatus_t status, const std::string& what) {
 
 }  // namespace
 
-CublasLinear::CublasLinear(cudaStream_t stream) {
+CublasLinear::CublasLinear(cudaStream_t stream) : stream_(stream) {
   check(cublasCreate(&handle_), "cublasCreate");
   check(cublasSetStream(handle_, stream), "cublasSetStream");
   LOOM_CUDA_CHECK(cudaMalloc(&workspace_, kWorkspaceBytes));
@@ -35,6 +36,10 @@ CublasLinear::~CublasLinear() {
 void CublasLinear::run(const void* x, int rows, int in, const void* w, int out, void* y, kernels::cuda::DType dtype,
                        bool y_f32) {
   if (rows == 0) return;
+  if (kernels::cuda::gemv_supports(rows, in)) {  // decode: stream the weights once, at full bandwidth
+    LOOM_CUDA_CHECK(kernels::cuda::gemv(x, rows, in, w, out, y, y_f32, dtype, stream_));
+    return;
+  }
   // Column-major view: Y^T [out, rows] = W [in, out]^T . X^T [in, rows].
   const cudaDataType_t ab = dtype == kernels::cuda::DType::f16 ? CUDA_R_16F : CUDA_R_16BF;
   const cudaDataType_t c = y_f32 ? CUDA_R_32F : ab;

@@ -1,5 +1,6 @@
-// Linear layers on the GPU through cuBLAS: y[T, out] = x[T, in] W^T with W [out, in] row-major
-// (the Hugging Face layout), 16-bit inputs, fp32 accumulation, 16-bit or fp32 output.
+// Linear layers on the GPU: y[T, out] = x[T, in] W^T with W [out, in] row-major (the Hugging
+// Face layout), 16-bit inputs, fp32 accumulation, 16-bit or fp32 output. cuBLAS runs them, except
+// at decode sizes (T <= 8), where Loom's GEMV kernel streams the weights at full bandwidth.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -24,6 +25,7 @@ class CublasLinear {
            bool y_f32 = false);
 
  private:
+  cudaStream_t stream_ = nullptr;
   cublasHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
 };

@@ -14,13 +14,22 @@ AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, int num_
   plan.combine.assign(static_cast<std::size_t>(std::max(0, num_tokens)), TokenCombine{});
 
   // Without splitting, one item per (tile, KV head); split only when that leaves SMs idle.
+  auto is_prefill = [&](const AttentionSeqMeta& s) {
+    return limits.prefill_min_q_len > 0 && s.q_len >= limits.prefill_min_q_len;
+  };
   long base_items = 0;
-  for (const AttentionSeqMeta& s : seqs) base_items += static_cast<long>((s.q_len + tile - 1) / tile) * limits.num_kv_heads;
+  for (const AttentionSeqMeta& s : seqs)
+    if (!is_prefill(s)) base_items += static_cast<long>((s.q_len + tile - 1) / tile) * limits.num_kv_heads;
   const int wanted_splits =
       base_items == 0 ? 1 : static_cast<int>(std::max<long>(1, (limits.target_items + base_items - 1) / base_items));
 
   for (std::int32_t si = 0; si < static_cast<std::int32_t>(seqs.size()); ++si) {
     const AttentionSeqMeta& s = seqs[si];
+    if (is_prefill(s)) {  // written directly by the prefill kernel: combine stays {-1, 0, 0}
+      for (int q0 = 0; q0 < s.q_len; q0 += kPrefillTileRows)
+        plan.prefill_tiles.push_back({si, q0, std::min(kPrefillTileRows, s.q_len - q0)});
+      continue;
+    }
     const int first_pos = s.ctx_len - s.q_len;  // position of the sequence's first query token
     for (int q0 = 0; q0 < s.q_len; q0 += tile) {
       const int count = std::min(tile, s.q_len - q0);

@@ -33,42 +33,40 @@ cudaError_t launch_convert(const float* src, void* dst, std::size_t n, cudaStrea
 }
 
 template <typename T>
-__global__ void embedding_kernel(const T* table, int vocab, int hidden, const std::int32_t* ids, T* out,
+__global__ void embedding_kernel(const T* table, int vocab, int hidden, const std::int32_t* ids, float* out,
                                  std::int32_t* bad_id) {
   const int t = blockIdx.x;
   const std::int32_t id = ids[t];
-  T* row = out + static_cast<std::size_t>(t) * hidden;
+  float* row = out + static_cast<std::size_t>(t) * hidden;
   if (id < 0 || id >= vocab) {
-    for (int i = threadIdx.x; i < hidden; i += blockDim.x) row[i] = from_float<T>(0.0f);
+    for (int i = threadIdx.x; i < hidden; i += blockDim.x) row[i] = 0.0f;
     if (threadIdx.x == 0 && bad_id) atomicExch(bad_id, id);
     return;
   }
   const T* src = table + static_cast<std::size_t>(id) * hidden;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x) row[i] = src[i];
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x) row[i] = to_float(src[i]);
 }
 
 template <typename T>
-cudaError_t launch_embedding(const void* table, int vocab, int hidden, const std::int32_t* ids, int n, void* out,
+cudaError_t launch_embedding(const void* table, int vocab, int hidden, const std::int32_t* ids, int n, float* out,
                              std::int32_t* bad_id, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  embedding_kernel<T><<<n, kThreads, 0, stream>>>(static_cast<const T*>(table), vocab, hidden, ids,
-                                                  static_cast<T*>(out), bad_id);
+  embedding_kernel<T><<<n, kThreads, 0, stream>>>(static_cast<const T*>(table), vocab, hidden, ids, out, bad_id);
   return cudaGetLastError();
 }
 
-// hidden += delta (when given, rounded to T as the residual stream is stored), then the norm.
-// The row is read once into registers/shared-free loops: cols is at most a few thousand.
-template <typename T>
-__global__ void add_rmsnorm_kernel(T* hidden, const T* delta, const T* weight, int cols, float eps, T* out) {
+// hidden += delta (when given), then the norm. H is the residual stream's type: fp32 in the
+// model, T for plain rmsnorm of a 16-bit tensor.
+template <typename T, typename H>
+__global__ void add_rmsnorm_kernel(H* hidden, const T* delta, const T* weight, int cols, float eps, T* out) {
   __shared__ float scratch[32];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * cols;
   float sum_sq = 0.0f;
   for (int i = threadIdx.x; i < cols; i += blockDim.x) {
     float x = to_float(hidden[base + i]);
     if (delta) {
-      const T stored = from_float<T>(x + to_float(delta[base + i]));
-      hidden[base + i] = stored;
-      x = to_float(stored);
+      x += to_float(delta[base + i]);
+      hidden[base + i] = static_cast<H>(x);
     }
     sum_sq += x * x;
   }
@@ -79,12 +77,23 @@ __global__ void add_rmsnorm_kernel(T* hidden, const T* delta, const T* weight, i
 }
 
 template <typename T>
-cudaError_t launch_add_rmsnorm(void* hidden, const void* delta, const void* weight, int rows, int cols, float eps,
+cudaError_t launch_add_rmsnorm(float* hidden, const void* delta, const void* weight, int rows, int cols, float eps,
                                void* out, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
   const int threads = cols >= 1024 ? 512 : (cols >= 256 ? 256 : 64);
-  add_rmsnorm_kernel<T><<<rows, threads, 0, stream>>>(static_cast<T*>(hidden), static_cast<const T*>(delta),
-                                                      static_cast<const T*>(weight), cols, eps, static_cast<T*>(out));
+  add_rmsnorm_kernel<T, float><<<rows, threads, 0, stream>>>(hidden, static_cast<const T*>(delta),
+                                                             static_cast<const T*>(weight), cols, eps,
+                                                             static_cast<T*>(out));
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_rmsnorm(const void* x, const void* weight, int rows, int cols, float eps, void* out,
+                           cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  const int threads = cols >= 1024 ? 512 : (cols >= 256 ? 256 : 64);
+  add_rmsnorm_kernel<T, T><<<rows, threads, 0, stream>>>(const_cast<T*>(static_cast<const T*>(x)), nullptr,
+                                                         static_cast<const T*>(weight), cols, eps, static_cast<T*>(out));
   return cudaGetLastError();
 }
 
@@ -197,18 +206,17 @@ cudaError_t convert_from_f32(const float* src, void* dst, std::size_t n, DType d
   return LOOM_DISPATCH_DTYPE(dtype, launch_convert)(src, dst, n, stream);
 }
 
-cudaError_t embedding(const void* table, int vocab, int hidden, const std::int32_t* ids, int num_tokens, void* out,
+cudaError_t embedding(const void* table, int vocab, int hidden, const std::int32_t* ids, int num_tokens, float* out,
                       std::int32_t* bad_id, DType dtype, cudaStream_t stream) {
   return LOOM_DISPATCH_DTYPE(dtype, launch_embedding)(table, vocab, hidden, ids, num_tokens, out, bad_id, stream);
 }
 
 cudaError_t rmsnorm(const void* x, const void* weight, int rows, int cols, float eps, void* out, DType dtype,
                     cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_add_rmsnorm)(const_cast<void*>(x), nullptr, weight, rows, cols, eps, out,
-                                                        stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_rmsnorm)(x, weight, rows, cols, eps, out, stream);
 }
 
-cudaError_t add_rmsnorm(void* hidden, const void* delta, const void* weight, int rows, int cols, float eps, void* out,
+cudaError_t add_rmsnorm(float* hidden, const void* delta, const void* weight, int rows, int cols, float eps, void* out,
                         DType dtype, cudaStream_t stream) {
   return LOOM_DISPATCH_DTYPE(dtype, launch_add_rmsnorm)(hidden, delta, weight, rows, cols, eps, out, stream);
 }

@@ -11,6 +11,7 @@
 
 #include "common.cuh"
 #include "loom/kernels/cuda/paged_attention.h"
+#include "prefill_attention.cuh"
 
 namespace loom::kernels::cuda {
 
@@ -18,6 +19,21 @@ using detail::from_float;
 using detail::to_float;
 
 namespace {
+
+template <typename T, int D>
+cudaError_t launch_prefill(const PagedAttentionArgs& args, cudaStream_t stream) {
+  constexpr std::size_t smem = detail::prefill_smem_bytes<D>();
+  static bool configured = false;  // per instantiation: allow more than 48 KiB of shared memory
+  if (!configured) {
+    const cudaError_t e = cudaFuncSetAttribute(detail::prefill_attention_kernel<T, D>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+    configured = true;
+  }
+  detail::prefill_attention_kernel<T, D>
+      <<<dim3(args.num_prefill_tiles, args.num_heads), 128, smem, stream>>>(args);
+  return cudaGetLastError();
+}
 
 constexpr int kWarps = 4;
 constexpr int kMaxHeadDim = 256;
@@ -248,6 +264,12 @@ cudaError_t launch_attention(const PagedAttentionArgs& args, cudaStream_t stream
   if (args.head_dim % 8 != 0 || args.head_dim > kMaxHeadDim || args.num_kv_heads <= 0 ||
       args.num_heads % args.num_kv_heads != 0)
     return cudaErrorInvalidValue;
+  if (args.num_prefill_tiles > 0) {
+    const cudaError_t e = args.head_dim == 128 ? launch_prefill<T, 128>(args, stream)
+                          : args.head_dim == 64 ? launch_prefill<T, 64>(args, stream)
+                                                : cudaErrorInvalidValue;
+    if (e != cudaSuccess) return e;
+  }
   if (args.grid > 0) attention_kernel<T><<<args.grid, kWarps * 32, 0, stream>>>(args);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   if (args.max_tokens > 0 && args.partial_out) {
@@ -267,6 +289,8 @@ cudaError_t write_kv(const void* k, const void* v, const std::int32_t* slot_mapp
   return LOOM_DISPATCH_DTYPE(dtype, launch_write_kv)(k, v, slot_mapping, num_tokens, max_tokens, num_kv_heads, head_dim,
                                                      k_cache, v_cache, stream);
 }
+
+bool prefill_kernel_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
 cudaError_t paged_attention(const PagedAttentionArgs& args, DType dtype, cudaStream_t stream) {
   return LOOM_DISPATCH_DTYPE(dtype, launch_attention)(args, stream);

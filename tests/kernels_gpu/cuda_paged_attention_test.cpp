@@ -40,8 +40,8 @@ double tolerance(DType dtype) { return dtype == DType::f16 ? 3.0 * std::ldexp(1.
 
 class CudaPagedAttention : public ::testing::TestWithParam<std::tuple<DType, Shape>> {};
 
-void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms) {
-  SCOPED_TRACE(scenario.name);
+void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms, bool tensor_cores) {
+  SCOPED_TRACE(std::string(scenario.name) + (tensor_cores ? ", prefill on tensor cores" : ", all on CUDA cores"));
   std::mt19937 rng(2024);
   const int d = c.head_dim, H = c.num_heads, KV = c.num_kv_heads, bs = c.block_size, group = H / KV;
   const int pad = 3;  // padding rows after the batch, as CUDA graphs add
@@ -94,6 +94,7 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms
   limits.group = group;
   limits.target_items = 2 * sms;
   limits.max_partial_slots = 8 * sms;
+  limits.prefill_min_q_len = tensor_cores ? 16 : 0;
   const kc::AttentionPlan plan = kc::plan_attention(metas, T, limits);
   auto combine = plan.combine;
   combine.resize(T + pad);
@@ -105,6 +106,9 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms
   runtime::DeviceBuffer dmeta(metas.size() * sizeof(kc::AttentionSeqMeta), "test");
   runtime::DeviceBuffer ditems(std::max<std::size_t>(1, plan.items.size()) * sizeof(kc::AttentionWorkItem), "test");
   runtime::DeviceBuffer dcombine(combine.size() * sizeof(kc::TokenCombine), "test");
+  runtime::DeviceBuffer dtiles(std::max<std::size_t>(1, plan.prefill_tiles.size()) * sizeof(kc::PrefillTile), "test");
+  LOOM_CUDA_CHECK(cudaMemcpy(dtiles.data(), plan.prefill_tiles.data(), plan.prefill_tiles.size() * sizeof(kc::PrefillTile),
+                             cudaMemcpyHostToDevice));
   LOOM_CUDA_CHECK(cudaMemcpy(dmeta.data(), metas.data(), dmeta.bytes(), cudaMemcpyHostToDevice));
   LOOM_CUDA_CHECK(cudaMemcpy(ditems.data(), plan.items.data(), plan.items.size() * sizeof(kc::AttentionWorkItem),
                              cudaMemcpyHostToDevice));
@@ -127,6 +131,8 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms
   a.seqs = static_cast<const kc::AttentionSeqMeta*>(dmeta.data());
   a.block_tables = dtables.data();
   a.items = static_cast<const kc::AttentionWorkItem*>(ditems.data());
+  a.prefill_tiles = static_cast<const kc::PrefillTile*>(dtiles.data());
+  a.num_prefill_tiles = static_cast<int>(plan.prefill_tiles.size());
   a.combine = static_cast<const kc::TokenCombine*>(dcombine.data());
   a.counts = counts.data();
   a.max_tokens = T + pad;
@@ -180,8 +186,13 @@ TEST_P(CudaPagedAttention, MatchesFloat64OnMixedBatchesAndLongContexts) {
       {"a prefill chunk over a long history (split tiles)", {{1200, 5}}},
       {"many decodes (no split)", std::vector<SeqSpec>(64, SeqSpec{40, 1})},
       {"prefill of exactly one block", {{0, shape.block_size}}},
+      {"long prefills: ragged tiles of 64", {{0, 200}, {70, 130}, {0, 64}, {5, 1}}},
   };
-  for (const auto& s : scenarios) run_scenario(dtype, shape, s, sms);
+  const bool tensor_cores = kc::prefill_kernel_supports(shape.head_dim);
+  for (const auto& s : scenarios) {
+    run_scenario(dtype, shape, s, sms, false);
+    if (tensor_cores) run_scenario(dtype, shape, s, sms, true);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaPagedAttention,

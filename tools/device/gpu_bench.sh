@@ -29,3 +29,9 @@ for r in runs:
           f"{r.get('roofline_output_tok_s', 0):15.1f} {100*r.get('fraction_of_roofline', 0):6.0f}")
 print(f"device limits: copy {runs[0].get('device_copy_gb_s',0):.0f} GB/s, GEMM {runs[0].get('device_gemm_tflops',0):.0f} TFLOP/s")
 PY
+# Where the time goes: GPU time per phase (LOOM_PROFILE=1 times each group of kernels with events;
+# CUDA graphs are off in that mode) for batch-1 decode, the 8 x 2048 prefill and a batched decode.
+if [ "${LOOM_BENCH_PROFILE:-1}" = 1 ]; then
+  LOOM_PROFILE=1 "$pack/bin/loom" bench --config configs/gpu-bench.toml --set model.path="$model" \
+    --run 1,128,64 --run 8,2048,1 --run 64,512,128 2>&1 | grep -E "^==|GPU time|^  |GPU busy|throughput"
+fi

@@ -60,6 +60,8 @@ struct Measured {
   RunSummary summary;
   std::uint64_t steps = 0;
   std::vector<StepRecord> step_log;
+  double device_s = 0;   // GPU time in forward passes (0 on the CPU)
+  std::string profile;   // per-phase GPU time, with LOOM_PROFILE=1
 };
 
 // Bytes and flops of a run, from the model's shape, and its roofline time on given limits.
@@ -88,6 +90,7 @@ Roofline roofline(const Model& model, const std::vector<StepRecord>& steps, cons
 
 Measured run_batch(Engine& engine, const std::vector<Request>& requests) {
   Measured m;
+  engine.model().reset_timing();
   engine.record_steps(&m.step_log);
   const EngineStats before = engine.stats();
   const auto start = std::chrono::steady_clock::now();
@@ -102,6 +105,8 @@ Measured run_batch(Engine& engine, const std::vector<Request>& requests) {
   stats.computed_prompt_tokens -= before.computed_prompt_tokens;
   stats.preemptions -= before.preemptions;
   m.summary = summarize(results, stats, wall);
+  m.device_s = engine.model().device_seconds();
+  m.profile = engine.model().profile_report();
   return m;
 }
 
@@ -161,6 +166,7 @@ nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured&
       j["roofline_s"] = r.seconds;
       j["roofline_output_tok_s"] = roofline_tok_s;
       j["fraction_of_roofline"] = r.seconds / s.wall_s;
+      j["gpu_busy_fraction"] = m.device_s / s.wall_s;
     }
     j["kv_blocks"] = s.num_blocks;
     j["preemptions"] = s.preemptions;
@@ -178,6 +184,8 @@ nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured&
                 100 * tflops / limits->gemm_tflops);
     std::printf("roofline        %.3f s (%.1f output tokens/s); this run reached %.0f%% of it\n", r.seconds,
                 roofline_tok_s, 100 * r.seconds / s.wall_s);
+    std::printf("GPU busy        %.0f%% of the wall time in forward passes (the rest: host work between steps)\n",
+                100 * m.device_s / s.wall_s);
   }
   return {};
 }
@@ -234,6 +242,7 @@ int run_bench(std::span<const std::string> args) {
     const Measured m = run_batch(engine, random_requests(w.num_prompts, w.input, w.output, vocab, seed));
     if (!json && workloads.size() > 1) std::printf("== run %s (prompts, input length, output length) ==\n", w.text.c_str());
     all.push_back(report(engine, w, m, limits, json));
+    if (!m.profile.empty()) std::fprintf(stderr, "%s", m.profile.c_str());
   }
   if (json) std::cout << (all.size() == 1 ? all[0] : all).dump(2) << "\n";
   return 0;

@@ -39,6 +39,9 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   limits_.target_items = 2 * sms;
   limits_.max_partial_slots = max_slots_ = 4 * limits_.target_items;
   rows_per_item_ = kc::tile_tokens(limits_.group) * limits_.group;
+  // Prefill chunks of 16+ tokens go to the tensor-core kernel when it has the head size.
+  limits_.prefill_min_q_len = kc::prefill_kernel_supports(static_cast<int>(info.model.head_dim)) ? 16 : 0;
+  max_prefill_tiles_ = max_tokens_ / kc::kPrefillTileRows + max_seqs_;
   // Unsplit: at most one item per (token, KV head); split: about target_items plus one per tile.
   max_items_ = max_tokens_ * limits_.num_kv_heads + 2 * max_slots_;
   grid_ = 4 * sms;
@@ -48,7 +51,8 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   off_tables_ = off_seqs_ + align(max_seqs_ * sizeof(kc::AttentionSeqMeta));
   off_items_ = off_tables_ + align(static_cast<std::size_t>(max_seqs_) * max_blocks_per_seq_ * sizeof(std::int32_t));
   off_combine_ = off_items_ + align(static_cast<std::size_t>(max_items_) * sizeof(kc::AttentionWorkItem));
-  bytes_ = off_combine_ + align(max_tokens_ * sizeof(kc::TokenCombine));
+  off_prefill_ = off_combine_ + align(max_tokens_ * sizeof(kc::TokenCombine));
+  bytes_ = off_prefill_ + align(static_cast<std::size_t>(max_prefill_tiles_) * sizeof(kc::PrefillTile));
   LOOM_CUDA_CHECK(cudaMalloc(&device_, bytes_));
   LOOM_CUDA_CHECK(cudaMallocHost(&host_, bytes_));
   std::memset(host_, 0, bytes_);
@@ -92,9 +96,10 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
     }
   }
   const kc::AttentionPlan plan = kc::plan_attention(seqs_, T, limits_);
-  if (static_cast<int>(plan.items.size()) > max_items_)
+  if (static_cast<int>(plan.items.size()) > max_items_ || static_cast<int>(plan.prefill_tiles.size()) > max_prefill_tiles_)
     throw loom::Error("attention/paged: the step needs " + std::to_string(plan.items.size()) +
-                      " work items, more than the " + std::to_string(max_items_) + " planned for");
+                      " work items and " + std::to_string(plan.prefill_tiles.size()) +
+                      " prefill tiles, more than planned for");
 
   // Each region is copied as far as this step uses it (padding tokens: slot -1, nothing to merge).
   auto* host = static_cast<unsigned char*>(host_);
@@ -114,6 +119,8 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
   std::vector<kc::TokenCombine> combine = plan.combine;
   combine.resize(static_cast<std::size_t>(max_tokens_));
   upload(off_combine_, combine.data(), combine.size() * sizeof(kc::TokenCombine));
+  upload(off_prefill_, plan.prefill_tiles.data(), plan.prefill_tiles.size() * sizeof(kc::PrefillTile));
+  num_prefill_tiles_ = static_cast<int>(plan.prefill_tiles.size());
 }
 
 void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const TensorView& k, const TensorView& v,
@@ -140,6 +147,8 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   a.seqs = reinterpret_cast<const kc::AttentionSeqMeta*>(device + off_seqs_);
   a.block_tables = reinterpret_cast<const std::int32_t*>(device + off_tables_);
   a.items = reinterpret_cast<const kc::AttentionWorkItem*>(device + off_items_);
+  a.prefill_tiles = reinterpret_cast<const kc::PrefillTile*>(device + off_prefill_);
+  a.num_prefill_tiles = num_prefill_tiles_;
   a.combine = reinterpret_cast<const kc::TokenCombine*>(device + off_combine_);
   a.counts = counts;
   a.max_tokens = rows;

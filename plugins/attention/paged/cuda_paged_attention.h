@@ -34,7 +34,9 @@ class CudaPagedAttention {
   void* device_ = nullptr;
   void* host_ = nullptr;
   std::size_t bytes_ = 0;
-  std::size_t off_slots_ = 0, off_seqs_ = 0, off_tables_ = 0, off_items_ = 0, off_combine_ = 0;
+  std::size_t off_slots_ = 0, off_seqs_ = 0, off_tables_ = 0, off_items_ = 0, off_combine_ = 0, off_prefill_ = 0;
+  int max_prefill_tiles_ = 0;
+  int num_prefill_tiles_ = 0;  // of the prepared step
   float* partial_out_ = nullptr;
   float* partial_max_sum_ = nullptr;
   // The prepared step.

@@ -38,15 +38,28 @@ struct TokenCombine {
   std::int32_t row_in_tile = 0;
 };
 
+// A tile of up to kPrefillTileRows query tokens of one sequence, for every query head: run by
+// the tensor-core prefill kernel (flash-attention style), which writes the output directly.
+inline constexpr int kPrefillTileRows = 64;
+
+struct PrefillTile {
+  std::int32_t seq = 0;
+  std::int32_t q_begin = 0;  // relative to the sequence's q_start
+  std::int32_t q_count = 0;  // <= kPrefillTileRows
+};
+
 struct AttentionPlanLimits {
   int num_kv_heads = 0;
   int group = 1;                 // query heads per KV head
   int target_items = 264;        // split-K until about this many items exist (2 per SM)
   int min_keys_per_split = 256;
   int max_partial_slots = 0;     // capacity of the partial-result buffer, in slots
+  int prefill_min_q_len = 0;     // sequences with at least this many query tokens go to prefill
+                                 // tiles (0: never; the head size must suit the tensor-core kernel)
 };
 
 struct AttentionPlan {
+  std::vector<PrefillTile> prefill_tiles;
   std::vector<AttentionWorkItem> items;
   std::vector<TokenCombine> combine;  // one per query token of the batch
   int partial_slots = 0;

@@ -19,18 +19,19 @@ namespace loom::kernels::cuda {
 // dst[i] = round(src[i]) for n elements (weights uploaded as fp32, stored as 16-bit).
 cudaError_t convert_from_f32(const float* src, void* dst, std::size_t n, DType dtype, cudaStream_t stream);
 
-// out[t, :] = table[ids[t], :]. An id outside [0, vocab) writes a zero row and sets *bad_id to
-// that id (atomic; *bad_id is left as is when every id is valid), so the caller can name it.
-cudaError_t embedding(const void* table, int vocab, int hidden, const std::int32_t* ids, int num_tokens, void* out,
+// out[t, :] = table[ids[t], :], widened to fp32 (the residual stream). An id outside [0, vocab)
+// writes a zero row and sets *bad_id to that id (atomic; left as is when every id is valid).
+cudaError_t embedding(const void* table, int vocab, int hidden, const std::int32_t* ids, int num_tokens, float* out,
                       std::int32_t* bad_id, DType dtype, cudaStream_t stream);
 
 // out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight; out may alias x.
 cudaError_t rmsnorm(const void* x, const void* weight, int rows, int cols, float eps, void* out, DType dtype,
                     cudaStream_t stream);
 
-// The residual step between sub-layers: hidden[r, :] += delta[r, :] (rounded to dtype), then
-// out[r, :] = rmsnorm(hidden[r, :]) * weight. delta == nullptr skips the add.
-cudaError_t add_rmsnorm(void* hidden, const void* delta, const void* weight, int rows, int cols, float eps, void* out,
+// The residual step between sub-layers: hidden[r, :] += delta[r, :], then out[r, :] =
+// rmsnorm(hidden[r, :]) * weight. The residual stream `hidden` is fp32 (as on the CPU), so 16-bit
+// rounding enters only through each sub-layer's output; delta == nullptr skips the add.
+cudaError_t add_rmsnorm(float* hidden, const void* delta, const void* weight, int rows, int cols, float eps, void* out,
                         DType dtype, cudaStream_t stream);
 
 // x[r, :] += bias (Qwen2's q/k/v biases after the fused projection).

@@ -37,6 +37,8 @@ struct PagedAttentionArgs {
   const AttentionSeqMeta* seqs = nullptr;
   const std::int32_t* block_tables = nullptr;
   const AttentionWorkItem* items = nullptr;
+  const PrefillTile* prefill_tiles = nullptr;
+  int num_prefill_tiles = 0;               // known on the host: prefill steps are never graphs
   const TokenCombine* combine = nullptr;   // [max_tokens]
   const std::int32_t* counts = nullptr;    // {number of items, number of tokens}
   int max_tokens = 0;                      // bounds the merge kernel's grid
@@ -46,8 +48,10 @@ struct PagedAttentionArgs {
   int grid = 0;                            // CTAs of the attention kernel (e.g. 4 per SM)
 };
 
-// out = softmax(q k^T * scale) v per query head over each token's visible keys, then the merge of
-// split items. Two launches on `stream`.
+// out = softmax(q k^T * scale) v per query head over each token's visible keys: the prefill
+// tiles on tensor cores (head_dim 64 or 128), the work items on CUDA cores, then the merge of
+// split items. Up to three launches on `stream`.
+bool prefill_kernel_supports(int head_dim);
 cudaError_t paged_attention(const PagedAttentionArgs& args, DType dtype, cudaStream_t stream);
 
 }  // namespace loom::kernels::cuda

@@ -1,0 +1,80 @@
+// Small-batch linear layer (see gemv.h).
+#include "common.cuh"
+#include "loom/kernels/cuda/gemv.h"
+
+namespace loom::kernels::cuda {
+
+namespace {
+
+constexpr int kWarpsPerBlock = 8;
+
+template <typename T, int R>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_kernel(const T* x, int in, const T* w, int out, void* y,
+                                                                   bool y_f32) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int chunks = in / 8;
+  for (int o = blockIdx.x * kWarpsPerBlock + warp; o < out; o += gridDim.x * kWarpsPerBlock) {
+    const T* row = w + static_cast<std::size_t>(o) * in;
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+#pragma unroll 4
+    for (int c = lane; c < chunks; c += 32) {
+      float wv[8];
+      detail::load8(row + c * 8, wv);
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        float xv[8];
+        detail::load8(x + static_cast<std::size_t>(r) * in + c * 8, xv);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[r] += wv[i] * xv[i];
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] = detail::warp_sum(acc[r]);
+    if (lane == 0) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const std::size_t at = static_cast<std::size_t>(r) * out + o;
+        if (y_f32)
+          static_cast<float*>(y)[at] = acc[r];
+        else
+          static_cast<T*>(y)[at] = detail::from_float<T>(acc[r]);
+      }
+    }
+  }
+}
+
+template <typename T, int R>
+cudaError_t launch_rows(const void* x, int in, const void* w, int out, void* y, bool y_f32, cudaStream_t stream) {
+  const int blocks = (out + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  gemv_kernel<T, R><<<blocks, kWarpsPerBlock * 32, 0, stream>>>(static_cast<const T*>(x), in, static_cast<const T*>(w),
+                                                                out, y, y_f32);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_gemv(const void* x, int rows, int in, const void* w, int out, void* y, bool y_f32,
+                        cudaStream_t stream) {
+  switch (rows) {
+    case 1: return launch_rows<T, 1>(x, in, w, out, y, y_f32, stream);
+    case 2: return launch_rows<T, 2>(x, in, w, out, y, y_f32, stream);
+    case 3: return launch_rows<T, 3>(x, in, w, out, y, y_f32, stream);
+    case 4: return launch_rows<T, 4>(x, in, w, out, y, y_f32, stream);
+    case 5: return launch_rows<T, 5>(x, in, w, out, y, y_f32, stream);
+    case 6: return launch_rows<T, 6>(x, in, w, out, y, y_f32, stream);
+    case 7: return launch_rows<T, 7>(x, in, w, out, y, y_f32, stream);
+    case 8: return launch_rows<T, 8>(x, in, w, out, y, y_f32, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace
+
+cudaError_t gemv(const void* x, int rows, int in, const void* w, int out, void* y, bool y_f32, DType dtype,
+                 cudaStream_t stream) {
+  if (!gemv_supports(rows, in)) return cudaErrorInvalidValue;
+  return LOOM_DISPATCH_DTYPE(dtype, launch_gemv)(x, rows, in, w, out, y, y_f32, stream);
+}
+
+}  // namespace loom::kernels::cuda
