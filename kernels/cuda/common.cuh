@@ -22,11 +22,15 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
 
 // Eight consecutive elements (16 bytes, which must be 16-byte aligned) to and from fp32.
 template <typename T>
-__device__ __forceinline__ void load8(const T* p, float out[8]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+__device__ __forceinline__ void unpack8(const uint4& raw, float out[8]) {
   const T* e = reinterpret_cast<const T*>(&raw);
 #pragma unroll
   for (int i = 0; i < 8; ++i) out[i] = to_float(e[i]);
+}
+
+template <typename T>
+__device__ __forceinline__ void load8(const T* p, float out[8]) {
+  unpack8<T>(*reinterpret_cast<const uint4*>(p), out);
 }
 
 template <typename T>

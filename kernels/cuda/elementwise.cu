@@ -76,10 +76,50 @@ __global__ void add_rmsnorm_kernel(H* hidden, const T* delta, const T* weight, i
     out[base + i] = from_float<T>(to_float(hidden[base + i]) * inv * to_float(weight[i]));
 }
 
+// The same in one pass: each thread keeps its (at most kPer) elements in registers between the
+// sum and the scaling, so a decode step's single row costs one read and one write.
+constexpr int kPer = 8;
+
+template <typename T>
+__global__ void add_rmsnorm_registers_kernel(float* hidden, const T* delta, const T* weight, int cols, float eps,
+                                             T* out) {
+  __shared__ float scratch[32];
+  const std::size_t base = static_cast<std::size_t>(blockIdx.x) * cols;
+  float x[kPer];
+  float sum_sq = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    x[j] = 0.0f;
+    if (i < cols) {
+      x[j] = hidden[base + i];
+      if (delta) {
+        x[j] += to_float(delta[base + i]);
+        hidden[base + i] = x[j];
+      }
+      sum_sq += x[j] * x[j];
+    }
+  }
+  const float inv = rsqrtf(detail::block_sum(sum_sq, scratch) / static_cast<float>(cols) + eps);
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i < cols) out[base + i] = from_float<T>(x[j] * inv * to_float(weight[i]));
+  }
+}
+
 template <typename T>
 cudaError_t launch_add_rmsnorm(float* hidden, const void* delta, const void* weight, int rows, int cols, float eps,
                                void* out, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
+  if (cols <= 1024 * kPer) {
+    const int per_thread = (cols + kPer - 1) / kPer;  // threads needed, rounded up to whole warps
+    const int threads = std::min(1024, (per_thread + 31) / 32 * 32);
+    add_rmsnorm_registers_kernel<T><<<rows, threads, 0, stream>>>(hidden, static_cast<const T*>(delta),
+                                                                 static_cast<const T*>(weight), cols, eps,
+                                                                 static_cast<T*>(out));
+    return cudaGetLastError();
+  }
   const int threads = cols >= 1024 ? 512 : (cols >= 256 ? 256 : 64);
   add_rmsnorm_kernel<T, float><<<rows, threads, 0, stream>>>(hidden, static_cast<const T*>(delta),
                                                              static_cast<const T*>(weight), cols, eps,

@@ -99,29 +99,45 @@ __device__ RowState attend_row(const PagedAttentionArgs& a, const AttentionSeqMe
   const T* v_cache = static_cast<const T*>(a.v_cache);
   const std::size_t token_stride = static_cast<std::size_t>(a.num_kv_heads) * d;
   const std::size_t head_offset = static_cast<std::size_t>(item.kv_head) * d + key_lane * 8;
-  for (int base = k_begin + first_iter * keys_per_iter; base < k_end; base += iter_stride * keys_per_iter) {
-    const int key = base + key_group;
-    const bool valid = key < k_end;
-    float dot = 0.0f;
-    float vals[8];
-    if (valid && dims_here) {
-      const std::int32_t block = table[key / a.block_size];
-      const std::size_t off = (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * token_stride + head_offset;
-      float kv[8];
-      detail::load8(k_cache + off, kv);
-      detail::load8(v_cache + off, vals);
+  // kUnroll iterations' K/V loads are issued before any is used, so each lane keeps several
+  // 16-byte loads in flight: the loop is bound by memory latency otherwise.
+  constexpr int kUnroll = 4;
+  const int step = iter_stride * keys_per_iter;
+  for (int base = k_begin + first_iter * keys_per_iter; base < k_end; base += kUnroll * step) {
+    uint4 k_raw[kUnroll], v_raw[kUnroll];
+    bool valid[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int key = base + u * step + key_group;
+      valid[u] = key < k_end;
+      k_raw[u] = v_raw[u] = make_uint4(0, 0, 0, 0);
+      if (valid[u] && dims_here) {
+        const std::int32_t block = table[key / a.block_size];
+        const std::size_t off =
+            (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * token_stride + head_offset;
+        k_raw[u] = *reinterpret_cast<const uint4*>(k_cache + off);
+        v_raw[u] = *reinterpret_cast<const uint4*>(v_cache + off);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      float kv[8], vals[8];
+      detail::unpack8<T>(k_raw[u], kv);
+      detail::unpack8<T>(v_raw[u], vals);
+      float dot = 0.0f;
 #pragma unroll
       for (int i = 0; i < 8; ++i) dot += q[i] * kv[i];
-    }
-    for (int offset = lanes_per_key / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-    const float score = valid ? dot : -INFINITY;
-    const float m_new = fmaxf(st.m, detail::warp_max(score));
-    const float alpha = exp2f(st.m - m_new);  // 0 while st.m is -inf
-    const float p = valid ? exp2f(score - m_new) : 0.0f;
-    st.l = st.l * alpha + p;
+      for (int offset = lanes_per_key / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+      const float score = valid[u] ? dot : -INFINITY;
+      const float m_new = fmaxf(st.m, detail::warp_max(score));
+      if (m_new == -INFINITY) continue;  // no valid key yet (warp-uniform)
+      const float alpha = exp2f(st.m - m_new);  // 0 while st.m is -inf
+      const float p = valid[u] ? exp2f(score - m_new) : 0.0f;
+      st.l = st.l * alpha + p;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) st.acc[i] = st.acc[i] * alpha + (valid && dims_here ? p * vals[i] : 0.0f);
-    st.m = m_new;
+      for (int i = 0; i < 8; ++i) st.acc[i] = st.acc[i] * alpha + p * vals[i];
+      st.m = m_new;
+    }
   }
   // Sum the lane groups: each group summed different keys against the same running max.
   for (int offset = lanes_per_key; offset < 32; offset <<= 1) {

@@ -5,7 +5,9 @@
 // scores with WMMA (16-bit inputs, fp32 accumulation), applies the causal mask and an online
 // softmax (log2 domain, one lane pair per row), and adds P V (P rounded to 16 bits, as flash
 // attention does) into an fp32 output tile kept in shared memory. The output is written once,
-// normalised. Shared memory: 64 x D x (2 + 2 + 2 + 4 + 4) bytes (112 KiB for D = 128).
+// normalised. Rows in shared memory are padded (16-bit tiles by 8 elements, fp32 tiles by 4) so
+// that the lanes of a warp, which walk different rows, hit different banks. About 120 KiB of
+// shared memory for D = 128.
 #pragma once
 
 #include <mma.h>
@@ -20,18 +22,29 @@ namespace wmma = nvcuda::wmma;
 constexpr int kTileRows = 64;  // query rows per CTA (= kPrefillTileRows) and keys per step
 
 template <int D>
+struct PrefillLayout {
+  static constexpr int kLdh = D + 8;          // 16-bit Q, K, V rows
+  static constexpr int kLdo = D + 4;          // fp32 output rows and per-warp PV rows
+  static constexpr int kLds = kTileRows + 4;  // fp32 score rows
+  static constexpr int kLdp = kTileRows + 8;  // 16-bit P rows (over the scores)
+  static constexpr int kScratch = 16 * (kLdo > kLds ? kLdo : kLds);  // floats per warp
+  static constexpr std::size_t kBytes = (3 * kTileRows * kLdh) * 2 + (kTileRows * kLdo + 4 * kScratch) * 4;
+};
+
+template <int D>
 constexpr std::size_t prefill_smem_bytes() {
-  return static_cast<std::size_t>(kTileRows) * D * (2 + 2 + 2 + 4 + 4);
+  return PrefillLayout<D>::kBytes;
 }
 
 template <typename T, int D>
 __global__ void __launch_bounds__(128) prefill_attention_kernel(PagedAttentionArgs a) {
+  using L = PrefillLayout<D>;
   extern __shared__ __align__(128) unsigned char smem[];
   T* s_q = reinterpret_cast<T*>(smem);
-  T* s_k = s_q + kTileRows * D;
-  T* s_v = s_k + kTileRows * D;
-  float* s_o = reinterpret_cast<float*>(s_v + kTileRows * D);  // [64][D]
-  float* scratch = s_o + kTileRows * D;                        // per warp [16][D] floats
+  T* s_k = s_q + kTileRows * L::kLdh;
+  T* s_v = s_k + kTileRows * L::kLdh;
+  float* s_o = reinterpret_cast<float*>(s_v + kTileRows * L::kLdh);  // [64][kLdo]
+  float* scratch = s_o + kTileRows * L::kLdo;                        // per warp kScratch floats
 
   const PrefillTile tile = a.prefill_tiles[blockIdx.x];
   const AttentionSeqMeta seq = a.seqs[tile.seq];
@@ -48,9 +61,9 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(PagedAttentionAr
     if (r < tile.q_count)
       value = *reinterpret_cast<const uint4*>(
           q + (static_cast<std::size_t>(seq.q_start + tile.q_begin + r) * a.num_heads + head) * D + c);
-    *reinterpret_cast<uint4*>(s_q + r * D + c) = value;
+    *reinterpret_cast<uint4*>(s_q + r * L::kLdh + c) = value;
   }
-  for (int i = threadIdx.x; i < kTileRows * D; i += blockDim.x) s_o[i] = 0.0f;
+  for (int i = threadIdx.x; i < kTileRows * L::kLdo; i += blockDim.x) s_o[i] = 0.0f;
 
   // Lane pair per row: lanes 2r and 2r + 1 own row r of the warp's 16, half the columns each.
   const int row = lane / 2, half = lane % 2;
@@ -58,7 +71,7 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(PagedAttentionAr
   const int position = row_in_tile < tile.q_count ? first_pos + row_in_tile : -1;  // -1: padding row
   const float scale_log2 = a.scale * 1.4426950408889634f;
   float m = -INFINITY, l = 0.0f;
-  float* s_s = scratch + warp * 16 * D;  // scores [16][64] fp32, then P [16][64] 16-bit, then PV [16][D]
+  float* s_s = scratch + warp * L::kScratch;  // scores [16][kLds] fp32, then P [16][kLdp], then PV [16][kLdo]
   const T* k_cache = static_cast<const T*>(a.k_cache);
   const T* v_cache = static_cast<const T*>(a.v_cache);
   const std::int32_t* table = a.block_tables + seq.table_offset;
@@ -75,8 +88,8 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(PagedAttentionAr
         kv = *reinterpret_cast<const uint4*>(k_cache + at);
         vv = *reinterpret_cast<const uint4*>(v_cache + at);
       }
-      *reinterpret_cast<uint4*>(s_k + r * D + c) = kv;
-      *reinterpret_cast<uint4*>(s_v + r * D + c) = vv;
+      *reinterpret_cast<uint4*>(s_k + r * L::kLdh + c) = kv;
+      *reinterpret_cast<uint4*>(s_v + r * L::kLdh + c) = vv;
     }
     __syncthreads();
 
@@ -88,21 +101,21 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(PagedAttentionAr
       for (int kk = 0; kk < D; kk += 16) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, s_q + warp * 16 * D + kk, D);
-        wmma::load_matrix_sync(fb, s_k + n * 16 * D + kk, D);
+        wmma::load_matrix_sync(fa, s_q + warp * 16 * L::kLdh + kk, L::kLdh);
+        wmma::load_matrix_sync(fb, s_k + n * 16 * L::kLdh + kk, L::kLdh);
         wmma::mma_sync(acc, fa, fb, acc);
       }
-      wmma::store_matrix_sync(s_s + n * 16, acc, kTileRows, wmma::mem_row_major);
+      wmma::store_matrix_sync(s_s + n * 16, acc, L::kLds, wmma::mem_row_major);
     }
     __syncwarp();
 
-    // Online softmax of the row's 64 scores (32 per lane), causal mask by position.
+    // Online softmax of the row's 64 scores (the even or odd columns per lane), causal mask.
     float p[32];
     float mx = -INFINITY;
 #pragma unroll
     for (int j = 0; j < 32; ++j) {
-      const int col = half * 32 + j;
-      const float s = k0 + col <= position ? s_s[row * kTileRows + col] * scale_log2 : -INFINITY;
+      const int col = 2 * j + half;
+      const float s = k0 + col <= position ? s_s[row * L::kLds + col] * scale_log2 : -INFINITY;
       p[j] = s;
       mx = fmaxf(mx, s);
     }
@@ -121,7 +134,7 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(PagedAttentionAr
     __syncwarp();  // every lane has read its scores before P overwrites them
     T* s_p = reinterpret_cast<T*>(s_s);
 #pragma unroll
-    for (int j = 0; j < 32; ++j) s_p[row * kTileRows + half * 32 + j] = from_float<T>(p[j]);
+    for (int j = 0; j < 32; ++j) s_p[row * L::kLdp + 2 * j + half] = from_float<T>(p[j]);
     __syncwarp();
 
     // PV = P V for the warp's rows, then O = O * alpha + PV.
@@ -133,24 +146,24 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(PagedAttentionAr
       for (int kk = 0; kk < kTileRows; kk += 16) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-        wmma::load_matrix_sync(fa, s_p + kk, kTileRows);
-        wmma::load_matrix_sync(fb, s_v + kk * D + n * 16, D);
+        wmma::load_matrix_sync(fa, s_p + kk, L::kLdp);
+        wmma::load_matrix_sync(fb, s_v + kk * L::kLdh + n * 16, L::kLdh);
         wmma::mma_sync(pv[n], fa, fb, pv[n]);
       }
     }
     __syncwarp();  // P is consumed; its space takes PV
 #pragma unroll
-    for (int n = 0; n < D / 16; ++n) wmma::store_matrix_sync(s_s + n * 16, pv[n], D, wmma::mem_row_major);
+    for (int n = 0; n < D / 16; ++n) wmma::store_matrix_sync(s_s + n * 16, pv[n], L::kLdo, wmma::mem_row_major);
     __syncwarp();
-    float* o = s_o + row_in_tile * D;
-    for (int c = half * (D / 2); c < (half + 1) * (D / 2); ++c) o[c] = o[c] * alpha + s_s[row * D + c];
+    float* o = s_o + row_in_tile * L::kLdo;
+    for (int c = half; c < D; c += 2) o[c] = o[c] * alpha + s_s[row * L::kLdo + c];
     __syncwarp();
   }
 
   if (position >= 0) {
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
     T* out = static_cast<T*>(a.out) + (static_cast<std::size_t>(seq.q_start + tile.q_begin + row_in_tile) * a.num_heads + head) * D;
-    const float* o = s_o + row_in_tile * D;
+    const float* o = s_o + row_in_tile * L::kLdo;
     for (int c = half * (D / 2); c < (half + 1) * (D / 2); c += 8) {
       float values[8];
 #pragma unroll

@@ -1,5 +1,5 @@
-// QKV split + (QK-norm) + RoPE (see rope.h). One block per token; each warp takes one head at a
-// time: q heads, then k heads, then v heads (copied).
+// QKV split + (QK-norm) + RoPE (see rope.h). Blocks of eight warps, one warp per head of one
+// token: q heads, then k heads, then v heads (copied).
 #include "common.cuh"
 #include "loom/kernels/cuda/rope.h"
 
@@ -47,8 +47,9 @@ __global__ void rope_split_kernel(RopeSplitArgs args) {
   pos = pos < 0 ? 0 : (pos >= args.table_positions ? args.table_positions - 1 : pos);
   const float* cos = args.cos_sin + static_cast<std::size_t>(pos) * d;
   const float* sin = cos + d / 2;
-  const int warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  for (int h = warp; h < heads + 2 * kv_heads; h += warps) {
+  const int warps = blockDim.x / 32;
+  const int h = blockIdx.y * warps + threadIdx.x / 32;  // one head per warp
+  if (h < heads + 2 * kv_heads) {
     const T* src = row + static_cast<std::size_t>(h) * d;
     if (h < heads) {
       T* dst = static_cast<T*>(args.q) + (static_cast<std::size_t>(t) * heads + h) * d;
@@ -66,7 +67,9 @@ __global__ void rope_split_kernel(RopeSplitArgs args) {
 template <typename T>
 cudaError_t launch_rope_split(const RopeSplitArgs& args, cudaStream_t stream) {
   if (args.num_tokens == 0) return cudaSuccess;
-  rope_split_kernel<T><<<args.num_tokens, 256, 0, stream>>>(args);
+  constexpr int kWarps = 8;
+  const dim3 grid(args.num_tokens, (args.num_heads + 2 * args.num_kv_heads + kWarps - 1) / kWarps);
+  rope_split_kernel<T><<<grid, kWarps * 32, 0, stream>>>(args);
   return cudaGetLastError();
 }
 

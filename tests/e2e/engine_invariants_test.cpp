@@ -14,6 +14,7 @@
 #include "core/engine/engine.h"
 #include "core/io/model_loader.h"
 #include "core/io/random_model.h"
+#include "loom/kernels/cuda_devices.h"
 #include "support/expect_error.h"
 #include "support/test_models.h"
 
@@ -44,7 +45,7 @@ std::vector<Request> workload(int count, int max_tokens, std::uint64_t seed) {
   const std::vector<std::int32_t> shared = {1, 17, 42, 99, 7, 7, 130, 250, 3, 64, 12, 200, 5, 6, 8, 9, 11};
   for (int i = 0; i < count; ++i) {
     Request r;
-    r.id = "r" + std::to_string(i);
+    r.id = std::string("r").append(std::to_string(i));
     r.prompt_token_ids = shared;
     r.prompt_token_ids.resize(1 + rng() % shared.size());  // prefixes of one another, ragged lengths
     for (int extra = static_cast<int>(rng() % 9); extra > 0; --extra)
@@ -205,6 +206,27 @@ TEST(EngineInvariants, ARequestThatCanNeverFitIsRejectedAndTheRestFinish) {
   EXPECT_EQ(results.at("huge#0").finish_reason, "error");
   EXPECT_CONTAINS(results.at("huge#0").error, "blocks");
   for (int i = 0; i < 5; ++i) EXPECT_EQ(results.at("r" + std::to_string(i) + "#0").finish_reason, "length");
+}
+
+// engine.device: a bad value names the key and the choices; "cuda" where no GPU can serve it
+// says why (no CUDA in this build, or no device), before any plugin runs.
+TEST(EngineDevice, ABadOrUnavailableDeviceIsAClearError) {
+  const io::LoadedModel model = small_model();
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  auto make = [&](const std::string& device) {
+    const std::vector<std::string> overrides = {std::string("engine.device=").append(device)};
+    Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+    Engine engine(config, registry, model, std::nullopt);
+  };
+  const std::string bad = message_of<ConfigError>([&] { make("gpu"); });
+  EXPECT_CONTAINS(bad, "device");
+  EXPECT_CONTAINS(bad, "cuda:N");
+  if (!kernels::cuda_devices().empty()) GTEST_SKIP() << "this machine has a GPU: the unavailable case cannot be shown";
+  const std::string why = message_of<Error>([&] { make("cuda"); });
+  if (kernels::cuda_compiled())
+    EXPECT_CONTAINS(why, "no CUDA device is visible");
+  else
+    EXPECT_CONTAINS(why, "no CUDA backend");
 }
 
 TEST(EngineInvariants, Stories260KThroughTheEngineMatchesTheReference) {

@@ -102,7 +102,10 @@ TEST(CudaModel, RefusesMixtureOfExpertsNamingTheWayOut) {
   EXPECT_CONTAINS(message_of<ModelError>([&] { cuda_model(model, true, 64, 16, 4); }), "run on the CPU only");
 }
 
-TEST(CudaModel, Stories260KReproducesTheReferenceContinuations) {
+// The shipped continuations come from llama2.c in fp32. In fp16 every prompt must reproduce
+// them, or part from them only where the fp32 model itself is within 1% of a tie (then the
+// rest of the continuation follows the other branch, which is no longer comparable).
+TEST(CudaModel, Stories260KReproducesTheReferenceContinuationsUpToNearTies) {
   LOOM_REQUIRE_GPU();
   const fs::path dir = test_models_dir();
   ASSERT_TRUE(fs::exists(dir / "stories260K.bin")) << "shared models not found at " << dir << "; set LOOM_TEST_MODELS";
@@ -118,10 +121,16 @@ TEST(CudaModel, Stories260KReproducesTheReferenceContinuations) {
   for (int block_size : {16, 32}) {
     ModelHarness together(cuda_model(model, true, 512, 256, 256), block_size, 8, 512, 256);
     auto outputs = together.greedy(prompts, steps);
+    int identical = 0;
     for (std::size_t i = 0; i < prompts.size(); ++i) {
       outputs[i].resize(expected[i].size());
-      EXPECT_EQ(outputs[i], expected[i]) << "prompt " << i << " in a batch, block size " << block_size;
+      const double gap = divergence_gap(model, prompts[i], expected[i], outputs[i]);
+      identical += gap == 0.0;
+      EXPECT_LE(gap, 0.01) << "prompt " << i << " in a batch, block size " << block_size;
     }
+    std::printf("stories260K, block size %d: %d of %zu continuations identical to the reference\n", block_size,
+                identical, prompts.size());
+    EXPECT_GE(identical, 1);
   }
 }
 

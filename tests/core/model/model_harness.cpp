@@ -93,6 +93,25 @@ std::vector<std::vector<std::int32_t>> ModelHarness::greedy(const std::vector<st
   return outputs;
 }
 
+double divergence_gap(const io::LoadedModel& model, const std::vector<std::int32_t>& prompt,
+                      const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b) {
+  std::size_t p = 0;
+  while (p < a.size() && p < b.size() && a[p] == b[p]) ++p;
+  if (p == a.size() && p == b.size()) return 0.0;
+  if (p == a.size() || p == b.size()) return 1.0;
+  std::vector<std::int32_t> context = prompt;
+  context.insert(context.end(), a.begin(), a.begin() + static_cast<std::ptrdiff_t>(p));
+  ModelHarness harness(model, 16, 1, static_cast<int>(context.size()) + 16);
+  const std::vector<float> logits = harness.step({{0, context}})[0].back();
+  double mean = 0, top = -1e30;
+  for (float x : logits) {
+    mean += x;
+    top = std::max(top, static_cast<double>(x));
+  }
+  mean /= static_cast<double>(logits.size());
+  return (logits[a[p]] - logits[b[p]]) / (top - mean);
+}
+
 std::int32_t argmax(const std::vector<float>& logits) {
   return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }

@@ -48,4 +48,11 @@ class ModelHarness {
 // argmax with the lowest id on ties.
 std::int32_t argmax(const std::vector<float>& logits);
 
+// How close to a tie the first difference between two greedy continuations of `prompt` is, on the
+// CPU (fp32): (logit of a's token - logit of b's) / (max logit - mean logit) at the first position
+// where they differ, with a the CPU's (or reference) continuation. 0 when identical; 1 when one
+// is a prefix of the other. GPU tests accept differences below a small gap (docs/numerics.md).
+double divergence_gap(const io::LoadedModel& model, const std::vector<std::int32_t>& prompt,
+                      const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b);
+
 }  // namespace loom::testing
