@@ -123,7 +123,28 @@ TEST(CliStories260K, GenerateReproducesTheReferenceFromTokenIds) {
   auto report = nlohmann::json::parse(bench.output.substr(bench.output.find('{')));
   EXPECT_EQ(report["output_tokens"], 32);
   EXPECT_GT(report["output_tok_s"].get<double>(), 0);
-  EXPECT_GT(report["weight_read_gb_s"].get<double>(), 0);
+  EXPECT_GT(report["achieved_gb_s"].get<double>(), 0);
+  // Bytes: every step reads the weights at least; flops: at least 2 per weight per token.
+  EXPECT_GE(report["bytes_moved"].get<double>(),
+            report["weight_bytes"].get<double>() * report["steps"].get<double>());
+  EXPECT_GE(report["flops"].get<double>(), report["weight_bytes"].get<double>() / 4 * 2 *
+                                               (report["output_tokens"].get<double>() + report["prompt_tokens"].get<double>()) * 0.5);
+
+  // Several workloads on one loaded model: a JSON array, one object per --run, in order.
+  LoomRun runs = run_loom("bench --json --config " + (dir / "run.toml").string() +
+                          " --run 1,8,4 --run 3,4:6,2 2>/dev/null");
+  ASSERT_EQ(runs.exit_code, 0) << runs.output;
+  auto array = nlohmann::json::parse(runs.output.substr(runs.output.find('[')));
+  ASSERT_EQ(array.size(), 2u);
+  EXPECT_EQ(array[0]["run"], "1,8,4");
+  EXPECT_EQ(array[0]["output_tokens"], 4);
+  EXPECT_EQ(array[1]["output_tokens"], 6);
+  LoomRun mixed = run_loom("bench --config " + (dir / "run.toml").string() + " --run 1,8,4 --num-prompts 2 2>&1");
+  EXPECT_EQ(mixed.exit_code, 2) << mixed.output;
+  EXPECT_CONTAINS(mixed.output, "either --run");
+  LoomRun malformed = run_loom("bench --config " + (dir / "run.toml").string() + " --run 1,8 2>&1");
+  EXPECT_EQ(malformed.exit_code, 2) << malformed.output;
+  EXPECT_CONTAINS(malformed.output, "PROMPTS,INPUT_LEN,OUTPUT_LEN");
   fs::remove_all(dir);
 }
 
