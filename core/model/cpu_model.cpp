@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/model/config_adapters.h"
 #include "loom/error.h"
 #include "loom/kernels/cpu/elementwise.h"
 #include "loom/kernels/cpu/linear.h"
@@ -15,18 +16,6 @@ namespace loom {
 namespace cpu = kernels::cpu;
 
 namespace {
-
-cpu::RopeScaling rope_scaling_of(const io::RopeScaling& s) {
-  cpu::RopeScaling out;
-  out.factor = s.factor;
-  out.low_freq_factor = s.low_freq_factor;
-  out.high_freq_factor = s.high_freq_factor;
-  out.original_max_position = static_cast<double>(s.original_max_position_embeddings);
-  out.type = s.type == io::RopeScalingType::kLinear   ? cpu::RopeScaling::Type::linear
-             : s.type == io::RopeScalingType::kLlama3 ? cpu::RopeScaling::Type::llama3
-                                                      : cpu::RopeScaling::Type::none;
-  return out;
-}
 
 // y[T, out] = x[T, in] W^T (+ b) for a weight that may be absent-biased.
 void linear(const float* x, int T, const io::Tensor& w, const io::Tensor& bias, float* y) {
@@ -62,21 +51,7 @@ CpuModel::CpuModel(io::LoadedModel model) : model_(std::move(model)) {
   inv_freq_ = cpu::rope_inverse_frequencies(static_cast<int>(c.head_dim), c.rope_theta, rope_scaling_of(c.rope_scaling));
 }
 
-sdk::ModelShape CpuModel::shape() const {
-  const auto& c = model_.config;
-  sdk::ModelShape s;
-  s.num_layers = static_cast<std::uint32_t>(c.num_hidden_layers);
-  s.hidden_size = static_cast<std::uint32_t>(c.hidden_size);
-  s.num_heads = static_cast<std::uint32_t>(c.num_attention_heads);
-  s.num_kv_heads = static_cast<std::uint32_t>(c.num_key_value_heads);
-  s.head_dim = static_cast<std::uint32_t>(c.head_dim);
-  s.vocab_size = static_cast<std::uint32_t>(c.vocab_size);
-  s.max_position = static_cast<std::uint32_t>(c.max_position_embeddings);
-  s.num_experts = static_cast<std::uint32_t>(c.num_experts);
-  s.experts_per_token = static_cast<std::uint32_t>(c.num_experts_per_tok);
-  s.kv_bytes_per_element = 4;
-  return s;
-}
+sdk::ModelShape CpuModel::shape() const { return shape_of(model_.config, 4); }
 
 std::string CpuModel::describe() const { return "cpu, fp32"; }
 

@@ -9,6 +9,7 @@
 
 #include "core/model/cuda_kv_cache.h"
 #include "loom/cuda_check.h"
+#include "core/model/config_adapters.h"
 #include "loom/error.h"
 #include "loom/kernels/cpu/rope.h"
 #include "loom/kernels/cuda/elementwise.h"
@@ -24,18 +25,6 @@ constexpr std::size_t kAlign = 256;
 constexpr std::size_t kUploadChunk = 16u << 20;  // floats per staging round (64 MiB)
 
 std::size_t aligned(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
-
-kernels::cpu::RopeScaling rope_scaling_of(const io::RopeScaling& s) {
-  kernels::cpu::RopeScaling out;
-  out.factor = s.factor;
-  out.low_freq_factor = s.low_freq_factor;
-  out.high_freq_factor = s.high_freq_factor;
-  out.original_max_position = static_cast<double>(s.original_max_position_embeddings);
-  out.type = s.type == io::RopeScalingType::kLinear   ? kernels::cpu::RopeScaling::Type::linear
-             : s.type == io::RopeScalingType::kLlama3 ? kernels::cpu::RopeScaling::Type::llama3
-                                                      : kernels::cpu::RopeScaling::Type::none;
-  return out;
-}
 
 // Copies fp32 host tensors into 16-bit device memory through pinned and device fp32 staging.
 class Uploader {
@@ -246,19 +235,7 @@ void CudaModel::upload_weights(const io::ModelWeights& w) {
   stream_.synchronize();
 }
 
-sdk::ModelShape CudaModel::shape() const {
-  const auto& c = config_;
-  sdk::ModelShape s;
-  s.num_layers = static_cast<std::uint32_t>(c.num_hidden_layers);
-  s.hidden_size = static_cast<std::uint32_t>(c.hidden_size);
-  s.num_heads = static_cast<std::uint32_t>(c.num_attention_heads);
-  s.num_kv_heads = static_cast<std::uint32_t>(c.num_key_value_heads);
-  s.head_dim = static_cast<std::uint32_t>(c.head_dim);
-  s.vocab_size = static_cast<std::uint32_t>(c.vocab_size);
-  s.max_position = static_cast<std::uint32_t>(c.max_position_embeddings);
-  s.kv_bytes_per_element = static_cast<std::uint32_t>(kc::kElementSize);
-  return s;
-}
+sdk::ModelShape CudaModel::shape() const { return shape_of(config_, static_cast<std::uint32_t>(kc::kElementSize)); }
 
 std::string CudaModel::describe() const {
   return "cuda:" + std::to_string(options_.device_index) + " (" + runtime::device_name() + "), " +

@@ -1,0 +1,39 @@
+// The model config as the SDK and the kernels take it, shared by the CPU and CUDA runners.
+#pragma once
+
+#include <cstdint>
+
+#include "core/io/model_config.h"
+#include "loom/engine_info.h"
+#include "loom/kernels/cpu/rope.h"
+
+namespace loom {
+
+inline sdk::ModelShape shape_of(const io::ModelConfig& c, std::uint32_t kv_bytes_per_element) {
+  sdk::ModelShape s;
+  s.num_layers = static_cast<std::uint32_t>(c.num_hidden_layers);
+  s.hidden_size = static_cast<std::uint32_t>(c.hidden_size);
+  s.num_heads = static_cast<std::uint32_t>(c.num_attention_heads);
+  s.num_kv_heads = static_cast<std::uint32_t>(c.num_key_value_heads);
+  s.head_dim = static_cast<std::uint32_t>(c.head_dim);
+  s.vocab_size = static_cast<std::uint32_t>(c.vocab_size);
+  s.max_position = static_cast<std::uint32_t>(c.max_position_embeddings);
+  s.num_experts = static_cast<std::uint32_t>(c.num_experts);
+  s.experts_per_token = static_cast<std::uint32_t>(c.num_experts_per_tok);
+  s.kv_bytes_per_element = kv_bytes_per_element;
+  return s;
+}
+
+inline kernels::cpu::RopeScaling rope_scaling_of(const io::RopeScaling& s) {
+  kernels::cpu::RopeScaling out;
+  out.factor = s.factor;
+  out.low_freq_factor = s.low_freq_factor;
+  out.high_freq_factor = s.high_freq_factor;
+  out.original_max_position = static_cast<double>(s.original_max_position_embeddings);
+  out.type = s.type == io::RopeScalingType::kLinear   ? kernels::cpu::RopeScaling::Type::linear
+             : s.type == io::RopeScalingType::kLlama3 ? kernels::cpu::RopeScaling::Type::llama3
+                                                      : kernels::cpu::RopeScaling::Type::none;
+  return out;
+}
+
+}  // namespace loom
