@@ -1,6 +1,6 @@
 // Linear layers on the GPU: y[T, out] = x[T, in] W^T with W [out, in] row-major (the Hugging
 // Face layout), 16-bit inputs, fp32 accumulation, 16-bit or fp32 output. cuBLAS runs them, except
-// at decode sizes (T <= 8), where Loom's GEMV kernel streams the weights at full bandwidth.
+// for a single row (batch-1 decode), where Loom's GEMV kernel streams the weights faster.
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -1,4 +1,4 @@
-// Linear layers on the GPU (CublasLinear: Loom's GEMV up to 8 rows, cuBLAS above) against a
+// Linear layers on the GPU (CublasLinear: Loom's GEMV for one row, cuBLAS above) against a
 // float64 reference, 16-bit and fp32 outputs, ragged shapes, NaN-poisoned outputs.
 #include <cmath>
 #include <random>
@@ -23,7 +23,7 @@ TEST_P(CudaLinear, MatchesFloat64AcrossTheGemvAndCublasPaths) {
   std::mt19937 rng(5);
   runtime::CudaStream stream;
   runtime::CublasLinear linear(stream.get());
-  for (int rows : {1, 3, 8, 9, 37}) {
+  for (int rows : {1, 2, 3, 9, 37}) {
     for (int in : {8, 136, 4096}) {
       for (int out : {37, 4096}) {
         auto x = random_floats(static_cast<std::size_t>(rows) * in, rng);

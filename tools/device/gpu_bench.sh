@@ -12,7 +12,7 @@ out=${OUT:-/tmp}
 if [ ! -f "$model/config.json" ]; then
   /usr/bin/time -f "mkmodel: %e s" "$pack/bin/loom" mkmodel --preset llama-2-7b --dtype f16 -o "$model"
 fi
-runs=${LOOM_BENCH_RUNS:---run 1,128,256 --run 8,2048,1 --run 256,100:1024,100:1024}
+runs=${LOOM_BENCH_RUNS:---run 1,128,256 --run 4,128,128 --run 8,2048,1 --run 256,100:1024,100:1024}
 # shellcheck disable=SC2086
 /usr/bin/time -f "bench: %e s" "$pack/bin/loom" bench --config configs/gpu-bench.toml --set model.path="$model" \
   $runs --json > "$out/bench.json"

@@ -1,6 +1,8 @@
-// y[T, out] = x[T, in] W^T for a handful of rows (decode): W [out, in] row-major is streamed once
-// with 16-byte loads, one warp per output row, fp32 accumulation. Memory-bound by design: at
-// batch sizes this small, a GEMM library's tiles leave bandwidth unused.
+// y[1, out] = x[1, in] W^T for one row (batch-1 decode): W [out, in] row-major is streamed once
+// with 16-byte loads, eight in flight per lane, one warp per output row, fp32 accumulation.
+// Memory-bound by design: for a single row a GEMM library's tiles leave bandwidth unused. The
+// kernel is written for R rows, but on an H100 four rows took twice as long as one (it becomes
+// bound by the activation loads), so cuBLAS serves every shape with more than one row.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -9,7 +11,7 @@
 
 namespace loom::kernels::cuda {
 
-inline constexpr int kGemvMaxRows = 8;
+inline constexpr int kGemvMaxRows = 1;
 
 // Whether gemv() takes this shape: 1 <= rows <= kGemvMaxRows and in a multiple of 8.
 inline bool gemv_supports(int rows, int in) { return rows >= 1 && rows <= kGemvMaxRows && in % 8 == 0; }
