@@ -6,7 +6,8 @@
 #            whole ctest suite.
 #   thread   build-tsan/: ThreadSanitizer over the tests labelled `threads` — the CPU kernels and
 #            their thread pool, the model, the engine loop and the loom binary. The rest of the
-#            suite never starts a thread, so TSan has nothing to look at there.
+#            suite never starts a thread, so TSan has nothing to look at there; only those tests
+#            and what they run are built (target tests_threads).
 #
 # Both build with LOOM_CUDA=OFF at -O1 -g (asserts on) and LOOM_SANITIZE=<mode>, which puts the
 # sanitizer on every target, plugins included (cmake/LoomSanitize.cmake). Every report stops the
@@ -20,8 +21,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-}
 [ $# -gt 0 ] && shift
 case "$mode" in
-  address) build_dir=build-asan; select=() ;;
-  thread) build_dir=build-tsan; select=(-L threads) ;;
+  address) build_dir=build-asan; target=all; select=() ;;
+  thread) build_dir=build-tsan; target=tests_threads; select=(-L threads) ;;
   *) echo "usage: tools/sanitize.sh address|thread [ctest arguments...]" >&2; exit 2 ;;
 esac
 
@@ -34,7 +35,7 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan"
 
 start=$(date +%s)
-tools/setup.sh --cuda off --build-dir "$build_dir" -- -DLOOM_SANITIZE="$mode" \
+tools/setup.sh --cuda off --build-dir "$build_dir" --target "$target" -- -DLOOM_SANITIZE="$mode" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" >/dev/null
 built=$(date +%s)
 
