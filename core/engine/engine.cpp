@@ -231,7 +231,7 @@ std::vector<RequestResult> Engine::step() {
       return fail_step("the scheduler made no progress with " + std::to_string(sequences_.size()) +
                            " unfinished sequences (a scheduler plugin bug, or a KV pool too small for any of them)",
                        std::move(out));
-    failed_steps_in_a_row_ = 0;
+    if (!out.empty()) failed_steps_in_a_row_ = 0;  // a step that only preempts is no progress
     return out;
   }
 
