@@ -231,7 +231,15 @@ std::vector<RequestResult> Engine::step() {
     views.push_back({id, seq.state, seq.tokens, seq.num_prompt_tokens, seq.num_computed_tokens, seq.max_total_tokens,
                      seq.arrival_step, 0});
   }
-  sdk::SchedulePlan plan = plugins_.scheduler->schedule(views, *plugins_.allocator, budget_, tick_);
+  // A plugin call that throws is contained (engine_recovery.cpp): a step-wide call fails the
+  // step, which is redone; a call for one sequence requeues that sequence.
+  sdk::SchedulePlan plan;
+  if (std::string error = try_call("scheduler.schedule()", [&] {
+        plan = plugins_.scheduler->schedule(views, *plugins_.allocator, budget_, tick_);
+        check_plan(plan);
+      });
+      !error.empty())
+    return fail_step(error, std::move(out));
 
   for (const sdk::RejectedSeq& rejected : plan.rejected) {
     auto it = sequences_.find(rejected.id);
@@ -248,12 +256,20 @@ std::vector<RequestResult> Engine::step() {
     ++seq.num_preemptions;
     ++stats_.preemptions;
   }
-  for (const sdk::BlockCopy& copy : plugins_.allocator->take_pending_copies()) cache_->copy_block(copy.src, copy.dst);
-  plugins_.allocator->take_evictions();  // no KV connector to hand them to yet
+  std::vector<sdk::BlockCopy> copies;
+  if (std::string error = try_call("kv_allocator.take_pending_copies()", [&] {
+        copies = plugins_.allocator->take_pending_copies();
+        plugins_.allocator->take_evictions();  // no KV connector to hand them to yet
+      });
+      !error.empty())
+    return fail_step(error, std::move(out));
+  for (const sdk::BlockCopy& copy : copies) cache_->copy_block(copy.src, copy.dst);
   if (plan.scheduled.empty()) {
-    if (out.empty() && plan.preempted.empty())
-      throw Error("the scheduler made no progress with " + std::to_string(sequences_.size()) +
-                  " unfinished sequences (a scheduler plugin bug, or a KV pool too small for any of them)");
+    if (out.empty() && plan.preempted.empty())  // a stall; transient when allocations fail at random
+      return fail_step("the scheduler made no progress with " + std::to_string(sequences_.size()) +
+                           " unfinished sequences (a scheduler plugin bug, or a KV pool too small for any of them)",
+                       std::move(out));
+    if (!out.empty()) failed_steps_in_a_row_ = 0;  // a step that only preempts is no progress
     return out;
   }
 
@@ -261,6 +277,7 @@ std::vector<RequestResult> Engine::step() {
   std::vector<std::int32_t> tokens, positions, logit_rows;
   std::vector<sdk::AttentionSeq> layout;
   std::vector<Sequence*> sampling;
+  std::vector<std::pair<sdk::SeqId, std::string>> seq_failures;  // handled after the step
   for (const sdk::ScheduledSeq& s : plan.scheduled) {
     Sequence& seq = sequences_.at(s.id);
     seq.state = sdk::SeqState::running;
@@ -269,7 +286,10 @@ std::vector<RequestResult> Engine::step() {
     a.q_start = static_cast<std::uint32_t>(tokens.size());
     a.q_len = static_cast<std::uint32_t>(s.num_tokens);
     a.ctx_len = static_cast<std::uint32_t>(s.start + s.num_tokens);
-    a.block_table = plugins_.allocator->block_table(s.id);
+    if (std::string error = table_for(s.id, a.ctx_len, a.block_table); !error.empty()) {
+      seq_failures.emplace_back(s.id, std::move(error));  // left out of this step's batch
+      continue;
+    }
     layout.push_back(a);
     for (std::size_t i = 0; i < s.num_tokens; ++i) {
       tokens.push_back(seq.tokens[s.start + i]);
@@ -295,21 +315,35 @@ std::vector<RequestResult> Engine::step() {
     step_log_->push_back(record);
   }
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
-  model_->forward({tokens, positions, layout, logit_rows}, *plugins_.attention, cache_->view());
   // Plain greedy rows take the token the model's device computed; the rest sample on the host.
   on_host_.assign(sampling.size(), 0);
   greedy_.assign(sampling.size(), 0);
   for (std::size_t r = 0; r < sampling.size(); ++r) on_host_[r] = needs_host_sampling(*sampling[r]) ? 1 : 0;
   if (logits_.size() < sampling.size() * vocab) logits_.resize(sampling.size() * vocab);
-  model_->read_outputs(on_host_, std::span<float>(logits_.data(), sampling.size() * vocab), greedy_);
+  if (std::string error = try_call("model.forward() (attention plugin)", [&] {
+        model_->forward({tokens, positions, layout, logit_rows}, *plugins_.attention, cache_->view());
+        model_->read_outputs(on_host_, std::span<float>(logits_.data(), sampling.size() * vocab), greedy_);
+      });
+      !error.empty())
+    return fail_step(error, std::move(out));
+  failed_steps_in_a_row_ = 0;
 
-  for (const sdk::ScheduledSeq& s : plan.scheduled) {
-    Sequence& seq = sequences_.at(s.id);
-    seq.num_computed_tokens = s.start + s.num_tokens;
-    plugins_.allocator->commit(s.id, std::span<const std::int32_t>(seq.tokens.data(), seq.num_computed_tokens), tick_);
+  for (const sdk::AttentionSeq& a : layout) {
+    Sequence& seq = sequences_.at(a.id);
+    seq.num_computed_tokens = a.ctx_len;
+    if (std::string error = try_call("kv_allocator.commit()", [&] {
+          plugins_.allocator->commit(a.id, std::span<const std::int32_t>(seq.tokens.data(), seq.num_computed_tokens),
+                                     tick_);
+        });
+        !error.empty())
+      seq_failures.emplace_back(a.id, std::move(error));
+    else
+      seq.failures_in_a_row = 0;
   }
   for (std::size_t r = 0; r < sampling.size(); ++r) {
     Sequence& seq = *sampling[r];
+    if (std::any_of(seq_failures.begin(), seq_failures.end(), [&](const auto& f) { return f.first == seq.id; }))
+      continue;  // its step did not count: no token
     std::int32_t token = greedy_[r];
     if (on_host_[r]) {
       std::span<float> row(logits_.data() + r * vocab, vocab);
@@ -317,11 +351,12 @@ std::vector<RequestResult> Engine::step() {
     }
     std::string reason = append_token(seq, token);
     if (!reason.empty()) {
-      plugins_.allocator->release(seq.id, tick_);
+      release_blocks(seq.id);
       finish(seq, reason, out);
       sequences_.erase(seq.id);
     }
   }
+  for (const auto& [id, error] : seq_failures) fail_sequence(sequences_.at(id), error, out);
   return out;
 }
 

@@ -37,6 +37,9 @@ struct EngineStats {
   std::uint64_t batched_tokens = 0;     // tokens run through the model, all steps
   std::uint64_t preemptions = 0;
   std::uint64_t rejected = 0;
+  std::uint64_t plugin_failures = 0;       // plugin calls that threw, contained (engine_recovery.cpp)
+  std::uint64_t failed_steps = 0;          // steps abandoned by a step-wide failure, then redone
+  std::uint64_t unreleased_sequences = 0;  // sequences whose blocks release() never took back
   sdk::AllocatorStats kv;
   std::uint64_t num_blocks = 0;
   std::uint32_t block_size = 0;
@@ -65,7 +68,9 @@ class Engine {
 
   bool has_unfinished() const { return !sequences_.empty() || !finished_.empty(); }
 
-  // Runs one step and returns the results of the sequences that finished during it.
+  // Runs one step and returns the results of the sequences that finished during it. A plugin
+  // that throws does not end the run: its failure is contained to the step or the sequence
+  // (see fail_step and fail_sequence below, and docs/reliability.md).
   std::vector<RequestResult> step();
 
   EngineStats stats() const;
@@ -86,6 +91,24 @@ class Engine {
   std::string append_token(Sequence& seq, std::int32_t token);
   double now_s() const;
 
+  // Containment of plugin failures (engine_recovery.cpp; the policy is in docs/reliability.md).
+  static constexpr std::uint32_t kMaxFailedStepsInARow = 8;      // then every unfinished request fails
+  static constexpr std::uint32_t kMaxSequenceFailuresInARow = 4;  // then that request fails
+  static constexpr int kReleaseAttempts = 4;
+  // Runs `call`; returns "" or, when it threw, what failed ("<what> failed: <message>").
+  std::string try_call(const char* what, const std::function<void()>& call);
+  // Throws Error when the plan breaks the scheduler's contract in a way the engine cannot run.
+  void check_plan(const sdk::SchedulePlan& plan) const;
+  // The block table of `id` for a step whose context is ctx_len tokens, or why there is none.
+  std::string table_for(sdk::SeqId id, std::size_t ctx_len, std::span<const sdk::BlockId>& table);
+  // A step-wide call failed: every sequence gives its blocks back and waits to be recomputed, or,
+  // after kMaxFailedStepsInARow such steps, fails. Returns `out` plus those failures.
+  std::vector<RequestResult> fail_step(const std::string& error, std::vector<RequestResult> out);
+  // A call for one sequence failed: it gives its blocks back and waits, or fails alone.
+  void fail_sequence(Sequence& seq, const std::string& error, std::vector<RequestResult>& out);
+  // allocator.release(), retried kReleaseAttempts times when it throws.
+  void release_blocks(sdk::SeqId id);
+
   std::unique_ptr<Model> model_;
   std::optional<Tokenizer> tokenizer_;
   EnginePlugins plugins_;
@@ -99,6 +122,7 @@ class Engine {
   sdk::SeqId next_id_ = 1;
   std::uint64_t next_request_index_ = 0;
   sdk::Tick tick_ = 0;
+  std::uint32_t failed_steps_in_a_row_ = 0;
   EngineStats stats_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::function<double()> clock_;

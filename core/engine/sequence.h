@@ -34,6 +34,7 @@ struct Sequence {
   std::string text;                           // detokenized output so far
   double arrival_s = 0, first_token_s = -1;   // seconds since the engine started
   std::size_t num_preemptions = 0;
+  std::uint32_t failures_in_a_row = 0;  // plugin calls for it that threw since its last good step
 
   std::size_t num_output_tokens() const { return tokens.size() - num_prompt_tokens; }
   std::span<const std::int32_t> prompt() const { return {tokens.data(), num_prompt_tokens}; }

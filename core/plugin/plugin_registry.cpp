@@ -150,7 +150,7 @@ std::shared_ptr<const LoadedPlugin> PluginRegistry::load(sdk::PluginKind kind, s
   const std::string kind_name = sdk::plugin_kind_name(kind);
   if (looks_like_path(name_or_path)) {
     fs::path path(name_or_path);
-    if (path.is_relative()) path = base_dir / path;
+    if (path.is_relative()) path = (base_dir / path).lexically_normal();
     if (!fs::exists(path)) {
       throw PluginError(kind_name + " plugin file '" + path.string() + "' does not exist (plugin = \"" +
                         std::string(name_or_path) + "\"; relative paths start from the config file's folder)");
@@ -216,7 +216,7 @@ std::shared_ptr<const LoadedPlugin> PluginRegistry::load_checked(const fs::path&
   }
 
   if (expected_kind && plugin->kind() != *expected_kind) {
-    throw PluginError("'" + path.string() + "' is a " + sdk::plugin_kind_name(plugin->kind()) + " plugin ('" +
+    throw PluginError("'" + path.string() + "' is " + a_kind(plugin->kind()) + " plugin ('" +
                       plugin->name() + "'), but " + a_kind(*expected_kind) +
                       " plugin is needed here. Available " + sdk::plugin_kind_name(*expected_kind) + " plugins: " +
                       join_names(available(*expected_kind)) + ".");

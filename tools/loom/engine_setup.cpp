@@ -28,8 +28,8 @@ SamplingParams sampling_defaults(const Config& config) {
 
 fs::path model_path_of(const Config& config) {
   const std::string& value = config.model.string("path");
-  if (value.empty())
-    throw config.model.invalid("path", "no model given: set [model] path to a Hugging Face directory or a .bin file");
+  if (value.empty())  // named by the config file: the key's origin is only "default"
+    throw ConfigError(config.source + ": [model] path: no model given: set it to a Hugging Face directory or a .bin file");
   fs::path path = value;
   if (path.is_relative()) path = fs::weakly_canonical(config.base_dir / path);
   if (!fs::exists(path))
