@@ -156,6 +156,16 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
   return c;
 }
 
+ModelConfig parse_hf_config_text(std::string_view text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw ModelError("model config '" + source + "' is not valid JSON (" + e.what() + ")");
+  }
+  return parse_hf_config(j, source);
+}
+
 ModelConfig read_hf_config(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
@@ -163,13 +173,7 @@ ModelConfig read_hf_config(const std::filesystem::path& path) {
                      "' (a Hugging Face model directory needs config.json next to its *.safetensors)");
   std::stringstream text;
   text << in.rdbuf();
-  json j;
-  try {
-    j = json::parse(text.str());
-  } catch (const json::exception& e) {
-    throw ModelError("model config '" + path.string() + "' is not valid JSON (" + e.what() + ")");
-  }
-  return parse_hf_config(j, path.string());
+  return parse_hf_config_text(text.str(), path.string());
 }
 
 json to_hf_config_json(const ModelConfig& c) {

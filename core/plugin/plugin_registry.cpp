@@ -52,6 +52,20 @@ bool parse_plugin_kind(std::string_view text, sdk::PluginKind& kind) {
   return false;
 }
 
+void check_manifest(const sdk::PluginManifest* manifest, const fs::path& path) {
+  if (!manifest) throw PluginError("'" + path.string() + "': its entry point returned no manifest");
+  // Nothing but abi_version may be read before this check: the rest of the layout may differ.
+  if (manifest->abi_version != sdk::kAbiVersion) {
+    throw PluginError("'" + path.string() + "' was built for Loom plugin ABI version " +
+                      std::to_string(manifest->abi_version) + ", but this engine speaks ABI version " +
+                      std::to_string(sdk::kAbiVersion) +
+                      ". Rebuild the plugin against this Loom's SDK (find_package(Loom)).");
+  }
+  if (!manifest->name || !manifest->create) {
+    throw PluginError("'" + path.string() + "': its manifest has no name or no factory");
+  }
+}
+
 // ---- LoadedPlugin ---------------------------------------------------------------------------
 
 LoadedPlugin::LoadedPlugin(std::shared_ptr<const void> library, const sdk::PluginManifest* manifest,
@@ -200,17 +214,7 @@ std::shared_ptr<const LoadedPlugin> PluginRegistry::load_checked(const fs::path&
     }
     auto entry = library->get_alias<const sdk::PluginManifest*()>(sdk::kEntrySymbol);
     const sdk::PluginManifest* manifest = entry();
-    if (!manifest) throw PluginError("'" + path.string() + "': its entry point returned no manifest");
-    // Nothing but abi_version may be read before this check: the rest of the layout may differ.
-    if (manifest->abi_version != sdk::kAbiVersion) {
-      throw PluginError("'" + path.string() + "' was built for Loom plugin ABI version " +
-                        std::to_string(manifest->abi_version) + ", but this engine speaks ABI version " +
-                        std::to_string(sdk::kAbiVersion) +
-                        ". Rebuild the plugin against this Loom's SDK (find_package(Loom)).");
-    }
-    if (!manifest->name || !manifest->create) {
-      throw PluginError("'" + path.string() + "': its manifest has no name or no factory");
-    }
+    check_manifest(manifest, path);
     plugin = std::make_shared<LoadedPlugin>(std::shared_ptr<const void>(library), manifest, path);
     loaded_.emplace(path, plugin);
   }

@@ -117,6 +117,11 @@ class PluginRegistry {
   std::map<std::filesystem::path, std::shared_ptr<const LoadedPlugin>> loaded_;
 };
 
+// Checks the manifest a library's entry point returned, before anything else in it is used:
+// present, this engine's ABI version (read first, as nothing else may be read before it
+// matches), a name and a factory. `path` names the library in messages. Throws PluginError.
+void check_manifest(const sdk::PluginManifest* manifest, const std::filesystem::path& path);
+
 // "libloom_evictor_lru.so" for (evictor, lru).
 std::string plugin_file_name(sdk::PluginKind kind, std::string_view name);
 
