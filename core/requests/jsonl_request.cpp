@@ -191,7 +191,8 @@ json parse_object(std::string_view line) {
   json object;
   try {
     object = json::parse(line);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // A syntax error (parse_error) or a number too large for a double (out_of_range.406).
     // Drop nlohmann's "[json.exception.parse_error.101] " tag; the rest says where and what.
     std::string what = e.what();
     if (auto end = what.find("] "); !what.empty() && what.front() == '[' && end != std::string::npos)
