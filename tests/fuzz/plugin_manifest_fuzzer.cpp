@@ -11,10 +11,10 @@
 //   keys (null)              (the keys pointer is null, whatever the count of key lines)
 // abi_version defaults to this engine's, so most inputs get past the first check.
 // Path: check_manifest (what PluginRegistry::load_checked runs on every library), then, when it
-// passes, what the registry and `loom` do with the manifest: LoadedPlugin, its label, the keys'
-// defaults and the overrides validated against them (validate_section, as resolve_plugins does),
-// and the lines `loom plugins --describe` prints (tools/loom/cmd_plugins.cpp), whose stream must
-// stay good.
+// passes, what the registry and `loom` do with the manifest: LoadedPlugin, its label and the
+// strings `loom plugins --describe` prints, the keys' defaults and the overrides validated
+// against them (validate_section, as resolve_plugins does). What check_manifest promises about
+// an accepted manifest is checked; a broken promise aborts.
 // Expected: loom::Error (PluginError, ConfigError). Anything else escaping, or a sanitizer
 // report, is a bug.
 #include <charconv>
@@ -22,9 +22,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -117,20 +117,22 @@ struct ManifestInput {
   }
 };
 
-// The lines `loom plugins --describe` prints for a plugin (tools/loom/cmd_plugins.cpp).
-void describe(const loom::LoadedPlugin& plugin) {
-  std::ostringstream out;
-  out << loom::sdk::plugin_kind_name(plugin.kind()) << "/" << plugin.name() << " " << plugin.version() << "\n"
-      << "  " << plugin.description() << "\n";
-  for (const auto& key : plugin.keys()) {
-    out << "    " << key.name << loom::sdk::key_type_name(key.type) << " default "
-        << (key.default_value && *key.default_value ? key.default_value : "\"\"") << "\n"
-        << "    " << key.help << "\n";
+[[noreturn]] void broken_promise(const char* what) {
+  std::fprintf(stderr, "check_manifest accepted a manifest, but %s\n", what);
+  std::abort();
+}
+
+// What an accepted manifest promises (plugin_registry.h) and the engine and `loom plugins
+// --describe` rely on: every string they print is there, every key has a known type.
+void check_promises(const loom::LoadedPlugin& plugin) {
+  if (std::string_view(loom::sdk::plugin_kind_name(plugin.kind())) == "unknown") broken_promise("its kind is unknown");
+  std::size_t chars = plugin.label().size() + plugin.version().size() + plugin.description().size();
+  for (const ConfigKeySpec& key : plugin.keys()) {
+    if (!key.name || !key.default_value || !key.help) broken_promise("a key has a null string");
+    if (std::string_view(loom::sdk::key_type_name(key.type)) == "?") broken_promise("a key's type is unknown");
+    chars += std::strlen(key.name) + std::strlen(key.default_value) + std::strlen(key.help);
   }
-  if (!out) {
-    std::fprintf(stderr, "describing an accepted manifest broke the output stream\n");
-    std::abort();
-  }
+  (void)chars;
 }
 
 void run(std::string_view text) {
@@ -138,12 +140,18 @@ void run(std::string_view text) {
   loom::check_manifest(&input.manifest, "fuzz/libloom_evictor_fuzz.so");
 
   loom::LoadedPlugin plugin(nullptr, &input.manifest, "fuzz/libloom_evictor_fuzz.so");
+  check_promises(plugin);
   const std::string label = plugin.label();
-  describe(plugin);
 
+  // Every default parses (check_manifest checked), so a section of defaults only is valid.
   loom::RawSection defaults_only;
   defaults_only.name = loom::sdk::plugin_kind_name(plugin.kind());
-  loom::sdk::PluginConfig values = loom::validate_section(defaults_only, plugin.keys(), label);
+  loom::sdk::PluginConfig values;
+  try {
+    values = loom::validate_section(defaults_only, plugin.keys(), label);
+  } catch (const loom::ConfigError&) {
+    broken_promise("its defaults do not validate");
+  }
 
   loom::RawConfig raw;
   for (const std::string& assignment : input.overrides) loom::apply_override(raw, assignment);
