@@ -1,5 +1,7 @@
 #include "core/io/hf_config.h"
 
+#include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -69,8 +71,11 @@ RopeScaling parse_rope_scaling(const Reader& r) {
     s.type = RopeScalingType::kLlama3;
     s.low_freq_factor = num("low_freq_factor", 1.0);
     s.high_freq_factor = num("high_freq_factor", 4.0);
-    s.original_max_position_embeddings =
-        static_cast<std::int64_t>(num("original_max_position_embeddings", 8192.0));
+    const double original = num("original_max_position_embeddings", 8192.0);
+    if (!(original >= 1 && original <= INT32_MAX && original == std::floor(original)))
+      r.fail("rope_scaling \"original_max_position_embeddings\" must be a whole number from 1 to " +
+             std::to_string(INT32_MAX) + ", found " + j["original_max_position_embeddings"].dump());
+    s.original_max_position_embeddings = static_cast<std::int64_t>(original);
   } else {
     r.fail("rope_scaling type \"" + type + "\" is not supported (Loom supports linear and llama3)");
   }

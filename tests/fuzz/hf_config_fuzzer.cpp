@@ -1,9 +1,11 @@
 // Fuzz target `hf_config`: the text of a Hugging Face config.json.
 //
 // Path: parse_hf_config_text (JSON, then parse_hf_config: architecture, sizes, defaults, RoPE
-// scaling, MoE fields, token ids, validate_config). A config that is accepted must also survive
-// the way back: to_hf_config_json writes it, and parse_hf_config reads that again with the same
-// shape; a refusal or a different shape there is a bug too (the harness aborts).
+// scaling, MoE fields, token ids, validate_config). An accepted config's derived sizes (q_size,
+// kv_size, which layers are MoE), as the loader computes them next, must be computable without
+// overflow. And it must survive the way back: to_hf_config_json writes it, and parse_hf_config
+// reads that again with the same shape; a refusal or a different shape there is a bug too (the
+// harness aborts).
 // Expected: loom::Error (ModelError). Anything else escaping, or a sanitizer report, is a bug.
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +43,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const loom::io::ModelConfig config =
         loom::io::parse_hf_config_text(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz/config.json");
+    volatile std::int64_t sizes = config.q_size() + config.kv_size();
+    (void)sizes;
+    (void)config.layer_is_moe(config.num_hidden_layers - 1);
     round_trip(config);
   } catch (const loom::Error&) {
   }
