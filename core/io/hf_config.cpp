@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/common/json_depth.h"
 #include "loom/error.h"
 
 namespace loom::io {
@@ -164,7 +165,12 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
 ModelConfig parse_hf_config_text(std::string_view text, const std::string& source) {
   json j;
   try {
-    j = json::parse(text);
+    j = json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth)
+        throw ModelError("model config '" + source + "' nests lists and objects deeper than " +
+                         std::to_string(kMaxJsonDepth) + " levels; it is not a config.json");
+      return true;
+    });
   } catch (const json::exception& e) {
     throw ModelError("model config '" + source + "' is not valid JSON (" + e.what() + ")");
   }

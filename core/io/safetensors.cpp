@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/common/json_depth.h"
 #include "loom/error.h"
 
 namespace loom::io {
@@ -63,7 +64,13 @@ SafetensorsFile SafetensorsFile::parse(std::span<const std::byte> bytes, const s
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data() + 8),
-                                   reinterpret_cast<const char*>(bytes.data() + data_start));
+                                   reinterpret_cast<const char*>(bytes.data() + data_start),
+                                   [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+                                     if (depth > kMaxJsonDepth)
+                                       fail(path, "header nests lists and objects deeper than " +
+                                                      std::to_string(kMaxJsonDepth) + " levels (corrupt file?)");
+                                     return true;
+                                   });
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("header is not valid JSON (") + e.what() + ")");
   }

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/common/json_depth.h"
 #include "loom/error.h"
 
 namespace loom::io {
@@ -23,7 +24,11 @@ std::vector<std::pair<std::string, std::string>> parse_safetensors_index(std::st
                                                                          const std::filesystem::path& index_path) {
   nlohmann::json index;
   try {
-    index = nlohmann::json::parse(text);
+    index = nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > kMaxJsonDepth)
+        fail_index(index_path, "nests lists and objects deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return true;
+    });
   } catch (const nlohmann::json::exception& e) {
     fail_index(index_path, std::string("is not valid JSON (") + e.what() + ")");
   }

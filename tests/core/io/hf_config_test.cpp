@@ -126,6 +126,15 @@ TEST(IoHfConfig, Llama3OriginalMaxPositionMustBeAWholeNumber) {
   EXPECT_EQ(parse_hf_config(j, "c").rope_scaling.original_max_position_embeddings, 8192);
 }
 
+// Found while writing the hf_config fuzz target: "found <value>" in a message dumped a deeply
+// nested value recursively and overflowed the stack.
+TEST(IoHfConfig, DeepNestingIsRefusedNotACrash) {
+  const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+  EXPECT_MODEL_ERROR(parse_hf_config_text(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": )" + deep + "}",
+                                          "dir/config.json"),
+                     "model config 'dir/config.json' nests lists and objects deeper than 64 levels");
+}
+
 TEST(IoHfConfig, WrittenJsonReadsBackEqual) {
   for (Architecture a : {Architecture::kLlama, Architecture::kMistral, Architecture::kQwen2, Architecture::kQwen3,
                          Architecture::kMixtral, Architecture::kQwen2Moe}) {

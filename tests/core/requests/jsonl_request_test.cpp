@@ -153,6 +153,16 @@ TEST(JsonlRequest, NumberTooLargeIsABadLine) {
   EXPECT_NE(parse_bad(R"({"prompt_token_ids": [-1e999]})").find("number overflow"), std::string::npos);
 }
 
+// Found while writing the jsonl_request fuzz target: describing a deeply nested value dumped it
+// whole, recursively, and overflowed the stack (a segfault for a line of ~400 KB).
+TEST(JsonlRequest, DeepNestingIsABadLineNotACrash) {
+  const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+  EXPECT_EQ(parse_bad(deep), "not valid JSON: lists and objects nest deeper than 64 levels");
+  EXPECT_EQ(parse_bad(R"({"prompt": "x", "stop": )" + deep + "}"),
+            "not valid JSON: lists and objects nest deeper than 64 levels");
+  EXPECT_NE(parse_bad(R"({"prompt": "x", "stop": [[[["a"]]]]})").find("\"stop[0]\" must be a string"), std::string::npos);
+}
+
 TEST(JsonlRequest, ArrivalTimeIsSecondsFromTheStart) {
   EXPECT_DOUBLE_EQ(parse_ok(R"({"prompt":"x"})").arrival_time, 0.0);
   EXPECT_DOUBLE_EQ(parse_ok(R"({"prompt":"x","arrival_time":2.5})").arrival_time, 2.5);
