@@ -63,7 +63,7 @@ PluginChoice choose_plugin(const RawConfig& raw, const PluginSectionSpec& spec) 
   for (const auto& [key, entry] : section.entries) {
     if (key == "plugin") continue;
     bool engine_owned = std::any_of(spec.engine_keys.begin(), spec.engine_keys.end(),
-                                    [&](const sdk::ConfigKeySpec& k) { return key == k.name; });
+                                    [&name = key](const sdk::ConfigKeySpec& k) { return name == k.name; });
     (engine_owned ? engine_part : choice.keys).entries.emplace(key, entry);
   }
   choice.engine_keys = validate_section(engine_part, spec.engine_keys, "the engine");

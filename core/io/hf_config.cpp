@@ -1,8 +1,11 @@
 #include "core/io/hf_config.h"
 
+#include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
+#include "core/common/json_depth.h"
 #include "loom/error.h"
 
 namespace loom::io {
@@ -69,8 +72,11 @@ RopeScaling parse_rope_scaling(const Reader& r) {
     s.type = RopeScalingType::kLlama3;
     s.low_freq_factor = num("low_freq_factor", 1.0);
     s.high_freq_factor = num("high_freq_factor", 4.0);
-    s.original_max_position_embeddings =
-        static_cast<std::int64_t>(num("original_max_position_embeddings", 8192.0));
+    const double original = num("original_max_position_embeddings", 8192.0);
+    if (!(original >= 1 && original <= INT32_MAX && original == std::floor(original)))
+      r.fail("rope_scaling \"original_max_position_embeddings\" must be a whole number from 1 to " +
+             std::to_string(INT32_MAX) + ", found " + j["original_max_position_embeddings"].dump());
+    s.original_max_position_embeddings = static_cast<std::int64_t>(original);
   } else {
     r.fail("rope_scaling type \"" + type + "\" is not supported (Loom supports linear and llama3)");
   }
@@ -156,6 +162,21 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
   return c;
 }
 
+ModelConfig parse_hf_config_text(std::string_view text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth)
+        throw ModelError("model config '" + source + "' nests lists and objects deeper than " +
+                         std::to_string(kMaxJsonDepth) + " levels; it is not a config.json");
+      return true;
+    });
+  } catch (const json::exception& e) {
+    throw ModelError("model config '" + source + "' is not valid JSON (" + e.what() + ")");
+  }
+  return parse_hf_config(j, source);
+}
+
 ModelConfig read_hf_config(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
@@ -163,13 +184,7 @@ ModelConfig read_hf_config(const std::filesystem::path& path) {
                      "' (a Hugging Face model directory needs config.json next to its *.safetensors)");
   std::stringstream text;
   text << in.rdbuf();
-  json j;
-  try {
-    j = json::parse(text.str());
-  } catch (const json::exception& e) {
-    throw ModelError("model config '" + path.string() + "' is not valid JSON (" + e.what() + ")");
-  }
-  return parse_hf_config(j, path.string());
+  return parse_hf_config_text(text.str(), path.string());
 }
 
 json to_hf_config_json(const ModelConfig& c) {

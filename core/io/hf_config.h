@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,9 @@ namespace loom::io {
 
 // Parses an already-loaded config.json; `source` names it in errors.
 ModelConfig parse_hf_config(const nlohmann::json& json, const std::string& source);
+
+// Parses the text of a config.json; not valid JSON is a ModelError naming `source` too.
+ModelConfig parse_hf_config_text(std::string_view text, const std::string& source);
 
 // Reads and parses `path` (a config.json).
 ModelConfig read_hf_config(const std::filesystem::path& path);

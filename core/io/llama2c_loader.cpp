@@ -86,21 +86,25 @@ Llama2cHeader llama2c_header(const ModelConfig& c) {
 
 LoadedModel load_llama2c(const std::filesystem::path& path) {
   auto map = std::make_shared<const MappedFile>(MappedFile::open(path));
-  const std::string source = path.string();
-  if (map->size() < kLlama2cHeaderBytes)
-    throw ModelError("llama2.c file '" + source + "' is " + std::to_string(map->size()) +
+  return load_llama2c(map->bytes(), map, path.string());
+}
+
+LoadedModel load_llama2c(std::span<const std::byte> file, std::shared_ptr<const void> owner,
+                         const std::string& source) {
+  if (file.size() < kLlama2cHeaderBytes)
+    throw ModelError("llama2.c file '" + source + "' is " + std::to_string(file.size()) +
                      " bytes, shorter than the 28-byte header (truncated or not a llama2.c checkpoint)");
   std::uint32_t magic = 0;
-  std::memcpy(&magic, map->data(), 4);
+  std::memcpy(&magic, file.data(), 4);
   if (magic == 0x616b3432u)
     throw ModelError("llama2.c file '" + source + "' is a version 1/2 export (magic \"ak42\"); Loom reads "
                      "the legacy version 0 format: re-export with export.py --version 0");
   Llama2cHeader h;
   static_assert(sizeof(Llama2cHeader) == kLlama2cHeaderBytes);
-  std::memcpy(&h, map->data(), kLlama2cHeaderBytes);
+  std::memcpy(&h, file.data(), kLlama2cHeaderBytes);
   const std::uint64_t expected = llama2c_file_size(h, source);
-  if (map->size() != expected)
-    throw ModelError("llama2.c file '" + source + "' is " + std::to_string(map->size()) +
+  if (file.size() != expected)
+    throw ModelError("llama2.c file '" + source + "' is " + std::to_string(file.size()) +
                      " bytes but its header (" + header_string(h) + ") implies " + std::to_string(expected) +
                      " bytes; the file is truncated, padded or not a llama2.c version 0 checkpoint");
 
@@ -108,9 +112,9 @@ LoadedModel load_llama2c(const std::filesystem::path& path) {
   model.config = llama2c_config(h);
   const ModelConfig& c = model.config;
   validate_config(c, source);
-  const float* cursor = reinterpret_cast<const float*>(map->data() + kLlama2cHeaderBytes);
+  const float* cursor = reinterpret_cast<const float*>(file.data() + kLlama2cHeaderBytes);
   auto take = [&](std::vector<std::int64_t> shape) {
-    Tensor t = Tensor::view(std::move(shape), cursor, map);
+    Tensor t = Tensor::view(std::move(shape), cursor, owner);
     cursor += t.numel();
     return t;
   };

@@ -18,6 +18,19 @@ constexpr std::array<std::pair<Architecture, std::string_view>, 6> kArchitecture
     {Architecture::kQwen2Moe, "Qwen2MoeForCausalLM"},
 }};
 
+// Sizes above this are refused: no model comes near, and the engine multiplies two sizes
+// (q_size, kv_size, tensor shapes) in 64 bits.
+constexpr std::int64_t kMaxSize = INT32_MAX;
+
+// Whether some layer has a dense FFN, without visiting every layer: a corrupt config may claim
+// billions of them.
+bool has_dense_layer(const ModelConfig& c) {
+  if (!c.is_moe() || c.decoder_sparse_step <= 0) return true;  // layer_is_moe() is false for all
+  if (c.decoder_sparse_step > 1) return true;                  // layer 0: (0 + 1) % step != 0
+  return std::any_of(c.mlp_only_layers.begin(), c.mlp_only_layers.end(),
+                     [&](std::int64_t l) { return l >= 0 && l < c.num_hidden_layers; });
+}
+
 }  // namespace
 
 std::string_view architecture_hf_name(Architecture arch) {
@@ -54,6 +67,9 @@ void validate_config(const ModelConfig& c, const std::string& source) {
   };
   auto positive = [&](const char* field, std::int64_t v) {
     if (v <= 0) fail(std::string(field) + " must be positive, found " + std::to_string(v));
+    if (v > kMaxSize)
+      fail(std::string(field) + " is " + std::to_string(v) + ", more than any model has (at most " +
+           std::to_string(kMaxSize) + "); the config is corrupt");
   };
   positive("hidden_size", c.hidden_size);
   positive("num_hidden_layers", c.num_hidden_layers);
@@ -70,9 +86,7 @@ void validate_config(const ModelConfig& c, const std::string& source) {
   if (!(c.rope_theta > 0)) fail("rope_theta must be positive");
   if (c.rope_scaling.type != RopeScalingType::kNone && !(c.rope_scaling.factor > 0))
     fail("rope_scaling.factor must be positive");
-  bool any_dense = !c.is_moe();
-  for (std::int64_t l = 0; l < c.num_hidden_layers && !any_dense; ++l) any_dense = !c.layer_is_moe(l);
-  if (any_dense) positive("intermediate_size", c.intermediate_size);
+  if (has_dense_layer(c)) positive("intermediate_size", c.intermediate_size);
   const bool moe_arch = c.architecture == Architecture::kMixtral || c.architecture == Architecture::kQwen2Moe;
   if (moe_arch) {
     positive("number of experts (num_local_experts / num_experts)", c.num_experts);
@@ -82,6 +96,8 @@ void validate_config(const ModelConfig& c, const std::string& source) {
       fail("num_experts_per_tok (" + std::to_string(c.num_experts_per_tok) +
            ") exceeds the number of experts (" + std::to_string(c.num_experts) + ")");
     if (c.shared_expert_intermediate_size < 0) fail("shared_expert_intermediate_size must not be negative");
+    if (c.shared_expert_intermediate_size > 0)
+      positive("shared_expert_intermediate_size", c.shared_expert_intermediate_size);
   } else if (c.num_experts != 0) {
     fail(std::string(architecture_hf_name(c.architecture)) + " is a dense architecture but the config has " +
          std::to_string(c.num_experts) + " experts");

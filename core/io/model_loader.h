@@ -5,7 +5,11 @@
 // truncated or corrupt file.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
 
 #include "core/io/model_weights.h"
 
@@ -18,6 +22,11 @@ LoadedModel load_hf_model(const std::filesystem::path& dir);
 
 // A llama2.c checkpoint (.bin, legacy version 0 format; see llama2c_loader.h).
 LoadedModel load_llama2c(const std::filesystem::path& path);
+// The same from a whole file already in memory (4-byte aligned); `source` names it in messages.
+// The weights view `file` in place and keep `owner` alive (empty when the caller keeps `file`
+// alive itself).
+LoadedModel load_llama2c(std::span<const std::byte> file, std::shared_ptr<const void> owner,
+                         const std::string& source);
 
 // A directory -> load_hf_model; a file -> load_llama2c (a config.json file -> its directory).
 LoadedModel load_model(const std::filesystem::path& path);

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/common/json_depth.h"
 #include "loom/error.h"
 
 namespace loom::io {
@@ -37,15 +38,23 @@ std::vector<std::int64_t> parse_shape(const std::filesystem::path& path, const s
 }  // namespace
 
 SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
+  auto mapping = std::make_shared<const MappedFile>(MappedFile::open(path));
+  SafetensorsFile file = parse(mapping->bytes(), path);
+  file.mapping_ = mapping;
+  for (TensorView& t : file.tensors_) t.mapping = mapping;
+  return file;
+}
+
+SafetensorsFile SafetensorsFile::parse(std::span<const std::byte> bytes, const std::filesystem::path& path) {
   SafetensorsFile file;
-  file.mapping_ = std::make_shared<const MappedFile>(MappedFile::open(path));
-  const MappedFile& map = *file.mapping_;
-  const std::size_t size = map.size();
+  file.path_ = path;
+  file.size_ = bytes.size();
+  const std::size_t size = bytes.size();
   if (size < 8)
     fail(path, "file is " + std::to_string(size) +
                    " bytes, shorter than the 8-byte header length (truncated or not safetensors)");
   std::uint64_t header_len = 0;
-  std::memcpy(&header_len, map.data(), 8);
+  std::memcpy(&header_len, bytes.data(), 8);
   if (header_len > kMaxHeaderBytes || header_len > size - 8)
     fail(path, "header length " + std::to_string(header_len) + " exceeds the file size " +
                    std::to_string(size) + " (file truncated or not safetensors)");
@@ -54,8 +63,14 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(reinterpret_cast<const char*>(map.data() + 8),
-                                   reinterpret_cast<const char*>(map.data() + data_start));
+    header = nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data() + 8),
+                                   reinterpret_cast<const char*>(bytes.data() + data_start),
+                                   [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+                                     if (depth > kMaxJsonDepth)
+                                       fail(path, "header nests lists and objects deeper than " +
+                                                      std::to_string(kMaxJsonDepth) + " levels (corrupt file?)");
+                                     return true;
+                                   });
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("header is not valid JSON (") + e.what() + ")");
   }
@@ -109,10 +124,9 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
       fail(path, tensor_prefix(name) + "data_offsets [" + std::to_string(begin) + ", " +
                      std::to_string(end) + "] extend beyond the data section of " +
                      std::to_string(data_size) + " bytes (file truncated?)");
-    view.data = map.data() + data_start + begin;
+    view.data = bytes.data() + data_start + begin;
     view.byte_size = end - begin;
     view.file = path;
-    view.mapping = file.mapping_;
     file.tensors_.push_back(std::move(view));
   }
 

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,10 @@ class SafetensorsFile {
  public:
   // Maps and validates `path`; throws loom::ModelError on any defect (see the file comment).
   static SafetensorsFile open(const std::filesystem::path& path);
+  // Validates a whole file already in memory, exactly as open() does; `path` names it in
+  // messages. The views point into `bytes` (their `mapping` is empty): the caller keeps the
+  // bytes alive and unchanged while the views are used.
+  static SafetensorsFile parse(std::span<const std::byte> bytes, const std::filesystem::path& path);
 
   // All tensors, ordered by their position in the data section.
   const std::vector<TensorView>& tensors() const { return tensors_; }
@@ -46,11 +51,13 @@ class SafetensorsFile {
   const TensorView* find(std::string_view name) const;
   // The optional "__metadata__" string map.
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
-  const std::filesystem::path& path() const { return mapping_->path(); }
-  std::size_t file_size() const { return mapping_->size(); }
+  const std::filesystem::path& path() const { return path_; }
+  std::size_t file_size() const { return size_; }
 
  private:
-  std::shared_ptr<const MappedFile> mapping_;
+  std::shared_ptr<const MappedFile> mapping_;  // empty for parse()
+  std::filesystem::path path_;
+  std::size_t size_ = 0;
   std::vector<TensorView> tensors_;
   std::map<std::string, std::size_t, std::less<>> index_;
   std::map<std::string, std::string> metadata_;

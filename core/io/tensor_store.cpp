@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/common/json_depth.h"
 #include "loom/error.h"
 
 namespace loom::io {
@@ -18,6 +19,34 @@ constexpr const char* kIndexFile = "model.safetensors.index.json";
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> parse_safetensors_index(std::string_view text,
+                                                                         const std::filesystem::path& index_path) {
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > kMaxJsonDepth)
+        fail_index(index_path, "nests lists and objects deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return true;
+    });
+  } catch (const nlohmann::json::exception& e) {
+    fail_index(index_path, std::string("is not valid JSON (") + e.what() + ")");
+  }
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+    fail_index(index_path, "has no \"weight_map\" object");
+
+  std::vector<std::pair<std::string, std::string>> weight_map;
+  for (const auto& [name, shard] : index["weight_map"].items()) {
+    if (!shard.is_string()) fail_index(index_path, "weight_map entry for '" + name + "' is not a string");
+    const std::string shard_name = shard.get<std::string>();
+    const std::filesystem::path rel(shard_name);
+    if (rel.empty() || rel.is_absolute() || rel.has_parent_path())
+      fail_index(index_path, "weight_map entry for '" + name + "' names '" + shard_name +
+                                 "', which is not a file name in the model directory");
+    weight_map.emplace_back(name, shard_name);
+  }
+  return weight_map;
+}
 
 TensorStore TensorStore::open_file(const std::filesystem::path& file) {
   TensorStore store;
@@ -45,28 +74,15 @@ TensorStore TensorStore::open_directory(const std::filesystem::path& dir) {
   if (!in) fail_index(index_path, "cannot be read");
   std::stringstream text;
   text << in.rdbuf();
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::exception& e) {
-    fail_index(index_path, std::string("is not valid JSON (") + e.what() + ")");
-  }
-  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
-    fail_index(index_path, "has no \"weight_map\" object");
+  const auto weight_map = parse_safetensors_index(text.str(), index_path);
 
   TensorStore store;
   store.source_ = dir;
   std::map<std::string, std::shared_ptr<SafetensorsFile>> shards;
-  for (const auto& [name, shard] : index["weight_map"].items()) {
-    if (!shard.is_string()) fail_index(index_path, "weight_map entry for '" + name + "' is not a string");
-    const std::string shard_name = shard.get<std::string>();
-    const std::filesystem::path rel(shard_name);
-    if (rel.empty() || rel.is_absolute() || rel.has_parent_path())
-      fail_index(index_path, "weight_map entry for '" + name + "' names '" + shard_name +
-                                 "', which is not a file name in the model directory");
+  for (const auto& [name, shard_name] : weight_map) {
     auto it = shards.find(shard_name);
     if (it == shards.end()) {
-      const auto shard_path = dir / rel;
+      const auto shard_path = dir / shard_name;
       if (!std::filesystem::exists(shard_path))
         fail_index(index_path, "shard '" + shard_name + "' (for tensor '" + name +
                                    "') is missing from the directory (incomplete download?)");

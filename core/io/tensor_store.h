@@ -9,11 +9,18 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/io/safetensors.h"
 
 namespace loom::io {
+
+// The "weight_map" of a model.safetensors.index.json: (tensor name, shard file name) pairs in
+// tensor-name order. Throws loom::ModelError naming `index_path` when `text` is not JSON, has no
+// "weight_map" object, or an entry is not a string naming a file in the model directory.
+std::vector<std::pair<std::string, std::string>> parse_safetensors_index(std::string_view text,
+                                                                         const std::filesystem::path& index_path);
 
 class TensorStore {
  public:

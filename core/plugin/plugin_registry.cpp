@@ -9,6 +9,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include "core/common/suggest.h"
+#include "core/config/key_validation.h"
 
 namespace loom {
 
@@ -52,6 +53,53 @@ bool parse_plugin_kind(std::string_view text, sdk::PluginKind& kind) {
   return false;
 }
 
+void check_manifest(const sdk::PluginManifest* manifest, const fs::path& path) {
+  if (!manifest) throw PluginError("'" + path.string() + "': its entry point returned no manifest");
+  // Nothing but abi_version may be read before this check: the rest of the layout may differ.
+  if (manifest->abi_version != sdk::kAbiVersion) {
+    throw PluginError("'" + path.string() + "' was built for Loom plugin ABI version " +
+                      std::to_string(manifest->abi_version) + ", but this engine speaks ABI version " +
+                      std::to_string(sdk::kAbiVersion) +
+                      ". Rebuild the plugin against this Loom's SDK (find_package(Loom)).");
+  }
+  if (!manifest->name || !manifest->create) {
+    throw PluginError("'" + path.string() + "': its manifest has no name or no factory");
+  }
+
+  // A manifest written by hand rather than by LOOM_PLUGIN may be malformed in ways that would
+  // crash or confuse whoever reads it later (the registry, key validation, `loom plugins`).
+  auto refuse = [&](const std::string& what) {
+    throw PluginError("'" + path.string() + "': its manifest " + what +
+                      ". Declare the plugin with LOOM_PLUGIN(...) from <loom/plugin.h> and rebuild it.");
+  };
+  const std::string_view name = manifest->name;
+  if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      }))
+    refuse("names the plugin '" + std::string(name) + "'; a name is lower-case letters, digits and '_'");
+  if (std::find(std::begin(sdk::kAllPluginKinds), std::end(sdk::kAllPluginKinds), manifest->kind) ==
+      std::end(sdk::kAllPluginKinds))
+    refuse("declares kind " + std::to_string(static_cast<std::uint32_t>(manifest->kind)) +
+           ", which this engine does not know");
+  if (manifest->num_keys > 0 && !manifest->keys)
+    refuse("declares " + std::to_string(manifest->num_keys) + " config keys but no list of them");
+  const std::string owner = std::string(sdk::plugin_kind_name(manifest->kind)) + " plugin '" + std::string(name) + "'";
+  std::set<std::string_view> seen;
+  for (std::size_t i = 0; i < manifest->num_keys; ++i) {
+    const sdk::ConfigKeySpec& key = manifest->keys[i];
+    if (!key.name || !*key.name) refuse("has a config key without a name (key " + std::to_string(i + 1) + ")");
+    if (!seen.insert(key.name).second) refuse("declares config key '" + std::string(key.name) + "' twice");
+    if (static_cast<std::uint32_t>(key.type) > static_cast<std::uint32_t>(sdk::KeyType::bytes))
+      refuse("declares config key '" + std::string(key.name) + "' with type " +
+             std::to_string(static_cast<std::uint32_t>(key.type)) + ", which this engine does not know");
+    try {
+      parse_default(key, owner);
+    } catch (const ConfigError& e) {
+      throw PluginError("'" + path.string() + "': " + e.what());
+    }
+  }
+}
+
 // ---- LoadedPlugin ---------------------------------------------------------------------------
 
 LoadedPlugin::LoadedPlugin(std::shared_ptr<const void> library, const sdk::PluginManifest* manifest,
@@ -61,7 +109,14 @@ LoadedPlugin::LoadedPlugin(std::shared_ptr<const void> library, const sdk::Plugi
       path_(std::move(path)),
       name_(manifest->name ? manifest->name : ""),
       version_(manifest->version ? manifest->version : ""),
-      description_(manifest->description ? manifest->description : "") {}
+      description_(manifest->description ? manifest->description : "") {
+  for (std::size_t i = 0; i < manifest->num_keys; ++i) {
+    sdk::ConfigKeySpec key = manifest->keys[i];
+    if (!key.default_value) key.default_value = "";
+    if (!key.help) key.help = "";
+    keys_.push_back(key);
+  }
+}
 
 std::string LoadedPlugin::label() const {
   return std::string(sdk::plugin_kind_name(kind())) + " plugin '" + name_ + "' (" + path_.string() + ")";
@@ -200,17 +255,7 @@ std::shared_ptr<const LoadedPlugin> PluginRegistry::load_checked(const fs::path&
     }
     auto entry = library->get_alias<const sdk::PluginManifest*()>(sdk::kEntrySymbol);
     const sdk::PluginManifest* manifest = entry();
-    if (!manifest) throw PluginError("'" + path.string() + "': its entry point returned no manifest");
-    // Nothing but abi_version may be read before this check: the rest of the layout may differ.
-    if (manifest->abi_version != sdk::kAbiVersion) {
-      throw PluginError("'" + path.string() + "' was built for Loom plugin ABI version " +
-                        std::to_string(manifest->abi_version) + ", but this engine speaks ABI version " +
-                        std::to_string(sdk::kAbiVersion) +
-                        ". Rebuild the plugin against this Loom's SDK (find_package(Loom)).");
-    }
-    if (!manifest->name || !manifest->create) {
-      throw PluginError("'" + path.string() + "': its manifest has no name or no factory");
-    }
+    check_manifest(manifest, path);
     plugin = std::make_shared<LoadedPlugin>(std::shared_ptr<const void>(library), manifest, path);
     loaded_.emplace(path, plugin);
   }

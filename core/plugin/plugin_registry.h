@@ -49,8 +49,9 @@ class LoadedPlugin {
   const std::string& version() const { return version_; }
   const std::string& description() const { return description_; }
   const std::filesystem::path& path() const { return path_; }
-  // The keys the plugin accepts; valid while this object lives.
-  std::span<const sdk::ConfigKeySpec> keys() const { return {manifest_->keys, manifest_->num_keys}; }
+  // The keys the plugin accepts; valid while this object lives. A default or help text the
+  // manifest leaves null reads as "".
+  std::span<const sdk::ConfigKeySpec> keys() const { return keys_; }
   // "evictor plugin 'lru' (/path/libloom_evictor_lru.so)", for messages.
   std::string label() const;
 
@@ -76,6 +77,7 @@ class LoadedPlugin {
   const sdk::PluginManifest* manifest_;
   std::filesystem::path path_;
   std::string name_, version_, description_;
+  std::vector<sdk::ConfigKeySpec> keys_;
 };
 
 class PluginRegistry {
@@ -116,6 +118,14 @@ class PluginRegistry {
   std::vector<std::filesystem::path> search_path_;
   std::map<std::filesystem::path, std::shared_ptr<const LoadedPlugin>> loaded_;
 };
+
+// Checks the manifest a library's entry point returned, before anything else in it is used:
+// present, this engine's ABI version (read first, as nothing else may be read before it
+// matches), a factory, a name of [a-z0-9_]+, a kind this engine knows, and a list of keys each
+// with a name (no two alike), a known type and a default that parses as that type. Version,
+// description, defaults and help may be null. `path` names the library in messages. Throws
+// PluginError.
+void check_manifest(const sdk::PluginManifest* manifest, const std::filesystem::path& path);
 
 // "libloom_evictor_lru.so" for (evictor, lru).
 std::string plugin_file_name(sdk::PluginKind kind, std::string_view name);

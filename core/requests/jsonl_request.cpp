@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/common/json_depth.h"
 #include "core/common/suggest.h"
 
 namespace loom {
@@ -190,8 +191,13 @@ const std::vector<std::pair<std::string, Setter>>& field_setters() {
 json parse_object(std::string_view line) {
   json object;
   try {
-    object = json::parse(line);
-  } catch (const json::parse_error& e) {
+    object = json::parse(line, [](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth)
+        fail("not valid JSON: lists and objects nest deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return true;
+    });
+  } catch (const json::exception& e) {
+    // A syntax error (parse_error) or a number too large for a double (out_of_range.406).
     // Drop nlohmann's "[json.exception.parse_error.101] " tag; the rest says where and what.
     std::string what = e.what();
     if (auto end = what.find("] "); !what.empty() && what.front() == '[' && end != std::string::npos)

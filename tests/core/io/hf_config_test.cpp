@@ -99,6 +99,42 @@ TEST(IoHfConfig, Validation) {
   EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "\"num_hidden_layers\" must be an integer");
 }
 
+// Found while writing the hf_config fuzz target, confirmed with it (a timeout, a UBSan report):
+// a MoE config claiming 10^12 layers made validate_config() visit every layer, and sizes whose
+// products overflow int64 were accepted (q_size() = heads * head_dim was undefined behaviour).
+TEST(IoHfConfig, AbsurdSizesAreRefusedAndNeverLoopedOver) {
+  auto j = llama_json();
+  j["architectures"] = {"MixtralForCausalLM"};
+  j["num_hidden_layers"] = 1'000'000'000'000;
+  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "num_hidden_layers is 1000000000000, more than any model has");
+  j["num_hidden_layers"] = INT32_MAX;  // accepted, and checked without visiting each layer
+  EXPECT_EQ(parse_hf_config(j, "c").num_hidden_layers, INT32_MAX);
+  j = llama_json();
+  j["head_dim"] = std::int64_t{1} << 62;
+  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "head_dim is 4611686018427387904, more than any model has");
+}
+
+// Found while writing the hf_config fuzz target, confirmed with it (a UBSan report): the value
+// was converted to an integer unchecked, which is undefined behaviour for 1e300.
+TEST(IoHfConfig, Llama3OriginalMaxPositionMustBeAWholeNumber) {
+  auto j = llama_json();
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"original_max_position_embeddings", 1e300}};
+  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "\"original_max_position_embeddings\" must be a whole number");
+  j["rope_scaling"]["original_max_position_embeddings"] = 0.5;
+  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "must be a whole number from 1 to 2147483647, found 0.5");
+  j["rope_scaling"]["original_max_position_embeddings"] = 8192.0;
+  EXPECT_EQ(parse_hf_config(j, "c").rope_scaling.original_max_position_embeddings, 8192);
+}
+
+// Found while writing the hf_config fuzz target: "found <value>" in a message dumped a deeply
+// nested value recursively and overflowed the stack.
+TEST(IoHfConfig, DeepNestingIsRefusedNotACrash) {
+  const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+  EXPECT_MODEL_ERROR(parse_hf_config_text(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": )" + deep + "}",
+                                          "dir/config.json"),
+                     "model config 'dir/config.json' nests lists and objects deeper than 64 levels");
+}
+
 TEST(IoHfConfig, WrittenJsonReadsBackEqual) {
   for (Architecture a : {Architecture::kLlama, Architecture::kMistral, Architecture::kQwen2, Architecture::kQwen3,
                          Architecture::kMixtral, Architecture::kQwen2Moe}) {

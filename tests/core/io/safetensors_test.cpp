@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "core/io/safetensors_writer.h"
@@ -153,6 +156,23 @@ TEST(IoTensorStore, ShardedIndexErrors) {
   EXPECT_MODEL_ERROR(TensorStore::open_directory(dir.path()), "is not valid JSON");
   std::filesystem::remove(dir / "model.safetensors.index.json");
   EXPECT_MODEL_ERROR(TensorStore::open_directory(dir.path()), "has neither model.safetensors");
+}
+
+std::string nested(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+// Found while writing the safetensors fuzz target: a deeply nested value in a header or index
+// overflowed the stack when an error message dumped it (nlohmann's dump() recurses).
+TEST(IoSafetensors, DeepNestingIsRefusedNotACrash) {
+  const std::string header = R"({"x": {"dtype": "F32", "shape": )" + nested(200'000) + R"(, "data_offsets": [0, 0]}})";
+  const std::uint64_t len = header.size();
+  const std::string file = std::string(reinterpret_cast<const char*>(&len), 8) + header;
+  EXPECT_MODEL_ERROR(SafetensorsFile::parse(std::as_bytes(std::span(file)), "deep.safetensors"),
+                     "header nests lists and objects deeper than 64 levels");
+  EXPECT_MODEL_ERROR(parse_safetensors_index(R"({"weight_map": {"w": )" + nested(200'000) + "}}", "index.json"),
+                     "safetensors index 'index.json': nests lists and objects deeper than 64 levels");
+  // Real headers nest three levels; a few more are fine.
+  EXPECT_MODEL_ERROR(parse_safetensors_index(R"({"weight_map": {"w": )" + nested(10) + "}}", "index.json"),
+                     "weight_map entry for 'w' is not a string");
 }
 
 }  // namespace

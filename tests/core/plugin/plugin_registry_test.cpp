@@ -236,5 +236,53 @@ TEST(PluginRegistry, AnInterfaceMismatchIsRefused) {
   EXPECT_CONTAINS(message, "does not implement the evictor interface");
 }
 
+// check_manifest() is pure: these manifests are built here, as a hand-written (not LOOM_PLUGIN)
+// manifest might be. Found by the plugin_manifest fuzz target: a key without a name was accepted,
+// after which key validation threw std::logic_error (std::string from a null pointer) and
+// `loom plugins --describe` broke its output stream.
+std::unique_ptr<sdk::Plugin> no_factory_call(const sdk::EngineInfo&, const sdk::PluginConfig&) { return nullptr; }
+
+std::string manifest_error(sdk::PluginManifest manifest) {
+  return message_of<PluginError>([&] { check_manifest(&manifest, "lib/libloom_evictor_x.so"); });
+}
+
+TEST(PluginManifest, AWellFormedManifestPasses) {
+  const sdk::ConfigKeySpec keys[] = {{"capacity", sdk::KeyType::integer, "8", "help"},
+                                     {"budget", sdk::KeyType::bytes, "1MiB", nullptr}};
+  const sdk::PluginManifest manifest{sdk::kAbiVersion, PluginKind::evictor, "x_2", nullptr, nullptr,
+                                     keys, 2, &no_factory_call};
+  EXPECT_NO_THROW(check_manifest(&manifest, "lib.so"));
+  // What the manifest leaves null reads as "".
+  LoadedPlugin plugin(nullptr, &manifest, "lib.so");
+  EXPECT_EQ(plugin.version(), "");
+  EXPECT_STREQ(plugin.keys()[1].help, "");
+  EXPECT_EQ(defaults_of(plugin).integer("budget"), 1 << 20);
+}
+
+TEST(PluginManifest, MalformedManifestsAreRefusedNamingTheLibraryAndTheDefect) {
+  sdk::ConfigKeySpec keys[] = {{"capacity", sdk::KeyType::integer, "8", "help"},
+                               {"ratio", sdk::KeyType::number, "0.5", "help"}};
+  const sdk::PluginManifest good{sdk::kAbiVersion, PluginKind::evictor, "x", "1.0", "d", keys, 2, &no_factory_call};
+  auto with = [&](auto change) {
+    sdk::PluginManifest m = good;
+    change(m);
+    return manifest_error(m);
+  };
+  EXPECT_CONTAINS(with([](auto& m) { m.name = ""; }), "'lib/libloom_evictor_x.so': its manifest names the plugin ''");
+  EXPECT_CONTAINS(with([](auto& m) { m.name = "My-Plugin"; }), "a name is lower-case letters, digits and '_'");
+  EXPECT_CONTAINS(with([](auto& m) { m.kind = static_cast<PluginKind>(99); }), "declares kind 99");
+  EXPECT_CONTAINS(with([](auto& m) { m.keys = nullptr; }), "declares 2 config keys but no list of them");
+  keys[1].name = nullptr;
+  EXPECT_CONTAINS(manifest_error(good), "has a config key without a name (key 2)");
+  keys[1].name = "capacity";
+  EXPECT_CONTAINS(manifest_error(good), "declares config key 'capacity' twice");
+  keys[1].name = "ratio";
+  keys[1].type = static_cast<sdk::KeyType>(7);
+  EXPECT_CONTAINS(manifest_error(good), "declares config key 'ratio' with type 7");
+  keys[1].type = sdk::KeyType::number;
+  keys[1].default_value = "half";
+  EXPECT_CONTAINS(manifest_error(good), "evictor plugin 'x' declares key 'ratio' with default 'half'");
+}
+
 }  // namespace
 }  // namespace loom

@@ -146,6 +146,23 @@ TEST(JsonlRequest, NotJsonOrNotAnObject) {
   EXPECT_NE(parse_bad(R"({"prompt":"x"} trailing)").find("not valid JSON"), std::string::npos);
 }
 
+// Found by the jsonl_request fuzz target: nlohmann throws out_of_range (not parse_error) for a
+// number beyond double's range, which escaped and ended the whole batch.
+TEST(JsonlRequest, NumberTooLargeIsABadLine) {
+  EXPECT_EQ(parse_bad(R"({"prompt": "x", "temperature": 1e400})"), "not valid JSON: number overflow parsing '1e400'");
+  EXPECT_NE(parse_bad(R"({"prompt_token_ids": [-1e999]})").find("number overflow"), std::string::npos);
+}
+
+// Found while writing the jsonl_request fuzz target: describing a deeply nested value dumped it
+// whole, recursively, and overflowed the stack (a segfault for a line of ~400 KB).
+TEST(JsonlRequest, DeepNestingIsABadLineNotACrash) {
+  const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+  EXPECT_EQ(parse_bad(deep), "not valid JSON: lists and objects nest deeper than 64 levels");
+  EXPECT_EQ(parse_bad(R"({"prompt": "x", "stop": )" + deep + "}"),
+            "not valid JSON: lists and objects nest deeper than 64 levels");
+  EXPECT_NE(parse_bad(R"({"prompt": "x", "stop": [[[["a"]]]]})").find("\"stop[0]\" must be a string"), std::string::npos);
+}
+
 TEST(JsonlRequest, ArrivalTimeIsSecondsFromTheStart) {
   EXPECT_DOUBLE_EQ(parse_ok(R"({"prompt":"x"})").arrival_time, 0.0);
   EXPECT_DOUBLE_EQ(parse_ok(R"({"prompt":"x","arrival_time":2.5})").arrival_time, 2.5);
