@@ -8,6 +8,7 @@
 namespace loom::io {
 
 void convert_to_fp32(DType dtype, const std::byte* src, std::size_t count, float* dst) {
+  if (count == 0) return;  // src and dst may then be null, which memcpy does not allow
   switch (dtype) {
     case DType::kF32:
       std::memcpy(dst, src, count * sizeof(float));
@@ -30,6 +31,7 @@ void convert_to_fp32(DType dtype, const std::byte* src, std::size_t count, float
 }
 
 void convert_from_fp32(DType dtype, const float* src, std::size_t count, std::byte* dst) {
+  if (count == 0) return;  // src and dst may then be null, which memcpy does not allow
   switch (dtype) {
     case DType::kF32:
       std::memcpy(dst, src, count * sizeof(float));

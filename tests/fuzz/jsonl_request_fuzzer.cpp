@@ -53,8 +53,10 @@ void read_all(const std::string& text, loom::BadLinePolicy policy) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   auto parsed = loom::parse_jsonl_request(text, loom::SamplingParams{});
-  if (auto* request = std::get_if<loom::Request>(&parsed)) check(*request);
-  else if (std::get<std::string>(parsed).empty()) std::abort();  // a refusal always says why
+  if (auto* request = std::get_if<loom::Request>(&parsed))
+    check(*request);
+  else if (std::get<std::string>(parsed).empty())
+    std::abort();  // a refusal always says why
   for (auto policy : {loom::BadLinePolicy::kSkip, loom::BadLinePolicy::kFail}) {
     try {
       read_all(text, policy);

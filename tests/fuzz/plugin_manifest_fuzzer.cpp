@@ -53,8 +53,8 @@ T number_or(std::string_view text, T fallback) {
 
 // The fuzz input as a manifest; owns every string the manifest points to.
 struct ManifestInput {
-  loom::sdk::PluginManifest manifest{loom::sdk::kAbiVersion, PluginKind::evictor, nullptr, nullptr, nullptr,
-                                     nullptr, 0, nullptr};
+  loom::sdk::PluginManifest manifest{
+      loom::sdk::kAbiVersion, PluginKind::evictor, nullptr, nullptr, nullptr, nullptr, 0, nullptr};
   std::deque<std::string> strings;
   std::vector<ConfigKeySpec> keys;
   std::vector<std::string> overrides;
@@ -94,8 +94,8 @@ struct ManifestInput {
         manifest.abi_version = number_or<std::uint32_t>(value, 0);
       } else if (field == "kind") {
         PluginKind kind{};
-        manifest.kind = loom::parse_plugin_kind(value, kind) ? kind
-                                                             : static_cast<PluginKind>(number_or<std::uint32_t>(value, 0));
+        manifest.kind =
+            loom::parse_plugin_kind(value, kind) ? kind : static_cast<PluginKind>(number_or<std::uint32_t>(value, 0));
       } else if (field == "name") {
         manifest.name = keep(value);
       } else if (field == "version") {

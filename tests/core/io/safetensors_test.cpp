@@ -158,6 +158,19 @@ TEST(IoTensorStore, ShardedIndexErrors) {
   EXPECT_MODEL_ERROR(TensorStore::open_directory(dir.path()), "has neither model.safetensors");
 }
 
+// Found by the safetensors fuzz target: converting a zero-element tensor into an empty
+// destination passed memcpy a null pointer (undefined even for 0 bytes; UBSan reports it).
+TEST(IoSafetensors, ZeroElementTensorConvertsToNothing) {
+  const std::string header = R"({"empty": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}})";
+  const std::uint64_t len = header.size();
+  const std::string file = std::string(reinterpret_cast<const char*>(&len), 8) + header;
+  const SafetensorsFile parsed = SafetensorsFile::parse(std::as_bytes(std::span(file)), "empty.safetensors");
+  ASSERT_EQ(parsed.tensors().size(), 1u);
+  std::vector<float> none;
+  copy_to_fp32(parsed.tensors()[0], none);
+  convert_from_fp32(DType::kBF16, none.data(), 0, nullptr);
+}
+
 std::string nested(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 
 // Found while writing the safetensors fuzz target: a deeply nested value in a header or index

@@ -160,7 +160,8 @@ TEST(JsonlRequest, DeepNestingIsABadLineNotACrash) {
   EXPECT_EQ(parse_bad(deep), "not valid JSON: lists and objects nest deeper than 64 levels");
   EXPECT_EQ(parse_bad(R"({"prompt": "x", "stop": )" + deep + "}"),
             "not valid JSON: lists and objects nest deeper than 64 levels");
-  EXPECT_NE(parse_bad(R"({"prompt": "x", "stop": [[[["a"]]]]})").find("\"stop[0]\" must be a string"), std::string::npos);
+  EXPECT_NE(parse_bad(R"({"prompt": "x", "stop": [[[["a"]]]]})").find("\"stop[0]\" must be a string"),
+            std::string::npos);
 }
 
 TEST(JsonlRequest, ArrivalTimeIsSecondsFromTheStart) {
