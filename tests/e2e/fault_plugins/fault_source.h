@@ -73,7 +73,9 @@ class FaultSource {
   // or after it.
   template <typename Real>
   decltype(auto) call(const char* name, Real&& real) {
-    const bool eligible = throw_calls_ == ",," || throw_calls_.find("," + std::string(name) + ",") != std::string::npos;
+    std::string needle = ",";  // built by appending: g++ 12 -O3 warns falsely on "," + std::string(...)
+    needle.append(name).append(",");
+    const bool eligible = throw_calls_ == ",," || throw_calls_.find(needle) != std::string::npos;
     const bool faulty = eligible && uniform() < throw_rate_;
     const bool before = faulty && uniform() < 0.5;
     if (before) raise(name, "before");
