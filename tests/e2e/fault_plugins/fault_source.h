@@ -9,7 +9,8 @@
 //   throw_rate   probability that an eligible call throws
 //   throw_calls  comma-separated method names that may throw; "" = every method listed below
 //   report       file that receives, when the plugin is destroyed, one line per fault kind:
-//                "<method> <throw|fail> <count>"
+//                "<method> <throw|fail|bad> <count>" (fail: a failed allocation; bad: a result that
+//                breaks the interface's contract)
 // The methods a plugin never makes throw are those the engine calls only while it is being set
 // up (supports(), set_evictor()) and stats(), which is introspection, not a step of the loop.
 #pragma once
