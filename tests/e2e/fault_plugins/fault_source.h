@@ -63,9 +63,10 @@ class FaultSource {
     return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
   }
 
-  // True (and counted) with probability `rate`; for faults other than throwing.
+  // True (and counted) with probability `rate`; for faults other than throwing. A rate of 0
+  // draws nothing, so adding a kind of fault does not shift the stream of the others.
   bool fires(const char* call, const char* kind, double rate) {
-    if (!(uniform() < rate)) return false;
+    if (!(rate > 0) || !(uniform() < rate)) return false;
     ++counts_[std::string(call) + " " + kind];
     return true;
   }
