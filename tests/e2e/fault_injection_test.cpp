@@ -1,6 +1,7 @@
 // Fault injection (docs/reliability.md): the engine serves a batch of good and bad requests
 // while its plugins fail at random — KV block allocations refused, and throws from the
-// scheduler, the allocator and the attention backend, before or after the real work
+// scheduler, the allocator and the attention backend, before or after the real work, and
+// results that break the contract: block tables too short, plans naming unknown sequences
 // (tests/e2e/fault_plugins). Required, for every seed:
 //  * each bad request ends with finish_reason "error" and a message saying what is wrong;
 //  * every good request ends exactly as in a fault-free run of the good requests alone;
@@ -201,7 +202,10 @@ TEST_P(RandomFaults, BadRequestsFailAloneAndGoodOnesEndExactlyAsWithoutFaults) {
   // Rates per call: about one step in five fails, so giving up (8 failed steps in a row) is
   // out of reach, while over a run of a few hundred steps each kind of fault is expected to fire
   // ten times or more.
-  const Outcome faulty = run(batch, faulty_overrides(seed, reports, 0.15, 0.004, 0.06, 0.02));
+  std::vector<std::string> overrides = faulty_overrides(seed, reports, 0.15, 0.004, 0.06, 0.02);
+  overrides.push_back("kv.bad_table_rate=0.01");         // a block table too short for the step
+  overrides.push_back("scheduler.bad_plan_rate=0.02");   // a plan naming a sequence that does not exist
+  const Outcome faulty = run(batch, overrides);
 
   ASSERT_EQ(faulty.results.size(), reference.results.size() + bad.size());
   for (const auto& [request, expected] : bad) {
@@ -225,11 +229,15 @@ TEST_P(RandomFaults, BadRequestsFailAloneAndGoodOnesEndExactlyAsWithoutFaults) {
   EXPECT_GT(total(allocator, "throw"), 0u) << "the allocator never threw";
   EXPECT_GT(total(scheduler, "throw"), 0u) << "the scheduler never threw";
   EXPECT_GT(total(attention, "throw"), 0u) << "the attention backend never threw";
-  EXPECT_EQ(faulty.stats.plugin_failures, throws) << "every injected throw is caught, once";
+  EXPECT_GT(total(allocator, "bad"), 0u) << "no block table was cut short";
+  EXPECT_GT(total(scheduler, "bad"), 0u) << "no plan named an unknown sequence";
+  // Every injected throw is caught, once; so is every bad plan (check_plan throws inside the call).
+  EXPECT_EQ(faulty.stats.plugin_failures, throws + total(scheduler, "bad"));
   EXPECT_GT(faulty.stats.failed_steps, 0u);
   std::cout << "seed " << seed << ": " << reserve_failures << " failed KV reservations, "
             << total(allocator, "throw") << " allocator throws, " << total(scheduler, "throw")
-            << " scheduler throws, " << total(attention, "throw") << " attention throws; "
+            << " scheduler throws, " << total(attention, "throw") << " attention throws, "
+            << total(allocator, "bad") << " short block tables, " << total(scheduler, "bad") << " bad plans; "
             << faulty.stats.failed_steps << " failed steps, " << faulty.stats.preemptions << " preemptions, "
             << faulty.steps << " steps (fault-free: " << reference.steps << ")\n";
   fs::remove_all(reports);

@@ -9,7 +9,8 @@
 //   throw_rate   probability that an eligible call throws
 //   throw_calls  comma-separated method names that may throw; "" = every method listed below
 //   report       file that receives, when the plugin is destroyed, one line per fault kind:
-//                "<method> <throw|fail> <count>"
+//                "<method> <throw|fail|bad> <count>" (fail: a failed allocation; bad: a result that
+//                breaks the interface's contract)
 // The methods a plugin never makes throw are those the engine calls only while it is being set
 // up (supports(), set_evictor()) and stats(), which is introspection, not a step of the loop.
 #pragma once
@@ -62,9 +63,10 @@ class FaultSource {
     return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
   }
 
-  // True (and counted) with probability `rate`; for faults other than throwing.
+  // True (and counted) with probability `rate`; for faults other than throwing. A rate of 0
+  // draws nothing, so adding a kind of fault does not shift the stream of the others.
   bool fires(const char* call, const char* kind, double rate) {
-    if (!(uniform() < rate)) return false;
+    if (!(rate > 0) || !(uniform() < rate)) return false;
     ++counts_[std::string(call) + " " + kind];
     return true;
   }
@@ -73,9 +75,9 @@ class FaultSource {
   // or after it.
   template <typename Real>
   decltype(auto) call(const char* name, Real&& real) {
-    // Built with append: g++ 12 -O3 warns (-Wrestrict, a known false positive) on "," + string.
-    const bool eligible =
-        throw_calls_ == ",," || throw_calls_.find(std::string(",").append(name).append(",")) != std::string::npos;
+    std::string needle = ",";  // built by appending: g++ 12 -O3 warns falsely on "," + std::string(...)
+    needle.append(name).append(",");
+    const bool eligible = throw_calls_ == ",," || throw_calls_.find(needle) != std::string::npos;
     const bool faulty = eligible && uniform() < throw_rate_;
     const bool before = faulty && uniform() < 0.5;
     if (before) raise(name, "before");

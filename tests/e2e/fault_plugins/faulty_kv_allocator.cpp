@@ -3,6 +3,8 @@
 //               blocks that fails. Through the SDK that is all an allocation failure can be, and
 //               the scheduler cannot tell it from a pool that ran dry, so it preempts — which
 //               is the behaviour wanted.
+//   bad_table_rate  probability that block_table() returns the table without its last block,
+//               too short for the step: a contract broken for one sequence.
 //   throw_rate  see fault_source.h; every method but set_evictor() and stats() may throw.
 #include <span>
 #include <vector>
@@ -24,12 +26,16 @@ const loom::sdk::ConfigKeySpec kKeys[] = {
     loom::faults::kCommonKeys[0], loom::faults::kCommonKeys[1], loom::faults::kCommonKeys[2],
     loom::faults::kCommonKeys[3], loom::faults::kCommonKeys[4],
     {"fail_rate", loom::sdk::KeyType::number, "0.0", "probability that reserve() fails as if the pool were empty"},
+    {"bad_table_rate", loom::sdk::KeyType::number, "0.0", "probability that block_table() misses its last block"},
 };
 
 class FaultyAllocator final : public loom::sdk::KvAllocator {
  public:
   FaultyAllocator(const loom::sdk::EngineInfo& info, const loom::sdk::PluginConfig& config)
-      : faults_("kv_allocator", config), inner_(config.string("inner"), info), fail_rate_(config.number("fail_rate")) {
+      : faults_("kv_allocator", config),
+        inner_(config.string("inner"), info),
+        fail_rate_(config.number("fail_rate")),
+        bad_table_rate_(config.number("bad_table_rate")) {
     if (!(fail_rate_ >= 0.0 && fail_rate_ <= 1.0)) throw config.invalid("fail_rate", "must be in [0, 1]");
   }
 
@@ -64,7 +70,9 @@ class FaultyAllocator final : public loom::sdk::KvAllocator {
     return faults_.call("take_evictions", [&] { return inner_->take_evictions(); });
   }
   std::span<const BlockId> block_table(SeqId seq) const override {
-    return faults_.call("block_table", [&] { return inner_->block_table(seq); });
+    std::span<const BlockId> table = faults_.call("block_table", [&] { return inner_->block_table(seq); });
+    if (!table.empty() && faults_.fires("block_table", "bad", bad_table_rate_)) return table.first(table.size() - 1);
+    return table;
   }
   std::size_t num_available_blocks() const override {
     return faults_.call("num_available_blocks", [&] { return inner_->num_available_blocks(); });
@@ -81,6 +89,7 @@ class FaultyAllocator final : public loom::sdk::KvAllocator {
   mutable loom::faults::FaultSource faults_;  // const methods draw faults too
   loom::faults::InnerPlugin<loom::sdk::KvAllocator> inner_;
   double fail_rate_;
+  double bad_table_rate_;
 };
 
 }  // namespace
