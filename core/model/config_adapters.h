@@ -1,9 +1,12 @@
 // The model config as the SDK and the kernels take it, shared by the CPU and CUDA runners.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <span>
 
 #include "core/io/model_config.h"
+#include "loom/attention.h"
 #include "loom/engine_info.h"
 #include "loom/kernels/cpu/rope.h"
 
@@ -34,6 +37,19 @@ inline kernels::cpu::RopeScaling rope_scaling_of(const io::RopeScaling& s) {
              : s.type == io::RopeScalingType::kLlama3 ? kernels::cpu::RopeScaling::Type::llama3
                                                       : kernels::cpu::RopeScaling::Type::none;
   return out;
+}
+
+// The step's layout as the attention plugin's prepare() takes it; scale 1/sqrt(head_dim).
+inline sdk::AttentionBatch attention_batch_of(const io::ModelConfig& c, std::span<const sdk::AttentionSeq> seqs,
+                                              std::uint32_t num_tokens) {
+  sdk::AttentionBatch layout;
+  layout.seqs = seqs;
+  layout.num_tokens = num_tokens;
+  layout.num_heads = static_cast<std::uint32_t>(c.num_attention_heads);
+  layout.num_kv_heads = static_cast<std::uint32_t>(c.num_key_value_heads);
+  layout.head_dim = static_cast<std::uint32_t>(c.head_dim);
+  layout.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+  return layout;
 }
 
 }  // namespace loom

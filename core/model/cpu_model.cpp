@@ -101,13 +101,7 @@ void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attenti
   float* sin = sized(sin_, T * half);
   cpu::rope_cos_sin(inv_freq_, batch.positions.data(), T, cos, sin);
 
-  sdk::AttentionBatch layout;
-  layout.seqs = batch.seqs;
-  layout.num_tokens = static_cast<std::uint32_t>(T);
-  layout.num_heads = static_cast<std::uint32_t>(c.num_attention_heads);
-  layout.num_kv_heads = static_cast<std::uint32_t>(c.num_key_value_heads);
-  layout.head_dim = static_cast<std::uint32_t>(c.head_dim);
-  layout.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+  const sdk::AttentionBatch layout = attention_batch_of(c, batch.seqs, static_cast<std::uint32_t>(T));
   attention.prepare(layout, cache, nullptr);
 
   for (std::size_t l = 0; l < w.layers.size(); ++l) {

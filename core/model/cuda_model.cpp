@@ -304,17 +304,10 @@ void CudaModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attent
   in[2 * Tmax + max_rows_] = -1;
   LOOM_CUDA_CHECK(cudaMemcpyAsync(inputs_.data(), in, (2 * Tmax + max_rows_ + 1) * sizeof(std::int32_t),
                                   cudaMemcpyHostToDevice, stream_.get()));
-  last_tokens_.assign(batch.tokens.begin(), batch.tokens.end());
   last_rows_ = R;
 
   const auto& c = config_;
-  sdk::AttentionBatch layout;
-  layout.seqs = batch.seqs;
-  layout.num_tokens = static_cast<std::uint32_t>(T);
-  layout.num_heads = static_cast<std::uint32_t>(c.num_attention_heads);
-  layout.num_kv_heads = static_cast<std::uint32_t>(c.num_key_value_heads);
-  layout.head_dim = static_cast<std::uint32_t>(c.head_dim);
-  layout.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+  const sdk::AttentionBatch layout = attention_batch_of(c, batch.seqs, static_cast<std::uint32_t>(T));
   attention.prepare(layout, cache, stream_.get());
   phase_count_ = 0;
   LOOM_CUDA_CHECK(cudaEventRecord(step_start_, stream_.get()));

@@ -97,7 +97,6 @@ class CudaModel final : public Model {
        *attn_ = nullptr, *proj_ = nullptr, *gate_up_ = nullptr, *act_ = nullptr, *selected_ = nullptr;
   std::uint32_t max_tokens_ = 0, max_rows_ = 0;
   int last_rows_ = 0;
-  std::vector<std::int32_t> last_tokens_;  // to name a bad id
 
   std::map<int, cudaGraphExec_t> graphs_;
 
