@@ -100,7 +100,9 @@ __device__ RowState attend_row(const PagedAttentionArgs& a, const AttentionSeqMe
   const std::size_t token_stride = static_cast<std::size_t>(a.num_kv_heads) * d;
   const std::size_t head_offset = static_cast<std::size_t>(item.kv_head) * d + key_lane * 8;
   // kUnroll iterations' K/V loads are issued before any is used, so each lane keeps several
-  // 16-byte loads in flight: the loop is bound by memory latency otherwise.
+  // 16-byte loads in flight: the loop is bound by memory latency otherwise. Each lane group keeps
+  // its own running max, so a key costs only the shuffles of its own dot product; the groups
+  // are brought to one max once, at the end.
   constexpr int kUnroll = 4;
   const int step = iter_stride * keys_per_iter;
   for (int base = k_begin + first_iter * keys_per_iter; base < k_end; base += kUnroll * step) {
@@ -128,18 +130,23 @@ __device__ RowState attend_row(const PagedAttentionArgs& a, const AttentionSeqMe
 #pragma unroll
       for (int i = 0; i < 8; ++i) dot += q[i] * kv[i];
       for (int offset = lanes_per_key / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-      const float score = valid[u] ? dot : -INFINITY;
-      const float m_new = fmaxf(st.m, detail::warp_max(score));
-      if (m_new == -INFINITY) continue;  // no valid key yet (warp-uniform)
+      if (!valid[u]) continue;  // uniform within the lane group
+      const float m_new = fmaxf(st.m, dot);
       const float alpha = exp2f(st.m - m_new);  // 0 while st.m is -inf
-      const float p = valid[u] ? exp2f(score - m_new) : 0.0f;
+      const float p = exp2f(dot - m_new);
       st.l = st.l * alpha + p;
 #pragma unroll
       for (int i = 0; i < 8; ++i) st.acc[i] = st.acc[i] * alpha + p * vals[i];
       st.m = m_new;
     }
   }
-  // Sum the lane groups: each group summed different keys against the same running max.
+  // Bring the lane groups to one max, then sum them.
+  const float m_all = detail::warp_max(st.m);
+  const float rescale = st.m == -INFINITY ? 0.0f : exp2f(st.m - m_all);
+  st.m = m_all;
+  st.l *= rescale;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) st.acc[i] *= rescale;
   for (int offset = lanes_per_key; offset < 32; offset <<= 1) {
     st.l += __shfl_xor_sync(0xffffffffu, st.l, offset);
 #pragma unroll
@@ -307,6 +314,18 @@ cudaError_t write_kv(const void* k, const void* v, const std::int32_t* slot_mapp
 }
 
 bool prefill_kernel_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
+
+int attention_grid(DType dtype) {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+    return 0;
+  const cudaError_t e = dtype == DType::f16
+                            ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_kernel<__half>, kWarps * 32, 0)
+                            : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_kernel<__nv_bfloat16>,
+                                                                            kWarps * 32, 0);
+  return e == cudaSuccess ? std::max(1, per_sm) * sms : 0;
+}
 
 cudaError_t paged_attention(const PagedAttentionArgs& args, DType dtype, cudaStream_t stream) {
   return LOOM_DISPATCH_DTYPE(dtype, launch_attention)(args, stream);

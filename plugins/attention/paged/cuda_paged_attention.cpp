@@ -37,6 +37,8 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   limits_.num_kv_heads = static_cast<int>(info.model.num_kv_heads);
   limits_.group = static_cast<int>(info.model.num_heads / std::max<std::uint32_t>(1, info.model.num_kv_heads));
   limits_.target_items = 2 * sms;
+  // Decode of a few sequences leaves most SMs idle unless even short contexts are split.
+  limits_.min_keys_per_split = 64;
   limits_.max_partial_slots = max_slots_ = 4 * limits_.target_items;
   rows_per_item_ = kc::tile_tokens(limits_.group) * limits_.group;
   // Prefill chunks of 16+ tokens go to the tensor-core kernel when it has the head size.
@@ -44,7 +46,6 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   max_prefill_tiles_ = max_tokens_ / kc::kPrefillTileRows + max_seqs_;
   // Unsplit: at most one item per (token, KV head); split: about target_items plus one per tile.
   max_items_ = max_tokens_ * limits_.num_kv_heads + 2 * max_slots_;
-  grid_ = 4 * sms;
 
   off_slots_ = align(2 * sizeof(std::int32_t));
   off_seqs_ = off_slots_ + align(max_tokens_ * sizeof(std::int32_t));
@@ -155,6 +156,10 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   a.rows_per_item = rows_per_item_;
   a.partial_out = partial_out_;
   a.partial_max_sum = partial_max_sum_;
+  if (grid_ == 0) {  // sized once the KV dtype is known
+    grid_ = kc::attention_grid(dtype);
+    if (grid_ <= 0) throw loom::Error("attention/paged: cannot size the CUDA attention kernel's grid");
+  }
   a.grid = grid_;
   LOOM_CUDA_CHECK(kc::paged_attention(a, dtype, s));
 }

@@ -45,13 +45,16 @@ struct PagedAttentionArgs {
   int rows_per_item = 0;                   // the plan's rows_per_item (partial slot stride)
   float* partial_out = nullptr;            // [slots, rows_per_item, head_dim]
   float* partial_max_sum = nullptr;        // [slots, rows_per_item, 2]
-  int grid = 0;                            // CTAs of the attention kernel (e.g. 4 per SM)
+  int grid = 0;                            // CTAs of the attention kernel (attention_grid())
 };
 
 // out = softmax(q k^T * scale) v per query head over each token's visible keys: the prefill
 // tiles on tensor cores (head_dim 64 or 128), the work items on CUDA cores, then the merge of
 // split items. Up to three launches on `stream`.
 bool prefill_kernel_supports(int head_dim);
+// As many CTAs of the CUDA-core kernel as fit on the current device at once (0 on error): the
+// kernel streams K/V and needs every warp slot to keep enough loads in flight.
+int attention_grid(DType dtype);
 cudaError_t paged_attention(const PagedAttentionArgs& args, DType dtype, cudaStream_t stream);
 
 }  // namespace loom::kernels::cuda
