@@ -73,12 +73,13 @@ sdk::EngineInfo engine_info(const Config& config, const Model& model, std::size_
   return info;
 }
 
-// Whether the sampler must see the logits: anything but greedy without penalties or held-back
-// tokens (greedy then equals the device's argmax, and consumes no randomness).
+// Whether the host sampler must see the logits: penalties and held-back tokens depend on the
+// sequence's tokens, which only the host has. Without them, greedy and sampling (temperature,
+// top-k, min-p, top-p) run where the logits are.
 bool needs_host_sampling(const Sequence& seq) {
   const SamplingParams& p = seq.params;
-  return p.temperature != 0.0 || p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 ||
-         p.frequency_penalty != 0.0 || seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens));
+  return p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 ||
+         seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens));
 }
 
 }  // namespace
@@ -315,14 +316,28 @@ std::vector<RequestResult> Engine::step() {
     step_log_->push_back(record);
   }
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
-  // Plain greedy rows take the token the model's device computed; the rest sample on the host.
-  on_host_.assign(sampling.size(), 0);
-  greedy_.assign(sampling.size(), 0);
-  for (std::size_t r = 0; r < sampling.size(); ++r) on_host_[r] = needs_host_sampling(*sampling[r]) ? 1 : 0;
+  // Each row's token is chosen where the logits are unless the host sampler must see them. A
+  // sampled row's draw is taken from a copy of its stream, kept only if the step counts, so a
+  // failed and redone step draws the same number again.
+  output_rows_.assign(sampling.size(), OutputRow{});
+  row_rngs_.clear();
+  tokens_.assign(sampling.size(), 0);
+  for (std::size_t r = 0; r < sampling.size(); ++r) {
+    Sequence& seq = *sampling[r];
+    row_rngs_.push_back(seq.rng);
+    OutputRow& row = output_rows_[r];
+    row.params = &seq.params;
+    if (needs_host_sampling(seq)) {
+      row.kind = OutputRow::Kind::logits;
+    } else if (seq.params.temperature != 0.0) {
+      row.kind = OutputRow::Kind::sample;
+      row.uniform = row_rngs_.back().next_uniform();
+    }
+  }
   if (logits_.size() < sampling.size() * vocab) logits_.resize(sampling.size() * vocab);
   if (std::string error = try_call("model.forward() (attention plugin)", [&] {
         model_->forward({tokens, positions, layout, logit_rows}, *plugins_.attention, cache_->view());
-        model_->read_outputs(on_host_, std::span<float>(logits_.data(), sampling.size() * vocab), greedy_);
+        model_->read_outputs(output_rows_, std::span<float>(logits_.data(), sampling.size() * vocab), tokens_);
       });
       !error.empty())
     return fail_step(error, std::move(out));
@@ -344,10 +359,12 @@ std::vector<RequestResult> Engine::step() {
     Sequence& seq = *sampling[r];
     if (std::any_of(seq_failures.begin(), seq_failures.end(), [&](const auto& f) { return f.first == seq.id; }))
       continue;  // its step did not count: no token
-    std::int32_t token = greedy_[r];
-    if (on_host_[r]) {
+    std::int32_t token = tokens_[r];
+    if (output_rows_[r].kind == OutputRow::Kind::logits) {
       std::span<float> row(logits_.data() + r * vocab, vocab);
       token = sample_token(row, seq.params, seq.prompt(), seq.output(), eos_ids_, seq.rng);
+    } else {
+      seq.rng = row_rngs_[r];
     }
     std::string reason = append_token(seq, token);
     if (!reason.empty()) {

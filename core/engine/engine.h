@@ -3,7 +3,8 @@
 //   plan = scheduler.schedule(sequences, allocator, budget)   (plugin)
 //   block copies for copy-on-write                             (allocator -> KV cache)
 //   logits = model.forward(plan, attention)                    (attention plugin inside)
-//   tokens = greedy on the model's device, or sample(logits)   (core/sampling, on the host)
+//   tokens = chosen on the model's device (greedy or sampled), or by the host sampler when
+//            penalties or min_tokens apply                     (core/sampling)
 //   sequences advance; finished ones release their blocks      (cached blocks go to the evictor)
 //
 // Every policy is a plugin chosen by the config; the engine holds no policy of its own. A
@@ -129,8 +130,9 @@ class Engine {
   // Step buffers, reused.
   std::vector<StepRecord>* step_log_ = nullptr;
   std::vector<float> logits_;
-  std::vector<std::uint8_t> on_host_;
-  std::vector<std::int32_t> greedy_;
+  std::vector<OutputRow> output_rows_;
+  std::vector<SequenceRng> row_rngs_;  // each sampled row's stream after its draw; kept if the step counts
+  std::vector<std::int32_t> tokens_;
 };
 
 }  // namespace loom

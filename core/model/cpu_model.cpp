@@ -66,15 +66,18 @@ void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attenti
   forward(batch, attention, cache, std::span<float>(step_logits_.data(), n));
 }
 
-void CpuModel::read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
-                            std::span<std::int32_t> greedy) {
+void CpuModel::read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
+                            std::span<std::int32_t> tokens) {
   const std::size_t vocab = static_cast<std::size_t>(model_.config.vocab_size);
-  for (std::size_t r = 0; r < on_host.size(); ++r) {
+  for (std::size_t r = 0; r < rows.size(); ++r) {
     std::span<const float> row(step_logits_.data() + r * vocab, vocab);
-    if (on_host[r])
-      std::copy(row.begin(), row.end(), logits.begin() + static_cast<std::ptrdiff_t>(r * vocab));
-    else
-      greedy[r] = greedy_token(row);
+    switch (rows[r].kind) {
+      case OutputRow::Kind::greedy: tokens[r] = greedy_token(row); break;
+      case OutputRow::Kind::sample: tokens[r] = sample_with_uniform(row, *rows[r].params, rows[r].uniform); break;
+      case OutputRow::Kind::logits:
+        std::copy(row.begin(), row.end(), logits.begin() + static_cast<std::ptrdiff_t>(r * vocab));
+        break;
+    }
   }
 }
 

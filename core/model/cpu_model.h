@@ -35,8 +35,8 @@ class CpuModel final : public Model {
 
   // Model interface: logits stay in a host buffer until read_outputs.
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
-  void read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
-                    std::span<std::int32_t> greedy) override;
+  void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
+                    std::span<std::int32_t> tokens) override;
 
   // Runs the batch; writes logits [logit_rows.size(), vocab] into `logits`. Throws
   // RequestError for a token id outside the vocabulary (naming it), before computing anything.

@@ -14,6 +14,7 @@
 #include "loom/kernels/cpu/rope.h"
 #include "loom/kernels/cuda/elementwise.h"
 #include "loom/kernels/cuda/rope.h"
+#include "loom/kernels/cuda/sampling.h"
 
 namespace loom {
 
@@ -127,6 +128,10 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
     options_.cuda_graphs = false;  // phases are timed between kernels, which a graph hides
   }
   host_greedy_ = runtime::PinnedBuffer((max_rows_ + 1) * sizeof(std::int32_t), "greedy tokens");
+  // Sampled rows: their parameters, then the tokens drawn.
+  const std::size_t sampling_bytes = max_rows_ * (sizeof(kc::SampleRow) + sizeof(std::int32_t));
+  sampling_ = runtime::DeviceBuffer(sampling_bytes, "sampling rows");
+  host_sampling_ = runtime::PinnedBuffer(sampling_bytes, "sampling rows");
   stream_.synchronize();
 }
 
@@ -422,13 +427,32 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   mark("argmax + copies");
 }
 
-void CudaModel::read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
-                             std::span<std::int32_t> greedy) {
+void CudaModel::read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
+                             std::span<std::int32_t> tokens) {
   const std::size_t vocab = static_cast<std::size_t>(config_.vocab_size);
-  for (std::size_t r = 0; r < on_host.size(); ++r) {
-    if (!on_host[r]) continue;
-    LOOM_CUDA_CHECK(cudaMemcpyAsync(logits.data() + r * vocab, logits_.as<float>() + r * vocab, vocab * sizeof(float),
-                                    cudaMemcpyDeviceToHost, stream_.get()));
+  const cudaStream_t s = stream_.get();
+  auto* sample_rows = host_sampling_.as<kc::SampleRow>();
+  int num_sampled = 0;
+  for (std::size_t r = 0; r < rows.size() && r < max_rows_; ++r) {
+    if (rows[r].kind == OutputRow::Kind::logits) {
+      LOOM_CUDA_CHECK(cudaMemcpyAsync(logits.data() + r * vocab, logits_.as<float>() + r * vocab,
+                                      vocab * sizeof(float), cudaMemcpyDeviceToHost, s));
+    } else if (rows[r].kind == OutputRow::Kind::sample) {
+      const SamplingParams& p = *rows[r].params;
+      sample_rows[num_sampled++] = {static_cast<std::int32_t>(r), p.top_k, p.temperature, p.top_p, p.min_p,
+                                    rows[r].uniform};
+    }
+  }
+  auto* host_drawn = reinterpret_cast<std::int32_t*>(sample_rows + max_rows_);
+  if (num_sampled > 0) {
+    auto* device_rows = sampling_.as<kc::SampleRow>();
+    auto* device_drawn = reinterpret_cast<std::int32_t*>(device_rows + max_rows_);
+    LOOM_CUDA_CHECK(cudaMemcpyAsync(device_rows, sample_rows, num_sampled * sizeof(kc::SampleRow),
+                                    cudaMemcpyHostToDevice, s));
+    LOOM_CUDA_CHECK(kc::sample_rows(logits_.as<float>(), static_cast<int>(vocab), device_rows, num_sampled,
+                                    device_drawn, s));
+    LOOM_CUDA_CHECK(cudaMemcpyAsync(host_drawn, device_drawn, num_sampled * sizeof(std::int32_t),
+                                    cudaMemcpyDeviceToHost, s));
   }
   stream_.synchronize();
   collect_timing();
@@ -436,8 +460,11 @@ void CudaModel::read_outputs(std::span<const std::uint8_t> on_host, std::span<fl
   if (const std::int32_t bad = host[max_rows_]; bad != -1)
     throw RequestError("token id " + std::to_string(bad) + " is outside the model's vocabulary [0, " +
                        std::to_string(vocab) + ")");
-  for (std::size_t r = 0; r < on_host.size() && r < static_cast<std::size_t>(last_rows_); ++r)
-    if (!on_host[r]) greedy[r] = host[r];
+  int drawn = 0;
+  for (std::size_t r = 0; r < rows.size() && r < static_cast<std::size_t>(last_rows_); ++r) {
+    if (rows[r].kind == OutputRow::Kind::greedy) tokens[r] = host[r];
+    if (rows[r].kind == OutputRow::Kind::sample) tokens[r] = host_drawn[drawn++];
+  }
 }
 
 }  // namespace loom

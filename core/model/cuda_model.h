@@ -1,7 +1,8 @@
 // The Llama-family forward pass on one NVIDIA GPU: fp16/bf16 weights and activations, fp32
 // accumulation. Linear layers run through cuBLAS with fused QKV and gate/up weights; the rest are
 // Loom's own kernels (kernels/cuda); attention is the attention plugin's. Logits stay on the GPU:
-// greedy rows are reduced there, and only rows the CPU sampler needs are copied back.
+// greedy and sampled rows are chosen there, and only rows that need the CPU sampler's penalties
+// are copied back.
 //
 // Memory: the weights live in one allocation, every work buffer is sized at start-up for the
 // largest step (max_num_batched_tokens tokens, max_num_seqs sampling rows), so the KV cache can
@@ -55,8 +56,8 @@ class CudaModel final : public Model {
   std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) override;
 
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
-  void read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
-                    std::span<std::int32_t> greedy) override;
+  void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
+                    std::span<std::int32_t> tokens) override;
 
   // Number of CUDA graphs captured so far (one per padded decode batch size used).
   std::size_t num_graphs() const { return graphs_.size(); }
@@ -93,6 +94,8 @@ class CudaModel final : public Model {
   runtime::DeviceBuffer logits_;       // [Rmax, vocab] fp32
   runtime::DeviceBuffer greedy_;       // [Rmax] int32
   runtime::PinnedBuffer host_greedy_;  // [Rmax] int32, then the bad-id flag
+  runtime::DeviceBuffer sampling_;     // sampled rows: kernels::cuda::SampleRow [Rmax], then tokens [Rmax]
+  runtime::PinnedBuffer host_sampling_;
   void *hidden_ = nullptr, *normed_ = nullptr, *qkv_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr,
        *attn_ = nullptr, *proj_ = nullptr, *gate_up_ = nullptr, *act_ = nullptr, *selected_ = nullptr;
   std::uint32_t max_tokens_ = 0, max_rows_ = 0;

@@ -1,6 +1,7 @@
 // The model runner as the engine sees it, whatever the device: one forward pass per engine step,
-// then, per sampling row, either the greedy token (computed where the logits are) or the row's
-// logits on the host for the CPU sampler. The CPU backend is CpuModel (cpu_model.h); the CUDA
+// then, per sampling row, the token chosen where the logits are (greedy, or drawn with the
+// sequence's temperature / top-k / min-p / top-p and its uniform draw) or, for what only the CPU
+// sampler does (penalties, min_tokens), the row's logits on the host. The CPU backend is CpuModel (cpu_model.h); the CUDA
 // backend is CudaModel (cuda_model.h). Both run the attention plugin for attention.
 #pragma once
 
@@ -12,10 +13,23 @@
 #include "core/io/model_config.h"
 #include "core/model/forward_batch.h"
 #include "core/model/kv_cache.h"
+#include "core/sampling/sampling_params.h"
 #include "loom/attention.h"
 #include "loom/engine_info.h"
 
 namespace loom {
+
+// How the engine wants the token of one logit row.
+struct OutputRow {
+  enum class Kind : std::uint8_t {
+    greedy,  // the lowest id among the largest logits (sampling's greedy_token)
+    sample,  // sample_with_uniform(logits, *params, uniform) (core/sampling/sampler.h)
+    logits,  // copy the row to the host; the engine samples it
+  };
+  Kind kind = Kind::greedy;
+  const SamplingParams* params = nullptr;  // sample: temperature > 0, top_k, top_p, min_p
+  double uniform = 0.0;                    // sample: the sequence's next draw, in [0, 1)
+};
 
 class Model {
  public:
@@ -39,11 +53,10 @@ class Model {
   // RequestError for a token id outside the vocabulary, DeviceError when the device fails.
   virtual void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) = 0;
 
-  // For each logit row r of the last forward: when on_host[r], copies its logits to
-  // logits[r * vocab, (r + 1) * vocab); otherwise sets greedy[r] to its greedy token (lowest id
-  // among the largest logits, as sampling's greedy_token).
-  virtual void read_outputs(std::span<const std::uint8_t> on_host, std::span<float> logits,
-                            std::span<std::int32_t> greedy) = 0;
+  // For each logit row r of the last forward: rows[r].kind == logits copies its logits to
+  // logits[r * vocab, (r + 1) * vocab); otherwise sets tokens[r] to the token rows[r] asks for.
+  virtual void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
+                            std::span<std::int32_t> tokens) = 0;
 
   // Device time spent in forward passes since the last reset (GPU: measured with events; CPU: 0),
   // and, when profiling was asked for (LOOM_PROFILE=1, GPU), a per-phase breakdown.

@@ -39,9 +39,10 @@ double total_weight(const std::vector<Candidate>& candidates) {
   return total;
 }
 
-std::int32_t sample_from_logits(std::span<const float> logits, const SamplingParams& params,
-                                SequenceRng& rng) {
-  const double u = rng.next_uniform();  // always exactly one draw per sampled token
+}  // namespace
+
+std::int32_t sample_with_uniform(std::span<const float> logits, const SamplingParams& params, double u) {
+  if (params.temperature == 0.0) return greedy_token(logits);
   std::vector<Candidate>& candidates = candidate_scratch();
   const float max_logit = collect_candidates(logits, candidates);
   if (candidates.empty()) return greedy_token(logits);
@@ -79,8 +80,6 @@ std::int32_t sample_from_logits(std::span<const float> logits, const SamplingPar
   return candidates[chosen].id;
 }
 
-}  // namespace
-
 std::int32_t greedy_token(std::span<const float> logits) {
   std::int32_t best = 0;
   float best_logit = -std::numeric_limits<float>::infinity();
@@ -108,7 +107,7 @@ std::int32_t sample_token(std::span<float> logits, const SamplingParams& params,
     suppress_tokens(logits, params.stop_token_ids);
   }
   if (params.temperature == 0.0) return greedy_token(logits);
-  return sample_from_logits(logits, params, rng);
+  return sample_with_uniform(logits, params, rng.next_uniform());  // exactly one draw per token
 }
 
 }  // namespace loom

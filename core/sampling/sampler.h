@@ -37,6 +37,13 @@ std::int32_t sample_token(std::span<float> logits, const SamplingParams& params,
                           std::span<const std::int32_t> output_tokens,
                           std::span<const std::int32_t> eos_ids, SequenceRng& rng);
 
+// Step 5 of sample_token with the draw given: temperature, top-k, min-p, top-p, then the token
+// that `uniform` (in [0, 1), e.g. rng.next_uniform()) picks by inverse CDF; greedy_token when
+// temperature == 0 or no logit is finite. sample_token(..., rng) without penalties equals
+// sample_with_uniform(logits, params, rng.next_uniform()). This is also the contract of sampling
+// on the model's device (kernels/cuda sampling.h), which the GPU tests check against it.
+std::int32_t sample_with_uniform(std::span<const float> logits, const SamplingParams& params, double uniform);
+
 // The lowest id among the largest logits, skipping NaN; 0 when every logit is NaN or -inf.
 // O(vocab), no allocation.
 std::int32_t greedy_token(std::span<const float> logits);

@@ -62,9 +62,9 @@ std::vector<std::vector<std::vector<float>>> ModelHarness::step(const std::vecto
   const std::size_t vocab = model_->config().vocab_size;
   std::vector<float> logits(rows.size() * vocab);
   model_->forward({tokens, positions, seqs, rows}, *attention_, cache_->view());
-  const std::vector<std::uint8_t> on_host(rows.size(), 1);
+  const std::vector<OutputRow> all_logits(rows.size(), OutputRow{OutputRow::Kind::logits});
   std::vector<std::int32_t> unused(rows.size());
-  model_->read_outputs(on_host, logits, unused);
+  model_->read_outputs(all_logits, logits, unused);
 
   std::vector<std::vector<std::vector<float>>> out;
   std::size_t row = 0;

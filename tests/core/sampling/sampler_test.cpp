@@ -68,6 +68,25 @@ TEST(Sampler, GreedyIsArgmaxLowestIdOnTiesWithoutDrawing) {
   EXPECT_EQ(rng.draws(), 0u);
 }
 
+TEST(Sampler, WithoutPenaltiesSampleTokenIsTheDrawGivenToSampleWithUniform) {
+  // The engine hands devices the draw (OutputRow::uniform); both paths must give the same token.
+  std::vector<float> logits = {0.1f, 2.0f, -1.0f, 2.0f, 0.7f, std::nanf(""), 1.5f, -kInf};
+  SamplingParams params = at_temperature(0.9);
+  params.top_k = 5;
+  params.top_p = 0.8;
+  params.min_p = 0.02;
+  SequenceRng rng(11), copy(11);
+  std::set<std::int32_t> seen;
+  for (int i = 0; i < 200; ++i) {
+    std::vector<float> scratch = logits;
+    const std::int32_t token = sample_token(scratch, params, kNone, kNone, kNone, rng);
+    EXPECT_EQ(sample_with_uniform(logits, params, copy.next_uniform()), token);
+    seen.insert(token);
+  }
+  EXPECT_GE(seen.size(), 3u);
+  EXPECT_EQ(sample_with_uniform(logits, SamplingParams{}, 0.99), 1) << "temperature 0 is greedy";
+}
+
 TEST(Sampler, TemperatureFrequenciesMatchSoftmax) {
   const std::vector<float> logits = {1.0f, 0.5f, 0.0f, -0.5f, 2.0f, -3.0f};
   for (double t : {0.7, 1.0, 2.5}) {
