@@ -117,7 +117,7 @@ TEST(CudaSampling, MatchesTheCpuSamplerTokenForToken) {
   }
   std::printf("%d rows sampled on the GPU, all identical to the CPU sampler (%d differ from greedy)\n", compared,
               differing_from_greedy);
-  EXPECT_GT(differing_from_greedy, compared / 4);  // the cases really sample
+  EXPECT_GT(differing_from_greedy, compared / 8);  // the cases really sample (many are near-greedy by design)
 }
 
 TEST(CudaSampling, FollowsTheDrawAcrossTheWholeDistribution) {
