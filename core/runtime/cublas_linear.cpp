@@ -1,5 +1,6 @@
 #include "core/runtime/cublas_linear.h"
 
+#include <cstdlib>
 #include <string>
 
 #include <cublas_v2.h>
@@ -36,7 +37,12 @@ CublasLinear::~CublasLinear() {
 void CublasLinear::run(const void* x, int rows, int in, const void* w, int out, void* y, kernels::cuda::DType dtype,
                        bool y_f32) {
   if (rows == 0) return;
-  if (kernels::cuda::gemv_supports(rows, in)) {  // decode: stream the weights once, at full bandwidth
+  // LOOM_GEMV=cublas sends single rows to cuBLAS too: the peer the GEMV is benchmarked against.
+  static const bool own_gemv = [] {
+    const char* env = std::getenv("LOOM_GEMV");
+    return !(env && std::string(env) == "cublas");
+  }();
+  if (own_gemv && kernels::cuda::gemv_supports(rows, in)) {  // decode: stream the weights once, at full bandwidth
     LOOM_CUDA_CHECK(kernels::cuda::gemv(x, rows, in, w, out, y, y_f32, dtype, stream_));
     return;
   }

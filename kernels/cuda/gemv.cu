@@ -8,11 +8,24 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 
+// A 16-byte weight load that bypasses L1: the weights are read once, and L1 keeps nothing but
+// the block's copy of x in shared memory that way.
+__device__ __forceinline__ uint4 load_streaming(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
 template <typename T, int R>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_kernel(const T* x, int in, const T* w, int out, void* y,
                                                                    bool y_f32) {
+  extern __shared__ uint4 s_x[];  // the R input rows, 8 elements per entry
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int chunks = in / 8;
+  for (int c = threadIdx.x; c < R * chunks; c += blockDim.x) s_x[c] = reinterpret_cast<const uint4*>(x)[c];
+  __syncthreads();
   for (int o = blockIdx.x * kWarpsPerBlock + warp; o < out; o += gridDim.x * kWarpsPerBlock) {
     const T* row = w + static_cast<std::size_t>(o) * in;
     float acc[R];
@@ -26,7 +39,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_kernel(const T* x, i
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
         const int c = c0 + b * 32;
-        raw[b] = c < chunks ? __ldg(reinterpret_cast<const uint4*>(row) + c) : make_uint4(0, 0, 0, 0);
+        raw[b] = c < chunks ? load_streaming(reinterpret_cast<const uint4*>(row) + c) : make_uint4(0, 0, 0, 0);
       }
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
@@ -37,7 +50,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_kernel(const T* x, i
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           float xv[8];
-          detail::load8(x + static_cast<std::size_t>(r) * in + c * 8, xv);
+          detail::unpack8<T>(s_x[r * chunks + c], xv);
 #pragma unroll
           for (int i = 0; i < 8; ++i) acc[r] += wv[i] * xv[i];
         }
@@ -61,7 +74,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_kernel(const T* x, i
 template <typename T, int R>
 cudaError_t launch_rows(const void* x, int in, const void* w, int out, void* y, bool y_f32, cudaStream_t stream) {
   const int blocks = (out + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  gemv_kernel<T, R><<<blocks, kWarpsPerBlock * 32, 0, stream>>>(static_cast<const T*>(x), in, static_cast<const T*>(w),
+  const std::size_t smem = static_cast<std::size_t>(R) * in * sizeof(T);
+  gemv_kernel<T, R><<<blocks, kWarpsPerBlock * 32, smem, stream>>>(static_cast<const T*>(x), in, static_cast<const T*>(w),
                                                                 out, y, y_f32);
   return cudaGetLastError();
 }

@@ -154,7 +154,9 @@ TEST(CudaArgmax, LowestIndexOfTheLargestSkippingNaN) {
   EXPECT_EQ(out.read(), (std::vector<std::int32_t>{31000, 5, 0, 12}));
 }
 
-// RoPE + split against a float64 rotation with the same table; QK-norm in float64 as well.
+// RoPE + split against a float64 rotation with the same table; QK-norm in float64 as well. The
+// head sizes take both kernels: vectorised (8, 64, 128, 256; 1 to 32 threads per head) and
+// scalar (48: three threads per head would not be a power of two).
 struct RopeCase {
   int head_dim;
   bool interleaved;
@@ -243,7 +245,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaRope,
                          ::testing::Combine(::testing::Values(DType::f16, DType::bf16),
                                             ::testing::Values(RopeCase{8, true, false}, RopeCase{48, false, false},
                                                               RopeCase{64, false, true}, RopeCase{128, false, false},
-                                                              RopeCase{128, true, true})));
+                                                              RopeCase{128, true, true}, RopeCase{256, false, true},
+                                                              RopeCase{256, true, true})));
 
 }  // namespace
 }  // namespace loom::testing

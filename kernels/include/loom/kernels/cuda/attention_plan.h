@@ -40,7 +40,7 @@ struct TokenCombine {
 
 // A tile of up to kPrefillTileRows query tokens of one sequence, for every query head: run by
 // the tensor-core prefill kernel (flash-attention style), which writes the output directly.
-inline constexpr int kPrefillTileRows = 64;
+inline constexpr int kPrefillTileRows = 128;
 
 struct PrefillTile {
   std::int32_t seq = 0;
