@@ -22,7 +22,7 @@ const ConfigKeySpec kEngineKeys[] = {
     {"max_model_len", KeyType::integer, "0", "longest sequence (prompt + output); 0 = the model's maximum"},
     {"gpu_memory_utilization", KeyType::number, "0.9", "fraction of GPU memory Loom may use (weights + KV cache)"},
     {"seed", KeyType::integer, "0", "seed of the run; requests without their own seed derive theirs from it"},
-    {"deterministic", KeyType::boolean, "false", "GPU: bit-reproducible results at some cost in speed"},
+    {"deterministic", KeyType::boolean, "false", "batch-invariant results (CPU: always; GPU: not available yet, refused)"},
     {"num_threads", KeyType::integer, "0", "CPU threads for the kernels; 0 = every core"},
     {"cuda_graphs", KeyType::boolean, "true", "GPU: capture decode steps in CUDA graphs"},
 };

@@ -29,7 +29,12 @@ int cuda_device_index(const Config& config) {
 std::unique_ptr<Model> make_model(const Config& config, io::LoadedModel model, std::size_t max_model_len) {
   const int cuda_index = cuda_device_index(config);
   const std::string& dtype = config.model.string("dtype");
-  if (cuda_index < 0) return std::make_unique<CpuModel>(std::move(model));
+  if (cuda_index < 0) return std::make_unique<CpuModel>(std::move(model));  // batch-invariant: always deterministic
+  if (config.engine.boolean("deterministic"))
+    throw config.engine.invalid("deterministic",
+                                "is not available on the GPU yet: GPU runs repeat exactly for the same requests and "
+                                "config, but the kernels are not batch-invariant; use device = \"cpu\" for outputs "
+                                "that do not depend on the batch, or set deterministic = false");
   if (dtype == "fp32")
     throw config.model.invalid("dtype", "the CUDA backend computes in bf16 or fp16: set dtype = \"bf16\", \"fp16\" "
                                         "or \"auto\"");

@@ -213,14 +213,20 @@ TEST(EngineInvariants, ARequestThatCanNeverFitIsRejectedAndTheRestFinish) {
 TEST(EngineDevice, ABadOrUnavailableDeviceIsAClearError) {
   const io::LoadedModel model = small_model();
   PluginRegistry registry(PluginRegistry::default_search_path());
-  auto make = [&](const std::string& device) {
-    const std::vector<std::string> overrides = {std::string("engine.device=").append(device)};
+  auto make = [&](const std::string& device, bool deterministic = false) {
+    std::vector<std::string> overrides = {std::string("engine.device=").append(device)};
+    if (deterministic) overrides.push_back("engine.deterministic=true");
     Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
     Engine engine(config, registry, model, std::nullopt);
   };
   const std::string bad = message_of<ConfigError>([&] { make("gpu"); });
   EXPECT_CONTAINS(bad, "device");
   EXPECT_CONTAINS(bad, "cuda:N");
+  // Batch-invariant results: the CPU gives them; the GPU refuses the key, saying why, on any machine.
+  make("cpu", true);
+  const std::string refused = message_of<ConfigError>([&] { make("cuda", true); });
+  EXPECT_CONTAINS(refused, "deterministic");
+  EXPECT_CONTAINS(refused, "batch-invariant");
   if (!kernels::cuda_devices().empty()) GTEST_SKIP() << "this machine has a GPU: the unavailable case cannot be shown";
   const std::string why = message_of<Error>([&] { make("cuda"); });
   if (kernels::cuda_compiled())

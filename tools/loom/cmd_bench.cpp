@@ -41,12 +41,16 @@ Range parse_range(const std::string& text, const char* option) {
   return r;
 }
 
-std::vector<Request> random_requests(int count, Range input, Range output, int vocab, std::uint64_t seed) {
+// Random prompts; each request samples as the config's [sampling] says (greedy by default), with
+// its length drawn from `output` and EOS ignored.
+std::vector<Request> random_requests(int count, Range input, Range output, int vocab, std::uint64_t seed,
+                                     const SamplingParams& sampling) {
   std::mt19937_64 rng(seed);
   std::vector<Request> requests;
   for (int i = 0; i < count; ++i) {
     Request r;
     r.id = "bench-" + std::to_string(i);
+    r.params = sampling;
     const int in = std::uniform_int_distribution<int>(input.min, input.max)(rng);
     for (int t = 0; t < in; ++t) r.prompt_token_ids.push_back(std::uniform_int_distribution<int>(3, vocab - 1)(rng));
     r.params.max_tokens = std::uniform_int_distribution<int>(output.min, output.max)(rng);
@@ -234,12 +238,13 @@ int run_bench(std::span<const std::string> args) {
                  limits->gemm_tflops);
   }
   const int vocab = static_cast<int>(engine.model().config().vocab_size);
+  const SamplingParams sampling = sampling_defaults(setup.config);
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   for (const Workload& w : workloads) {
     // Warm-up: threads, caches, page faults and CUDA graph captures are paid here, not measured.
-    run_batch(engine, random_requests(std::min(w.num_prompts, 4), {8, 8}, {8, 8}, vocab, seed + 1));
-    if (w.num_prompts > 4) run_batch(engine, random_requests(w.num_prompts, {8, 8}, {4, 4}, vocab, seed + 2));
-    const Measured m = run_batch(engine, random_requests(w.num_prompts, w.input, w.output, vocab, seed));
+    run_batch(engine, random_requests(std::min(w.num_prompts, 4), {8, 8}, {8, 8}, vocab, seed + 1, sampling));
+    if (w.num_prompts > 4) run_batch(engine, random_requests(w.num_prompts, {8, 8}, {4, 4}, vocab, seed + 2, sampling));
+    const Measured m = run_batch(engine, random_requests(w.num_prompts, w.input, w.output, vocab, seed, sampling));
     if (!json && workloads.size() > 1) std::printf("== run %s (prompts, input length, output length) ==\n", w.text.c_str());
     all.push_back(report(engine, w, m, limits, json));
     if (!m.profile.empty()) std::fprintf(stderr, "%s", m.profile.c_str());
