@@ -22,11 +22,16 @@ void check(cublasStatus_t status, const std::string& what) {
 
 }  // namespace
 
-CublasLinear::CublasLinear(cudaStream_t stream) : stream_(stream) {
+CublasLinear::CublasLinear(cudaStream_t stream, bool own_gemv) : own_gemv_(own_gemv), stream_(stream) {
   check(cublasCreate(&handle_), "cublasCreate");
   check(cublasSetStream(handle_, stream), "cublasSetStream");
   LOOM_CUDA_CHECK(cudaMalloc(&workspace_, kWorkspaceBytes));
   check(cublasSetWorkspace(handle_, workspace_, kWorkspaceBytes), "cublasSetWorkspace");
+}
+
+bool CublasLinear::own_gemv_by_default() {
+  const char* env = std::getenv("LOOM_GEMV");
+  return !(env && std::string(env) == "cublas");
 }
 
 CublasLinear::~CublasLinear() {
@@ -37,12 +42,7 @@ CublasLinear::~CublasLinear() {
 void CublasLinear::run(const void* x, int rows, int in, const void* w, int out, void* y, kernels::cuda::DType dtype,
                        bool y_f32) {
   if (rows == 0) return;
-  // LOOM_GEMV=cublas sends single rows to cuBLAS too: the peer the GEMV is benchmarked against.
-  static const bool own_gemv = [] {
-    const char* env = std::getenv("LOOM_GEMV");
-    return !(env && std::string(env) == "cublas");
-  }();
-  if (own_gemv && kernels::cuda::gemv_supports(rows, in)) {  // decode: stream the weights once, at full bandwidth
+  if (own_gemv_ && kernels::cuda::gemv_supports(rows, in)) {  // decode: stream the weights once, at full bandwidth
     LOOM_CUDA_CHECK(kernels::cuda::gemv(x, rows, in, w, out, y, y_f32, dtype, stream_));
     return;
   }

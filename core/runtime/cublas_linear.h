@@ -14,7 +14,9 @@ namespace loom::runtime {
 class CublasLinear {
  public:
   // Binds a cuBLAS handle to `stream` with a fixed workspace (so CUDA graphs can capture it).
-  explicit CublasLinear(cudaStream_t stream);
+  // own_gemv: single rows go to Loom's GEMV (default, unless LOOM_GEMV=cublas, the benchmark
+  // peer) or to cuBLAS.
+  explicit CublasLinear(cudaStream_t stream, bool own_gemv = own_gemv_by_default());
   ~CublasLinear();
   CublasLinear(const CublasLinear&) = delete;
   CublasLinear& operator=(const CublasLinear&) = delete;
@@ -24,7 +26,10 @@ class CublasLinear {
   void run(const void* x, int rows, int in, const void* w, int out, void* y, kernels::cuda::DType dtype,
            bool y_f32 = false);
 
+  static bool own_gemv_by_default();
+
  private:
+  bool own_gemv_ = true;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;

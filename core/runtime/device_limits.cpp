@@ -61,6 +61,25 @@ DeviceLimits measure_device_limits(bool fp16) {
     const float ms = median_ms(stream, 9, [&] { linear.run(a.data(), n, n, b.data(), n, c.data(), dtype); });
     limits.gemm_tflops = 2.0 * n * double(n) * n / (ms * 1e-3) / 1e12;
   }
+  {
+    // Four 16384 x 4096 matrices (512 MiB, far more than L2) times one row, back to back.
+    const int out = 16384, in = 4096, count = 4;
+    const std::size_t matrix = static_cast<std::size_t>(out) * in * 2;
+    DeviceBuffer w(count * matrix, "the GEMV probe"), x(in * 2, "the GEMV probe"), y(out * 2, "the GEMV probe");
+    LOOM_CUDA_CHECK(cudaMemsetAsync(w.data(), 0, count * matrix, stream.get()));
+    LOOM_CUDA_CHECK(cudaMemsetAsync(x.data(), 0, in * 2, stream.get()));
+    const auto dtype = fp16 ? kernels::cuda::DType::f16 : kernels::cuda::DType::bf16;
+    auto rate = [&](bool own_gemv) {
+      CublasLinear linear(stream.get(), own_gemv);
+      const float ms = median_ms(stream, 9, [&] {
+        for (int i = 0; i < count; ++i)
+          linear.run(x.data(), 1, in, w.as<unsigned char>() + i * matrix, out, y.data(), dtype);
+      });
+      return static_cast<double>(count * matrix) / (ms * 1e-3) / 1e9;
+    };
+    limits.gemv_gb_s = rate(true);
+    limits.cublas_gemv_gb_s = rate(false);
+  }
   return limits;
 }
 

@@ -167,6 +167,8 @@ nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured&
     if (limits) {
       j["device_copy_gb_s"] = limits->copy_gb_s;
       j["device_gemm_tflops"] = limits->gemm_tflops;
+      j["device_gemv_gb_s"] = limits->gemv_gb_s;
+      j["device_cublas_gemv_gb_s"] = limits->cublas_gemv_gb_s;
       j["roofline_s"] = r.seconds;
       j["roofline_output_tok_s"] = roofline_tok_s;
       j["fraction_of_roofline"] = r.seconds / s.wall_s;
@@ -234,8 +236,10 @@ int run_bench(std::span<const std::string> args) {
   std::optional<runtime::DeviceLimits> limits;
   if (engine.model().device().kind == sdk::DeviceKind::cuda) {
     limits = runtime::measure_device_limits(engine.model().kv_dtype() == sdk::DType::f16);
-    std::fprintf(stderr, "device limits: copy %.0f GB/s (read + write), dense GEMM %.0f TFLOP/s\n", limits->copy_gb_s,
-                 limits->gemm_tflops);
+    std::fprintf(stderr,
+                 "device limits: copy %.0f GB/s (read + write), dense GEMM %.0f TFLOP/s; one-row GEMV streams "
+                 "%.0f GB/s (cuBLAS %.0f GB/s)\n",
+                 limits->copy_gb_s, limits->gemm_tflops, limits->gemv_gb_s, limits->cublas_gemv_gb_s);
   }
   const int vocab = static_cast<int>(engine.model().config().vocab_size);
   const SamplingParams sampling = sampling_defaults(setup.config);
