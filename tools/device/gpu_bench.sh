@@ -31,6 +31,7 @@ r0 = runs[0]
 print(f"device limits: copy {r0.get('device_copy_gb_s',0):.0f} GB/s, GEMM {r0.get('device_gemm_tflops',0):.0f} TFLOP/s, "
       f"one-row GEMV {r0.get('device_gemv_gb_s',0):.0f} GB/s (cuBLAS {r0.get('device_cublas_gemv_gb_s',0):.0f} GB/s)")
 PY
+python3 tools/device/plot_gpu_bench.py "$out/bench.json" "$out/gpu-bench.svg"  # docs/images/gpu-bench-h100.svg
 # The same model sampling on the GPU (temperature, top-k, top-p) instead of greedy.
 if [ "${LOOM_BENCH_SAMPLED:-1}" = 1 ]; then
   "$pack/bin/loom" bench --config configs/gpu-bench.toml --set model.path="$model" --set sampling.temperature=0.8 \
