@@ -41,16 +41,9 @@ done
 # What building needs: the project's libraries, and clang with its libFuzzer and sanitizer runtimes.
 packages=(cmake make pkg-config clang-14 libclang-rt-14-dev libboost-dev libboost-program-options-dev
           libboost-filesystem-dev libtomlplusplus-dev libsentencepiece-dev nlohmann-json3-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "fuzz: installing ${missing[*]}" >&2
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
-fi
+# shellcheck source=tools/install_packages.sh
+source tools/install_packages.sh
+install_missing fuzz "${packages[@]}"
 
 start=$(date +%s)
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \

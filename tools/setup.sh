@@ -30,16 +30,9 @@ case "$cuda" in auto|on|off) ;; *) echo "setup.sh: --cuda must be auto, on or of
 
 packages=(cmake g++ make pkg-config libboost-dev libboost-program-options-dev libboost-filesystem-dev
           libtomlplusplus-dev libsentencepiece-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}" >&2
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
-fi
+# shellcheck source=tools/install_packages.sh
+source tools/install_packages.sh
+install_missing setup "${packages[@]}"
 
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" -DLOOM_CUDA="${cuda^^}" \
