@@ -6,6 +6,9 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
 
 #include "loom/kernels/cuda/dtype.h"
 
@@ -40,6 +43,60 @@ __device__ __forceinline__ void store8(T* p, const float in[8]) {
 #pragma unroll
   for (int i = 0; i < 8; ++i) e[i] = from_float<T>(in[i]);
   *reinterpret_cast<uint4*>(p) = raw;
+}
+
+// Programmatic dependent launch (PDL; sm_90 and up). The kernels of a forward pass are launched
+// by launch_chained(): with PDL, a kernel's CTAs may be scheduled while its predecessor is still
+// running, which hides most of the launch latency between the ~260 kernels of a decode step.
+// Every chained kernel therefore calls wait_for_prerequisite_grid() before it reads or writes
+// anything another kernel touches (a GEMV issues its first weight loads before it: weights are
+// never written), and allow_dependent_launch() once it has waited. Without the launch attribute
+// both are no-ops (the stream has already serialised the kernels).
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::);
+#endif
+}
+
+__device__ __forceinline__ void wait_for_prerequisite_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+// Both, at the top of a chained kernel that has nothing to do before its inputs are ready.
+__device__ __forceinline__ void wait_then_allow_dependents() {
+  wait_for_prerequisite_grid();
+  allow_dependent_launch();
+}
+
+// On for devices of compute capability 9.0 and up unless LOOM_PDL=0 (to compare, or to rule it
+// out when chasing a bug).
+inline bool chained_launch_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("LOOM_PDL");
+    if (env != nullptr && std::strcmp(env, "0") == 0) return false;
+    int device = 0, major = 0;
+    return cudaGetDevice(&device) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 9;
+  }();
+  return on;
+}
+
+template <typename... Params, typename... Args>
+cudaError_t launch_chained(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
+                           Args&&... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute early_start;
+  early_start.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  early_start.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &early_start;
+  config.numAttrs = chained_launch_enabled() ? 1 : 0;
+  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
 }
 
 __device__ __forceinline__ float warp_sum(float x) {

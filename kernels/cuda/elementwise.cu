@@ -59,6 +59,7 @@ cudaError_t launch_embedding(const void* table, int vocab, int hidden, const std
 // model, T for plain rmsnorm of a 16-bit tensor.
 template <typename T, typename H>
 __global__ void add_rmsnorm_kernel(H* hidden, const T* delta, const T* weight, int cols, float eps, T* out) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   __shared__ float scratch[32];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * cols;
   float sum_sq = 0.0f;
@@ -83,6 +84,7 @@ constexpr int kPer = 8;
 template <typename T>
 __global__ void add_rmsnorm_registers_kernel(float* hidden, const T* delta, const T* weight, int cols, float eps,
                                              T* out) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   __shared__ float scratch[32];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * cols;
   float x[kPer];
@@ -115,16 +117,14 @@ cudaError_t launch_add_rmsnorm(float* hidden, const void* delta, const void* wei
   if (cols <= 1024 * kPer) {
     const int per_thread = (cols + kPer - 1) / kPer;  // threads needed, rounded up to whole warps
     const int threads = std::min(1024, (per_thread + 31) / 32 * 32);
-    add_rmsnorm_registers_kernel<T><<<rows, threads, 0, stream>>>(hidden, static_cast<const T*>(delta),
-                                                                 static_cast<const T*>(weight), cols, eps,
-                                                                 static_cast<T*>(out));
-    return cudaGetLastError();
+    return detail::launch_chained(add_rmsnorm_registers_kernel<T>, dim3(rows), dim3(threads), 0, stream, hidden,
+                                  static_cast<const T*>(delta), static_cast<const T*>(weight), cols, eps,
+                                  static_cast<T*>(out));
   }
   const int threads = cols >= 1024 ? 512 : (cols >= 256 ? 256 : 64);
-  add_rmsnorm_kernel<T, float><<<rows, threads, 0, stream>>>(hidden, static_cast<const T*>(delta),
-                                                             static_cast<const T*>(weight), cols, eps,
-                                                             static_cast<T*>(out));
-  return cudaGetLastError();
+  return detail::launch_chained(add_rmsnorm_kernel<T, float>, dim3(rows), dim3(threads), 0, stream, hidden,
+                                static_cast<const T*>(delta), static_cast<const T*>(weight), cols, eps,
+                                static_cast<T*>(out));
 }
 
 template <typename T>
@@ -155,6 +155,7 @@ cudaError_t launch_add_bias(void* x, const void* bias, int rows, int cols, cudaS
 // Eight outputs per thread with 16-byte loads when inter is a multiple of 8, else one.
 template <typename T, int kVec>
 __global__ void silu_and_mul_kernel(const T* gate_up, int rows, int inter, T* out) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   const std::size_t per_row = static_cast<std::size_t>(inter) / kVec;
   const std::size_t n = per_row * rows;
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
@@ -192,6 +193,7 @@ cudaError_t launch_silu_and_mul(const void* gate_up, int rows, int inter, void* 
 
 template <typename T>
 __global__ void gather_rows_kernel(const T* src, const std::int32_t* rows, int cols, T* dst) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   const T* from = src + static_cast<std::size_t>(rows[blockIdx.x]) * cols;
   T* to = dst + static_cast<std::size_t>(blockIdx.x) * cols;
   for (int i = threadIdx.x; i < cols; i += blockDim.x) to[i] = from[i];
@@ -201,8 +203,8 @@ template <typename T>
 cudaError_t launch_gather_rows(const void* src, const std::int32_t* rows, int num_rows, int cols, void* dst,
                                cudaStream_t stream) {
   if (num_rows == 0) return cudaSuccess;
-  gather_rows_kernel<T><<<num_rows, kThreads, 0, stream>>>(static_cast<const T*>(src), rows, cols, static_cast<T*>(dst));
-  return cudaGetLastError();
+  return detail::launch_chained(gather_rows_kernel<T>, dim3(num_rows), dim3(kThreads), 0, stream,
+                                static_cast<const T*>(src), rows, cols, static_cast<T*>(dst));
 }
 
 // Larger value wins; on a tie the lower index. NaN never wins (its comparisons are false).
@@ -214,6 +216,7 @@ __device__ __forceinline__ void better(float& value, int& index, float other_val
 }
 
 __global__ void argmax_kernel(const float* logits, int vocab, std::int32_t* out) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   __shared__ float values[32];
   __shared__ int indices[32];
   const float* row = logits + static_cast<std::size_t>(blockIdx.x) * vocab;
@@ -276,8 +279,7 @@ cudaError_t gather_rows(const void* src, const std::int32_t* rows, int num_rows,
 
 cudaError_t argmax_rows(const float* logits, int rows, int vocab, std::int32_t* out, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
-  argmax_kernel<<<rows, 1024, 0, stream>>>(logits, vocab, out);
-  return cudaGetLastError();
+  return detail::launch_chained(argmax_kernel, dim3(rows), dim3(1024), 0, stream, logits, vocab, out);
 }
 
 }  // namespace loom::kernels::cuda

@@ -30,9 +30,8 @@ cudaError_t launch_prefill(const PagedAttentionArgs& args, cudaStream_t stream) 
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  detail::prefill_attention_kernel<T, D>
-      <<<dim3(args.num_prefill_tiles, args.num_heads), 128, smem, stream>>>(args);
-  return cudaGetLastError();
+  return detail::launch_chained(detail::prefill_attention_kernel<T, D>, dim3(args.num_prefill_tiles, args.num_heads),
+                                dim3(128), smem, stream, args);
 }
 
 constexpr int kWarps = 4;
@@ -42,6 +41,7 @@ constexpr float kLog2e = 1.4426950408889634f;
 template <typename T>
 __global__ void write_kv_kernel(const T* k, const T* v, const std::int32_t* slots, const std::int32_t* num_tokens,
                                 int row_elements, T* k_cache, T* v_cache) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   const int t = blockIdx.x;
   if (t >= *num_tokens) return;
   const std::int32_t slot = slots[t];
@@ -60,10 +60,9 @@ cudaError_t launch_write_kv(const void* k, const void* v, const std::int32_t* sl
                             int max_tokens, int num_kv_heads, int head_dim, void* k_cache, void* v_cache,
                             cudaStream_t stream) {
   if (max_tokens == 0) return cudaSuccess;
-  write_kv_kernel<T><<<max_tokens, 128, 0, stream>>>(static_cast<const T*>(k), static_cast<const T*>(v), slots,
-                                                     num_tokens, num_kv_heads * head_dim, static_cast<T*>(k_cache),
-                                                     static_cast<T*>(v_cache));
-  return cudaGetLastError();
+  return detail::launch_chained(write_kv_kernel<T>, dim3(max_tokens), dim3(128), 0, stream, static_cast<const T*>(k),
+                                static_cast<const T*>(v), slots, num_tokens, num_kv_heads * head_dim,
+                                static_cast<T*>(k_cache), static_cast<T*>(v_cache));
 }
 
 struct RowState {
@@ -182,6 +181,7 @@ __device__ void store_row(const PagedAttentionArgs& a, const AttentionWorkItem& 
 
 template <typename T>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(PagedAttentionArgs a) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   __shared__ float shared_ml[kWarps][2];
   __shared__ float shared_acc[kWarps][kMaxHeadDim];
   const int num_items = a.counts[0];
@@ -249,6 +249,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(PagedAttentionAr
 // One warp per (token, query head) whose tile was split: out = sum_s w_s acc_s / sum_s w_s l_s.
 template <typename T>
 __global__ void merge_kernel(PagedAttentionArgs a) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   const int num_tokens = a.counts[1];
   const int group = a.num_heads / a.num_kv_heads;
   const int lane = threadIdx.x % 32;
@@ -293,14 +294,16 @@ cudaError_t launch_attention(const PagedAttentionArgs& args, cudaStream_t stream
                                                 : cudaErrorInvalidValue;
     if (e != cudaSuccess) return e;
   }
-  if (args.grid > 0) attention_kernel<T><<<args.grid, kWarps * 32, 0, stream>>>(args);
-  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  if (args.grid > 0) {
+    const cudaError_t e = detail::launch_chained(attention_kernel<T>, dim3(args.grid), dim3(kWarps * 32), 0, stream, args);
+    if (e != cudaSuccess) return e;
+  }
   if (args.max_tokens > 0 && args.partial_out) {
     const int pairs = args.max_tokens * args.num_heads;
     const int blocks = std::min((pairs + 3) / 4, 4096);
-    merge_kernel<T><<<blocks, 128, 0, stream>>>(args);
+    return detail::launch_chained(merge_kernel<T>, dim3(blocks), dim3(128), 0, stream, args);
   }
-  return cudaGetLastError();
+  return cudaSuccess;
 }
 
 }  // namespace

@@ -97,6 +97,7 @@ __device__ __forceinline__ unsigned pack2<__nv_bfloat16>(float lo, float hi) {
 
 template <typename T, int D>
 __global__ void __launch_bounds__(128, 2) prefill_attention_kernel(PagedAttentionArgs a) {
+  wait_then_allow_dependents();  // chained launch (common.cuh)
   constexpr int kLd = PrefillLayout<D>::kLd;
   constexpr int kChunks = D / 8;  // 16-byte chunks per row
   extern __shared__ __align__(128) unsigned char smem[];

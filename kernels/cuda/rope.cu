@@ -42,6 +42,7 @@ __device__ void rotate_head(const T* src, T* dst, int d, const float* cos, const
 
 template <typename T>
 __global__ void rope_split_kernel(RopeSplitArgs args) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   const int t = blockIdx.x;
   const int d = args.head_dim, heads = args.num_heads, kv_heads = args.num_kv_heads;
   const T* row = static_cast<const T*>(args.qkv) + static_cast<std::size_t>(t) * (heads + 2 * kv_heads) * d;
@@ -68,6 +69,7 @@ __global__ void rope_split_kernel(RopeSplitArgs args) {
 
 template <typename T>
 __global__ void rope_split_vector_kernel(RopeSplitArgs args, int threads_per_head) {
+  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   const int t = blockIdx.x;
   const int d = args.head_dim, half = d / 2, heads = args.num_heads, kv_heads = args.num_kv_heads;
   const int idx = blockIdx.y * blockDim.x + threadIdx.x;
@@ -143,13 +145,11 @@ cudaError_t launch_rope_split(const RopeSplitArgs& args, cudaStream_t stream) {
     constexpr int kThreads = 256;
     const int threads = (args.num_heads + 2 * args.num_kv_heads) * per_head;
     const dim3 grid(args.num_tokens, (threads + kThreads - 1) / kThreads);
-    rope_split_vector_kernel<T><<<grid, kThreads, 0, stream>>>(args, per_head);
-    return cudaGetLastError();
+    return detail::launch_chained(rope_split_vector_kernel<T>, grid, dim3(kThreads), 0, stream, args, per_head);
   }
   constexpr int kWarps = 8;
   const dim3 grid(args.num_tokens, (args.num_heads + 2 * args.num_kv_heads + kWarps - 1) / kWarps);
-  rope_split_kernel<T><<<grid, kWarps * 32, 0, stream>>>(args);
-  return cudaGetLastError();
+  return detail::launch_chained(rope_split_kernel<T>, grid, dim3(kWarps * 32), 0, stream, args);
 }
 
 }  // namespace

@@ -22,6 +22,14 @@ for t in test_cuda_devices test_cuda_kernels test_cuda_model test_engine_gpu; do
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   summary+=("$(printf '%-22s rc=%d %7d ms ' "$t" "$rc" "$ms") $(grep -E '^\[  (PASSED|FAILED)' "/tmp/$t.log" | tr '\n' ' ')")
 done
+# The forward pass again with programmatic dependent launch off (LOOM_PDL=0): the model and
+# engine tests must pass with the kernels chained either way.
+for t in test_cuda_model test_engine_gpu; do
+  LOOM_PDL=0 "$pack/bin/$t" --gtest_filter="$filter" --gtest_brief=1 > "/tmp/$t-nopdl.log" 2>&1
+  rc=$?
+  tail -n 20 "/tmp/$t-nopdl.log"
+  summary+=("$(printf '%-22s rc=%d  LOOM_PDL=0 ' "$t" "$rc") $(grep -E '^\[  (PASSED|FAILED)' "/tmp/$t-nopdl.log" | tr '\n' ' ')")
+done
 if [ $bench = 1 ] && [ -x tools/device/gpu_bench.sh ]; then tools/device/gpu_bench.sh; fi
 echo "== GPU suite summary =="
 printf '%s\n' "${summary[@]}"
