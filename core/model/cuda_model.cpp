@@ -13,6 +13,7 @@
 #include "loom/error.h"
 #include "loom/kernels/cpu/rope.h"
 #include "loom/kernels/cuda/elementwise.h"
+#include "loom/kernels/cuda/gemv.h"
 #include "loom/kernels/cuda/rope.h"
 #include "loom/kernels/cuda/sampling.h"
 
@@ -80,6 +81,12 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
                      std::to_string(c.head_dim) + ")");
   linear_ = std::make_unique<runtime::CublasLinear>(stream_.get());
   upload_weights(model.weights);
+  // One-token steps fuse the norms, residual adds and SiLU into the GEMVs when every layer's
+  // shape suits the GEMV and no o-projection bias sits between the GEMV and the residual add.
+  fused_decode_ = linear_->own_gemv() && kc::gemv_supports(1, static_cast<int>(c.hidden_size)) &&
+                  kc::gemv_supports(1, static_cast<int>(c.intermediate_size)) &&
+                  kc::gemv_supports(1, static_cast<int>(c.num_attention_heads * c.head_dim));
+  for (const CudaLayerWeights& w : layers_) fused_decode_ = fused_decode_ && w.bo == nullptr;
 
   // RoPE table from the CPU's double-precision angles, so both backends rotate alike.
   const int d = static_cast<int>(c.head_dim), half = d / 2;
@@ -373,12 +380,19 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   float* hidden = static_cast<float*>(hidden_);
   LOOM_CUDA_CHECK(kc::embedding(embedding_, vocab, H, tokens, T, hidden, bad_id, dtype_, s));
   mark("embedding");
+  // A one-token step runs the fused GEMVs (gemv.h): the residual adds happen in the o and down
+  // projections' epilogues, the norms in the qkv and gate/up projections' prologues.
+  const bool fused = T == 1 && fused_decode_;
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const CudaLayerWeights& w = layers_[l];
-    // The previous layer's FFN output joins the residual stream here (none before layer 0).
-    LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, l == 0 ? nullptr : proj_, w.attn_norm, T, H, eps, normed_, dtype_, s));
-    mark("add + rmsnorm");
-    linear_->run(normed_, T, H, w.w_qkv, qkv_width, qkv_, dtype_);
+    if (fused) {
+      LOOM_CUDA_CHECK(kc::gemv_rmsnorm(hidden, w.attn_norm, eps, H, w.w_qkv, qkv_width, qkv_, dtype_, s));
+    } else {
+      // The previous layer's FFN output joins the residual stream here (none before layer 0).
+      LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, l == 0 ? nullptr : proj_, w.attn_norm, T, H, eps, normed_, dtype_, s));
+      mark("add + rmsnorm");
+      linear_->run(normed_, T, H, w.w_qkv, qkv_width, qkv_, dtype_);
+    }
     if (w.b_qkv) LOOM_CUDA_CHECK(kc::add_bias(qkv_, w.b_qkv, T, qkv_width, dtype_, s));
     mark("qkv projection");
     kc::RopeSplitArgs rope;
@@ -402,6 +416,15 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
     attention.forward(static_cast<std::uint32_t>(l), view(q_, heads), view(k_, kv), view(v_, kv), cache,
                       view(attn_, heads), s);
     mark("attention (plugin)");
+    if (fused) {
+      LOOM_CUDA_CHECK(kc::gemv_add_residual(attn_, heads * d, w.wo, H, hidden, dtype_, s));
+      mark("o projection");
+      LOOM_CUDA_CHECK(kc::gemv_rmsnorm_silu(hidden, w.ffn_norm, eps, H, w.w_gate_up, inter, act_, dtype_, s));
+      mark("gate/up projection");
+      LOOM_CUDA_CHECK(kc::gemv_add_residual(act_, inter, w.w_down, H, hidden, dtype_, s));
+      mark("down projection");
+      continue;
+    }
     linear_->run(attn_, T, heads * d, w.wo, H, proj_, dtype_);
     if (w.bo) LOOM_CUDA_CHECK(kc::add_bias(proj_, w.bo, T, H, dtype_, s));
     mark("o projection");
@@ -414,8 +437,9 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
     linear_->run(act_, T, inter, w.w_down, H, proj_, dtype_);
     mark("down projection");
   }
-  // Only the sampling rows go through the final norm and the lm head.
-  LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, proj_, final_norm_, T, H, eps, normed_, dtype_, s));
+  // Only the sampling rows go through the final norm and the lm head (the fused path has added
+  // the last FFN output already).
+  LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, fused ? nullptr : proj_, final_norm_, T, H, eps, normed_, dtype_, s));
   LOOM_CUDA_CHECK(kc::gather_rows(normed_, rows, R, H, selected_, dtype_, s));
   linear_->run(selected_, R, H, lm_head_, vocab, logits_.data(), dtype_, /*y_f32=*/true);
   mark("final norm + lm head");

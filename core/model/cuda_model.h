@@ -102,6 +102,7 @@ class CudaModel final : public Model {
   int last_rows_ = 0;
 
   std::map<int, cudaGraphExec_t> graphs_;
+  bool fused_decode_ = false;  // one-token steps use the fused GEMVs (see enqueue_forward)
 
   // Timing: events around every forward pass; with profiling, around each phase too (eager only).
   void mark(const char* phase);

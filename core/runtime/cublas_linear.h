@@ -27,6 +27,7 @@ class CublasLinear {
            bool y_f32 = false);
 
   static bool own_gemv_by_default();
+  bool own_gemv() const { return own_gemv_; }
 
  private:
   bool own_gemv_ = true;

@@ -1,9 +1,10 @@
 // y[1, out] = x[1, in] W^T for one row (batch-1 decode): W [out, in] row-major is streamed once
-// with 16-byte loads that bypass L1, eight in flight per lane, one warp per output row, fp32
-// accumulation; each block keeps x in shared memory.
-// Memory-bound by design: for a single row a GEMM library's tiles leave bandwidth unused. The
-// kernel is written for R rows, but on an H100 four rows took twice as long as one (it becomes
-// bound by the activation loads), so cuBLAS serves every shape with more than one row.
+// with 16-byte loads that bypass L1, one warp per output row, two batches of eight loads per lane
+// in flight, fp32 accumulation; each block keeps x in shared memory. Fused forms below take
+// RMSNorm into the prologue and the residual add or SiLU-and-mul into the epilogue.
+// Memory-bound by design: for a single row a GEMM library's tiles leave bandwidth unused (on an
+// H100 this kernel streams 2.86 TB/s where cuBLAS streams 2.5). With more rows it becomes bound
+// by the activation loads (four rows took twice as long as one), so cuBLAS serves those.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -23,5 +24,21 @@ inline bool gemv_supports(int rows, int in) {
 // y is `dtype`, or fp32 when y_f32. Pointers 16-byte aligned.
 cudaError_t gemv(const void* x, int rows, int in, const void* w, int out, void* y, bool y_f32, DType dtype,
                  cudaStream_t stream);
+
+// Fused forms for a decode step of one token, each saving a kernel around the GEMV. They round
+// where the unfused kernels store 16-bit values, so they compute what the unfused sequence does
+// up to the order of one sum. `in` satisfies gemv_supports(1, in).
+//
+// y = (rmsnorm(hidden) * norm_weight) W^T: add_rmsnorm's normalisation (without the add) staged
+// by every block, then the GEMV.
+cudaError_t gemv_rmsnorm(const float* hidden, const void* norm_weight, float eps, int in, const void* w, int out,
+                         void* y, DType dtype, cudaStream_t stream);
+// act = silu(gate) * up with [gate; up] = (rmsnorm(hidden) * norm_weight) W_gate_up^T, W_gate_up
+// [2 inter, in]: one warp computes a gate row and its up row.
+cudaError_t gemv_rmsnorm_silu(const float* hidden, const void* norm_weight, float eps, int in, const void* w_gate_up,
+                              int inter, void* act, DType dtype, cudaStream_t stream);
+// hidden += x W^T (the sub-layer output joins the fp32 residual stream in the epilogue).
+cudaError_t gemv_add_residual(const void* x, int in, const void* w, int out, float* hidden, DType dtype,
+                              cudaStream_t stream);
 
 }  // namespace loom::kernels::cuda
