@@ -155,7 +155,6 @@ cudaError_t launch_add_bias(void* x, const void* bias, int rows, int cols, cudaS
 // Eight outputs per thread with 16-byte loads when inter is a multiple of 8, else one.
 template <typename T, int kVec>
 __global__ void silu_and_mul_kernel(const T* gate_up, int rows, int inter, T* out) {
-  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   const std::size_t per_row = static_cast<std::size_t>(inter) / kVec;
   const std::size_t n = per_row * rows;
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;

@@ -176,60 +176,61 @@ cudaError_t launch(const GemvArgs& a, cudaStream_t stream) {
                                 rows_per_warp);
 }
 
+template <int kIn, int kOut>
+cudaError_t launch_for(DType dtype, const GemvArgs& a, cudaStream_t stream) {
+  return dtype == DType::f16 ? launch<__half, kIn, kOut>(a, stream) : launch<__nv_bfloat16, kIn, kOut>(a, stream);
+}
+
+GemvArgs plain_input(const void* x, int in, const void* w, int out) {
+  GemvArgs a;
+  a.x = x;
+  a.in = in;
+  a.w = w;
+  a.out = out;
+  return a;
+}
+
+GemvArgs norm_input(const float* hidden, const void* norm_weight, float eps, int in, const void* w, int out) {
+  GemvArgs a;
+  a.hidden = hidden;
+  a.norm_weight = norm_weight;
+  a.eps = eps;
+  a.in = in;
+  a.w = w;
+  a.out = out;
+  return a;
+}
+
 }  // namespace
 
 cudaError_t gemv(const void* x, int rows, int in, const void* w, int out, void* y, bool y_f32, DType dtype,
                  cudaStream_t stream) {
   if (!gemv_supports(rows, in)) return cudaErrorInvalidValue;
-  GemvArgs a;
-  a.x = x;
-  a.in = in;
-  a.w = w;
-  a.out = out;
+  GemvArgs a = plain_input(x, in, w, out);
   a.y = y;
   a.y_f32 = y_f32;
-  return dtype == DType::f16 ? launch<__half, kPlainInput, kStore>(a, stream)
-                             : launch<__nv_bfloat16, kPlainInput, kStore>(a, stream);
+  return launch_for<kPlainInput, kStore>(dtype, a, stream);
 }
 
 cudaError_t gemv_rmsnorm(const float* hidden, const void* norm_weight, float eps, int in, const void* w, int out,
                          void* y, DType dtype, cudaStream_t stream) {
-  GemvArgs a;
-  a.hidden = hidden;
-  a.norm_weight = norm_weight;
-  a.eps = eps;
-  a.in = in;
-  a.w = w;
-  a.out = out;
+  GemvArgs a = norm_input(hidden, norm_weight, eps, in, w, out);
   a.y = y;
-  return dtype == DType::f16 ? launch<__half, kNormInput, kStore>(a, stream)
-                             : launch<__nv_bfloat16, kNormInput, kStore>(a, stream);
+  return launch_for<kNormInput, kStore>(dtype, a, stream);
 }
 
 cudaError_t gemv_rmsnorm_silu(const float* hidden, const void* norm_weight, float eps, int in, const void* w_gate_up,
                               int inter, void* act, DType dtype, cudaStream_t stream) {
-  GemvArgs a;
-  a.hidden = hidden;
-  a.norm_weight = norm_weight;
-  a.eps = eps;
-  a.in = in;
-  a.w = w_gate_up;
-  a.out = inter;
+  GemvArgs a = norm_input(hidden, norm_weight, eps, in, w_gate_up, inter);
   a.y = act;
-  return dtype == DType::f16 ? launch<__half, kNormInput, kSiluPair>(a, stream)
-                             : launch<__nv_bfloat16, kNormInput, kSiluPair>(a, stream);
+  return launch_for<kNormInput, kSiluPair>(dtype, a, stream);
 }
 
 cudaError_t gemv_add_residual(const void* x, int in, const void* w, int out, float* hidden, DType dtype,
                               cudaStream_t stream) {
-  GemvArgs a;
-  a.x = x;
-  a.in = in;
-  a.w = w;
-  a.out = out;
+  GemvArgs a = plain_input(x, in, w, out);
   a.residual = hidden;
-  return dtype == DType::f16 ? launch<__half, kPlainInput, kAddToResidual>(a, stream)
-                             : launch<__nv_bfloat16, kPlainInput, kAddToResidual>(a, stream);
+  return launch_for<kPlainInput, kAddToResidual>(dtype, a, stream);
 }
 
 }  // namespace loom::kernels::cuda
