@@ -6,12 +6,11 @@ namespace loom::kernels::cuda {
 
 int tile_tokens(int group) { return std::max(1, 16 / std::max(1, group)); }
 
-AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, int num_tokens, const AttentionPlanLimits& limits) {
+AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, const AttentionPlanLimits& limits) {
   AttentionPlan plan;
   const int group = std::max(1, limits.group);
   const int tile = tile_tokens(group);
   plan.rows_per_item = tile * group;
-  plan.combine.assign(static_cast<std::size_t>(std::max(0, num_tokens)), TokenCombine{});
 
   // Without splitting, one item per (tile, KV head); split only when that leaves SMs idle.
   auto is_prefill = [&](const AttentionSeqMeta& s) {
@@ -25,7 +24,7 @@ AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, int num_
 
   for (std::int32_t si = 0; si < static_cast<std::int32_t>(seqs.size()); ++si) {
     const AttentionSeqMeta& s = seqs[si];
-    if (is_prefill(s)) {  // written directly by the prefill kernel: combine stays {-1, 0, 0}
+    if (is_prefill(s)) {  // written directly by the prefill kernel
       for (int q0 = 0; q0 < s.q_len; q0 += kPrefillTileRows)
         plan.prefill_tiles.push_back({si, q0, std::min(kPrefillTileRows, s.q_len - q0)});
       continue;
@@ -38,7 +37,8 @@ AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, int num_
       if (splits > 1 && plan.partial_slots + splits * limits.num_kv_heads > limits.max_partial_slots) splits = 1;
       const int first_slot = splits > 1 ? plan.partial_slots : -1;
       if (splits > 1) plan.partial_slots += splits * limits.num_kv_heads;
-      const int per_split = (keys + splits - 1) / splits;
+      // Even ranges: none is empty (splits <= keys), and the merge waits for every one of them.
+      auto split_begin = [&](int sp) { return static_cast<int>(static_cast<long long>(keys) * sp / splits); };
       for (int h = 0; h < limits.num_kv_heads; ++h) {
         for (int sp = 0; sp < splits; ++sp) {
           AttentionWorkItem item;
@@ -46,16 +46,13 @@ AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, int num_
           item.kv_head = h;
           item.q_begin = q0;
           item.q_count = count;
-          item.k_begin = sp * per_split;
-          item.k_end = std::min(keys, (sp + 1) * per_split);
+          item.k_begin = split_begin(sp);
+          item.k_end = split_begin(sp + 1);
           item.partial = splits > 1 ? first_slot + h * splits + sp : -1;
-          if (item.k_begin < item.k_end) plan.items.push_back(item);
+          item.split = sp;
+          item.num_splits = splits;
+          plan.items.push_back(item);
         }
-      }
-      for (int r = 0; r < count; ++r) {
-        const int token = s.q_start + q0 + r;
-        if (token < 0 || token >= num_tokens) continue;
-        plan.combine[static_cast<std::size_t>(token)] = {first_slot, splits > 1 ? splits : 0, r};
       }
     }
   }

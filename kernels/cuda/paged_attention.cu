@@ -6,7 +6,10 @@
 // with one 16-byte load per lane and a few shuffles, then updates an online softmax (log2
 // domain, fp32). Rows of one item share the KV head, so K/V lines are reused through L1. When an
 // item has fewer than four rows (decode), several warps split its keys and merge in shared
-// memory. Split-K items write unnormalised partial results that the merge kernel combines.
+// memory. The step's own keys and values are read from k_new / v_new, and each is stored into the
+// cache by the one item whose tile and key range hold it (nothing in the launch reads them from
+// there). Split-K items write unnormalised partial results; the last of a tile's splits to
+// finish (a counter per tile) merges them.
 #include <cfloat>
 
 #include "common.cuh"
@@ -96,6 +99,7 @@ __device__ RowState attend_row(const PagedAttentionArgs& a, const AttentionSeqMe
   const std::int32_t* table = a.block_tables + seq.table_offset;
   const T* k_cache = static_cast<const T*>(a.k_cache);
   const T* v_cache = static_cast<const T*>(a.v_cache);
+  const int first_new = seq.ctx_len - seq.q_len;  // keys from here on are the step's own
   const std::size_t token_stride = static_cast<std::size_t>(a.num_kv_heads) * d;
   const std::size_t head_offset = static_cast<std::size_t>(item.kv_head) * d + key_lane * 8;
   // kUnroll iterations' K/V loads are issued before any is used, so each lane keeps several
@@ -113,11 +117,20 @@ __device__ RowState attend_row(const PagedAttentionArgs& a, const AttentionSeqMe
       valid[u] = key < k_end;
       k_raw[u] = v_raw[u] = make_uint4(0, 0, 0, 0);
       if (valid[u] && dims_here) {
-        const std::int32_t block = table[key / a.block_size];
-        const std::size_t off =
-            (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * token_stride + head_offset;
-        k_raw[u] = *reinterpret_cast<const uint4*>(k_cache + off);
-        v_raw[u] = *reinterpret_cast<const uint4*>(v_cache + off);
+        const T *k_at, *v_at;
+        if (key >= first_new) {
+          const std::size_t off = static_cast<std::size_t>(seq.q_start + key - first_new) * token_stride + head_offset;
+          k_at = static_cast<const T*>(a.k_new) + off;
+          v_at = static_cast<const T*>(a.v_new) + off;
+        } else {
+          const std::int32_t block = table[key / a.block_size];
+          const std::size_t off =
+              (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * token_stride + head_offset;
+          k_at = k_cache + off;
+          v_at = v_cache + off;
+        }
+        k_raw[u] = *reinterpret_cast<const uint4*>(k_at);
+        v_raw[u] = *reinterpret_cast<const uint4*>(v_at);
       }
     }
 #pragma unroll
@@ -179,11 +192,80 @@ __device__ void store_row(const PagedAttentionArgs& a, const AttentionWorkItem& 
   }
 }
 
+// Stores the step's keys that this item covers (its tile's tokens within its key range, for its
+// KV head) into the cache: every new key belongs to exactly one item of its own token's tile.
+template <typename T>
+__device__ void store_new_keys(const PagedAttentionArgs& a, const AttentionSeqMeta& seq, const AttentionWorkItem& item) {
+  const int first_new = seq.ctx_len - seq.q_len;
+  const int begin = max(item.k_begin, first_new + item.q_begin);
+  const int end = min(item.k_end, first_new + item.q_begin + item.q_count);
+  const int chunks = a.head_dim / 8;
+  const std::size_t token_stride = static_cast<std::size_t>(a.num_kv_heads) * a.head_dim;
+  const std::size_t head_offset = static_cast<std::size_t>(item.kv_head) * a.head_dim;
+  for (int i = threadIdx.x; i < (end - begin) * chunks; i += blockDim.x) {
+    const int key = begin + i / chunks, c = i % chunks;
+    const std::int32_t block = a.block_tables[seq.table_offset + key / a.block_size];
+    const std::size_t dst = (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * token_stride +
+                            head_offset + c * 8;
+    const std::size_t src = static_cast<std::size_t>(seq.q_start + key - first_new) * token_stride + head_offset + c * 8;
+    *reinterpret_cast<uint4*>(static_cast<T*>(a.k_cache) + dst) = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.k_new) + src);
+    *reinterpret_cast<uint4*>(static_cast<T*>(a.v_cache) + dst) = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.v_new) + src);
+  }
+}
+
+// Called by a whole CTA once a split item's partial rows are stored: the last of the tile's
+// splits to arrive merges them, out = sum_s w_s acc_s / sum_s w_s l_s with w_s = 2^(m_s - m),
+// and leaves the tile's counter at zero for the next launch.
+template <typename T>
+__device__ void merge_if_last(const PagedAttentionArgs& a, const AttentionSeqMeta& seq, const AttentionWorkItem& item,
+                              int group, int lanes_per_key, int* shared_last) {
+  const int first = item.partial - item.split;
+  __threadfence();  // this CTA's partial rows are visible to whichever CTA merges
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const bool last = atomicAdd(a.split_counters + first, 1) == item.num_splits - 1;
+    if (last) a.split_counters[first] = 0;
+    *shared_last = last;
+  }
+  __syncthreads();
+  if (!*shared_last) return;
+  __threadfence();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const bool dims_here = lane < lanes_per_key && lane * 8 < a.head_dim;
+  AttentionWorkItem whole = item;
+  whole.partial = -1;  // store_row writes the output
+  for (int row = warp; row < item.q_count * group; row += kWarps) {
+    auto slot_row = [&](int s) { return static_cast<std::size_t>(first + s) * a.rows_per_item + row; };
+    // L2 loads (__ldcg): the partial rows were written by other CTAs during this launch.
+    float m = -INFINITY;
+    for (int s = 0; s < item.num_splits; ++s) m = fmaxf(m, __ldcg(a.partial_max_sum + slot_row(s) * 2));
+    RowState st;
+    st.m = m;
+    st.l = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) st.acc[i] = 0.0f;
+    for (int s = 0; s < item.num_splits; ++s) {
+      const float w_s = m == -INFINITY ? 0.0f : exp2f(__ldcg(a.partial_max_sum + slot_row(s) * 2) - m);
+      st.l += __ldcg(a.partial_max_sum + slot_row(s) * 2 + 1) * w_s;
+      if (dims_here) {
+        const float4* part = reinterpret_cast<const float4*>(a.partial_out + slot_row(s) * a.head_dim + lane * 8);
+        const float4 lo = __ldcg(part), hi = __ldcg(part + 1);
+        const float p[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) st.acc[i] += p[i] * w_s;
+      }
+    }
+    const int head = item.kv_head * group + row % group;
+    store_row<T>(a, whole, row, head, seq.q_start + item.q_begin + row / group, st, lanes_per_key);
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(PagedAttentionArgs a) {
   detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   __shared__ float shared_ml[kWarps][2];
   __shared__ float shared_acc[kWarps][kMaxHeadDim];
+  __shared__ int shared_last;
   const int num_items = a.counts[0];
   const int group = a.num_heads / a.num_kv_heads;
   const int chunks = (a.head_dim + 7) / 8;
@@ -194,6 +276,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(PagedAttentionAr
   for (int w = blockIdx.x; w < num_items; w += gridDim.x) {
     const AttentionWorkItem item = a.items[w];
     const AttentionSeqMeta seq = a.seqs[item.seq];
+    store_new_keys<T>(a, seq, item);
     const int rows = item.q_count * group;
     const int warps_per_row = rows >= kWarps ? 1 : kWarps / rows;
     const int tasks = rows * warps_per_row;
@@ -243,43 +326,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(PagedAttentionAr
       }
       __syncthreads();  // shared memory is reused by the next item
     }
-  }
-}
-
-// One warp per (token, query head) whose tile was split: out = sum_s w_s acc_s / sum_s w_s l_s.
-template <typename T>
-__global__ void merge_kernel(PagedAttentionArgs a) {
-  detail::wait_then_allow_dependents();  // chained launch (common.cuh)
-  const int num_tokens = a.counts[1];
-  const int group = a.num_heads / a.num_kv_heads;
-  const int lane = threadIdx.x % 32;
-  const int pairs = num_tokens * a.num_heads;
-  for (int pair = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; pair < pairs;
-       pair += gridDim.x * (blockDim.x / 32)) {
-    const int t = pair / a.num_heads, head = pair % a.num_heads;
-    const TokenCombine c = a.combine[t];
-    if (c.num_splits <= 1) continue;
-    const int row = c.row_in_tile * group + head % group;
-    const int first = c.first_slot + (head / group) * c.num_splits;
-    float m = -INFINITY;
-    for (int s = 0; s < c.num_splits; ++s)
-      m = fmaxf(m, a.partial_max_sum[(static_cast<std::size_t>(first + s) * a.rows_per_item + row) * 2]);
-    float l = 0.0f;
-    for (int s = 0; s < c.num_splits; ++s) {
-      const std::size_t at = (static_cast<std::size_t>(first + s) * a.rows_per_item + row) * 2;
-      l += m == -INFINITY ? 0.0f : a.partial_max_sum[at + 1] * exp2f(a.partial_max_sum[at] - m);
-    }
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    T* out = static_cast<T*>(a.out) + (static_cast<std::size_t>(t) * a.num_heads + head) * a.head_dim;
-    for (int i = lane; i < a.head_dim; i += 32) {
-      float acc = 0.0f;
-      for (int s = 0; s < c.num_splits; ++s) {
-        const std::size_t slot_row = static_cast<std::size_t>(first + s) * a.rows_per_item + row;
-        const float w_s = m == -INFINITY ? 0.0f : exp2f(a.partial_max_sum[slot_row * 2] - m);
-        acc += a.partial_out[slot_row * a.head_dim + i] * w_s;
-      }
-      out[i] = from_float<T>(acc * inv);
-    }
+    if (item.partial >= 0) merge_if_last<T>(a, seq, item, group, lanes_per_key, &shared_last);
   }
 }
 
@@ -289,32 +336,20 @@ cudaError_t launch_attention(const PagedAttentionArgs& args, cudaStream_t stream
       args.num_heads % args.num_kv_heads != 0)
     return cudaErrorInvalidValue;
   if (args.num_prefill_tiles > 0) {
-    const cudaError_t e = args.head_dim == 128 ? launch_prefill<T, 128>(args, stream)
+    cudaError_t e = launch_write_kv<T>(args.k_new, args.v_new, args.slots, args.counts + 1, args.max_tokens,
+                                       args.num_kv_heads, args.head_dim, args.k_cache, args.v_cache, stream);
+    if (e != cudaSuccess) return e;
+    e = args.head_dim == 128 ? launch_prefill<T, 128>(args, stream)
                           : args.head_dim == 64 ? launch_prefill<T, 64>(args, stream)
                                                 : cudaErrorInvalidValue;
     if (e != cudaSuccess) return e;
   }
-  if (args.grid > 0) {
-    const cudaError_t e = detail::launch_chained(attention_kernel<T>, dim3(args.grid), dim3(kWarps * 32), 0, stream, args);
-    if (e != cudaSuccess) return e;
-  }
-  if (args.max_tokens > 0 && args.partial_out) {
-    const int pairs = args.max_tokens * args.num_heads;
-    const int blocks = std::min((pairs + 3) / 4, 4096);
-    return detail::launch_chained(merge_kernel<T>, dim3(blocks), dim3(128), 0, stream, args);
-  }
-  return cudaSuccess;
+  return args.grid > 0
+             ? detail::launch_chained(attention_kernel<T>, dim3(args.grid), dim3(kWarps * 32), 0, stream, args)
+             : cudaSuccess;
 }
 
 }  // namespace
-
-cudaError_t write_kv(const void* k, const void* v, const std::int32_t* slot_mapping, const std::int32_t* num_tokens,
-                     int max_tokens, int num_kv_heads, int head_dim, void* k_cache, void* v_cache, DType dtype,
-                     cudaStream_t stream) {
-  if (head_dim % 8 != 0) return cudaErrorInvalidValue;
-  return LOOM_DISPATCH_DTYPE(dtype, launch_write_kv)(k, v, slot_mapping, num_tokens, max_tokens, num_kv_heads, head_dim,
-                                                     k_cache, v_cache, stream);
-}
 
 bool prefill_kernel_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
 

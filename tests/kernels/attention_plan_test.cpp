@@ -18,14 +18,21 @@ TEST(AttentionPlan, SplitsOnlyWhenItemsAreFewAndCoversEveryKeyOnce) {
   limits.target_items = 64;
   limits.max_partial_slots = 1000;
   // One long decode: 2 base items -> split into chunks of >= 256 keys.
-  auto plan = kc::plan_attention({{0, 1, 3000, 0}}, 1, limits);
+  auto plan = kc::plan_attention({{0, 1, 3000, 0}}, limits);
   ASSERT_GT(plan.items.size(), 2u);
-  EXPECT_EQ(plan.combine[0].num_splits * 2, static_cast<int>(plan.items.size()));
+  const int splits = plan.items[0].num_splits;
+  EXPECT_EQ(splits * 2, static_cast<int>(plan.items.size()));
   for (int h = 0; h < 2; ++h) {
-    int covered = 0;
+    int covered = 0, next_key = 0, next_split = 0;
     for (const auto& item : plan.items)
       if (item.kv_head == h) {
         EXPECT_GE(item.k_end - item.k_begin, 256);
+        EXPECT_EQ(item.k_begin, next_key) << "ranges follow each other";
+        // The merge finds the tile's slots from any of its items.
+        EXPECT_EQ(item.split, next_split++);
+        EXPECT_EQ(item.num_splits, splits);
+        EXPECT_EQ(item.partial - item.split, h * splits);
+        next_key = item.k_end;
         covered += item.k_end - item.k_begin;
       }
     EXPECT_EQ(covered, 3000) << "every key of head " << h << " exactly once";
@@ -33,16 +40,22 @@ TEST(AttentionPlan, SplitsOnlyWhenItemsAreFewAndCoversEveryKeyOnce) {
   // Enough work already: no split, one item per (tile, KV head); tiles of 16 / group tokens.
   std::vector<kc::AttentionSeqMeta> many;
   for (int i = 0; i < 40; ++i) many.push_back({i, 1, 2000, 0});
-  plan = kc::plan_attention(many, 40, limits);
+  plan = kc::plan_attention(many, limits);
   EXPECT_EQ(plan.items.size(), 80u);
   EXPECT_EQ(plan.partial_slots, 0);
-  plan = kc::plan_attention({{0, 9, 9, 0}}, 9, limits);
+  plan = kc::plan_attention({{0, 9, 9, 0}}, limits);
   EXPECT_EQ(plan.rows_per_item, 16);
   EXPECT_EQ(plan.items.size(), 2u * 3u) << "9 tokens in tiles of 4 tokens x 2 KV heads";
   // No room for partial results: no split.
   limits.max_partial_slots = 0;
-  plan = kc::plan_attention({{0, 1, 3000, 0}}, 1, limits);
+  plan = kc::plan_attention({{0, 1, 3000, 0}}, limits);
   EXPECT_EQ(plan.items.size(), 2u);
+  // Split ranges are never empty, even when the keys barely cover the splits.
+  limits.max_partial_slots = 1000;
+  limits.min_keys_per_split = 1;
+  plan = kc::plan_attention({{0, 1, 70, 0}}, limits);
+  ASSERT_GT(plan.items.size(), 2u * 30u);
+  for (const auto& item : plan.items) EXPECT_LT(item.k_begin, item.k_end);
 }
 
 }  // namespace

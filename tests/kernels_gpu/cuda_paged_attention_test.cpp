@@ -1,7 +1,8 @@
 // The CUDA paged attention (planner + KV write + kernel + split-K merge) against a float64 dense
 // causal reference, on shuffled block tables, block sizes 8/16/32, MHA and GQA, head sizes
 // 8/48/64/128, mixed prefill/decode batches, long contexts that split, and padding rows that
-// must stay untouched. Inputs are rounded to 16 bits first; the tolerance is the output's
+// must stay untouched; the cache must hold the step's K/V afterwards, and a second launch (the
+// split counters reset by the first) must give the same output. Inputs are rounded to 16 bits first; the tolerance is the output's
 // rounding (see cuda_elementwise_test.cpp) with a margin for fp32 accumulation.
 #include <algorithm>
 #include <cmath>
@@ -80,7 +81,7 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms
       if (p < s.history) {  // history is in the cache already
         std::copy(ks, ks + KV * d, k_cache.begin() + slot * KV * d);
         std::copy(vs, vs + KV * d, v_cache.begin() + slot * KV * d);
-      } else {  // the step's tokens arrive through write_kv
+      } else {  // the step's tokens arrive in k_new / v_new, for the kernel to store
         const int row = q_start + p - s.history;
         std::copy(ks, ks + KV * d, k_new.begin() + static_cast<std::size_t>(row) * KV * d);
         std::copy(vs, vs + KV * d, v_new.begin() + static_cast<std::size_t>(row) * KV * d);
@@ -95,9 +96,7 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms
   limits.target_items = 2 * sms;
   limits.max_partial_slots = 8 * sms;
   limits.prefill_min_q_len = tensor_cores ? 16 : 0;
-  const kc::AttentionPlan plan = kc::plan_attention(metas, T, limits);
-  auto combine = plan.combine;
-  combine.resize(T + pad);
+  const kc::AttentionPlan plan = kc::plan_attention(metas, limits);
 
   DeviceHalf dq(q, dtype), dk(k_new, dtype), dv(v_new, dtype), dkc(k_cache, dtype), dvc(v_cache, dtype);
   DeviceHalf out(static_cast<std::size_t>(T + pad) * H * d, dtype);
@@ -105,21 +104,20 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms
   DeviceArray<std::int32_t> counts(std::vector<std::int32_t>{static_cast<std::int32_t>(plan.items.size()), T});
   runtime::DeviceBuffer dmeta(metas.size() * sizeof(kc::AttentionSeqMeta), "test");
   runtime::DeviceBuffer ditems(std::max<std::size_t>(1, plan.items.size()) * sizeof(kc::AttentionWorkItem), "test");
-  runtime::DeviceBuffer dcombine(combine.size() * sizeof(kc::TokenCombine), "test");
   runtime::DeviceBuffer dtiles(std::max<std::size_t>(1, plan.prefill_tiles.size()) * sizeof(kc::PrefillTile), "test");
   LOOM_CUDA_CHECK(cudaMemcpy(dtiles.data(), plan.prefill_tiles.data(), plan.prefill_tiles.size() * sizeof(kc::PrefillTile),
                              cudaMemcpyHostToDevice));
   LOOM_CUDA_CHECK(cudaMemcpy(dmeta.data(), metas.data(), dmeta.bytes(), cudaMemcpyHostToDevice));
   LOOM_CUDA_CHECK(cudaMemcpy(ditems.data(), plan.items.data(), plan.items.size() * sizeof(kc::AttentionWorkItem),
                              cudaMemcpyHostToDevice));
-  LOOM_CUDA_CHECK(cudaMemcpy(dcombine.data(), combine.data(), dcombine.bytes(), cudaMemcpyHostToDevice));
   const std::size_t partial_rows = static_cast<std::size_t>(std::max(1, plan.partial_slots)) * plan.rows_per_item;
   DeviceArray<float> partial_out(partial_rows * d), partial_ms(partial_rows * 2);
+  DeviceArray<int> split_counters(std::vector<int>(std::max(1, plan.partial_slots), 0));
 
-  LOOM_CUDA_CHECK(kc::write_kv(dk.data(), dv.data(), dslots.data(), counts.data() + 1, T + pad, KV, d, dkc.data(),
-                               dvc.data(), dtype, nullptr));
   kc::PagedAttentionArgs a;
   a.q = dq.data();
+  a.k_new = dk.data();
+  a.v_new = dv.data();
   a.out = out.data();
   a.k_cache = dkc.data();
   a.v_cache = dvc.data();
@@ -133,15 +131,32 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms
   a.items = static_cast<const kc::AttentionWorkItem*>(ditems.data());
   a.prefill_tiles = static_cast<const kc::PrefillTile*>(dtiles.data());
   a.num_prefill_tiles = static_cast<int>(plan.prefill_tiles.size());
-  a.combine = static_cast<const kc::TokenCombine*>(dcombine.data());
+  a.slots = dslots.data();
   a.counts = counts.data();
   a.max_tokens = T + pad;
   a.rows_per_item = plan.rows_per_item;
   a.partial_out = partial_out.data();
   a.partial_max_sum = partial_ms.data();
+  a.split_counters = split_counters.data();
   a.grid = 4 * sms;
   LOOM_CUDA_CHECK(kc::paged_attention(a, dtype, nullptr));
   const std::vector<float> got = out.read();
+  // Every position of every sequence is in the cache now (history and the step's own tokens).
+  std::vector<float> want_k(k_cache.size(), 0.0f), want_v(v_cache.size(), 0.0f);
+  for (std::size_t i = 0; i < scenario.seqs.size(); ++i)
+    for (int p = 0; p < metas[i].ctx_len; ++p) {
+      const std::size_t slot = static_cast<std::size_t>(tables[metas[i].table_offset + p / bs]) * bs + p % bs;
+      std::copy_n(&k[i][static_cast<std::size_t>(p) * KV * d], KV * d, want_k.begin() + slot * KV * d);
+      std::copy_n(&v[i][static_cast<std::size_t>(p) * KV * d], KV * d, want_v.begin() + slot * KV * d);
+    }
+  ASSERT_EQ(dkc.read(), want_k) << "K cache after the step";
+  ASSERT_EQ(dvc.read(), want_v) << "V cache after the step";
+  ASSERT_EQ(split_counters.read(), std::vector<int>(std::max(1, plan.partial_slots), 0)) << "split counters left at zero";
+  // A replay (as a CUDA graph does) merges again from zeroed counters: the same output.
+  LOOM_CUDA_CHECK(kc::paged_attention(a, dtype, nullptr));
+  const std::vector<float> again = out.read();
+  const std::size_t real_values = static_cast<std::size_t>(T) * H * d;
+  ASSERT_TRUE(std::equal(got.begin(), got.begin() + real_values, again.begin())) << "second launch";
 
   // float64 reference per sequence; padding rows must still be NaN.
   std::vector<float> real(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(T) * H * d);

@@ -37,8 +37,10 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   limits_.num_kv_heads = static_cast<int>(info.model.num_kv_heads);
   limits_.group = static_cast<int>(info.model.num_heads / std::max<std::uint32_t>(1, info.model.num_kv_heads));
   limits_.target_items = 2 * sms;
-  // Decode of a few sequences leaves most SMs idle unless even short contexts are split.
-  limits_.min_keys_per_split = 64;
+  // Decode of a few sequences leaves most SMs idle unless even short contexts are split: a split
+  // of 32 keys is a few loads per warp, and the step's critical path is the longest split (7B
+  // batch-1 decode on the H100: 64 keys 1.5% and 128 keys 6% slower).
+  limits_.min_keys_per_split = 32;
   limits_.max_partial_slots = max_slots_ = 4 * limits_.target_items;
   rows_per_item_ = kc::tile_tokens(limits_.group) * limits_.group;
   // Prefill chunks of 16+ tokens go to the tensor-core kernel when it has the head size.
@@ -51,8 +53,7 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   off_seqs_ = off_slots_ + align(max_tokens_ * sizeof(std::int32_t));
   off_tables_ = off_seqs_ + align(max_seqs_ * sizeof(kc::AttentionSeqMeta));
   off_items_ = off_tables_ + align(static_cast<std::size_t>(max_seqs_) * max_blocks_per_seq_ * sizeof(std::int32_t));
-  off_combine_ = off_items_ + align(static_cast<std::size_t>(max_items_) * sizeof(kc::AttentionWorkItem));
-  off_prefill_ = off_combine_ + align(max_tokens_ * sizeof(kc::TokenCombine));
+  off_prefill_ = off_items_ + align(static_cast<std::size_t>(max_items_) * sizeof(kc::AttentionWorkItem));
   bytes_ = off_prefill_ + align(static_cast<std::size_t>(max_prefill_tiles_) * sizeof(kc::PrefillTile));
   LOOM_CUDA_CHECK(cudaMalloc(&device_, bytes_));
   LOOM_CUDA_CHECK(cudaMallocHost(&host_, bytes_));
@@ -61,6 +62,9 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   const std::size_t partial_rows = static_cast<std::size_t>(max_slots_) * rows_per_item_;
   LOOM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&partial_out_), partial_rows * info.model.head_dim * sizeof(float)));
   LOOM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&partial_max_sum_), partial_rows * 2 * sizeof(float)));
+  // The kernel leaves every counter at zero after each launch.
+  LOOM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&split_counters_), max_slots_ * sizeof(int)));
+  LOOM_CUDA_CHECK(cudaMemset(split_counters_, 0, max_slots_ * sizeof(int)));
 }
 
 CudaPagedAttention::~CudaPagedAttention() {
@@ -68,6 +72,7 @@ CudaPagedAttention::~CudaPagedAttention() {
   if (host_) cudaFreeHost(host_);
   if (partial_out_) cudaFree(partial_out_);
   if (partial_max_sum_) cudaFree(partial_max_sum_);
+  if (split_counters_) cudaFree(split_counters_);
 }
 
 void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView& cache, Stream stream) {
@@ -96,13 +101,13 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
       slots_[s.q_start + i] = s.block_table[pos / bs] * bs + static_cast<std::int32_t>(pos % bs);
     }
   }
-  const kc::AttentionPlan plan = kc::plan_attention(seqs_, T, limits_);
+  const kc::AttentionPlan plan = kc::plan_attention(seqs_, limits_);
   if (static_cast<int>(plan.items.size()) > max_items_ || static_cast<int>(plan.prefill_tiles.size()) > max_prefill_tiles_)
     throw loom::Error("attention/paged: the step needs " + std::to_string(plan.items.size()) +
                       " work items and " + std::to_string(plan.prefill_tiles.size()) +
                       " prefill tiles, more than planned for");
 
-  // Each region is copied as far as this step uses it (padding tokens: slot -1, nothing to merge).
+  // Each region is copied as far as this step uses it (padding tokens: slot -1, no item).
   auto* host = static_cast<unsigned char*>(host_);
   auto* device = static_cast<unsigned char*>(device_);
   const auto upload = [&](std::size_t offset, const void* data, std::size_t bytes) {
@@ -117,9 +122,6 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
   upload(off_seqs_, seqs_.data(), seqs_.size() * sizeof(kc::AttentionSeqMeta));
   upload(off_tables_, tables_.data(), tables_.size() * sizeof(std::int32_t));
   upload(off_items_, plan.items.data(), plan.items.size() * sizeof(kc::AttentionWorkItem));
-  std::vector<kc::TokenCombine> combine = plan.combine;
-  combine.resize(static_cast<std::size_t>(max_tokens_));
-  upload(off_combine_, combine.data(), combine.size() * sizeof(kc::TokenCombine));
   upload(off_prefill_, plan.prefill_tiles.data(), plan.prefill_tiles.size() * sizeof(kc::PrefillTile));
   num_prefill_tiles_ = static_cast<int>(plan.prefill_tiles.size());
 }
@@ -131,12 +133,10 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   const KvCacheView::Layer& kv = cache.layers[layer];
   auto* device = static_cast<unsigned char*>(device_);
   const auto* counts = reinterpret_cast<const std::int32_t*>(device);
-  const int rows = static_cast<int>(q.shape[0]);  // the model's (possibly padded) token count
-  LOOM_CUDA_CHECK(kc::write_kv(k.data, v.data, reinterpret_cast<const std::int32_t*>(device + off_slots_), counts + 1,
-                               rows, static_cast<int>(cache.num_kv_heads), static_cast<int>(cache.head_dim), kv.k, kv.v,
-                               dtype, s));
   kc::PagedAttentionArgs a;
   a.q = q.data;
+  a.k_new = k.data;
+  a.v_new = v.data;
   a.out = out.data;
   a.k_cache = kv.k;
   a.v_cache = kv.v;
@@ -150,12 +150,13 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   a.items = reinterpret_cast<const kc::AttentionWorkItem*>(device + off_items_);
   a.prefill_tiles = reinterpret_cast<const kc::PrefillTile*>(device + off_prefill_);
   a.num_prefill_tiles = num_prefill_tiles_;
-  a.combine = reinterpret_cast<const kc::TokenCombine*>(device + off_combine_);
+  a.slots = reinterpret_cast<const std::int32_t*>(device + off_slots_);
   a.counts = counts;
-  a.max_tokens = rows;
+  a.max_tokens = static_cast<int>(q.shape[0]);  // the model's (possibly padded) token count
   a.rows_per_item = rows_per_item_;
   a.partial_out = partial_out_;
   a.partial_max_sum = partial_max_sum_;
+  a.split_counters = split_counters_;
   if (grid_ == 0) {  // sized once the KV dtype is known
     grid_ = kc::attention_grid(dtype);
     if (grid_ <= 0) throw loom::Error("attention/paged: cannot size the CUDA attention kernel's grid");

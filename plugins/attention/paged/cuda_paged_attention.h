@@ -1,6 +1,6 @@
 // The CUDA half of attention/paged: plans each step on the host (attention_plan.h), copies the
 // plan into device buffers whose addresses never change (so decode steps can be CUDA graphs),
-// and per layer stores the step's K/V and runs the kernel of loom/kernels/cuda/paged_attention.h.
+// and per layer runs loom/kernels/cuda/paged_attention.h, which also stores the step's K/V.
 #pragma once
 
 #include <cstdint>
@@ -30,15 +30,16 @@ class CudaPagedAttention {
   int max_tokens_ = 0, max_seqs_ = 0, max_blocks_per_seq_ = 0, max_items_ = 0, max_slots_ = 0, rows_per_item_ = 0;
   int grid_ = 0;
   loom::kernels::cuda::AttentionPlanLimits limits_;
-  // One device allocation and its pinned mirror: counts, slots, seqs, tables, items, combine.
+  // One device allocation and its pinned mirror: counts, slots, seqs, tables, items, prefill tiles.
   void* device_ = nullptr;
   void* host_ = nullptr;
   std::size_t bytes_ = 0;
-  std::size_t off_slots_ = 0, off_seqs_ = 0, off_tables_ = 0, off_items_ = 0, off_combine_ = 0, off_prefill_ = 0;
+  std::size_t off_slots_ = 0, off_seqs_ = 0, off_tables_ = 0, off_items_ = 0, off_prefill_ = 0;
   int max_prefill_tiles_ = 0;
   int num_prefill_tiles_ = 0;  // of the prepared step
   float* partial_out_ = nullptr;
   float* partial_max_sum_ = nullptr;
+  int* split_counters_ = nullptr;  // one per partial slot (the first slot of a split tile's)
   // The prepared step.
   int num_heads_ = 0;
   float scale_ = 1.0f;

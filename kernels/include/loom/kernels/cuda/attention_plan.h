@@ -3,7 +3,7 @@
 // A work item is one sequence's tile of query tokens for one KV head, over a range of keys. Its
 // rows are (token, query head of the KV head's group) pairs, so grouped-query heads share every
 // K/V load. Long contexts with little other work are split over several items (split-K, as in
-// flash-decoding) whose partial results a second kernel merges by log-sum-exp. Plain C++: the
+// flash-decoding) whose partial results the last of them to finish merges by log-sum-exp. Plain C++: the
 // planner is tested on the CPU; the kernel that reads the plan is in paged_attention.h.
 #pragma once
 
@@ -27,15 +27,10 @@ struct AttentionWorkItem {
   std::int32_t k_begin = 0;   // key positions [k_begin, k_end), further limited per row (causal)
   std::int32_t k_end = 0;
   std::int32_t partial = -1;  // -1: the item writes the output; else its partial-result slot
-};
-
-// How each query token's output is assembled: written by its item directly (num_splits <= 1),
-// or merged from the partial slots of its tile: query head h reads slots
-// first_slot + (h / group) * num_splits + s for s < num_splits, row row_in_tile * group + h % group.
-struct TokenCombine {
-  std::int32_t first_slot = -1;
-  std::int32_t num_splits = 0;
-  std::int32_t row_in_tile = 0;
+  // Split-K: the tile's items for this KV head hold slots partial - split + s, s < num_splits
+  // (row r of a slot is row r of the tile); whichever finishes last merges them into the output.
+  std::int32_t split = 0;
+  std::int32_t num_splits = 1;
 };
 
 // A tile of up to kPrefillTileRows query tokens of one sequence, for every query head: run by
@@ -61,7 +56,6 @@ struct AttentionPlanLimits {
 struct AttentionPlan {
   std::vector<PrefillTile> prefill_tiles;
   std::vector<AttentionWorkItem> items;
-  std::vector<TokenCombine> combine;  // one per query token of the batch
   int partial_slots = 0;
   int rows_per_item = 0;              // max rows of any item: tile tokens * group
 };
@@ -70,8 +64,8 @@ struct AttentionPlan {
 // the group alone is larger.
 int tile_tokens(int group);
 
-// Plans the step. seqs[i].q_start must lay the sequences out one after the other over
-// num_tokens rows; tokens of no sequence get num_splits == 0 and no item (they stay untouched).
-AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, int num_tokens, const AttentionPlanLimits& limits);
+// Plans the step. seqs[i].q_start must lay the sequences out one after the other; rows of no
+// sequence (padding) get no item and stay untouched.
+AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, const AttentionPlanLimits& limits);
 
 }  // namespace loom::kernels::cuda

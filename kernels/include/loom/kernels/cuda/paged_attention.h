@@ -1,11 +1,13 @@
-// Paged attention on the GPU: the KV-cache write and attention over a mixed batch of prefill
-// chunks and decodes, in 16-bit storage with fp32 arithmetic.
+// Paged attention on the GPU: the step's KV-cache write and attention over a mixed batch of
+// prefill chunks and decodes, in 16-bit storage with fp32 arithmetic.
 //
 // Cache layout of one layer (as sdk::KvCacheView): K and V are separate arrays
 // [num_blocks, block_size, num_kv_heads, head_dim]. The attention kernel walks the work items of
-// attention_plan.h with a fixed grid (grid-stride over the items), and reads how many items and
-// tokens there are from device memory, so a captured CUDA graph replays with a new plan written
-// into the same buffers. head_dim must be a multiple of 8 and at most 256.
+// attention_plan.h with a fixed grid (grid-stride over the items), and reads how many items there
+// are from device memory, so a captured CUDA graph replays with a new plan written into the same
+// buffers. It reads the step's own keys and values from k_new / v_new and stores them into the
+// cache as it goes, and the last split of a tile to finish merges the tile's partial results, so
+// a step without prefill tiles is one launch. head_dim must be a multiple of 8 and at most 256.
 #pragma once
 
 #include <cstdint>
@@ -17,18 +19,13 @@
 
 namespace loom::kernels::cuda {
 
-// Row t of k, v [T, num_kv_heads, head_dim] goes to cache row slot_mapping[t] (block * block_size
-// + offset); a negative slot skips the row (padding). T is read from *num_tokens on the device;
-// max_tokens bounds the grid.
-cudaError_t write_kv(const void* k, const void* v, const std::int32_t* slot_mapping, const std::int32_t* num_tokens,
-                     int max_tokens, int num_kv_heads, int head_dim, void* k_cache, void* v_cache, DType dtype,
-                     cudaStream_t stream);
-
 struct PagedAttentionArgs {
-  const void* q = nullptr;   // [T, num_heads, head_dim]
-  void* out = nullptr;       // [T, num_heads, head_dim]; rows of no sequence are left untouched
-  const void* k_cache = nullptr;
-  const void* v_cache = nullptr;
+  const void* q = nullptr;      // [T, num_heads, head_dim]
+  const void* k_new = nullptr;  // the step's keys [T, num_kv_heads, head_dim], stored into the cache
+  const void* v_new = nullptr;  // the step's values, likewise
+  void* out = nullptr;          // [T, num_heads, head_dim]; rows of no sequence are left untouched
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
   int block_size = 0;
   int num_heads = 0;
   int num_kv_heads = 0;
@@ -39,18 +36,23 @@ struct PagedAttentionArgs {
   const AttentionWorkItem* items = nullptr;
   const PrefillTile* prefill_tiles = nullptr;
   int num_prefill_tiles = 0;               // known on the host: prefill steps are never graphs
-  const TokenCombine* combine = nullptr;   // [max_tokens]
+  // Prefill tiles read the step's K/V from the cache: with any, row t of k_new / v_new is first
+  // stored at cache row slots[t] (block * block_size + offset; negative: padding, skipped) for t
+  // below counts[1]; max_tokens bounds that copy's grid.
+  const std::int32_t* slots = nullptr;
   const std::int32_t* counts = nullptr;    // {number of items, number of tokens}
-  int max_tokens = 0;                      // bounds the merge kernel's grid
+  int max_tokens = 0;
   int rows_per_item = 0;                   // the plan's rows_per_item (partial slot stride)
   float* partial_out = nullptr;            // [slots, rows_per_item, head_dim]
   float* partial_max_sum = nullptr;        // [slots, rows_per_item, 2]
+  int* split_counters = nullptr;           // [partial slots], zero before the first launch; left zero
   int grid = 0;                            // CTAs of the attention kernel (attention_grid())
 };
 
-// out = softmax(q k^T * scale) v per query head over each token's visible keys: the prefill
-// tiles on tensor cores (head_dim 64 or 128), the work items on CUDA cores, then the merge of
-// split items. Up to three launches on `stream`.
+// out = softmax(q k^T * scale) v per query head over each token's visible keys, and the step's
+// K/V stored into the cache: the prefill tiles on tensor cores (head_dim 64 or 128, after a copy
+// of the step's K/V into the cache), the work items on CUDA cores. One launch on `stream`
+// without prefill tiles, three with.
 bool prefill_kernel_supports(int head_dim);
 // As many CTAs of the CUDA-core kernel as fit on the current device at once (0 on error): the
 // kernel streams K/V and needs every warp slot to keep enough loads in flight.
