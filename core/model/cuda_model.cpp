@@ -87,6 +87,10 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
                   kc::gemv_supports(1, static_cast<int>(c.intermediate_size)) &&
                   kc::gemv_supports(1, static_cast<int>(c.num_attention_heads * c.head_dim));
   for (const CudaLayerWeights& w : layers_) fused_decode_ = fused_decode_ && w.bo == nullptr;
+  // The rotary embedding joins the QKV GEMV too, unless a QK-norm (which needs whole heads) sits
+  // between them.
+  fused_rope_ = fused_decode_;
+  for (const CudaLayerWeights& w : layers_) fused_rope_ = fused_rope_ && w.q_norm == nullptr && w.k_norm == nullptr;
 
   // RoPE table from the CPU's double-precision angles, so both backends rotate alike.
   const int d = static_cast<int>(c.head_dim), half = d / 2;
@@ -361,6 +365,7 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   const int qkv_width = (heads + 2 * kv) * d;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const std::size_t Tmax = max_tokens_;
+  const int table_positions = static_cast<int>(std::max<std::uint32_t>(1, options_.max_model_len));
   auto* inputs = inputs_.as<std::int32_t>();
   const std::int32_t* tokens = inputs;
   const std::int32_t* positions = inputs + Tmax;
@@ -385,36 +390,53 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   const bool fused = T == 1 && fused_decode_;
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const CudaLayerWeights& w = layers_[l];
-    if (fused) {
-      LOOM_CUDA_CHECK(kc::gemv_rmsnorm(hidden, w.attn_norm, eps, H, w.w_qkv, qkv_width, qkv_, dtype_, s));
+    if (fused && fused_rope_) {  // q, k and v heads rotated in place in qkv_ (one token)
+      kc::GemvRope rope;
+      rope.position = positions;
+      rope.cos_sin = cos_sin_.as<float>();
+      rope.table_positions = table_positions;
+      rope.head_dim = d;
+      rope.interleaved = c.rope_style == io::RopeStyle::kInterleaved;
+      rope.rotary_rows = (heads + kv) * d;
+      LOOM_CUDA_CHECK(kc::gemv_rmsnorm_rope(hidden, w.attn_norm, eps, H, w.w_qkv, qkv_width, w.b_qkv, rope, qkv_,
+                                            dtype_, s));
+      mark("qkv projection + rope");
+      auto* q = static_cast<unsigned char*>(qkv_);
+      const std::size_t head_bytes = static_cast<std::size_t>(d) * kc::kElementSize;
+      attention.forward(static_cast<std::uint32_t>(l), view(q, heads), view(q + heads * head_bytes, kv),
+                        view(q + (heads + kv) * head_bytes, kv), cache, view(attn_, heads), s);
     } else {
-      // The previous layer's FFN output joins the residual stream here (none before layer 0).
-      LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, l == 0 ? nullptr : proj_, w.attn_norm, T, H, eps, normed_, dtype_, s));
-      mark("add + rmsnorm");
-      linear_->run(normed_, T, H, w.w_qkv, qkv_width, qkv_, dtype_);
+      if (fused) {
+        LOOM_CUDA_CHECK(kc::gemv_rmsnorm(hidden, w.attn_norm, eps, H, w.w_qkv, qkv_width, qkv_, dtype_, s));
+      } else {
+        // The previous layer's FFN output joins the residual stream here (none before layer 0).
+        LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, l == 0 ? nullptr : proj_, w.attn_norm, T, H, eps, normed_, dtype_, s));
+        mark("add + rmsnorm");
+        linear_->run(normed_, T, H, w.w_qkv, qkv_width, qkv_, dtype_);
+      }
+      if (w.b_qkv) LOOM_CUDA_CHECK(kc::add_bias(qkv_, w.b_qkv, T, qkv_width, dtype_, s));
+      mark("qkv projection");
+      kc::RopeSplitArgs rope;
+      rope.qkv = qkv_;
+      rope.positions = positions;
+      rope.cos_sin = cos_sin_.as<float>();
+      rope.table_positions = table_positions;
+      rope.num_tokens = T;
+      rope.num_heads = heads;
+      rope.num_kv_heads = kv;
+      rope.head_dim = d;
+      rope.interleaved = c.rope_style == io::RopeStyle::kInterleaved;
+      rope.q_norm = w.q_norm;
+      rope.k_norm = w.k_norm;
+      rope.norm_eps = eps;
+      rope.q = q_;
+      rope.k = k_;
+      rope.v = v_;
+      LOOM_CUDA_CHECK(kc::rope_split_qkv(rope, dtype_, s));
+      mark("rope + split");
+      attention.forward(static_cast<std::uint32_t>(l), view(q_, heads), view(k_, kv), view(v_, kv), cache,
+                        view(attn_, heads), s);
     }
-    if (w.b_qkv) LOOM_CUDA_CHECK(kc::add_bias(qkv_, w.b_qkv, T, qkv_width, dtype_, s));
-    mark("qkv projection");
-    kc::RopeSplitArgs rope;
-    rope.qkv = qkv_;
-    rope.positions = positions;
-    rope.cos_sin = cos_sin_.as<float>();
-    rope.table_positions = static_cast<int>(std::max<std::uint32_t>(1, options_.max_model_len));
-    rope.num_tokens = T;
-    rope.num_heads = heads;
-    rope.num_kv_heads = kv;
-    rope.head_dim = d;
-    rope.interleaved = c.rope_style == io::RopeStyle::kInterleaved;
-    rope.q_norm = w.q_norm;
-    rope.k_norm = w.k_norm;
-    rope.norm_eps = eps;
-    rope.q = q_;
-    rope.k = k_;
-    rope.v = v_;
-    LOOM_CUDA_CHECK(kc::rope_split_qkv(rope, dtype_, s));
-    mark("rope + split");
-    attention.forward(static_cast<std::uint32_t>(l), view(q_, heads), view(k_, kv), view(v_, kv), cache,
-                      view(attn_, heads), s);
     mark("attention (plugin)");
     if (fused) {
       LOOM_CUDA_CHECK(kc::gemv_add_residual(attn_, heads * d, w.wo, H, hidden, dtype_, s));

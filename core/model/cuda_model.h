@@ -103,6 +103,7 @@ class CudaModel final : public Model {
 
   std::map<int, cudaGraphExec_t> graphs_;
   bool fused_decode_ = false;  // one-token steps use the fused GEMVs (see enqueue_forward)
+  bool fused_rope_ = false;    // ... and the QKV GEMV applies RoPE (no layer has a QK-norm)
 
   // Timing: events around every forward pass; with profiling, around each phase too (eager only).
   void mark(const char* phase);

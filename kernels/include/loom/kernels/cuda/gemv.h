@@ -7,6 +7,8 @@
 // by the activation loads (four rows took twice as long as one), so cuBLAS serves those.
 #pragma once
 
+#include <cstdint>
+
 #include <cuda_runtime_api.h>
 
 #include "loom/kernels/cuda/dtype.h"
@@ -37,6 +39,20 @@ cudaError_t gemv_rmsnorm(const float* hidden, const void* norm_weight, float eps
 // [2 inter, in]: one warp computes a gate row and its up row.
 cudaError_t gemv_rmsnorm_silu(const float* hidden, const void* norm_weight, float eps, int in, const void* w_gate_up,
                               int inter, void* act, DType dtype, cudaStream_t stream);
+// The rotary embedding of one token's q and k heads (as rope.h applies it), for gemv_rmsnorm_rope.
+struct GemvRope {
+  const std::int32_t* position = nullptr;  // device: the token's position, clamped to the table
+  const float* cos_sin = nullptr;          // [table_positions, head_dim]: cos of pair i at i, sin at head_dim / 2 + i
+  int table_positions = 0;
+  int head_dim = 0;                        // even
+  bool interleaved = false;                // pairs (2i, 2i + 1) instead of (i, i + head_dim / 2)
+  int rotary_rows = 0;                     // output rows below this (q and k heads) rotate; the rest (v) do not
+};
+// qkv = rope((rmsnorm(hidden) * norm_weight) W^T + bias): gemv_rmsnorm, add_bias (bias may be
+// null) and rope_split_qkv without QK-norm in one kernel, q, k and v heads one after the other in
+// qkv [out]; out is a multiple of head_dim. One warp computes both rows of a rotation pair.
+cudaError_t gemv_rmsnorm_rope(const float* hidden, const void* norm_weight, float eps, int in, const void* w, int out,
+                              const void* bias, const GemvRope& rope, void* qkv, DType dtype, cudaStream_t stream);
 // hidden += x W^T (the sub-layer output joins the fp32 residual stream in the epilogue).
 cudaError_t gemv_add_residual(const void* x, int in, const void* w, int out, float* hidden, DType dtype,
                               cudaStream_t stream);
