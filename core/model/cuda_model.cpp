@@ -407,7 +407,7 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
                         view(q + (heads + kv) * head_bytes, kv), cache, view(attn_, heads), s);
     } else {
       if (fused) {
-        LOOM_CUDA_CHECK(kc::gemv_rmsnorm(hidden, w.attn_norm, eps, H, w.w_qkv, qkv_width, qkv_, dtype_, s));
+        LOOM_CUDA_CHECK(kc::gemv_rmsnorm(hidden, w.attn_norm, eps, H, w.w_qkv, qkv_width, qkv_, false, dtype_, s));
       } else {
         // The previous layer's FFN output joins the residual stream here (none before layer 0).
         LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, l == 0 ? nullptr : proj_, w.attn_norm, T, H, eps, normed_, dtype_, s));
@@ -460,10 +460,15 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
     mark("down projection");
   }
   // Only the sampling rows go through the final norm and the lm head (the fused path has added
-  // the last FFN output already).
-  LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, fused ? nullptr : proj_, final_norm_, T, H, eps, normed_, dtype_, s));
-  LOOM_CUDA_CHECK(kc::gather_rows(normed_, rows, R, H, selected_, dtype_, s));
-  linear_->run(selected_, R, H, lm_head_, vocab, logits_.data(), dtype_, /*y_f32=*/true);
+  // the last FFN output already, and for its one row the norm is the lm-head GEMV's prologue).
+  if (fused && R == 1) {
+    LOOM_CUDA_CHECK(kc::gemv_rmsnorm(hidden, final_norm_, eps, H, lm_head_, vocab, logits_.data(), /*y_f32=*/true,
+                                     dtype_, s));
+  } else {
+    LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, fused ? nullptr : proj_, final_norm_, T, H, eps, normed_, dtype_, s));
+    LOOM_CUDA_CHECK(kc::gather_rows(normed_, rows, R, H, selected_, dtype_, s));
+    linear_->run(selected_, R, H, lm_head_, vocab, logits_.data(), dtype_, /*y_f32=*/true);
+  }
   mark("final norm + lm head");
   LOOM_CUDA_CHECK(kc::argmax_rows(logits_.as<float>(), R, vocab, greedy_.as<std::int32_t>(), s));
   LOOM_CUDA_CHECK(cudaMemcpyAsync(greedy_.as<std::int32_t>() + max_rows_, bad_id, sizeof(std::int32_t),

@@ -270,9 +270,10 @@ cudaError_t gemv(const void* x, int rows, int in, const void* w, int out, void* 
 }
 
 cudaError_t gemv_rmsnorm(const float* hidden, const void* norm_weight, float eps, int in, const void* w, int out,
-                         void* y, DType dtype, cudaStream_t stream) {
+                         void* y, bool y_f32, DType dtype, cudaStream_t stream) {
   GemvArgs a = norm_input(hidden, norm_weight, eps, in, w, out);
   a.y = y;
+  a.y_f32 = y_f32;
   return launch_for<kNormInput, kStore>(dtype, a, stream);
 }
 

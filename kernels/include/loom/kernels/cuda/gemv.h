@@ -32,9 +32,9 @@ cudaError_t gemv(const void* x, int rows, int in, const void* w, int out, void* 
 // up to the order of one sum. `in` satisfies gemv_supports(1, in).
 //
 // y = (rmsnorm(hidden) * norm_weight) W^T: add_rmsnorm's normalisation (without the add) staged
-// by every block, then the GEMV.
+// by every block, then the GEMV; y is `dtype`, or fp32 when y_f32 (the lm head's logits).
 cudaError_t gemv_rmsnorm(const float* hidden, const void* norm_weight, float eps, int in, const void* w, int out,
-                         void* y, DType dtype, cudaStream_t stream);
+                         void* y, bool y_f32, DType dtype, cudaStream_t stream);
 // act = silu(gate) * up with [gate; up] = (rmsnorm(hidden) * norm_weight) W_gate_up^T, W_gate_up
 // [2 inter, in]: one warp computes a gate row and its up row.
 cudaError_t gemv_rmsnorm_silu(const float* hidden, const void* norm_weight, float eps, int in, const void* w_gate_up,
