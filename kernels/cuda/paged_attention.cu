@@ -202,14 +202,18 @@ __device__ void store_new_keys(const PagedAttentionArgs& a, const AttentionSeqMe
   const int chunks = a.head_dim / 8;
   const std::size_t token_stride = static_cast<std::size_t>(a.num_kv_heads) * a.head_dim;
   const std::size_t head_offset = static_cast<std::size_t>(item.kv_head) * a.head_dim;
+  const T* k_new = static_cast<const T*>(a.k_new);
+  const T* v_new = static_cast<const T*>(a.v_new);
+  T* k_cache = static_cast<T*>(a.k_cache);
+  T* v_cache = static_cast<T*>(a.v_cache);
   for (int i = threadIdx.x; i < (end - begin) * chunks; i += blockDim.x) {
     const int key = begin + i / chunks, c = i % chunks;
     const std::int32_t block = a.block_tables[seq.table_offset + key / a.block_size];
     const std::size_t dst = (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * token_stride +
                             head_offset + c * 8;
     const std::size_t src = static_cast<std::size_t>(seq.q_start + key - first_new) * token_stride + head_offset + c * 8;
-    *reinterpret_cast<uint4*>(static_cast<T*>(a.k_cache) + dst) = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.k_new) + src);
-    *reinterpret_cast<uint4*>(static_cast<T*>(a.v_cache) + dst) = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.v_new) + src);
+    *reinterpret_cast<uint4*>(k_cache + dst) = *reinterpret_cast<const uint4*>(k_new + src);
+    *reinterpret_cast<uint4*>(v_cache + dst) = *reinterpret_cast<const uint4*>(v_new + src);
   }
 }
 
@@ -339,9 +343,9 @@ cudaError_t launch_attention(const PagedAttentionArgs& args, cudaStream_t stream
     cudaError_t e = launch_write_kv<T>(args.k_new, args.v_new, args.slots, args.counts + 1, args.max_tokens,
                                        args.num_kv_heads, args.head_dim, args.k_cache, args.v_cache, stream);
     if (e != cudaSuccess) return e;
-    e = args.head_dim == 128 ? launch_prefill<T, 128>(args, stream)
-                          : args.head_dim == 64 ? launch_prefill<T, 64>(args, stream)
-                                                : cudaErrorInvalidValue;
+    e = args.head_dim == 128  ? launch_prefill<T, 128>(args, stream)
+        : args.head_dim == 64 ? launch_prefill<T, 64>(args, stream)
+                              : cudaErrorInvalidValue;
     if (e != cudaSuccess) return e;
   }
   return args.grid > 0

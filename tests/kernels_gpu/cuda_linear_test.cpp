@@ -20,6 +20,14 @@ using kernels::cuda::DType;
 
 class CudaLinear : public ::testing::TestWithParam<DType> {};
 
+// A unit in the last place of a 16-bit value in [1, 2), and a value rounded as the kernels store it.
+double unit_of(DType dtype) { return dtype == DType::f16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8); }
+double rounded(double v, DType dtype) {
+  std::vector<float> one = {static_cast<float>(v)};
+  round_to(one, dtype);
+  return static_cast<double>(one[0]);
+}
+
 TEST_P(CudaLinear, MatchesFloat64AcrossTheGemvAndCublasPaths) {
   LOOM_REQUIRE_GPU();
   const DType dtype = GetParam();
@@ -47,7 +55,7 @@ TEST_P(CudaLinear, MatchesFloat64AcrossTheGemvAndCublasPaths) {
         linear.run(dx.data(), rows, in, dw.data(), out, y.data(), dtype);
         linear.run(dx.data(), rows, in, dw.data(), out, y32.data(), dtype, /*y_f32=*/true);
         stream.synchronize();
-        const double unit = dtype == DType::f16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+        const double unit = unit_of(dtype);
         EXPECT_LE(relative_error(y.read(), ref), 2 * unit) << rows << "x" << in << " -> " << out;
         EXPECT_LE(relative_error(y32.read(), ref), 1e-5) << rows << "x" << in << " -> " << out << " (fp32 out)";
       }
@@ -61,12 +69,8 @@ TEST_P(CudaLinear, FusedSingleRowFormsMatchFloat64) {
   LOOM_REQUIRE_GPU();
   namespace kc = kernels::cuda;
   const DType dtype = GetParam();
-  const double unit = dtype == DType::f16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
-  auto round1 = [&](double v) {
-    std::vector<float> one = {static_cast<float>(v)};
-    round_to(one, dtype);
-    return static_cast<double>(one[0]);
-  };
+  const double unit = unit_of(dtype);
+  auto round1 = [&](double v) { return rounded(v, dtype); };
   std::mt19937 rng(8);
   for (int in : {8, 136, 4096, 11008}) {
     // 21011 outputs: the GEMV's warps take ten or more rows each, the last past the end.
@@ -121,12 +125,8 @@ TEST_P(CudaLinear, FusedRopeFormMatchesFloat64) {
   LOOM_REQUIRE_GPU();
   namespace kc = kernels::cuda;
   const DType dtype = GetParam();
-  const double unit = dtype == DType::f16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
-  auto round1 = [&](double v) {
-    std::vector<float> one = {static_cast<float>(v)};
-    round_to(one, dtype);
-    return static_cast<double>(one[0]);
-  };
+  const double unit = unit_of(dtype);
+  auto round1 = [&](double v) { return rounded(v, dtype); };
   struct Heads {
     int in, heads, kv_heads, d;
   };
