@@ -386,7 +386,7 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   LOOM_CUDA_CHECK(kc::embedding(embedding_, vocab, H, tokens, T, hidden, bad_id, dtype_, s));
   mark("embedding");
   // A one-token step runs the fused GEMVs (gemv.h): the residual adds happen in the o and down
-  // projections' epilogues, the norms in the qkv and gate/up projections' prologues.
+  // projections' epilogues, the norms in the qkv, gate/up and lm-head projections' prologues.
   const bool fused = T == 1 && fused_decode_;
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const CudaLayerWeights& w = layers_[l];

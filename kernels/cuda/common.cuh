@@ -47,7 +47,7 @@ __device__ __forceinline__ void store8(T* p, const float in[8]) {
 
 // Programmatic dependent launch (PDL; sm_90 and up). The kernels of a forward pass are launched
 // by launch_chained(): with PDL, a kernel's CTAs may be scheduled while its predecessor is still
-// running, which hides most of the launch latency between the ~260 kernels of a decode step.
+// running, which hides most of the launch latency between the ~160 kernels of a decode step.
 // Every chained kernel therefore calls wait_for_prerequisite_grid() before it reads or writes
 // anything another kernel touches (a GEMV issues its first weight loads before it: weights are
 // never written), and allow_dependent_launch() once it has waited. Without the launch attribute

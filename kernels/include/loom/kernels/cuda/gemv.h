@@ -1,7 +1,8 @@
 // y[1, out] = x[1, in] W^T for one row (batch-1 decode): W [out, in] row-major is streamed once
-// with 16-byte loads that bypass L1, one warp per output row, two batches of eight loads per lane
-// in flight, fp32 accumulation; each block keeps x in shared memory. Fused forms below take
-// RMSNorm into the prologue and the residual add or SiLU-and-mul into the epilogue.
+// with 16-byte loads that bypass L1, each warp streaming whole output rows (as many as fill the
+// GPU once), two batches of eight loads per lane in flight, fp32 accumulation; each block keeps x
+// in shared memory. Fused forms below take RMSNorm into the prologue and the residual add,
+// SiLU-and-mul or bias + RoPE into the epilogue.
 // Memory-bound by design: for a single row a GEMM library's tiles leave bandwidth unused (on an
 // H100 this kernel streams 2.86 TB/s where cuBLAS streams 2.5). With more rows it becomes bound
 // by the activation loads (four rows took twice as long as one), so cuBLAS serves those.
