@@ -128,17 +128,16 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
     *slots[i] = at;
     at += aligned(sizes[i]);
   }
-  inputs_ = runtime::DeviceBuffer((2 * T + max_rows_ + 1) * sizeof(std::int32_t), "step inputs");
-  host_inputs_ = runtime::PinnedBuffer((2 * T + max_rows_ + 1) * sizeof(std::int32_t), "step inputs");
+  const std::size_t io_bytes = (2 * T + 2 * max_rows_ + 1) * sizeof(std::int32_t);
+  step_io_ = runtime::DeviceBuffer(io_bytes, "step inputs and greedy tokens");
+  host_step_io_ = runtime::PinnedBuffer(io_bytes, "step inputs and greedy tokens");
   logits_ = runtime::DeviceBuffer(static_cast<std::size_t>(max_rows_) * c.vocab_size * sizeof(float), "logits");
-  greedy_ = runtime::DeviceBuffer((max_rows_ + 1) * sizeof(std::int32_t), "greedy tokens");
   LOOM_CUDA_CHECK(cudaEventCreate(&step_start_));
   LOOM_CUDA_CHECK(cudaEventCreate(&step_end_));
   if (const char* env = std::getenv("LOOM_PROFILE"); env && std::string(env) == "1") {
     profile_ = true;
     options_.cuda_graphs = false;  // phases are timed between kernels, which a graph hides
   }
-  host_greedy_ = runtime::PinnedBuffer((max_rows_ + 1) * sizeof(std::int32_t), "greedy tokens");
   // Sampled rows: their parameters, then the tokens drawn.
   const std::size_t sampling_bytes = max_rows_ * (sizeof(kc::SampleRow) + sizeof(std::int32_t));
   sampling_ = runtime::DeviceBuffer(sampling_bytes, "sampling rows");
@@ -284,6 +283,11 @@ std::unique_ptr<KvCache> CudaModel::make_kv_cache(std::uint32_t num_blocks, std:
   return cache;
 }
 
+CudaModel::StepIo CudaModel::step_io(void* base, int T, int R) {
+  auto* at = static_cast<std::int32_t*>(base);
+  return {at, at + T, at + 2 * T, at + 2 * T + R, at + 2 * T + R + 1};
+}
+
 int CudaModel::graph_batch_size(int T) const {
   if (!options_.cuda_graphs || T <= 0) return 0;
   int size = T <= 8 ? 1 : 16;
@@ -309,18 +313,17 @@ void CudaModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attent
   const int run_R = padded > 0 ? padded : R;
 
   // Inputs: tokens, positions and logit rows (padding rows are token 0 at position 0 sampling
-  // themselves), then the bad-id flag, in one copy.
-  auto* in = host_inputs_.as<std::int32_t>();
-  const std::size_t Tmax = max_tokens_;
-  std::fill_n(in, 2 * Tmax + max_rows_ + 1, 0);
-  std::copy(batch.tokens.begin(), batch.tokens.end(), in);
-  std::copy(batch.positions.begin(), batch.positions.end(), in + Tmax);
-  std::copy(batch.logit_rows.begin(), batch.logit_rows.end(), in + 2 * Tmax);
-  for (int r = R; r < run_R; ++r) in[2 * Tmax + r] = r;
-  in[2 * Tmax + max_rows_] = -1;
-  LOOM_CUDA_CHECK(cudaMemcpyAsync(inputs_.data(), in, (2 * Tmax + max_rows_ + 1) * sizeof(std::int32_t),
+  // themselves), then the bad-id flag, in one copy of what this step uses.
+  const StepIo in = step_io(host_step_io_.as<void>(), run_T, run_R);
+  std::fill(std::copy(batch.tokens.begin(), batch.tokens.end(), in.tokens), in.positions, 0);
+  std::fill(std::copy(batch.positions.begin(), batch.positions.end(), in.positions), in.rows, 0);
+  std::copy(batch.logit_rows.begin(), batch.logit_rows.end(), in.rows);
+  for (int r = R; r < run_R; ++r) in.rows[r] = r;
+  *in.bad_id = -1;
+  LOOM_CUDA_CHECK(cudaMemcpyAsync(step_io_.data(), in.tokens, (in.greedy - in.tokens) * sizeof(std::int32_t),
                                   cudaMemcpyHostToDevice, stream_.get()));
   last_rows_ = R;
+  last_host_io_ = in;
 
   const auto& c = config_;
   const sdk::AttentionBatch layout = attention_batch_of(c, batch.seqs, static_cast<std::uint32_t>(T));
@@ -364,13 +367,10 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   const int inter = static_cast<int>(c.intermediate_size), vocab = static_cast<int>(c.vocab_size);
   const int qkv_width = (heads + 2 * kv) * d;
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const std::size_t Tmax = max_tokens_;
   const int table_positions = static_cast<int>(std::max<std::uint32_t>(1, options_.max_model_len));
-  auto* inputs = inputs_.as<std::int32_t>();
-  const std::int32_t* tokens = inputs;
-  const std::int32_t* positions = inputs + Tmax;
-  const std::int32_t* rows = inputs + 2 * Tmax;
-  std::int32_t* bad_id = inputs + 2 * Tmax + max_rows_;
+  const StepIo io = step_io(step_io_.data(), T, R);
+  const std::int32_t* tokens = io.tokens;
+  const std::int32_t* positions = io.positions;
 
   auto view = [&](void* data, std::int64_t h) {
     sdk::TensorView t;
@@ -383,7 +383,7 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   };
 
   float* hidden = static_cast<float*>(hidden_);
-  LOOM_CUDA_CHECK(kc::embedding(embedding_, vocab, H, tokens, T, hidden, bad_id, dtype_, s));
+  LOOM_CUDA_CHECK(kc::embedding(embedding_, vocab, H, tokens, T, hidden, io.bad_id, dtype_, s));
   mark("embedding");
   // A one-token step runs the fused GEMVs (gemv.h): the residual adds happen in the o and down
   // projections' epilogues, the norms in the qkv, gate/up and lm-head projections' prologues.
@@ -466,15 +466,14 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
                                      dtype_, s));
   } else {
     LOOM_CUDA_CHECK(kc::add_rmsnorm(hidden, fused ? nullptr : proj_, final_norm_, T, H, eps, normed_, dtype_, s));
-    LOOM_CUDA_CHECK(kc::gather_rows(normed_, rows, R, H, selected_, dtype_, s));
+    LOOM_CUDA_CHECK(kc::gather_rows(normed_, io.rows, R, H, selected_, dtype_, s));
     linear_->run(selected_, R, H, lm_head_, vocab, logits_.data(), dtype_, /*y_f32=*/true);
   }
   mark("final norm + lm head");
-  LOOM_CUDA_CHECK(kc::argmax_rows(logits_.as<float>(), R, vocab, greedy_.as<std::int32_t>(), s));
-  LOOM_CUDA_CHECK(cudaMemcpyAsync(greedy_.as<std::int32_t>() + max_rows_, bad_id, sizeof(std::int32_t),
-                                  cudaMemcpyDeviceToDevice, s));
-  LOOM_CUDA_CHECK(cudaMemcpyAsync(host_greedy_.as<std::int32_t>(), greedy_.data(), (max_rows_ + 1) * sizeof(std::int32_t),
-                                  cudaMemcpyDeviceToHost, s));
+  LOOM_CUDA_CHECK(kc::argmax_rows(logits_.as<float>(), R, vocab, io.greedy, s));
+  // The bad-id flag and the greedy tokens, in one copy to the same place in host memory.
+  const StepIo host = step_io(host_step_io_.as<void>(), T, R);
+  LOOM_CUDA_CHECK(cudaMemcpyAsync(host.bad_id, io.bad_id, (R + 1) * sizeof(std::int32_t), cudaMemcpyDeviceToHost, s));
   mark("argmax + copies");
 }
 
@@ -507,13 +506,12 @@ void CudaModel::read_outputs(std::span<const OutputRow> rows, std::span<float> l
   }
   stream_.synchronize();
   collect_timing();
-  const std::int32_t* host = host_greedy_.as<std::int32_t>();
-  if (const std::int32_t bad = host[max_rows_]; bad != -1)
+  if (const std::int32_t bad = *last_host_io_.bad_id; bad != -1)
     throw RequestError("token id " + std::to_string(bad) + " is outside the model's vocabulary [0, " +
                        std::to_string(vocab) + ")");
   int drawn = 0;
   for (std::size_t r = 0; r < rows.size() && r < static_cast<std::size_t>(last_rows_); ++r) {
-    if (rows[r].kind == OutputRow::Kind::greedy) tokens[r] = host[r];
+    if (rows[r].kind == OutputRow::Kind::greedy) tokens[r] = last_host_io_.greedy[r];
     if (rows[r].kind == OutputRow::Kind::sample) tokens[r] = host_drawn[drawn++];
   }
 }

@@ -72,6 +72,15 @@ class CudaModel final : public Model {
   void enqueue_forward(int T, int R, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache);
   int graph_batch_size(int T) const;  // padded size for a decode of T tokens; 0 = run eagerly
 
+  // A step's inputs and greedy outputs, packed for its T tokens and R rows (padded sizes for a
+  // graph) so that one small copy uploads them and one brings the results back: tokens [T],
+  // positions [T], logit rows [R], the bad-id flag (uploaded as -1, set by the embedding), then
+  // the greedy tokens [R].
+  struct StepIo {
+    std::int32_t *tokens, *positions, *rows, *bad_id, *greedy;
+  };
+  static StepIo step_io(void* base, int T, int R);
+
   io::ModelConfig config_;
   CudaModelOptions options_;
   kernels::cuda::DType dtype_;
@@ -87,13 +96,12 @@ class CudaModel final : public Model {
   std::vector<CudaLayerWeights> layers_;
   runtime::DeviceBuffer cos_sin_;  // [max_model_len, head_dim] fp32
 
-  // Inputs of a step: tokens [Tmax], positions [Tmax], logit rows [Rmax], then the bad-id flag.
-  runtime::DeviceBuffer inputs_;
-  runtime::PinnedBuffer host_inputs_;
+  // Inputs and greedy outputs of a step (StepIo), on the device and in pinned host memory.
+  runtime::DeviceBuffer step_io_;
+  runtime::PinnedBuffer host_step_io_;
+  StepIo last_host_io_{};  // where the last forward's results arrive on the host
   runtime::DeviceBuffer activations_;  // hidden, normed, qkv, q, k, v, attn, proj, gate_up, act, selected
   runtime::DeviceBuffer logits_;       // [Rmax, vocab] fp32
-  runtime::DeviceBuffer greedy_;       // [Rmax] int32
-  runtime::PinnedBuffer host_greedy_;  // [Rmax] int32, then the bad-id flag
   runtime::DeviceBuffer sampling_;     // sampled rows: kernels::cuda::SampleRow [Rmax], then tokens [Rmax]
   runtime::PinnedBuffer host_sampling_;
   void *hidden_ = nullptr, *normed_ = nullptr, *qkv_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr,
