@@ -6,6 +6,10 @@ namespace loom::kernels::cuda {
 
 int tile_tokens(int group) { return std::max(1, 16 / std::max(1, group)); }
 
+bool goes_to_prefill_kernel(int q_len, const AttentionPlanLimits& limits) {
+  return limits.prefill_min_q_len > 0 && q_len >= limits.prefill_min_q_len;
+}
+
 AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, const AttentionPlanLimits& limits) {
   AttentionPlan plan;
   const int group = std::max(1, limits.group);
@@ -13,9 +17,7 @@ AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, const At
   plan.rows_per_item = tile * group;
 
   // Without splitting, one item per (tile, KV head); split only when that leaves SMs idle.
-  auto is_prefill = [&](const AttentionSeqMeta& s) {
-    return limits.prefill_min_q_len > 0 && s.q_len >= limits.prefill_min_q_len;
-  };
+  auto is_prefill = [&](const AttentionSeqMeta& s) { return goes_to_prefill_kernel(s.q_len, limits); };
   long base_items = 0;
   for (const AttentionSeqMeta& s : seqs)
     if (!is_prefill(s)) base_items += static_cast<long>((s.q_len + tile - 1) / tile) * limits.num_kv_heads;

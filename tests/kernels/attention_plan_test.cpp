@@ -2,6 +2,7 @@
 // the CPU, in every build.
 #include "loom/kernels/cuda/attention_plan.h"
 
+#include <algorithm>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -56,6 +57,29 @@ TEST(AttentionPlan, SplitsOnlyWhenItemsAreFewAndCoversEveryKeyOnce) {
   plan = kc::plan_attention({{0, 1, 70, 0}}, limits);
   ASSERT_GT(plan.items.size(), 2u * 30u);
   for (const auto& item : plan.items) EXPECT_LT(item.k_begin, item.k_end);
+}
+
+TEST(AttentionPlan, PrefillTilesTakeExactlyTheSequencesGoesToPrefillKernelNames) {
+  kc::AttentionPlanLimits limits;
+  limits.num_kv_heads = 2;
+  limits.group = 4;
+  limits.max_partial_slots = 1000;
+  const std::vector<kc::AttentionSeqMeta> seqs = {{0, 100, 100, 0}, {100, 1, 40, 7}, {101, 15, 60, 10}, {116, 16, 16, 14}};
+  for (int min_q_len : {0, 16, 101}) {
+    limits.prefill_min_q_len = min_q_len;
+    const kc::AttentionPlan plan = kc::plan_attention(seqs, limits);
+    for (int i = 0; i < static_cast<int>(seqs.size()); ++i) {
+      const bool tiles = std::any_of(plan.prefill_tiles.begin(), plan.prefill_tiles.end(),
+                                     [&](const kc::PrefillTile& t) { return t.seq == i; });
+      const bool items = std::any_of(plan.items.begin(), plan.items.end(),
+                                     [&](const kc::AttentionWorkItem& w) { return w.seq == i; });
+      EXPECT_EQ(tiles, kc::goes_to_prefill_kernel(seqs[i].q_len, limits)) << "sequence " << i << ", min " << min_q_len;
+      EXPECT_NE(tiles, items) << "sequence " << i << " is in exactly one of the two kernels";
+    }
+  }
+  limits.prefill_min_q_len = 16;
+  EXPECT_FALSE(kc::goes_to_prefill_kernel(15, limits));
+  EXPECT_TRUE(kc::goes_to_prefill_kernel(16, limits));
 }
 
 }  // namespace

@@ -61,6 +61,12 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms
 
   std::vector<float> k_cache(static_cast<std::size_t>(total_blocks) * bs * KV * d, 0.0f), v_cache(k_cache.size(), 0.0f);
   std::vector<float> k_new(static_cast<std::size_t>(T + pad) * KV * d), v_new(k_new.size());
+  kc::AttentionPlanLimits limits;
+  limits.num_kv_heads = KV;
+  limits.group = group;
+  limits.target_items = 2 * sms;
+  limits.max_partial_slots = 8 * sms;
+  limits.prefill_min_q_len = tensor_cores ? 16 : 0;
   std::vector<kc::AttentionSeqMeta> metas;
   std::vector<std::int32_t> tables, slots(T + pad, -1);
   int next_block = 0, q_start = 0;
@@ -85,17 +91,13 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& scenario, int sms
         const int row = q_start + p - s.history;
         std::copy(ks, ks + KV * d, k_new.begin() + static_cast<std::size_t>(row) * KV * d);
         std::copy(vs, vs + KV * d, v_new.begin() + static_cast<std::size_t>(row) * KV * d);
-        slots[row] = static_cast<std::int32_t>(slot);
+        // As the plugin does: only tokens of prefill tiles are copied to the cache first; the
+        // work items store the others themselves.
+        if (kc::goes_to_prefill_kernel(s.q_len, limits)) slots[row] = static_cast<std::int32_t>(slot);
       }
     }
     q_start += s.q_len;
   }
-  kc::AttentionPlanLimits limits;
-  limits.num_kv_heads = KV;
-  limits.group = group;
-  limits.target_items = 2 * sms;
-  limits.max_partial_slots = 8 * sms;
-  limits.prefill_min_q_len = tensor_cores ? 16 : 0;
   const kc::AttentionPlan plan = kc::plan_attention(metas, limits);
 
   DeviceHalf dq(q, dtype), dk(k_new, dtype), dv(v_new, dtype), dkc(k_cache, dtype), dvc(v_cache, dtype);

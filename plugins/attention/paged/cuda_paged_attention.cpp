@@ -49,12 +49,13 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   // Unsplit: at most one item per (token, KV head); split: about target_items plus one per tile.
   max_items_ = max_tokens_ * limits_.num_kv_heads + 2 * max_slots_;
 
-  off_slots_ = align(2 * sizeof(std::int32_t));
-  off_seqs_ = off_slots_ + align(max_tokens_ * sizeof(std::int32_t));
-  off_tables_ = off_seqs_ + align(max_seqs_ * sizeof(kc::AttentionSeqMeta));
-  off_items_ = off_tables_ + align(static_cast<std::size_t>(max_seqs_) * max_blocks_per_seq_ * sizeof(std::int32_t));
-  off_prefill_ = off_items_ + align(static_cast<std::size_t>(max_items_) * sizeof(kc::AttentionWorkItem));
-  bytes_ = off_prefill_ + align(static_cast<std::size_t>(max_prefill_tiles_) * sizeof(kc::PrefillTile));
+  off_seqs_ = align(2 * sizeof(std::int32_t));
+  off_items_ = off_seqs_ + align(max_seqs_ * sizeof(kc::AttentionSeqMeta));
+  off_prefill_ = off_items_ + align(static_cast<std::size_t>(max_items_) * sizeof(kc::AttentionWorkItem) +
+                                    static_cast<std::size_t>(max_seqs_) * max_blocks_per_seq_ * sizeof(std::int32_t));
+  off_slots_ = off_prefill_ + align(static_cast<std::size_t>(max_prefill_tiles_) * sizeof(kc::PrefillTile));
+  bytes_ = off_slots_ + align(max_tokens_ * sizeof(std::int32_t));
+  static_assert(sizeof(kc::AttentionWorkItem) % sizeof(std::int32_t) == 0, "block tables follow the items");
   LOOM_CUDA_CHECK(cudaMalloc(&device_, bytes_));
   LOOM_CUDA_CHECK(cudaMallocHost(&host_, bytes_));
   std::memset(host_, 0, bytes_);
@@ -87,7 +88,6 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
   const int bs = static_cast<int>(cache.block_size);
   seqs_.clear();
   tables_.clear();
-  slots_.assign(static_cast<std::size_t>(max_tokens_), -1);
   for (const AttentionSeq& s : batch.seqs) {
     const int blocks = static_cast<int>((s.ctx_len + bs - 1) / bs);
     if (blocks > max_blocks_per_seq_ || static_cast<int>(s.block_table.size()) < blocks)
@@ -96,33 +96,48 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
     seqs_.push_back({static_cast<std::int32_t>(s.q_start), static_cast<std::int32_t>(s.q_len),
                      static_cast<std::int32_t>(s.ctx_len), static_cast<std::int32_t>(tables_.size())});
     tables_.insert(tables_.end(), s.block_table.begin(), s.block_table.begin() + blocks);
-    for (std::uint32_t i = 0; i < s.q_len; ++i) {
-      const std::uint32_t pos = s.ctx_len - s.q_len + i;
-      slots_[s.q_start + i] = s.block_table[pos / bs] * bs + static_cast<std::int32_t>(pos % bs);
-    }
   }
   const kc::AttentionPlan plan = kc::plan_attention(seqs_, limits_);
   if (static_cast<int>(plan.items.size()) > max_items_ || static_cast<int>(plan.prefill_tiles.size()) > max_prefill_tiles_)
     throw loom::Error("attention/paged: the step needs " + std::to_string(plan.items.size()) +
                       " work items and " + std::to_string(plan.prefill_tiles.size()) +
                       " prefill tiles, more than planned for");
+  // Cache rows of the tokens the tensor-core kernel reads back from the cache, copied there
+  // first; the other work items store their tokens themselves (slot -1: not copied).
+  slots_.clear();
+  if (!plan.prefill_tiles.empty()) {
+    slots_.assign(static_cast<std::size_t>(T), -1);
+    for (const AttentionSeq& s : batch.seqs) {
+      if (!kc::goes_to_prefill_kernel(static_cast<int>(s.q_len), limits_)) continue;
+      for (std::uint32_t i = 0; i < s.q_len; ++i) {
+        const std::uint32_t pos = s.ctx_len - s.q_len + i;
+        slots_[s.q_start + i] = s.block_table[pos / bs] * bs + static_cast<std::int32_t>(pos % bs);
+      }
+    }
+  }
 
-  // Each region is copied as far as this step uses it (padding tokens: slot -1, no item).
+  // Counts, seqs (their whole small region), items and tables in one copy; prefill tiles and
+  // slots only when there are any. Padding tokens: no item, no slot.
   auto* host = static_cast<unsigned char*>(host_);
   auto* device = static_cast<unsigned char*>(device_);
-  const auto upload = [&](std::size_t offset, const void* data, std::size_t bytes) {
-    if (bytes == 0) return;
-    std::memcpy(host + offset, data, bytes);
-    LOOM_CUDA_CHECK(cudaMemcpyAsync(device + offset, host + offset, bytes, cudaMemcpyHostToDevice,
-                                    static_cast<cudaStream_t>(stream)));
+  const auto put = [&](std::size_t offset, const void* data, std::size_t bytes) {
+    if (bytes > 0) std::memcpy(host + offset, data, bytes);
+    return offset + bytes;
+  };
+  const auto upload = [&](std::size_t begin, std::size_t end) {
+    if (end > begin)
+      LOOM_CUDA_CHECK(cudaMemcpyAsync(device + begin, host + begin, end - begin, cudaMemcpyHostToDevice,
+                                      static_cast<cudaStream_t>(stream)));
   };
   const std::int32_t counts[2] = {static_cast<std::int32_t>(plan.items.size()), T};
-  upload(0, counts, sizeof counts);
-  upload(off_slots_, slots_.data(), slots_.size() * sizeof(std::int32_t));
-  upload(off_seqs_, seqs_.data(), seqs_.size() * sizeof(kc::AttentionSeqMeta));
-  upload(off_tables_, tables_.data(), tables_.size() * sizeof(std::int32_t));
-  upload(off_items_, plan.items.data(), plan.items.size() * sizeof(kc::AttentionWorkItem));
-  upload(off_prefill_, plan.prefill_tiles.data(), plan.prefill_tiles.size() * sizeof(kc::PrefillTile));
+  put(0, counts, sizeof counts);
+  const std::size_t tables_at = put(off_items_, plan.items.data(), plan.items.size() * sizeof(kc::AttentionWorkItem));
+  for (kc::AttentionSeqMeta& m : seqs_) m.table_offset += static_cast<std::int32_t>(tables_at / sizeof(std::int32_t));
+  put(off_seqs_, seqs_.data(), seqs_.size() * sizeof(kc::AttentionSeqMeta));
+  upload(0, put(tables_at, tables_.data(), tables_.size() * sizeof(std::int32_t)));
+  upload(off_prefill_,
+         put(off_prefill_, plan.prefill_tiles.data(), plan.prefill_tiles.size() * sizeof(kc::PrefillTile)));
+  upload(off_slots_, put(off_slots_, slots_.data(), slots_.size() * sizeof(std::int32_t)));
   num_prefill_tiles_ = static_cast<int>(plan.prefill_tiles.size());
 }
 
@@ -146,7 +161,7 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   a.head_dim = static_cast<int>(cache.head_dim);
   a.scale = scale_;
   a.seqs = reinterpret_cast<const kc::AttentionSeqMeta*>(device + off_seqs_);
-  a.block_tables = reinterpret_cast<const std::int32_t*>(device + off_tables_);
+  a.block_tables = reinterpret_cast<const std::int32_t*>(device);  // seqs' table offsets count from here
   a.items = reinterpret_cast<const kc::AttentionWorkItem*>(device + off_items_);
   a.prefill_tiles = reinterpret_cast<const kc::PrefillTile*>(device + off_prefill_);
   a.num_prefill_tiles = num_prefill_tiles_;

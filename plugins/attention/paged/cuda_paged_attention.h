@@ -30,11 +30,13 @@ class CudaPagedAttention {
   int max_tokens_ = 0, max_seqs_ = 0, max_blocks_per_seq_ = 0, max_items_ = 0, max_slots_ = 0, rows_per_item_ = 0;
   int grid_ = 0;
   loom::kernels::cuda::AttentionPlanLimits limits_;
-  // One device allocation and its pinned mirror: counts, slots, seqs, tables, items, prefill tiles.
+  // One device allocation and its pinned mirror: counts, seqs, then the step's items and right
+  // after them its block tables (seqs index the tables from the start of the allocation), so
+  // that one copy uploads a decode step; prefill tiles and slots have regions of their own.
   void* device_ = nullptr;
   void* host_ = nullptr;
   std::size_t bytes_ = 0;
-  std::size_t off_slots_ = 0, off_seqs_ = 0, off_tables_ = 0, off_items_ = 0, off_prefill_ = 0;
+  std::size_t off_seqs_ = 0, off_items_ = 0, off_prefill_ = 0, off_slots_ = 0;
   int max_prefill_tiles_ = 0;
   int num_prefill_tiles_ = 0;  // of the prepared step
   float* partial_out_ = nullptr;

@@ -64,6 +64,9 @@ struct AttentionPlan {
 // the group alone is larger.
 int tile_tokens(int group);
 
+// Whether a sequence with q_len query tokens this step goes to the tensor-core prefill tiles.
+bool goes_to_prefill_kernel(int q_len, const AttentionPlanLimits& limits);
+
 // Plans the step. seqs[i].q_start must lay the sequences out one after the other; rows of no
 // sequence (padding) get no item and stay untouched.
 AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, const AttentionPlanLimits& limits);

@@ -37,8 +37,8 @@ struct PagedAttentionArgs {
   const PrefillTile* prefill_tiles = nullptr;
   int num_prefill_tiles = 0;               // known on the host: prefill steps are never graphs
   // Prefill tiles read the step's K/V from the cache: with any, row t of k_new / v_new is first
-  // stored at cache row slots[t] (block * block_size + offset; negative: padding, skipped) for t
-  // below counts[1]; max_tokens bounds that copy's grid.
+  // stored at cache row slots[t] (block * block_size + offset) for t below counts[1]; a negative
+  // slot is skipped (padding, or a token whose work item stores it); max_tokens bounds the grid.
   const std::int32_t* slots = nullptr;
   const std::int32_t* counts = nullptr;    // {number of items, number of tokens}
   int max_tokens = 0;
