@@ -313,15 +313,13 @@ void CudaModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attent
   const int run_R = padded > 0 ? padded : R;
 
   // Inputs: tokens, positions and logit rows (padding rows are token 0 at position 0 sampling
-  // themselves), then the bad-id flag, in one copy of what this step uses.
+  // themselves), then the bad-id flag; enqueue_forward copies them in (inside a step's graph).
   const StepIo in = step_io(host_step_io_.as<void>(), run_T, run_R);
   std::fill(std::copy(batch.tokens.begin(), batch.tokens.end(), in.tokens), in.positions, 0);
   std::fill(std::copy(batch.positions.begin(), batch.positions.end(), in.positions), in.rows, 0);
   std::copy(batch.logit_rows.begin(), batch.logit_rows.end(), in.rows);
   for (int r = R; r < run_R; ++r) in.rows[r] = r;
   *in.bad_id = -1;
-  LOOM_CUDA_CHECK(cudaMemcpyAsync(step_io_.data(), in.tokens, (in.greedy - in.tokens) * sizeof(std::int32_t),
-                                  cudaMemcpyHostToDevice, stream_.get()));
   last_rows_ = R;
   last_host_io_ = in;
 
@@ -368,9 +366,12 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   const int qkv_width = (heads + 2 * kv) * d;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const int table_positions = static_cast<int>(std::max<std::uint32_t>(1, options_.max_model_len));
-  const StepIo io = step_io(step_io_.data(), T, R);
+  const StepIo io = step_io(step_io_.data(), T, R), host = step_io(host_step_io_.as<void>(), T, R);
   const std::int32_t* tokens = io.tokens;
   const std::int32_t* positions = io.positions;
+  // The step's inputs in, its greedy tokens out (below): one small copy each way.
+  LOOM_CUDA_CHECK(cudaMemcpyAsync(io.tokens, host.tokens, (host.greedy - host.tokens) * sizeof(std::int32_t),
+                                  cudaMemcpyHostToDevice, s));
 
   auto view = [&](void* data, std::int64_t h) {
     sdk::TensorView t;
@@ -471,8 +472,7 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   }
   mark("final norm + lm head");
   LOOM_CUDA_CHECK(kc::argmax_rows(logits_.as<float>(), R, vocab, io.greedy, s));
-  // The bad-id flag and the greedy tokens, in one copy to the same place in host memory.
-  const StepIo host = step_io(host_step_io_.as<void>(), T, R);
+  // The bad-id flag and the greedy tokens, to the same place in host memory.
   LOOM_CUDA_CHECK(cudaMemcpyAsync(host.bad_id, io.bad_id, (R + 1) * sizeof(std::int32_t), cudaMemcpyDeviceToHost, s));
   mark("argmax + copies");
 }

@@ -68,7 +68,8 @@ class CudaModel final : public Model {
 
  private:
   void upload_weights(const io::ModelWeights& w);
-  // Enqueues the whole forward pass for T tokens (R sampling rows) from the input buffers.
+  // Enqueues a whole step for T tokens (R sampling rows): the copy of its inputs from pinned
+  // memory, the forward pass, argmax and the copy of its greedy tokens back (all in its graph).
   void enqueue_forward(int T, int R, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache);
   int graph_batch_size(int T) const;  // padded size for a decode of T tokens; 0 = run eagerly
 

@@ -35,6 +35,9 @@ cudaError_t launch_convert(const float* src, void* dst, std::size_t n, cudaStrea
 template <typename T>
 __global__ void embedding_kernel(const T* table, int vocab, int hidden, const std::int32_t* ids, float* out,
                                  std::int32_t* bad_id) {
+  // The first kernel of a step (launched after the inputs' copy, not chained): the next one may
+  // start loading its weights now, and waits for this grid before it reads the rows.
+  detail::allow_dependent_launch();
   const int t = blockIdx.x;
   const std::int32_t id = ids[t];
   float* row = out + static_cast<std::size_t>(t) * hidden;
@@ -44,6 +47,16 @@ __global__ void embedding_kernel(const T* table, int vocab, int hidden, const st
     return;
   }
   const T* src = table + static_cast<std::size_t>(id) * hidden;
+  if (hidden % 8 == 0) {  // 16-byte loads, all of a thread's issued at once (a row is a few per thread)
+#pragma unroll 4
+    for (int c = threadIdx.x; c < hidden / 8; c += blockDim.x) {
+      float v[8];
+      detail::load8(src + 8 * c, v);
+      reinterpret_cast<float4*>(row)[2 * c] = make_float4(v[0], v[1], v[2], v[3]);
+      reinterpret_cast<float4*>(row)[2 * c + 1] = make_float4(v[4], v[5], v[6], v[7]);
+    }
+    return;
+  }
   for (int i = threadIdx.x; i < hidden; i += blockDim.x) row[i] = to_float(src[i]);
 }
 

@@ -90,21 +90,28 @@ TEST_P(CudaElementwise, SiluAndMulOnVectorAndScalarWidths) {
 }
 
 TEST_P(CudaElementwise, EmbeddingCopiesRowsAndFlagsABadId) {
-  const int vocab = 50, hidden = 72;
-  auto table = random_rounded(vocab * hidden);
-  DeviceHalf dt(table, dtype());
-  const std::vector<std::int32_t> ids = {3, 0, 49, 3, 17};
-  DeviceArray<std::int32_t> dids(ids), bad(std::vector<std::int32_t>{-1});
-  DeviceArray<float> out(ids.size() * hidden);
-  LOOM_CUDA_CHECK(kc::embedding(dt.data(), vocab, hidden, dids.data(), static_cast<int>(ids.size()), out.data(),
-                                bad.data(), dtype(), nullptr));
-  auto got = out.read();
-  for (std::size_t t = 0; t < ids.size(); ++t)
-    for (int i = 0; i < hidden; ++i) ASSERT_EQ(got[t * hidden + i], table[ids[t] * hidden + i]);
-  EXPECT_EQ(bad.read()[0], -1);
-  DeviceArray<std::int32_t> wrong(std::vector<std::int32_t>{2, 50});
-  LOOM_CUDA_CHECK(kc::embedding(dt.data(), vocab, hidden, wrong.data(), 2, out.data(), bad.data(), dtype(), nullptr));
-  EXPECT_EQ(bad.read()[0], 50);
+  const int vocab = 50;
+  // 16-byte rows of one chunk per thread and of several (4096 = Llama-2-7B), and a row that is
+  // not a multiple of 8 elements (element-wise copy).
+  for (const int hidden : {72, 4096, 36}) {
+    SCOPED_TRACE("hidden " + std::to_string(hidden));
+    auto table = random_rounded(vocab * hidden);
+    DeviceHalf dt(table, dtype());
+    const std::vector<std::int32_t> ids = {3, 0, 49, 3, 17};
+    DeviceArray<std::int32_t> dids(ids), bad(std::vector<std::int32_t>{-1});
+    DeviceArray<float> out(ids.size() * hidden);  // poisoned (NaN)
+    LOOM_CUDA_CHECK(kc::embedding(dt.data(), vocab, hidden, dids.data(), static_cast<int>(ids.size()), out.data(),
+                                  bad.data(), dtype(), nullptr));
+    auto got = out.read();
+    for (std::size_t t = 0; t < ids.size(); ++t)
+      for (int i = 0; i < hidden; ++i) ASSERT_EQ(got[t * hidden + i], table[ids[t] * hidden + i]);
+    EXPECT_EQ(bad.read()[0], -1);
+    DeviceArray<std::int32_t> wrong(std::vector<std::int32_t>{2, 50});
+    LOOM_CUDA_CHECK(kc::embedding(dt.data(), vocab, hidden, wrong.data(), 2, out.data(), bad.data(), dtype(), nullptr));
+    EXPECT_EQ(bad.read()[0], 50);
+    got = out.read();
+    for (int i = 0; i < hidden; ++i) ASSERT_EQ(got[hidden + i], 0.0f) << "a bad id's row is zero";
+  }
 }
 
 TEST_P(CudaElementwise, GatherRowsAndAddBias) {
