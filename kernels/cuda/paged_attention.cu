@@ -264,8 +264,31 @@ __device__ void merge_if_last(const PagedAttentionArgs& a, const AttentionSeqMet
   }
 }
 
+// Before the wait for the previous kernel: what the CTA's first item reads that no kernel of
+// this step writes, its plan entries (copied in before the step) and the keys and values of
+// earlier steps in its range (one 128-byte line per thread, into L2), is fetched while the
+// QKV projection finishes; after the wait the same reads hit the caches.
+template <typename T>
+__device__ void prefetch_first_item(const PagedAttentionArgs& a) {
+  if (static_cast<int>(blockIdx.x) >= a.counts[0]) return;
+  const AttentionWorkItem item = a.items[blockIdx.x];
+  const AttentionSeqMeta seq = a.seqs[item.seq];
+  const int end = min(item.k_end, seq.ctx_len - seq.q_len);  // keys from there on are the step's own
+  constexpr int kLineElements = 128 / sizeof(T);
+  const int lines_per_row = (a.head_dim + kLineElements - 1) / kLineElements;
+  const int line = threadIdx.x % lines_per_row, which = threadIdx.x / lines_per_row % 2;  // K or V
+  const int key = item.k_begin + static_cast<int>(threadIdx.x) / (2 * lines_per_row);
+  if (key >= end) return;
+  const std::int32_t block = a.block_tables[seq.table_offset + key / a.block_size];
+  const std::size_t at = (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * a.num_kv_heads * a.head_dim +
+                         static_cast<std::size_t>(item.kv_head) * a.head_dim + line * kLineElements;
+  const T* row = static_cast<const T*>(which == 0 ? a.k_cache : a.v_cache) + at;
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(row));
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(PagedAttentionArgs a) {
+  prefetch_first_item<T>(a);
   detail::wait_then_allow_dependents();  // chained launch (common.cuh)
   __shared__ float shared_ml[kWarps][2];
   __shared__ float shared_acc[kWarps][kMaxHeadDim];
