@@ -59,7 +59,7 @@ TEST(AttentionPlan, SplitsOnlyWhenItemsAreFewAndCoversEveryKeyOnce) {
   for (const auto& item : plan.items) EXPECT_LT(item.k_begin, item.k_end);
 }
 
-TEST(AttentionPlan, PrefillTilesTakeExactlyTheSequencesGoesToPrefillKernelNames) {
+TEST(AttentionPlan, SequencesGoToPrefillTilesExactlyWhenGoesToPrefillKernelSaysSo) {
   kc::AttentionPlanLimits limits;
   limits.num_kv_heads = 2;
   limits.group = 4;
