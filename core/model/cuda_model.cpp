@@ -94,7 +94,8 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
 
   // RoPE table from the CPU's double-precision angles, so both backends rotate alike.
   const int d = static_cast<int>(c.head_dim), half = d / 2;
-  const int positions = static_cast<int>(std::max<std::uint32_t>(1, options_.max_model_len));
+  rope_positions_ = static_cast<int>(std::max<std::uint32_t>(1, options_.max_model_len));
+  const int positions = rope_positions_;
   std::vector<std::int32_t> all(positions);
   for (int p = 0; p < positions; ++p) all[p] = p;
   const auto inv_freq = kernels::cpu::rope_inverse_frequencies(d, c.rope_theta, rope_scaling_of(c.rope_scaling));
@@ -365,7 +366,6 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
   const int inter = static_cast<int>(c.intermediate_size), vocab = static_cast<int>(c.vocab_size);
   const int qkv_width = (heads + 2 * kv) * d;
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const int table_positions = static_cast<int>(std::max<std::uint32_t>(1, options_.max_model_len));
   const StepIo io = step_io(step_io_.data(), T, R), host = step_io(host_step_io_.as<void>(), T, R);
   const std::int32_t* tokens = io.tokens;
   const std::int32_t* positions = io.positions;
@@ -395,7 +395,7 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
       kc::GemvRope rope;
       rope.position = positions;
       rope.cos_sin = cos_sin_.as<float>();
-      rope.table_positions = table_positions;
+      rope.table_positions = rope_positions_;
       rope.head_dim = d;
       rope.interleaved = c.rope_style == io::RopeStyle::kInterleaved;
       rope.rotary_rows = (heads + kv) * d;
@@ -421,7 +421,7 @@ void CudaModel::enqueue_forward(int T, int R, sdk::AttentionBackend& attention, 
       rope.qkv = qkv_;
       rope.positions = positions;
       rope.cos_sin = cos_sin_.as<float>();
-      rope.table_positions = table_positions;
+      rope.table_positions = rope_positions_;
       rope.num_tokens = T;
       rope.num_heads = heads;
       rope.num_kv_heads = kv;

@@ -95,7 +95,8 @@ class CudaModel final : public Model {
   const void* final_norm_ = nullptr;
   const void* lm_head_ = nullptr;
   std::vector<CudaLayerWeights> layers_;
-  runtime::DeviceBuffer cos_sin_;  // [max_model_len, head_dim] fp32
+  runtime::DeviceBuffer cos_sin_;  // [rope_positions_, head_dim] fp32
+  int rope_positions_ = 0;         // positions in the RoPE table (max_model_len, at least 1)
 
   // Inputs and greedy outputs of a step (StepIo), on the device and in pinned host memory.
   runtime::DeviceBuffer step_io_;
