@@ -1,5 +1,6 @@
 #include "loom/kernels/cpu/rope.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace loom::kernels::cpu {
@@ -23,17 +24,32 @@ std::vector<double> rope_inverse_frequencies(int head_dim, double theta, const R
         f = (1.0 - smooth) * f / scaling.factor + smooth * f;
       }
     }
+  } else if (scaling.type == RopeScaling::Type::yarn) {
+    // The dimension whose frequency turns `rotations` times over the original context.
+    const auto dimension_of = [&](double rotations) {
+      return head_dim * std::log(scaling.original_max_position / (rotations * 2.0 * M_PI)) / (2.0 * std::log(theta));
+    };
+    double low = dimension_of(scaling.beta_fast), high = dimension_of(scaling.beta_slow);
+    if (scaling.truncate) low = std::floor(low), high = std::ceil(high);
+    low = std::max(low, 0.0);
+    high = std::min(high, head_dim - 1.0);
+    if (low == high) high += 0.001;  // no division by zero
+    for (int i = 0; i < head_dim / 2; ++i) {
+      const double stretched = std::clamp((i - low) / (high - low), 0.0, 1.0);
+      inv[i] = inv[i] / scaling.factor * stretched + inv[i] * (1.0 - stretched);
+    }
   }
   return inv;
 }
 
-void rope_cos_sin(const std::vector<double>& inv_freq, const std::int32_t* positions, int T, float* cos, float* sin) {
+void rope_cos_sin(const std::vector<double>& inv_freq, const std::int32_t* positions, int T, float* cos, float* sin,
+                  double scale) {
   const std::size_t half = inv_freq.size();
   for (int t = 0; t < T; ++t) {
     for (std::size_t i = 0; i < half; ++i) {
       const double angle = static_cast<double>(positions[t]) * inv_freq[i];
-      cos[t * half + i] = static_cast<float>(std::cos(angle));
-      sin[t * half + i] = static_cast<float>(std::sin(angle));
+      cos[t * half + i] = static_cast<float>(scale * std::cos(angle));
+      sin[t * half + i] = static_cast<float>(scale * std::sin(angle));
     }
   }
 }

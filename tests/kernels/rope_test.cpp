@@ -77,5 +77,48 @@ TEST(Rope, Llama31ScalingKeepsHighFrequenciesAndStretchesLowOnes) {
   for (int i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(linear[i], base[i] / 4);
 }
 
+// Qwen2.5's long-context setting: head_dim 128, theta 1e6, factor 4 over 32768 positions. The
+// reference follows transformers' _compute_yarn_parameters step by step: correction dimensions
+// for beta_fast / beta_slow, floored / ceiled, a linear ramp between them.
+TEST(Rope, YarnBlendsKeptAndStretchedFrequenciesAlongTransformersRamp) {
+  RopeScaling yarn;
+  yarn.type = RopeScaling::Type::yarn;
+  yarn.factor = 4.0;
+  yarn.original_max_position = 32768;
+  for (bool truncate : {true, false}) {
+    yarn.truncate = truncate;
+    const int d = 128;
+    const double theta = 1e6;
+    const auto inv = rope_inverse_frequencies(d, theta, yarn);
+    auto correction_dim = [&](double rotations) {
+      return (d * std::log(32768.0 / (rotations * 2 * M_PI))) / (2 * std::log(theta));
+    };
+    double low = correction_dim(32), high = correction_dim(1);
+    if (truncate) low = std::floor(low), high = std::ceil(high);
+    low = std::max(low, 0.0), high = std::min(high, d - 1.0);
+    for (int i = 0; i < d / 2; ++i) {
+      const double pos_freq = std::pow(theta, 2.0 * i / d);
+      const double ramp = std::min(1.0, std::max(0.0, (i - low) / (high - low)));
+      const double extrapolation = 1 - ramp;
+      const double expected = 1 / (4.0 * pos_freq) * (1 - extrapolation) + 1 / pos_freq * extrapolation;
+      ASSERT_NEAR(inv[i], expected, 1e-14 * expected) << "i " << i << (truncate ? "" : ", not truncated");
+    }
+    EXPECT_EQ(inv[0], 1.0);                                        // fastest: kept
+    EXPECT_NEAR(inv[63], std::pow(theta, -126.0 / 128) / 4, 1e-20);  // slowest: stretched
+  }
+}
+
+TEST(Rope, CosSinScaleMultipliesBothTables) {
+  const std::vector<double> inv = {1.0, 0.01};
+  const std::vector<std::int32_t> positions = {3, 1000};
+  std::vector<float> cos(4, -7.0f), sin(4, -7.0f);
+  rope_cos_sin(inv, positions.data(), 2, cos.data(), sin.data(), 1.25);
+  for (int t = 0; t < 2; ++t)
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_FLOAT_EQ(cos[t * 2 + i], static_cast<float>(1.25 * std::cos(positions[t] * inv[i])));
+      EXPECT_FLOAT_EQ(sin[t * 2 + i], static_cast<float>(1.25 * std::sin(positions[t] * inv[i])));
+    }
+}
+
 }  // namespace
 }  // namespace loom::kernels::cpu
