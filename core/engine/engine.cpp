@@ -91,7 +91,7 @@ bool needs_host_sampling(const Sequence& seq) {
 
 Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel model, std::optional<Tokenizer> tokenizer)
     : tokenizer_(std::move(tokenizer)) {
-  max_model_len_ = static_cast<std::size_t>(model.config.max_position_embeddings);
+  max_model_len_ = static_cast<std::size_t>(model.config.context_length());
   if (std::int64_t limit = config.engine.integer("max_model_len"); limit > 0)
     max_model_len_ = std::min<std::size_t>(max_model_len_, static_cast<std::size_t>(limit));
   model_ = make_model(config, std::move(model), max_model_len_);

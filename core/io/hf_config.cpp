@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/common/json_depth.h"
+#include "core/io/hf_rope.h"
 #include "loom/error.h"
 
 namespace loom::io {
@@ -52,37 +53,55 @@ class Reader {
   const std::string& source_;
 };
 
-RopeScaling parse_rope_scaling(const Reader& r) {
-  RopeScaling s;
-  if (!r.has("rope_scaling")) return s;
-  const json& j = r.at("rope_scaling");
-  if (!j.is_object()) r.fail("\"rope_scaling\" must be an object or null");
-  std::string type;
-  if (j.contains("rope_type") && j["rope_type"].is_string()) type = j["rope_type"].get<std::string>();
-  else if (j.contains("type") && j["type"].is_string()) type = j["type"].get<std::string>();
-  auto num = [&](const char* key, double fallback) {
-    if (!j.contains(key)) return fallback;
-    if (!j[key].is_number()) r.fail(std::string("rope_scaling \"") + key + "\" must be a number");
-    return j[key].get<double>();
-  };
-  if (type == "default" || type.empty()) return s;
-  if (type == "linear") {
-    s.type = RopeScalingType::kLinear;
-  } else if (type == "llama3") {
-    s.type = RopeScalingType::kLlama3;
-    s.low_freq_factor = num("low_freq_factor", 1.0);
-    s.high_freq_factor = num("high_freq_factor", 4.0);
-    const double original = num("original_max_position_embeddings", 8192.0);
-    if (!(original >= 1 && original <= INT32_MAX && original == std::floor(original)))
-      r.fail("rope_scaling \"original_max_position_embeddings\" must be a whole number from 1 to " +
-             std::to_string(INT32_MAX) + ", found " + j["original_max_position_embeddings"].dump());
-    s.original_max_position_embeddings = static_cast<std::int64_t>(original);
-  } else {
-    r.fail("rope_scaling type \"" + type + "\" is not supported (Loom supports linear and llama3)");
+// transformers' default rope_theta of each architecture's config class.
+double default_rope_theta(Architecture arch) { return arch == Architecture::kMixtral ? 1e6 : 10000.0; }
+
+// The sliding window the checkpoint's own code applies to some layer, 0 when none. Mistral and
+// Mixtral apply "sliding_window" to every layer when it is set; the Qwen families only with
+// "use_sliding_window", to the layers "layer_types" marks (or, without it, the layers their
+// config classes derive from "max_window_layers").
+std::int64_t sliding_window_of(const Reader& r, const ModelConfig& c) {
+  const std::int64_t window = r.integer("sliding_window", 0);
+  if (window < 0) r.fail("\"sliding_window\" must not be negative, found " + std::to_string(window));
+  if (c.architecture == Architecture::kLlama) return 0;  // LlamaConfig has no sliding window
+  if (c.architecture == Architecture::kMistral || c.architecture == Architecture::kMixtral) return window;
+  const bool enabled = r.boolean("use_sliding_window", false);
+  bool any_sliding = false;
+  if (r.has("layer_types")) {
+    if (!r.at("layer_types").is_array()) r.fail("\"layer_types\" must be a list of layer kinds");
+    for (const auto& kind : r.at("layer_types")) {
+      if (kind == "sliding_attention") any_sliding = true;
+      else if (kind != "full_attention")
+        r.fail("\"layer_types\" holds " + kind.dump(-1).substr(0, 40) +
+               "; Loom knows \"full_attention\" and \"sliding_attention\"");
+    }
+    if (any_sliding && !enabled)
+      r.fail("\"layer_types\" marks sliding-window layers but \"use_sliding_window\" is not true; the config "
+             "contradicts itself");
+  } else if (enabled) {
+    const std::int64_t full_layers = r.integer("max_window_layers", 28);
+    any_sliding = c.architecture == Architecture::kQwen2Moe ? full_layers > 0 : full_layers < c.num_hidden_layers;
   }
-  if (!j.contains("factor")) r.fail("rope_scaling \"" + type + "\" needs a \"factor\"");
-  s.factor = num("factor", 1.0);
-  return s;
+  return enabled && any_sliding ? window : 0;
+}
+
+// Keys that change the forward pass in ways Loom does not implement.
+void refuse_unsupported(const Reader& r, Architecture arch) {
+  if (r.has("hidden_act")) {
+    const json& act = r.at("hidden_act");
+    if (!act.is_string() || (act != "silu" && act != "swish"))
+      r.fail("\"hidden_act\" = " + act.dump(-1).substr(0, 40) + " is not supported; Loom's FFN is SiLU-gated (\"silu\")");
+  }
+  if (r.boolean("mlp_bias", false))
+    r.fail("\"mlp_bias\" = true is not supported: Loom's FFN projections have no bias");
+  const bool takes_attention_bias = arch == Architecture::kLlama || arch == Architecture::kQwen3;
+  if (!takes_attention_bias && r.boolean("attention_bias", false))
+    r.fail("\"attention_bias\" = true, but " + std::string(architecture_hf_name(arch)) +
+           " has no such option (transformers would ignore the biases); the checkpoint is not what its "
+           "architecture says");
+  if (r.has("quantization_config"))
+    r.fail("\"quantization_config\" is set: quantized checkpoints are not supported (Loom reads fp32, fp16 and "
+           "bf16 weights)");
 }
 
 }  // namespace
@@ -109,11 +128,12 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
   c.intermediate_size = r.integer("intermediate_size", 0);
   c.max_position_embeddings = r.integer("max_position_embeddings", 2048);
   c.rms_norm_eps = r.number("rms_norm_eps", 1e-6);
-  c.rope_theta = r.number("rope_theta", 10000.0);
-  c.rope_scaling = parse_rope_scaling(r);
+  const HfRope rope = read_hf_rope(j, default_rope_theta(c.architecture), c.max_position_embeddings, source);
+  c.rope_theta = rope.theta;
+  c.rope_scaling = rope.scaling;
   c.rope_style = RopeStyle::kRotateHalf;
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
-  if (r.boolean("mlp_bias", false)) r.fail("\"mlp_bias\": true is not supported");
+  refuse_unsupported(r, c.architecture);
 
   switch (c.architecture) {
     case Architecture::kLlama:
@@ -121,14 +141,16 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
       c.qkv_bias = c.o_bias = r.boolean("attention_bias", false);
       break;
     case Architecture::kQwen2:
-    case Architecture::kQwen2Moe:
       c.qkv_bias = true;
+      break;
+    case Architecture::kQwen2Moe:
+      c.qkv_bias = r.boolean("qkv_bias", true);
       break;
     case Architecture::kMistral:
     case Architecture::kMixtral:
-      c.sliding_window = r.integer("sliding_window", 0);
       break;
   }
+  c.sliding_window = sliding_window_of(r, c);
   c.qk_norm = c.architecture == Architecture::kQwen3;
   if (c.architecture == Architecture::kMixtral) {
     c.num_experts = r.integer("num_local_experts", 8);
@@ -157,7 +179,9 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
       c.eos_token_ids.push_back(r.integer("eos_token_id"));
     }
   }
-  if (r.has("torch_dtype") && r.at("torch_dtype").is_string()) c.torch_dtype = r.at("torch_dtype").get<std::string>();
+  // transformers 5 writes "dtype", transformers 4 "torch_dtype".
+  for (const char* key : {"torch_dtype", "dtype"})
+    if (r.has(key) && r.at(key).is_string()) c.torch_dtype = r.at(key).get<std::string>();
   validate_config(c, source);
   return c;
 }
@@ -201,26 +225,19 @@ json to_hf_config_json(const ModelConfig& c) {
   j["vocab_size"] = c.vocab_size;
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["rms_norm_eps"] = c.rms_norm_eps;
-  j["rope_theta"] = c.rope_theta;
+  j["rope_parameters"] = hf_rope_parameters(c.rope_theta, c.rope_scaling);
   j["hidden_act"] = "silu";
   j["tie_word_embeddings"] = c.tie_word_embeddings;
-  switch (c.rope_scaling.type) {
-    case RopeScalingType::kNone: j["rope_scaling"] = nullptr; break;
-    case RopeScalingType::kLinear:
-      j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.rope_scaling.factor}};
-      break;
-    case RopeScalingType::kLlama3:
-      j["rope_scaling"] = {{"rope_type", "llama3"},
-                           {"factor", c.rope_scaling.factor},
-                           {"low_freq_factor", c.rope_scaling.low_freq_factor},
-                           {"high_freq_factor", c.rope_scaling.high_freq_factor},
-                           {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
-      break;
-  }
   if (c.architecture == Architecture::kLlama || c.architecture == Architecture::kQwen3)
     j["attention_bias"] = c.qkv_bias;
-  if (c.architecture == Architecture::kMistral || c.architecture == Architecture::kMixtral)
+  if (c.architecture == Architecture::kMistral || c.architecture == Architecture::kMixtral) {
     j["sliding_window"] = c.sliding_window > 0 ? json(c.sliding_window) : json(nullptr);
+  } else if (c.architecture != Architecture::kLlama && c.sliding_window > 0) {
+    j["use_sliding_window"] = true;
+    j["sliding_window"] = c.sliding_window;
+    j["max_window_layers"] = c.architecture == Architecture::kQwen2Moe ? c.num_hidden_layers : 0;
+  }
+  if (c.architecture == Architecture::kQwen2Moe) j["qkv_bias"] = c.qkv_bias;
   if (c.architecture == Architecture::kMixtral) {
     j["num_local_experts"] = c.num_experts;
     j["num_experts_per_tok"] = c.num_experts_per_tok;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <sstream>
 #include <utility>
 
 #include "loom/error.h"
@@ -61,6 +62,37 @@ bool ModelConfig::layer_is_moe(std::int64_t layer) const {
   return decoder_sparse_step > 0 && (layer + 1) % decoder_sparse_step == 0;
 }
 
+std::int64_t ModelConfig::context_length() const {
+  return sliding_window > 0 ? std::min(max_position_embeddings, sliding_window) : max_position_embeddings;
+}
+
+std::string describe_rope(const ModelConfig& c) {
+  std::ostringstream out;
+  out.precision(10);  // theta 1000000, not 1e+06
+  const RopeScaling& s = c.rope_scaling;
+  out << "theta " << c.rope_theta;
+  switch (s.type) {
+    case RopeScalingType::kNone: out << ", no scaling"; break;
+    case RopeScalingType::kLinear: out << ", linear scaling (factor " << s.factor << ")"; break;
+    case RopeScalingType::kLlama3:
+      out << ", llama3 scaling (factor " << s.factor << ", low_freq_factor " << s.low_freq_factor
+          << ", high_freq_factor " << s.high_freq_factor << ", original_max_position_embeddings "
+          << s.original_max_position_embeddings << ")";
+      break;
+    case RopeScalingType::kYarn:
+      out << ", yarn scaling (factor " << s.factor << ", original_max_position_embeddings "
+          << s.original_max_position_embeddings << ", beta_fast " << s.beta_fast << ", beta_slow " << s.beta_slow
+          << ", attention_factor " << s.attention_factor << (s.truncate ? "" : ", not truncated") << ")";
+      break;
+    case RopeScalingType::kDynamic:
+      out << ", dynamic scaling (factor " << s.factor << "; unscaled within the " << c.max_position_embeddings
+          << " positions Loom serves)";
+      break;
+  }
+  out << (c.rope_style == RopeStyle::kInterleaved ? ", interleaved pairs" : ", rotate-half pairs");
+  return out.str();
+}
+
 void validate_config(const ModelConfig& c, const std::string& source) {
   auto fail = [&](const std::string& what) {
     throw ModelError("model config '" + source + "': " + what);
@@ -86,6 +118,9 @@ void validate_config(const ModelConfig& c, const std::string& source) {
   if (!(c.rope_theta > 0)) fail("rope_theta must be positive");
   if (c.rope_scaling.type != RopeScalingType::kNone && !(c.rope_scaling.factor > 0))
     fail("rope_scaling.factor must be positive");
+  if (c.rope_scaling.type == RopeScalingType::kYarn && !(c.rope_scaling.attention_factor > 0))
+    fail("rope_scaling.attention_factor must be positive");
+  if (c.sliding_window < 0) fail("sliding_window must not be negative");
   if (has_dense_layer(c)) positive("intermediate_size", c.intermediate_size);
   const bool moe_arch = c.architecture == Architecture::kMixtral || c.architecture == Architecture::kQwen2Moe;
   if (moe_arch) {

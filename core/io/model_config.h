@@ -22,14 +22,21 @@ std::string supported_architectures();
 // ("rotate_half"); llama2.c rotates consecutive pairs (x[2i], x[2i+1]).
 enum class RopeStyle { kRotateHalf, kInterleaved };
 
-enum class RopeScalingType { kNone, kLinear, kLlama3 };
+// The RoPE frequency rules of transformers' rope_type. kDynamic (dynamic NTK) changes the
+// frequencies only for sequences longer than max_position_embeddings, which Loom never runs, so
+// within Loom's context it is the unscaled rule; it is kept to say what the config asked for.
+enum class RopeScalingType { kNone, kLinear, kLlama3, kYarn, kDynamic };
 
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::kNone;
-  double factor = 1.0;                                // linear and llama3
-  double low_freq_factor = 1.0;                       // llama3
-  double high_freq_factor = 4.0;                      // llama3
-  std::int64_t original_max_position_embeddings = 8192;  // llama3
+  double factor = 1.0;                                   // linear, llama3, yarn, dynamic
+  double low_freq_factor = 1.0;                          // llama3
+  double high_freq_factor = 4.0;                         // llama3
+  std::int64_t original_max_position_embeddings = 8192;  // llama3, yarn
+  double beta_fast = 32.0;                               // yarn: ramp bounds, in rotations
+  double beta_slow = 1.0;
+  bool truncate = true;                                  // yarn: ramp bounds rounded to whole dims
+  double attention_factor = 1.0;  // yarn: cos and sin are multiplied by it (resolved from mscale)
 };
 
 struct ModelConfig {
@@ -46,7 +53,10 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   RopeStyle rope_style = RopeStyle::kRotateHalf;
-  std::int64_t sliding_window = 0;  // 0: full attention (Mistral/Mixtral may set it)
+  // Sliding-window attention the checkpoint asks for (0: none). Loom has no sliding-window
+  // attention, so it serves contexts up to the window, where the window changes nothing
+  // (context_length()).
+  std::int64_t sliding_window = 0;
   bool tie_word_embeddings = false;
   bool qkv_bias = false;   // q/k/v projections have a bias (always for Qwen2/Qwen2-MoE)
   bool o_bias = false;     // the output projection has a bias (Llama/Qwen3 attention_bias)
@@ -66,11 +76,18 @@ struct ModelConfig {
   std::string torch_dtype;  // as written in config.json ("bfloat16", ...); "" when absent
 
   bool is_moe() const { return num_experts > 0; }
+  // The longest sequence Loom computes exactly as the checkpoint's own code would:
+  // max_position_embeddings, or the sliding window when that is shorter.
+  std::int64_t context_length() const;
   // Whether layer `layer` uses experts (Qwen2-MoE may keep some layers dense).
   bool layer_is_moe(std::int64_t layer) const;
   std::int64_t q_size() const { return num_attention_heads * head_dim; }
   std::int64_t kv_size() const { return num_key_value_heads * head_dim; }
 };
+
+// "theta 500000, llama3 (factor 8, low_freq_factor 1, ...), rotate-half pairs": the RoPE rule a
+// run will use, for `loom inspect` and error messages.
+std::string describe_rope(const ModelConfig& config);
 
 // Throws loom::ModelError naming `source` and the offending fields when the config cannot
 // describe a model: non-positive sizes, heads not divisible by KV heads, MoE fields missing, ...

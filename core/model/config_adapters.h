@@ -20,7 +20,7 @@ inline sdk::ModelShape shape_of(const io::ModelConfig& c, std::uint32_t kv_bytes
   s.num_kv_heads = static_cast<std::uint32_t>(c.num_key_value_heads);
   s.head_dim = static_cast<std::uint32_t>(c.head_dim);
   s.vocab_size = static_cast<std::uint32_t>(c.vocab_size);
-  s.max_position = static_cast<std::uint32_t>(c.max_position_embeddings);
+  s.max_position = static_cast<std::uint32_t>(c.context_length());
   s.num_experts = static_cast<std::uint32_t>(c.num_experts);
   s.experts_per_token = static_cast<std::uint32_t>(c.num_experts_per_tok);
   s.kv_bytes_per_element = kv_bytes_per_element;
@@ -33,9 +33,19 @@ inline kernels::cpu::RopeScaling rope_scaling_of(const io::RopeScaling& s) {
   out.low_freq_factor = s.low_freq_factor;
   out.high_freq_factor = s.high_freq_factor;
   out.original_max_position = static_cast<double>(s.original_max_position_embeddings);
-  out.type = s.type == io::RopeScalingType::kLinear   ? kernels::cpu::RopeScaling::Type::linear
-             : s.type == io::RopeScalingType::kLlama3 ? kernels::cpu::RopeScaling::Type::llama3
-                                                      : kernels::cpu::RopeScaling::Type::none;
+  out.beta_fast = s.beta_fast;
+  out.beta_slow = s.beta_slow;
+  out.truncate = s.truncate;
+  out.attention_factor = s.type == io::RopeScalingType::kYarn ? s.attention_factor : 1.0;
+  using Type = kernels::cpu::RopeScaling::Type;
+  switch (s.type) {
+    case io::RopeScalingType::kLinear: out.type = Type::linear; break;
+    case io::RopeScalingType::kLlama3: out.type = Type::llama3; break;
+    case io::RopeScalingType::kYarn: out.type = Type::yarn; break;
+    // Dynamic NTK only rescales past max_position_embeddings, which Loom never reaches.
+    case io::RopeScalingType::kDynamic:
+    case io::RopeScalingType::kNone: out.type = Type::none; break;
+  }
   return out;
 }
 

@@ -48,7 +48,9 @@ CpuModel::CpuModel(io::LoadedModel model) : model_(std::move(model)) {
   std::uint64_t elements = io::num_parameters(w);
   if (w.lm_head.data() != w.token_embedding.data()) elements -= w.token_embedding.numel();
   weight_bytes_ = elements * sizeof(float);
-  inv_freq_ = cpu::rope_inverse_frequencies(static_cast<int>(c.head_dim), c.rope_theta, rope_scaling_of(c.rope_scaling));
+  const cpu::RopeScaling scaling = rope_scaling_of(c.rope_scaling);
+  inv_freq_ = cpu::rope_inverse_frequencies(static_cast<int>(c.head_dim), c.rope_theta, scaling);
+  rope_scale_ = scaling.attention_factor;
 }
 
 sdk::ModelShape CpuModel::shape() const { return shape_of(model_.config, 4); }
@@ -102,7 +104,7 @@ void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attenti
   const std::size_t half = static_cast<std::size_t>(c.head_dim / 2);
   float* cos = sized(cos_, T * half);
   float* sin = sized(sin_, T * half);
-  cpu::rope_cos_sin(inv_freq_, batch.positions.data(), T, cos, sin);
+  cpu::rope_cos_sin(inv_freq_, batch.positions.data(), T, cos, sin, rope_scale_);
 
   const sdk::AttentionBatch layout = attention_batch_of(c, batch.seqs, static_cast<std::uint32_t>(T));
   attention.prepare(layout, cache, nullptr);

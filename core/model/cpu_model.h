@@ -53,6 +53,7 @@ class CpuModel final : public Model {
   std::uint64_t weight_bytes_ = 0;
   std::vector<float> step_logits_;
   std::vector<double> inv_freq_;
+  double rope_scale_ = 1.0;  // YaRN's attention factor on cos and sin
   // Per-step work buffers, grown as needed and reused.
   std::vector<float> hidden_, normed_, q_, k_, v_, attn_, proj_, gate_, up_, cos_, sin_;
   std::vector<float> router_logits_, expert_in_, expert_out_, routed_, route_weights_;

@@ -98,9 +98,10 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
   const int positions = rope_positions_;
   std::vector<std::int32_t> all(positions);
   for (int p = 0; p < positions; ++p) all[p] = p;
-  const auto inv_freq = kernels::cpu::rope_inverse_frequencies(d, c.rope_theta, rope_scaling_of(c.rope_scaling));
+  const kernels::cpu::RopeScaling scaling = rope_scaling_of(c.rope_scaling);
+  const auto inv_freq = kernels::cpu::rope_inverse_frequencies(d, c.rope_theta, scaling);
   std::vector<float> cos(static_cast<std::size_t>(positions) * half), sin(cos.size());
-  kernels::cpu::rope_cos_sin(inv_freq, all.data(), positions, cos.data(), sin.data());
+  kernels::cpu::rope_cos_sin(inv_freq, all.data(), positions, cos.data(), sin.data(), scaling.attention_factor);
   std::vector<float> table(static_cast<std::size_t>(positions) * d);
   for (int p = 0; p < positions; ++p) {
     std::copy_n(cos.data() + static_cast<std::size_t>(p) * half, half, table.data() + static_cast<std::size_t>(p) * d);

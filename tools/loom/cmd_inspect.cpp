@@ -27,14 +27,13 @@ int run_inspect(std::span<const std::string> args) {
             << "\n"
             << "attention:    " << c.num_attention_heads << " heads, " << c.num_key_value_heads << " KV heads, head dim "
             << c.head_dim << (c.qkv_bias ? ", QKV bias" : "") << (c.qk_norm ? ", QK norm" : "") << "\n"
-            << "rope:         theta " << c.rope_theta
-            << (c.rope_style == io::RopeStyle::kInterleaved ? ", interleaved pairs" : ", rotate-half pairs")
-            << (c.rope_scaling.type == io::RopeScalingType::kLlama3   ? ", llama3 scaling"
-                : c.rope_scaling.type == io::RopeScalingType::kLinear ? ", linear scaling"
-                                                                      : "")
-            << "\n"
+            << "rope:         " << io::describe_rope(c) << "\n"
             << "vocabulary:   " << c.vocab_size << (c.tie_word_embeddings ? " (embedding tied to lm head)" : "") << "\n"
-            << "context:      " << c.max_position_embeddings << " positions\n";
+            << "context:      " << c.context_length() << " positions";
+  if (c.context_length() < c.max_position_embeddings)
+    std::cout << " (a sliding window of " << c.sliding_window << " of " << c.max_position_embeddings
+              << "; Loom has no sliding-window attention, so it serves contexts up to the window)";
+  std::cout << "\n";
   if (c.is_moe())
     std::cout << "experts:      " << c.num_experts << ", " << c.num_experts_per_tok << " per token\n";
   const std::uint64_t params = io::num_parameters(model.weights);

@@ -48,8 +48,8 @@ TEST(IoHfConfig, Llama3RopeScalingAndEosList) {
   EXPECT_EQ(c.eos_token_ids.size(), 3u);
   j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
   EXPECT_EQ(parse_hf_config(j, "c").rope_scaling.type, RopeScalingType::kLinear);
-  j["rope_scaling"] = {{"type", "yarn"}, {"factor", 2.0}};
-  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "rope_scaling type \"yarn\" is not supported");
+  j["rope_scaling"] = {{"type", "longrope"}, {"factor", 2.0}};
+  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "rope_type \"longrope\" is not supported");
 }
 
 TEST(IoHfConfig, ArchitectureFlags) {
@@ -118,7 +118,8 @@ TEST(IoHfConfig, AbsurdSizesAreRefusedAndNeverLoopedOver) {
 // was converted to an integer unchecked, which is undefined behaviour for 1e300.
 TEST(IoHfConfig, Llama3OriginalMaxPositionMustBeAWholeNumber) {
   auto j = llama_json();
-  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"original_max_position_embeddings", 1e300}};
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 1e300}};
   EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "\"original_max_position_embeddings\" must be a whole number");
   j["rope_scaling"]["original_max_position_embeddings"] = 0.5;
   EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "must be a whole number from 1 to 2147483647, found 0.5");
