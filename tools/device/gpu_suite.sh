@@ -8,6 +8,7 @@ pack=.device/pack
 export LD_LIBRARY_PATH=$PWD/$pack/lib:${LD_LIBRARY_PATH:-}
 export LOOM_PLUGIN_PATH=$PWD/$pack/bin/plugins
 export LOOM_TEST_MODELS=${LOOM_TEST_MODELS:-$PWD/.device/models}
+export LOOM_TEST_DATA=${LOOM_TEST_DATA:-$PWD/tests/data}   # the transformers references
 bench=0
 [ "${1:-}" = "--bench" ] && { bench=1; shift; }
 filter=${1:-*}

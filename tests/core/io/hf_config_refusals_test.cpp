@@ -11,9 +11,8 @@ namespace {
 using nlohmann::json;
 
 json base(const char* arch) {
-  return {{"architectures", {arch}},     {"hidden_size", 64}, {"intermediate_size", 96},
-          {"num_hidden_layers", 4},      {"num_attention_heads", 4}, {"vocab_size", 512},
-          {"max_position_embeddings", 32768}};
+  return {{"architectures", {arch}},  {"hidden_size", 64}, {"intermediate_size", 96},         {"num_hidden_layers", 4},
+          {"num_attention_heads", 4}, {"vocab_size", 512}, {"max_position_embeddings", 32768}};
 }
 
 TEST(IoHfConfigRefusals, HiddenActOtherThanSiluIsRefused) {
@@ -55,7 +54,8 @@ TEST(IoHfConfigRefusals, AttentionBiasWhereTheArchitectureDoesNotTakeItIsRefused
 TEST(IoHfConfigRefusals, QuantizedCheckpointsAreRefused) {
   json j = base("LlamaForCausalLM");
   j["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}};
-  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "\"quantization_config\" is set: quantized checkpoints are not supported");
+  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"),
+                     "\"quantization_config\" is set: quantized checkpoints are not supported");
 }
 
 TEST(IoHfConfigRefusals, Qwen2MoeReadsQkvBias) {
@@ -85,7 +85,7 @@ TEST(IoHfConfigRefusals, QwenSlidingWindowCountsOnlyWhenEnabledForSomeLayer) {
   j["sliding_window"] = 4096;
   j["max_window_layers"] = 28;
   EXPECT_EQ(parse_hf_config(j, "c").context_length(), 32768);  // use_sliding_window absent: off
-  j["use_sliding_window"] = true;  // layers >= 28 slide, and there are 4
+  j["use_sliding_window"] = true;                              // layers >= 28 slide, and there are 4
   EXPECT_EQ(parse_hf_config(j, "c").context_length(), 32768);
   j["max_window_layers"] = 2;
   EXPECT_EQ(parse_hf_config(j, "c").context_length(), 4096);

@@ -14,9 +14,8 @@ namespace {
 using nlohmann::json;
 
 json base(const char* arch = "LlamaForCausalLM") {
-  return {{"architectures", {arch}},     {"hidden_size", 64}, {"intermediate_size", 96},
-          {"num_hidden_layers", 2},      {"num_attention_heads", 4}, {"vocab_size", 512},
-          {"max_position_embeddings", 4096}};
+  return {{"architectures", {arch}},  {"hidden_size", 64}, {"intermediate_size", 96},        {"num_hidden_layers", 2},
+          {"num_attention_heads", 4}, {"vocab_size", 512}, {"max_position_embeddings", 4096}};
 }
 
 const json kLlama3 = {{"rope_type", "llama3"},
@@ -68,7 +67,8 @@ TEST(IoHfRope, ContradictingLayoutsAreAnErrorNamingBothValues) {
                      "\"rope_parameters\" gives 1000000.0");
   j.erase("rope_theta");
   j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 2.0}};
-  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "\"rope_scaling\" says rope type \"linear\" but \"rope_parameters\" says \"default\"");
+  EXPECT_MODEL_ERROR(parse_hf_config(j, "c"),
+                     "\"rope_scaling\" says rope type \"linear\" but \"rope_parameters\" says \"default\"");
   j["rope_parameters"] = {{"rope_type", "linear"}, {"factor", 4.0}};
   EXPECT_MODEL_ERROR(parse_hf_config(j, "c"), "gives factor = 2.0 but \"rope_parameters\" gives 4.0");
   j["rope_parameters"] = {{"rope_type", "linear"}, {"type", "yarn"}, {"factor", 2.0}};

@@ -11,6 +11,7 @@
 #include "core/io/random_model.h"
 #include "core/model/cpu_model.h"
 #include "core/model/cuda_model_factory.h"
+#include "hf_reference.h"
 #include "model_harness.h"
 #include "support/expect_error.h"
 #include "support/gpu_test_util.h"
@@ -131,6 +132,39 @@ TEST(CudaModel, Stories260KReproducesTheReferenceContinuationsUpToNearTies) {
     std::printf("stories260K, block size %d: %d of %zu continuations identical to the reference\n", block_size,
                 identical, prompts.size());
     EXPECT_GE(identical, 1);
+  }
+}
+
+// transformers' own greedy continuations (tests/data/hf_reference) on the GPU, in fp16 and bf16:
+// each must equal the reference or part from it only at a near-tie of the fp32 logits, within
+// the dtype's tolerance (docs/numerics.md). The MoE cases are CPU-only, as the CUDA runner is.
+TEST(CudaModel, HfReferenceContinuationsHoldInFp16AndBf16UpToNearTies) {
+  LOOM_REQUIRE_GPU();
+  for (const std::string& name : hf_reference_cases()) {
+    const HfReferenceCase ref = load_hf_reference(name);
+    const io::LoadedModel model = io::load_model(ref.folder);
+    if (model.config.is_moe()) continue;
+    std::vector<std::vector<std::int32_t>> prompts;
+    int steps = 0;
+    for (const auto& p : ref.prompts) {
+      prompts.push_back(p.prompt);
+      steps = std::max(steps, static_cast<int>(p.output.size()));
+    }
+    for (const bool fp16 : {true, false}) {
+      ModelHarness gpu(cuda_model(model, fp16, 128, 256, 256), 16, 8, 128, 256);
+      auto outputs = gpu.greedy(prompts, steps);
+      int identical = 0;
+      double worst = 0;
+      for (std::size_t i = 0; i < prompts.size(); ++i) {
+        outputs[i].resize(ref.prompts[i].output.size());
+        const double gap = divergence_gap(model, prompts[i], ref.prompts[i].output, outputs[i]);
+        identical += gap == 0.0;
+        worst = std::max(worst, gap);
+        EXPECT_LE(gap, fp16 ? 0.02 : 0.05) << name << (fp16 ? " fp16" : " bf16") << ", prompt " << i;
+      }
+      std::printf("%-16s %s: %d of %zu continuations identical to transformers', largest gap %.4f\n", name.c_str(),
+                  fp16 ? "fp16" : "bf16", identical, prompts.size(), worst);
+    }
   }
 }
 
