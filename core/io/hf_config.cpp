@@ -18,9 +18,7 @@ class Reader {
  public:
   Reader(const json& j, const std::string& source) : j_(j), source_(source) {}
 
-  [[noreturn]] void fail(const std::string& what) const {
-    throw ModelError("model config '" + source_ + "': " + what);
-  }
+  [[noreturn]] void fail(const std::string& what) const { throw ModelError("model config '" + source_ + "': " + what); }
   bool has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
   const json& at(const char* key) const { return j_.at(key); }
 
@@ -70,14 +68,16 @@ std::int64_t sliding_window_of(const Reader& r, const ModelConfig& c) {
   if (r.has("layer_types")) {
     if (!r.at("layer_types").is_array()) r.fail("\"layer_types\" must be a list of layer kinds");
     for (const auto& kind : r.at("layer_types")) {
-      if (kind == "sliding_attention") any_sliding = true;
+      if (kind == "sliding_attention")
+        any_sliding = true;
       else if (kind != "full_attention")
         r.fail("\"layer_types\" holds " + kind.dump(-1).substr(0, 40) +
                "; Loom knows \"full_attention\" and \"sliding_attention\"");
     }
     if (any_sliding && !enabled)
-      r.fail("\"layer_types\" marks sliding-window layers but \"use_sliding_window\" is not true; the config "
-             "contradicts itself");
+      r.fail(
+          "\"layer_types\" marks sliding-window layers but \"use_sliding_window\" is not true; the config "
+          "contradicts itself");
   } else if (enabled) {
     const std::int64_t full_layers = r.integer("max_window_layers", 28);
     any_sliding = c.architecture == Architecture::kQwen2Moe ? full_layers > 0 : full_layers < c.num_hidden_layers;
@@ -90,18 +90,19 @@ void refuse_unsupported(const Reader& r, Architecture arch) {
   if (r.has("hidden_act")) {
     const json& act = r.at("hidden_act");
     if (!act.is_string() || (act != "silu" && act != "swish"))
-      r.fail("\"hidden_act\" = " + act.dump(-1).substr(0, 40) + " is not supported; Loom's FFN is SiLU-gated (\"silu\")");
+      r.fail("\"hidden_act\" = " + act.dump(-1).substr(0, 40) +
+             " is not supported; Loom's FFN is SiLU-gated (\"silu\")");
   }
-  if (r.boolean("mlp_bias", false))
-    r.fail("\"mlp_bias\" = true is not supported: Loom's FFN projections have no bias");
+  if (r.boolean("mlp_bias", false)) r.fail("\"mlp_bias\" = true is not supported: Loom's FFN projections have no bias");
   const bool takes_attention_bias = arch == Architecture::kLlama || arch == Architecture::kQwen3;
   if (!takes_attention_bias && r.boolean("attention_bias", false))
     r.fail("\"attention_bias\" = true, but " + std::string(architecture_hf_name(arch)) +
            " has no such option (transformers would ignore the biases); the checkpoint is not what its "
            "architecture says");
   if (r.has("quantization_config"))
-    r.fail("\"quantization_config\" is set: quantized checkpoints are not supported (Loom reads fp32, fp16 and "
-           "bf16 weights)");
+    r.fail(
+        "\"quantization_config\" is set: quantized checkpoints are not supported (Loom reads fp32, fp16 and "
+        "bf16 weights)");
 }
 
 }  // namespace
@@ -114,8 +115,7 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
     r.fail("\"architectures\" must be a non-empty list of names (supported: " + supported_architectures() + ")");
   const std::string arch_name = r.at("architectures")[0].get<std::string>();
   const auto arch = parse_architecture(arch_name);
-  if (!arch)
-    r.fail("architecture \"" + arch_name + "\" is not supported; supported are " + supported_architectures());
+  if (!arch) r.fail("architecture \"" + arch_name + "\" is not supported; supported are " + supported_architectures());
 
   ModelConfig c;
   c.architecture = *arch;
@@ -251,8 +251,10 @@ json to_hf_config_json(const ModelConfig& c) {
     j["mlp_only_layers"] = c.mlp_only_layers;
   }
   if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
-  if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
-  else if (!c.eos_token_ids.empty()) j["eos_token_id"] = c.eos_token_ids;
+  if (c.eos_token_ids.size() == 1)
+    j["eos_token_id"] = c.eos_token_ids[0];
+  else if (!c.eos_token_ids.empty())
+    j["eos_token_id"] = c.eos_token_ids;
   if (!c.torch_dtype.empty()) j["torch_dtype"] = c.torch_dtype;
   return j;
 }

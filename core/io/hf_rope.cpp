@@ -14,28 +14,35 @@ using nlohmann::json;
 // Every key transformers reads from a RoPE dict of the supported rope_types; anything else in
 // one is refused, since it may change the frequencies.
 const std::set<std::string>& known_keys() {
-  static const std::set<std::string> keys = {
-      "rope_type", "type", "rope_theta", "factor", "original_max_position_embeddings", "low_freq_factor",
-      "high_freq_factor", "beta_fast", "beta_slow", "attention_factor", "mscale", "mscale_all_dim", "truncate",
-      "partial_rotary_factor"};
+  static const std::set<std::string> keys = {"rope_type",
+                                             "type",
+                                             "rope_theta",
+                                             "factor",
+                                             "original_max_position_embeddings",
+                                             "low_freq_factor",
+                                             "high_freq_factor",
+                                             "beta_fast",
+                                             "beta_slow",
+                                             "attention_factor",
+                                             "mscale",
+                                             "mscale_all_dim",
+                                             "truncate",
+                                             "partial_rotary_factor"};
   return keys;
 }
 
 class RopeReader {
  public:
-  RopeReader(const std::string& source) : source_(source) {}
+  explicit RopeReader(const std::string& source) : source_(source) {}
 
-  [[noreturn]] void fail(const std::string& what) const {
-    throw ModelError("model config '" + source_ + "': " + what);
-  }
+  [[noreturn]] void fail(const std::string& what) const { throw ModelError("model config '" + source_ + "': " + what); }
 
   // The object at `key` of the config, or null when absent or null.
   const json* object(const json& config, const char* key) const {
     if (!config.contains(key) || config.at(key).is_null()) return nullptr;
-    if (!config.at(key).is_object()) {
-      std::string what = std::string(key) + "\" must be an object or null, found ";  // (gcc 12's -Wrestrict
-      fail("\"" + what + brief(config.at(key)));                                  //  misfires on "\"" + key)
-    }
+    // Built by appending: gcc 12's -Wrestrict misfires on '"\"" + std::string(key)'.
+    if (!config.at(key).is_object())
+      fail(std::string("\"").append(key).append("\" must be an object or null, found ").append(brief(config.at(key))));
     return &config.at(key);
   }
 
@@ -112,8 +119,8 @@ class RopeReader {
   void agree(const json& merged, const std::string& key, const json& value, const char* from) const {
     if (!merged.contains(key) || merged.at(key).is_null()) return;
     const json& other = merged.at(key);
-    const bool same = other.is_number() && value.is_number() ? other.get<double>() == value.get<double>()
-                                                             : other == value;
+    const bool same =
+        other.is_number() && value.is_number() ? other.get<double>() == value.get<double>() : other == value;
     if (!same)
       fail("\"" + std::string(from) + "\" gives " + key + " = " + brief(value) + " but \"rope_parameters\" gives " +
            brief(other) + "; remove one of them or make them agree");
@@ -148,9 +155,8 @@ HfRope read_hf_rope(const json& config, double default_theta, std::int64_t max_p
   RopeScaling& s = out.scaling;
   // transformers takes a top-level original_max_position_embeddings first, then the dict's,
   // then max_position_embeddings.
-  const std::int64_t original =
-      r.whole(config, "original_max_position_embeddings", r.whole(rope, "original_max_position_embeddings",
-                                                                  max_position_embeddings));
+  const std::int64_t original = r.whole(config, "original_max_position_embeddings",
+                                        r.whole(rope, "original_max_position_embeddings", max_position_embeddings));
   if (type == "default") return out;
   if (type == "linear" || type == "dynamic") {
     s.type = type == "linear" ? RopeScalingType::kLinear : RopeScalingType::kDynamic;
@@ -192,9 +198,15 @@ HfRope read_hf_rope(const json& config, double default_theta, std::int64_t max_p
 json hf_rope_parameters(double theta, const RopeScaling& s) {
   json j = {{"rope_theta", theta}};
   switch (s.type) {
-    case RopeScalingType::kNone: j["rope_type"] = "default"; break;
-    case RopeScalingType::kLinear: j.update({{"rope_type", "linear"}, {"factor", s.factor}}); break;
-    case RopeScalingType::kDynamic: j.update({{"rope_type", "dynamic"}, {"factor", s.factor}}); break;
+    case RopeScalingType::kNone:
+      j["rope_type"] = "default";
+      break;
+    case RopeScalingType::kLinear:
+      j.update({{"rope_type", "linear"}, {"factor", s.factor}});
+      break;
+    case RopeScalingType::kDynamic:
+      j.update({{"rope_type", "dynamic"}, {"factor", s.factor}});
+      break;
     case RopeScalingType::kLlama3:
       j.update({{"rope_type", "llama3"},
                 {"factor", s.factor},
