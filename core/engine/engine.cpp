@@ -151,9 +151,15 @@ void Engine::submit(const Request& request) {
       if (id < 0 || id >= vocab)
         throw RequestError("prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                            std::to_string(vocab) + ")");
-    if (prompt.size() >= max_model_len_)
+    if (prompt.size() >= max_model_len_) {
+      const auto& c = model_->config();
+      const bool window = static_cast<std::size_t>(c.context_length()) == max_model_len_ &&
+                          c.context_length() < c.max_position_embeddings;
       throw RequestError("the prompt has " + std::to_string(prompt.size()) + " tokens; the model's context is " +
-                         std::to_string(max_model_len_) + " (prompt and output together)");
+                         std::to_string(max_model_len_) + " (prompt and output together)" +
+                         (window ? "; it is the checkpoint's sliding window, and Loom has no sliding-window attention"
+                                 : ""));
+    }
   } catch (const RequestError& e) {
     for (std::int32_t i = 0; i < n; ++i) fail(request, i, n, e.what());
     return;
