@@ -1,7 +1,6 @@
 #include "core/engine/engine.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "core/config/byte_size.h"
 #include "core/model/cpu_model.h"
@@ -36,8 +35,9 @@ std::unique_ptr<Model> make_model(const Config& config, io::LoadedModel model, s
                                 "config, but the kernels are not batch-invariant; use device = \"cpu\" for outputs "
                                 "that do not depend on the batch, or set deterministic = false");
   if (dtype == "fp32")
-    throw config.model.invalid("dtype", "the CUDA backend computes in bf16 or fp16: set dtype = \"bf16\", \"fp16\" "
-                                        "or \"auto\"");
+    throw config.model.invalid("dtype",
+                               "the CUDA backend computes in bf16 or fp16: set dtype = \"bf16\", \"fp16\" "
+                               "or \"auto\"");
   CudaModelOptions options;
   options.device_index = cuda_index;
   options.fp16 = dtype == "fp16" || (dtype == "auto" && model.config.torch_dtype == "float16");
@@ -72,24 +72,16 @@ sdk::EngineInfo engine_info(const Config& config, const Model& model, std::size_
   } else {
     // Enough for every sequence at full length, within a CPU-friendly bound.
     const std::uint64_t per_seq = (max_model_len + info.block_size - 1) / info.block_size;
-    info.num_blocks = std::max<std::uint64_t>(per_seq, std::min<std::uint64_t>(per_seq * info.max_num_seqs,
-                                                                               kDefaultCpuCacheBytes / block_bytes));
+    info.num_blocks = std::max<std::uint64_t>(
+        per_seq, std::min<std::uint64_t>(per_seq * info.max_num_seqs, kDefaultCpuCacheBytes / block_bytes));
   }
   return info;
 }
 
-// Whether the host sampler must see the logits: penalties and held-back tokens depend on the
-// sequence's tokens, which only the host has. Without them, greedy and sampling (temperature,
-// top-k, min-p, top-p) run where the logits are.
-bool needs_host_sampling(const Sequence& seq) {
-  const SamplingParams& p = seq.params;
-  return p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 ||
-         seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens));
-}
-
 }  // namespace
 
-Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel model, std::optional<Tokenizer> tokenizer)
+Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel model,
+               std::optional<Tokenizer> tokenizer)
     : tokenizer_(std::move(tokenizer)) {
   max_model_len_ = static_cast<std::size_t>(model.config.context_length());
   if (std::int64_t limit = config.engine.integer("max_model_len"); limit > 0)
@@ -105,8 +97,8 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   const sdk::EngineInfo info = engine_info(config, *model_, max_model_len_);
   plugins_ = make_engine_plugins(config, registry, info);
   if (!plugins_.attention->supports(model_->device(), model_->kv_dtype()))
-    throw ConfigError(config.plugin(sdk::PluginKind::attention)->origin + ": [attention] the chosen plugin cannot run on " +
-                      config.engine.string("device") + " with " +
+    throw ConfigError(config.plugin(sdk::PluginKind::attention)->origin +
+                      ": [attention] the chosen plugin cannot run on " + config.engine.string("device") + " with " +
                       (model_->kv_dtype() == sdk::DType::f32 ? "fp32" : "16-bit") + " KV");
   cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
   stats_.num_blocks = info.num_blocks;
@@ -155,10 +147,10 @@ void Engine::submit(const Request& request) {
       const auto& c = model_->config();
       const bool window = static_cast<std::size_t>(c.context_length()) == max_model_len_ &&
                           c.context_length() < c.max_position_embeddings;
-      throw RequestError("the prompt has " + std::to_string(prompt.size()) + " tokens; the model's context is " +
-                         std::to_string(max_model_len_) + " (prompt and output together)" +
-                         (window ? "; it is the checkpoint's sliding window, and Loom has no sliding-window attention"
-                                 : ""));
+      throw RequestError(
+          "the prompt has " + std::to_string(prompt.size()) + " tokens; the model's context is " +
+          std::to_string(max_model_len_) + " (prompt and output together)" +
+          (window ? "; it is the checkpoint's sliding window, and Loom has no sliding-window attention" : ""));
     }
   } catch (const RequestError& e) {
     for (std::int32_t i = 0; i < n; ++i) fail(request, i, n, e.what());
@@ -173,7 +165,8 @@ void Engine::submit(const Request& request) {
     seq.num_samples = n;
     seq.tokens = prompt;
     seq.num_prompt_tokens = prompt.size();
-    seq.max_total_tokens = std::min(max_model_len_, prompt.size() + static_cast<std::size_t>(request.params.max_tokens));
+    seq.max_total_tokens =
+        std::min(max_model_len_, prompt.size() + static_cast<std::size_t>(request.params.max_tokens));
     seq.arrival_step = tick_;
     seq.params = request.params;
     // Each sample has its own stream: reproducible whatever else runs alongside.
@@ -228,164 +221,6 @@ void Engine::finish(Sequence& seq, const std::string& reason, std::vector<Reques
   result.finish_s = now_s();
   stats_.prompt_tokens += seq.num_prompt_tokens;
   out.push_back(std::move(result));
-}
-
-std::vector<RequestResult> Engine::step() {
-  std::vector<RequestResult> out = std::move(finished_);
-  finished_.clear();
-  if (sequences_.empty()) return out;
-  ++tick_;
-  ++stats_.steps;
-
-  std::vector<sdk::SequenceView> views;
-  views.reserve(sequences_.size());
-  for (const auto& [id, seq] : sequences_) {
-    views.push_back({id, seq.state, seq.tokens, seq.num_prompt_tokens, seq.num_computed_tokens, seq.max_total_tokens,
-                     seq.arrival_step, 0});
-  }
-  // A plugin call that throws is contained (engine_recovery.cpp): a step-wide call fails the
-  // step, which is redone; a call for one sequence requeues that sequence.
-  sdk::SchedulePlan plan;
-  if (std::string error = try_call("scheduler.schedule()", [&] {
-        plan = plugins_.scheduler->schedule(views, *plugins_.allocator, budget_, tick_);
-        check_plan(plan);
-      });
-      !error.empty())
-    return fail_step(error, std::move(out));
-
-  for (const sdk::RejectedSeq& rejected : plan.rejected) {
-    auto it = sequences_.find(rejected.id);
-    if (it == sequences_.end()) continue;
-    finish(it->second, "error", out);
-    out.back().error = rejected.reason;
-    ++stats_.rejected;
-    sequences_.erase(it);
-  }
-  for (sdk::SeqId id : plan.preempted) {
-    Sequence& seq = sequences_.at(id);
-    seq.state = sdk::SeqState::waiting;
-    seq.num_computed_tokens = 0;
-    ++seq.num_preemptions;
-    ++stats_.preemptions;
-  }
-  std::vector<sdk::BlockCopy> copies;
-  if (std::string error = try_call("kv_allocator.take_pending_copies()", [&] {
-        copies = plugins_.allocator->take_pending_copies();
-        plugins_.allocator->take_evictions();  // no KV connector to hand them to yet
-      });
-      !error.empty())
-    return fail_step(error, std::move(out));
-  for (const sdk::BlockCopy& copy : copies) cache_->copy_block(copy.src, copy.dst);
-  if (plan.scheduled.empty()) {
-    if (out.empty() && plan.preempted.empty())  // a stall; transient when allocations fail at random
-      return fail_step("the scheduler made no progress with " + std::to_string(sequences_.size()) +
-                           " unfinished sequences (a scheduler plugin bug, or a KV pool too small for any of them)",
-                       std::move(out));
-    if (!out.empty()) failed_steps_in_a_row_ = 0;  // a step that only preempts is no progress
-    return out;
-  }
-
-  // Lay the batch out: the chunk of each scheduled sequence, one after the other.
-  std::vector<std::int32_t> tokens, positions, logit_rows;
-  std::vector<sdk::AttentionSeq> layout;
-  std::vector<Sequence*> sampling;
-  std::vector<std::pair<sdk::SeqId, std::string>> seq_failures;  // handled after the step
-  for (const sdk::ScheduledSeq& s : plan.scheduled) {
-    Sequence& seq = sequences_.at(s.id);
-    seq.state = sdk::SeqState::running;
-    sdk::AttentionSeq a;
-    a.id = s.id;
-    a.q_start = static_cast<std::uint32_t>(tokens.size());
-    a.q_len = static_cast<std::uint32_t>(s.num_tokens);
-    a.ctx_len = static_cast<std::uint32_t>(s.start + s.num_tokens);
-    if (std::string error = table_for(s.id, a.ctx_len, a.block_table); !error.empty()) {
-      seq_failures.emplace_back(s.id, std::move(error));  // left out of this step's batch
-      continue;
-    }
-    layout.push_back(a);
-    for (std::size_t i = 0; i < s.num_tokens; ++i) {
-      tokens.push_back(seq.tokens[s.start + i]);
-      positions.push_back(static_cast<std::int32_t>(s.start + i));
-    }
-    if (s.start < seq.num_prompt_tokens)
-      stats_.computed_prompt_tokens += std::min(seq.num_prompt_tokens, s.start + s.num_tokens) - s.start;
-    if (s.start + s.num_tokens == seq.tokens.size()) {
-      logit_rows.push_back(static_cast<std::int32_t>(tokens.size() - 1));
-      sampling.push_back(&seq);
-    }
-  }
-  stats_.batched_tokens += tokens.size();
-  if (step_log_) {
-    StepRecord record;
-    record.tokens = static_cast<std::uint32_t>(tokens.size());
-    record.rows = static_cast<std::uint32_t>(logit_rows.size());
-    for (const sdk::AttentionSeq& a : layout) {
-      const std::uint64_t q = a.q_len, ctx = a.ctx_len;
-      record.kv_tokens += ctx;
-      record.attention_pairs += q * (ctx - q) + q * (q + 1) / 2;
-    }
-    step_log_->push_back(record);
-  }
-  const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
-  // Each row's token is chosen where the logits are unless the host sampler must see them. A
-  // sampled row's draw is taken from a copy of its stream, kept only if the step counts, so a
-  // failed and redone step draws the same number again.
-  output_rows_.assign(sampling.size(), OutputRow{});
-  row_rngs_.clear();
-  tokens_.assign(sampling.size(), 0);
-  for (std::size_t r = 0; r < sampling.size(); ++r) {
-    Sequence& seq = *sampling[r];
-    row_rngs_.push_back(seq.rng);
-    OutputRow& row = output_rows_[r];
-    row.params = &seq.params;
-    if (needs_host_sampling(seq)) {
-      row.kind = OutputRow::Kind::logits;
-    } else if (seq.params.temperature != 0.0) {
-      row.kind = OutputRow::Kind::sample;
-      row.uniform = row_rngs_.back().next_uniform();
-    }
-  }
-  if (logits_.size() < sampling.size() * vocab) logits_.resize(sampling.size() * vocab);
-  if (std::string error = try_call("model.forward() (attention plugin)", [&] {
-        model_->forward({tokens, positions, layout, logit_rows}, *plugins_.attention, cache_->view());
-        model_->read_outputs(output_rows_, std::span<float>(logits_.data(), sampling.size() * vocab), tokens_);
-      });
-      !error.empty())
-    return fail_step(error, std::move(out));
-  failed_steps_in_a_row_ = 0;
-
-  for (const sdk::AttentionSeq& a : layout) {
-    Sequence& seq = sequences_.at(a.id);
-    seq.num_computed_tokens = a.ctx_len;
-    if (std::string error = try_call("kv_allocator.commit()", [&] {
-          plugins_.allocator->commit(a.id, std::span<const std::int32_t>(seq.tokens.data(), seq.num_computed_tokens),
-                                     tick_);
-        });
-        !error.empty())
-      seq_failures.emplace_back(a.id, std::move(error));
-    else
-      seq.failures_in_a_row = 0;
-  }
-  for (std::size_t r = 0; r < sampling.size(); ++r) {
-    Sequence& seq = *sampling[r];
-    if (std::any_of(seq_failures.begin(), seq_failures.end(), [&](const auto& f) { return f.first == seq.id; }))
-      continue;  // its step did not count: no token
-    std::int32_t token = tokens_[r];
-    if (output_rows_[r].kind == OutputRow::Kind::logits) {
-      std::span<float> row(logits_.data() + r * vocab, vocab);
-      token = sample_token(row, seq.params, seq.prompt(), seq.output(), eos_ids_, seq.rng);
-    } else {
-      seq.rng = row_rngs_[r];
-    }
-    std::string reason = append_token(seq, token);
-    if (!reason.empty()) {
-      release_blocks(seq.id);
-      finish(seq, reason, out);
-      sequences_.erase(seq.id);
-    }
-  }
-  for (const auto& [id, error] : seq_failures) fail_sequence(sequences_.at(id), error, out);
-  return out;
 }
 
 EngineStats Engine::stats() const {

@@ -1,14 +1,21 @@
-// The engine: the request loop of ARCHITECTURE.md §5, on the CPU or one CUDA device.
+// The engine: the request loop of ARCHITECTURE.md §5, on the CPU or one CUDA device. One step
+// (engine_step.cpp) runs these phases, each a function named after its line:
 //
-//   plan = scheduler.schedule(sequences, allocator, budget)   (plugin)
-//   block copies for copy-on-write                             (allocator -> KV cache)
-//   logits = model.forward(plan, attention)                    (attention plugin inside)
-//   tokens = chosen on the model's device (greedy or sampled), or by the host sampler when
-//            penalties or min_tokens apply                     (core/sampling)
-//   sequences advance; finished ones release their blocks      (cached blocks go to the evictor)
+//   offer_external_kv   kv_connector: tokens waiting sequences could load instead of computing
+//   propose_drafts      drafter: draft tokens for greedy sequences about to decode
+//   schedule            scheduler: the plan (chunks, loads, lookahead); preempted and rejected
+//   hand_over_blocks    allocator: block copies done; evicted blocks handed to the connector
+//   lay_out_batch       tokens, drafts, positions, block tables, logit rows of the step
+//   load_external_kv    kv_connector: loads started
+//   run_model           kv_connector: loads waited for; forward (attention plugin inside); outputs
+//   commit_kv           drafts verified; allocator: KV committed, rejected drafts' slots trimmed
+//   emit_tokens         accepted drafts and the sampled token appended; finish reasons
+//   save_external_kv    kv_connector: the step's new full blocks saved
+//   retire_finished     finished sequences release their blocks; plugins told
 //
 // Every policy is a plugin chosen by the config; the engine holds no policy of its own. A
-// request that cannot be served finishes alone with an error; the others go on.
+// request that cannot be served finishes alone with an error; the others go on. A plugin call
+// that throws is contained once, where the phase makes it (engine_recovery.cpp).
 #pragma once
 
 #include <chrono>
@@ -16,6 +23,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "core/config/config.h"
@@ -32,15 +41,19 @@ namespace loom {
 
 struct EngineStats {
   std::uint64_t steps = 0;
-  std::uint64_t prompt_tokens = 0;      // of finished requests
+  std::uint64_t prompt_tokens = 0;           // of finished requests
   std::uint64_t computed_prompt_tokens = 0;  // prompt tokens actually run through the model
   std::uint64_t generated_tokens = 0;
-  std::uint64_t batched_tokens = 0;     // tokens run through the model, all steps
+  std::uint64_t batched_tokens = 0;  // tokens run through the model, all steps
   std::uint64_t preemptions = 0;
   std::uint64_t rejected = 0;
-  std::uint64_t plugin_failures = 0;       // plugin calls that threw, contained (engine_recovery.cpp)
-  std::uint64_t failed_steps = 0;          // steps abandoned by a step-wide failure, then redone
-  std::uint64_t unreleased_sequences = 0;  // sequences whose blocks release() never took back
+  std::uint64_t plugin_failures = 0;        // plugin calls that threw, contained (engine_recovery.cpp)
+  std::uint64_t failed_steps = 0;           // steps abandoned by a step-wide failure, then redone
+  std::uint64_t unreleased_sequences = 0;   // sequences whose blocks release() never took back
+  std::uint64_t loaded_tokens = 0;          // prompt tokens a KV connector loaded instead of computing
+  std::uint64_t saved_blocks = 0;           // full blocks handed to a KV connector's save()
+  std::uint64_t draft_tokens = 0;           // draft tokens verified by the target model
+  std::uint64_t accepted_draft_tokens = 0;  // of those, accepted
   sdk::AllocatorStats kv;
   std::uint64_t num_blocks = 0;
   std::uint32_t block_size = 0;
@@ -92,12 +105,53 @@ class Engine {
   std::string append_token(Sequence& seq, std::int32_t token);
   double now_s() const;
 
+  // A step-wide failure: the phase that met it throws, step() abandons the step (fail_step).
+  struct StepFailure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+  // One step's work as its phases hand it on (engine_step.cpp).
+  struct RowGroup {  // the logit rows of one sequence that samples this step
+    Sequence* seq = nullptr;
+    std::size_t first_row = 0;
+    std::size_t lookahead = 0;  // draft tokens verified; the group has lookahead + 1 rows
+    std::size_t accepted = 0;   // drafts the target model agreed with
+    std::string finish_reason;  // set by emit_tokens when the sequence ends
+  };
+  struct StepWork {
+    std::vector<RequestResult> out;
+    sdk::SchedulePlan plan;
+    std::vector<std::int32_t> tokens, positions, logit_rows;
+    std::vector<sdk::AttentionSeq> layout;
+    std::vector<const sdk::ScheduledSeq*> scheduled_of;  // the plan entry of each layout entry
+    std::vector<RowGroup> groups;
+    std::vector<sdk::SeqId> loading;                               // sequences whose KV the connector loads
+    std::vector<std::pair<sdk::SeqId, std::string>> seq_failures;  // handled after the step
+    bool failed(sdk::SeqId id) const;
+  };
+  void offer_external_kv();
+  void propose_drafts();
+  void schedule(StepWork& work);
+  void hand_over_blocks(StepWork& work);
+  std::vector<RequestResult> idle_step(StepWork work);
+  void lay_out_batch(StepWork& work);
+  void load_external_kv(StepWork& work);
+  void run_model(StepWork& work);
+  void commit_kv(StepWork& work);
+  void emit_tokens(StepWork& work);
+  void save_external_kv(StepWork& work);
+  void retire_finished(StepWork& work);
+  // Tells the connector and drafter that `id` stopped (finished, preempted or failed).
+  void forget(sdk::SeqId id);
+
   // Containment of plugin failures (engine_recovery.cpp; the policy is in docs/reliability.md).
-  static constexpr std::uint32_t kMaxFailedStepsInARow = 8;      // then every unfinished request fails
+  static constexpr std::uint32_t kMaxFailedStepsInARow = 8;       // then every unfinished request fails
   static constexpr std::uint32_t kMaxSequenceFailuresInARow = 4;  // then that request fails
   static constexpr int kReleaseAttempts = 4;
   // Runs `call`; returns "" or, when it threw, what failed ("<what> failed: <message>").
   std::string try_call(const char* what, const std::function<void()>& call);
+  // Runs a step-wide call; when it throws, the step is abandoned (step() catches StepFailure
+  // and calls fail_step).
+  void step_wide(const char* what, const std::function<void()>& call);
   // Throws Error when the plan breaks the scheduler's contract in a way the engine cannot run.
   void check_plan(const sdk::SchedulePlan& plan) const;
   // The block table of `id` for a step whose context is ctx_len tokens, or why there is none.

@@ -14,10 +14,15 @@ struct EnginePlugins {
   PluginPtr<sdk::Scheduler> scheduler;
   PluginPtr<sdk::AttentionBackend> attention;
   PluginPtr<sdk::Parallel> parallel;
+  PluginPtr<sdk::KvConnector> connector;  // null without a [kv_connector] section
+  PluginPtr<sdk::Drafter> drafter;        // null without a [speculative] section
+  std::size_t num_draft_tokens = 0;       // [speculative] num_draft_tokens; 0 without a drafter
 };
 
 // Resolves, validates and constructs every plugin of `config` with `info`; the allocator gets
-// the evictor. Throws ConfigError / PluginError naming the config line and the plugin.
+// the evictor. The parallel plugin must describe one rank holding the whole model, the only
+// layout this engine runs until the model runner is split by rank. Throws ConfigError /
+// PluginError naming the config line and the plugin.
 EnginePlugins make_engine_plugins(const Config& config, PluginRegistry& registry, const sdk::EngineInfo& info);
 
 }  // namespace loom

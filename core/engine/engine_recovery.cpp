@@ -40,6 +40,10 @@ std::string Engine::try_call(const char* what, const std::function<void()>& call
   }
 }
 
+void Engine::step_wide(const char* what, const std::function<void()>& call) {
+  if (std::string error = try_call(what, call); !error.empty()) throw StepFailure(error);
+}
+
 void Engine::check_plan(const sdk::SchedulePlan& plan) const {
   std::set<sdk::SeqId> seen;
   auto check = [&](sdk::SeqId id, const char* list) -> const Sequence& {
@@ -47,8 +51,7 @@ void Engine::check_plan(const sdk::SchedulePlan& plan) const {
     if (it == sequences_.end())
       throw Error("the scheduler's plan names sequence " + std::to_string(id) + " (in " + list +
                   "), which is not an unfinished sequence");
-    if (!seen.insert(id).second)
-      throw Error("the scheduler's plan names sequence " + std::to_string(id) + " twice");
+    if (!seen.insert(id).second) throw Error("the scheduler's plan names sequence " + std::to_string(id) + " twice");
     return it->second;
   };
   for (const sdk::ScheduledSeq& s : plan.scheduled) {
@@ -57,6 +60,19 @@ void Engine::check_plan(const sdk::SchedulePlan& plan) const {
       throw Error("the scheduler's plan computes tokens [" + std::to_string(s.start) + ", " +
                   std::to_string(s.start + s.num_tokens) + ") of sequence " + std::to_string(s.id) + ", which has " +
                   std::to_string(seq.tokens.size()) + " tokens");
+    if (s.num_lookahead_tokens > 0 &&
+        (s.start + s.num_tokens != seq.tokens.size() || s.num_lookahead_tokens > seq.drafts.size()))
+      throw Error("the scheduler's plan verifies " + std::to_string(s.num_lookahead_tokens) +
+                  " draft tokens of sequence " + std::to_string(s.id) + ", which has " +
+                  std::to_string(seq.drafts.size()) + " drafts" +
+                  (s.start + s.num_tokens != seq.tokens.size() ? " and is not at its last token" : ""));
+    if (s.num_loaded_tokens > 0 &&
+        (s.num_loaded_tokens > seq.num_loadable_tokens || s.start - s.num_loaded_tokens != seq.loadable_from ||
+         s.start < s.num_loaded_tokens))
+      throw Error("the scheduler's plan loads tokens [" + std::to_string(s.start - s.num_loaded_tokens) + ", " +
+                  std::to_string(s.start) + ") of sequence " + std::to_string(s.id) +
+                  ", but the KV connector offered [" + std::to_string(seq.loadable_from) + ", " +
+                  std::to_string(seq.loadable_from + seq.num_loadable_tokens) + ")");
   }
   for (sdk::SeqId id : plan.preempted) check(id, "preempted");
   for (const sdk::RejectedSeq& r : plan.rejected) check(r.id, "rejected");
@@ -81,6 +97,7 @@ std::vector<RequestResult> Engine::fail_step(const std::string& error, std::vect
   const bool give_up = ++failed_steps_in_a_row_ >= kMaxFailedStepsInARow;
   for (auto& [id, seq] : sequences_) {
     release_blocks(id);
+    forget(id);
     seq.state = sdk::SeqState::waiting;
     seq.num_computed_tokens = 0;
     if (!give_up) continue;
@@ -99,6 +116,7 @@ std::vector<RequestResult> Engine::fail_step(const std::string& error, std::vect
 void Engine::fail_sequence(Sequence& seq, const std::string& error, std::vector<RequestResult>& out) {
   const sdk::SeqId id = seq.id;
   release_blocks(id);
+  forget(id);
   seq.state = sdk::SeqState::waiting;
   seq.num_computed_tokens = 0;
   if (++seq.failures_in_a_row < kMaxSequenceFailuresInARow) {

@@ -35,6 +35,12 @@ struct Sequence {
   double arrival_s = 0, first_token_s = -1;   // seconds since the engine started
   std::size_t num_preemptions = 0;
   std::uint32_t failures_in_a_row = 0;  // plugin calls for it that threw since its last good step
+  // This step's offers (engine_step.cpp): the drafter's draft tokens (a greedy sequence about to
+  // decode), and what the KV connector can load for a waiting sequence.
+  std::vector<std::int32_t> drafts;
+  std::size_t loadable_from = 0;
+  std::size_t num_loadable_tokens = 0;
+  bool external_kv_failed = false;  // a connector load for it failed: it recomputes from now on
 
   std::size_t num_output_tokens() const { return tokens.size() - num_prompt_tokens; }
   std::span<const std::int32_t> prompt() const { return {tokens.data(), num_prompt_tokens}; }

@@ -21,20 +21,25 @@ int list_plugins(PluginRegistry& registry, const std::string& kind_filter) {
   print_search_path(registry);
   std::cout << "\n" << std::left << std::setw(14) << "KIND" << std::setw(14) << "NAME" << std::setw(10)
             << "VERSION" << "DESCRIPTION\n";
-  int shown = 0;
-  for (const auto& candidate : registry.scan()) {
-    const char* kind = sdk::plugin_kind_name(candidate.kind);
-    if (!kind_filter.empty() && kind_filter != kind) continue;
-    ++shown;
-    std::cout << std::setw(14) << kind << std::setw(14) << candidate.name;
-    try {
-      auto plugin = registry.load(candidate.kind, candidate.name);
-      std::cout << std::setw(10) << plugin->version() << plugin->description() << "\n";
-    } catch (const Error& e) {
-      std::cout << std::setw(10) << "-" << "cannot be used: " << e.what() << "\n";
+  // Every kind, in the order of the config's sections, so that a kind without a plugin shows too.
+  const auto candidates = registry.scan();
+  for (sdk::PluginKind kind : sdk::kAllPluginKinds) {
+    const char* kind_name = sdk::plugin_kind_name(kind);
+    if (!kind_filter.empty() && kind_filter != kind_name) continue;
+    int shown = 0;
+    for (const auto& candidate : candidates) {
+      if (candidate.kind != kind) continue;
+      ++shown;
+      std::cout << std::setw(14) << kind_name << std::setw(14) << candidate.name;
+      try {
+        auto plugin = registry.load(candidate.kind, candidate.name);
+        std::cout << std::setw(10) << plugin->version() << plugin->description() << "\n";
+      } catch (const Error& e) {
+        std::cout << std::setw(10) << "-" << "cannot be used: " << e.what() << "\n";
+      }
     }
+    if (shown == 0) std::cout << std::setw(14) << kind_name << "(none installed)\n";
   }
-  if (shown == 0) std::cout << "(no plugins found)\n";
   return 0;
 }
 

@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "block_hash.h"
+#include "loom/block_hash.h"
 #include "loom/error.h"
 #include "loom/kv_allocator.h"
 
@@ -63,10 +63,10 @@ class PagedAllocator final : public loom::sdk::KvAllocator {
 
   std::size_t num_cached_prefix_tokens(std::span<const TokenId> tokens) const override {
     if (!prefix_caching_) return 0;
-    BlockHash prev = loom::paged::kChainSeed;
+    BlockHash prev = loom::sdk::kChainSeed;
     std::size_t hits = 0;
     for (std::size_t i = 0; i < max_prefix_blocks(tokens.size()); ++i) {
-      prev = loom::paged::chain_hash(prev, block_tokens(tokens, i));
+      prev = loom::sdk::chain_hash(prev, block_tokens(tokens, i));
       if (!hash_to_block_.contains(prev)) break;
       ++hits;
     }
@@ -78,10 +78,10 @@ class PagedAllocator final : public loom::sdk::KvAllocator {
       throw loom::Error("paged allocator: acquire_cached_prefix for sequence " + std::to_string(seq) +
                         " which already has a block table");
     if (!prefix_caching_) return 0;
-    BlockHash prev = loom::paged::kChainSeed;
+    BlockHash prev = loom::sdk::kChainSeed;
     SeqBlocks hit;
     for (std::size_t i = 0; i < max_prefix_blocks(tokens.size()); ++i) {
-      prev = loom::paged::chain_hash(prev, block_tokens(tokens, i));
+      prev = loom::sdk::chain_hash(prev, block_tokens(tokens, i));
       ++lookup_blocks_;
       auto found = hash_to_block_.find(prev);
       if (found == hash_to_block_.end()) {
@@ -133,8 +133,8 @@ class PagedAllocator final : public loom::sdk::KvAllocator {
     s.num_committed = std::max(s.num_committed, tokens.size());
     if (!prefix_caching_) return;
     for (std::size_t i = s.hashes.size(); i < tokens.size() / block_size_; ++i) {
-      BlockHash prev = s.hashes.empty() ? loom::paged::kChainSeed : s.hashes.back();
-      BlockHash h = loom::paged::chain_hash(prev, block_tokens(tokens, i));
+      BlockHash prev = s.hashes.empty() ? loom::sdk::kChainSeed : s.hashes.back();
+      BlockHash h = loom::sdk::chain_hash(prev, block_tokens(tokens, i));
       s.hashes.push_back(h);
       BlockId b = s.table[i];
       // First copy wins (see the file comment); a duplicate stays private to its sequences.
@@ -153,6 +153,18 @@ class PagedAllocator final : public loom::sdk::KvAllocator {
     const std::vector<BlockId>& table = it->second.table;
     for (auto b = table.rbegin(); b != table.rend(); ++b) drop_ref(*b, now);
     seqs_.erase(it);
+  }
+
+  void trim(SeqId seq, std::size_t num_tokens, Tick now) override {
+    auto it = seqs_.find(seq);
+    if (it == seqs_.end()) return;
+    SeqBlocks& s = it->second;
+    if (num_tokens < s.num_committed)
+      throw loom::Error("paged allocator: trim of sequence " + std::to_string(seq) + " to " +
+                        std::to_string(num_tokens) + " tokens, below its " +
+                        std::to_string(s.num_committed) + " committed ones");
+    for (std::size_t keep = ceil_blocks(num_tokens); s.table.size() > keep; s.table.pop_back())
+      drop_ref(s.table.back(), now);
   }
 
   void fork(SeqId parent, SeqId child, Tick) override {

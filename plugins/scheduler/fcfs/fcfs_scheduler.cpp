@@ -14,6 +14,11 @@
 //     just pushed out (thrashing) and no sequence is both preempted and scheduled.
 // Preempted sequences keep their arrival, so they are the first to be readmitted.
 //
+// Optional work the engine offers: a decoding sequence verifies its draft tokens as lookahead
+// when the budget and the pool allow (else it decodes one token, preempting nobody for drafts);
+// a waiting sequence whose device prefix ends where a KV connector's loadable range begins takes
+// those tokens as loaded (always leaving its last prompt token to compute).
+//
 // Rejection: a sequence whose worst case, max(max_total_tokens, tokens now) slots, needs more
 // blocks than the whole pool would wait forever; it is rejected at once with the numbers, and so
 // is an empty sequence. Counting max_total_tokens (not one less, although the last sampled token
@@ -81,10 +86,21 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
     return n;
   }
 
-  void add(Step& step, const SequenceView& seq, std::size_t start, std::size_t n) {
-    step.plan.scheduled.push_back(ScheduledSeq{seq.id, start, n});
+  void add(Step& step, const SequenceView& seq, std::size_t start, std::size_t n,
+           std::size_t loaded = 0, std::size_t lookahead = 0) {
+    step.plan.scheduled.push_back(ScheduledSeq{seq.id, start, n, loaded, lookahead});
     step.seqs_left -= 1;
-    step.tokens_left -= n;
+    step.tokens_left -= n + lookahead;
+  }
+
+  // Draft tokens `seq` may verify after its chunk [start, start + n): only when that chunk is
+  // its one decode token, within the token budget, and never past what it may still generate.
+  static std::size_t lookahead(const Step& step, const SequenceView& seq, std::size_t start,
+                               std::size_t n) {
+    if (seq.num_draft_tokens == 0 || n != 1 || start + n != seq.tokens.size()) return 0;
+    if (seq.max_total_tokens <= seq.tokens.size() + 1) return 0;
+    const std::size_t may_generate = seq.max_total_tokens - seq.tokens.size();
+    return std::min({seq.num_draft_tokens, step.tokens_left - n, may_generate - 1});
   }
 
   void schedule_running(Step& step) {
@@ -99,13 +115,15 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
       std::size_t start = seq.num_computed_tokens;
       if (start >= seq.tokens.size()) continue;  // nothing to compute (the engine owes a token)
       std::size_t n = chunk_size(step, seq, start);
-      while (!step.allocator.reserve(seq.id, start + n, step.now)) {
+      std::size_t drafts = lookahead(step, seq, start, n);
+      if (drafts > 0 && !step.allocator.reserve(seq.id, start + n + drafts, step.now)) drafts = 0;
+      while (drafts == 0 && !step.allocator.reserve(seq.id, start + n, step.now)) {
         const SequenceView& victim = step.seqs[running[--alive]];
         step.allocator.release(victim.id, step.now);
         step.plan.preempted.push_back(victim.id);
         if (alive == k) break;  // it was this sequence itself
       }
-      if (alive > k) add(step, seq, start, n);
+      if (alive > k) add(step, seq, start, n, 0, drafts);
     }
   }
 
@@ -128,12 +146,18 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
       if (seq.state != SeqState::waiting || rejected[i]) continue;
       if (step.seqs_left == 0 || step.tokens_left == 0) return;
       std::size_t start = step.allocator.acquire_cached_prefix(seq.id, seq.tokens, step.now);
+      std::size_t loaded = 0;
+      if (seq.num_loadable_tokens > 0 && start == seq.loadable_from) {
+        const std::size_t whole_blocks = (seq.tokens.size() - 1 - start) / block_size * block_size;
+        loaded = std::min(seq.num_loadable_tokens, whole_blocks);
+        start += loaded;
+      }
       std::size_t n = chunk_size(step, seq, start);
       if (!step.allocator.reserve(seq.id, start + n, step.now)) {
         step.allocator.release(seq.id, step.now);  // give back the prefix it took
         return;                                    // FCFS: nobody overtakes it
       }
-      add(step, seq, start, n);
+      add(step, seq, start, n, loaded);
     }
   }
 

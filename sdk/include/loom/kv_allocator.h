@@ -87,6 +87,13 @@ class LOOM_SDK_VISIBLE KvAllocator : public Plugin {
   // and hashed; other blocks become free. A seq without a table is a no-op. O(blocks of seq).
   virtual void release(SeqId seq, Tick now) = 0;
 
+  // Shrinks the block table of `seq` to the blocks that hold its first `num_tokens` slots and
+  // gives the rest back (the engine's use: slots reserved for draft tokens that verification
+  // rejected). Blocks past the committed tokens were never hashed, so nothing of the rejected
+  // drafts enters the prefix cache. Precondition: num_tokens >= the tokens committed. A seq
+  // without a table is a no-op. O(blocks given back).
+  virtual void trim(SeqId seq, std::size_t num_tokens, Tick now) = 0;
+
   // Makes `child` share every block of `parent` (n samples of one prompt); writes into a shared
   // block are copied first (see reserve). Precondition: `child` has no block table.
   virtual void fork(SeqId parent, SeqId child, Tick now) = 0;

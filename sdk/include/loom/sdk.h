@@ -2,6 +2,7 @@
 #pragma once
 
 #include "loom/attention.h"
+#include "loom/block_hash.h"
 #include "loom/drafter.h"
 #include "loom/engine_info.h"
 #include "loom/error.h"

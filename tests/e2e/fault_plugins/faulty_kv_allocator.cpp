@@ -60,6 +60,9 @@ class FaultyAllocator final : public loom::sdk::KvAllocator {
   void release(SeqId seq, Tick now) override {
     faults_.call("release", [&] { inner_->release(seq, now); });
   }
+  void trim(SeqId seq, std::size_t num_tokens, Tick now) override {
+    faults_.call("trim", [&] { inner_->trim(seq, num_tokens, now); });
+  }
   void fork(SeqId parent, SeqId child, Tick now) override {
     faults_.call("fork", [&] { inner_->fork(parent, child, now); });
   }

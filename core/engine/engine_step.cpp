@@ -1,0 +1,372 @@
+// One engine step, phase by phase (the list is in engine.h). Each phase is the only place its
+// plugin calls are made, and says what a call that throws costs: the step (step_wide, the step is
+// redone), one sequence (seq_failures, it is requeued), or nothing but an offer (a connector's
+// loadable tokens, a drafter's drafts: the sequence computes instead).
+#include <algorithm>
+
+#include "core/engine/engine.h"
+#include "loom/block_hash.h"
+
+namespace loom {
+
+namespace {
+
+// Whether the host sampler must see the logits: penalties and held-back tokens depend on the
+// sequence's tokens, which only the host has. Without them, greedy and sampling (temperature,
+// top-k, min-p, top-p) run where the logits are.
+bool needs_host_sampling(const Sequence& seq) {
+  const SamplingParams& p = seq.params;
+  return p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 ||
+         seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens));
+}
+
+// Drafts are verified greedily (the target's own greedy token must equal the draft), which is
+// exact for greedy sequences; sampled ones decode without drafts.
+bool takes_drafts(const Sequence& seq) {
+  return seq.state == sdk::SeqState::running && seq.num_computed_tokens + 1 == seq.tokens.size() &&
+         seq.params.temperature == 0.0 && !needs_host_sampling(seq);
+}
+
+}  // namespace
+
+bool Engine::StepWork::failed(sdk::SeqId id) const {
+  return std::any_of(seq_failures.begin(), seq_failures.end(), [&](const auto& f) { return f.first == id; });
+}
+
+std::vector<RequestResult> Engine::step() {
+  StepWork work;
+  work.out = std::exchange(finished_, {});
+  if (sequences_.empty()) return std::move(work.out);
+  ++tick_;
+  ++stats_.steps;
+  try {
+    offer_external_kv();
+    propose_drafts();
+    schedule(work);
+    hand_over_blocks(work);
+    if (work.plan.scheduled.empty()) return idle_step(std::move(work));
+    lay_out_batch(work);
+    load_external_kv(work);
+    run_model(work);
+    failed_steps_in_a_row_ = 0;
+    commit_kv(work);
+    emit_tokens(work);
+    save_external_kv(work);
+    retire_finished(work);
+  } catch (const StepFailure& failure) {
+    return fail_step(failure.what(), std::move(work.out));
+  }
+  for (const auto& [id, error] : work.seq_failures) fail_sequence(sequences_.at(id), error, work.out);
+  return std::move(work.out);
+}
+
+void Engine::offer_external_kv() {
+  for (auto& [id, seq] : sequences_) {
+    seq.loadable_from = seq.num_loadable_tokens = 0;
+    if (!plugins_.connector || seq.state != sdk::SeqState::waiting || seq.external_kv_failed) continue;
+    try_call("kv_connector.num_loadable_tokens()", [&] {
+      const std::size_t local = plugins_.allocator->num_cached_prefix_tokens(seq.tokens);
+      const std::size_t loadable = plugins_.connector->num_loadable_tokens(seq.tokens, local);
+      if (loadable % stats_.block_size != 0 || local + loadable > seq.tokens.size())
+        throw Error("it offered " + std::to_string(loadable) + " tokens after " + std::to_string(local) +
+                    " cached ones of a " + std::to_string(seq.tokens.size()) +
+                    "-token sequence; offers are whole blocks within the sequence");
+      seq.loadable_from = local;
+      seq.num_loadable_tokens = loadable;
+    });
+  }
+}
+
+void Engine::propose_drafts() {
+  if (!plugins_.drafter) return;
+  std::vector<sdk::DraftRequest> requests;
+  std::vector<Sequence*> drafting;
+  for (auto& [id, seq] : sequences_) {
+    seq.drafts.clear();
+    if (!takes_drafts(seq)) continue;
+    requests.push_back({id, seq.tokens, plugins_.num_draft_tokens});
+    drafting.push_back(&seq);
+  }
+  if (requests.empty()) return;
+  std::vector<std::vector<sdk::TokenId>> drafts(requests.size());
+  const std::string error = try_call("drafter.propose()", [&] {
+    plugins_.drafter->propose(requests, drafts);
+    if (drafts.size() != requests.size())
+      throw Error("it returned " + std::to_string(drafts.size()) + " draft lists for " +
+                  std::to_string(requests.size()) + " requests");
+  });
+  if (!error.empty()) return;  // no drafts this step: every sequence decodes one token
+  const auto vocab = static_cast<sdk::TokenId>(model_->config().vocab_size);
+  for (std::size_t i = 0; i < drafting.size(); ++i) {
+    std::vector<sdk::TokenId>& d = drafts[i];
+    if (d.size() > plugins_.num_draft_tokens) d.resize(plugins_.num_draft_tokens);
+    // A token outside the vocabulary would fail the whole forward: such a draft ends there.
+    d.erase(std::find_if(d.begin(), d.end(), [&](sdk::TokenId t) { return t < 0 || t >= vocab; }), d.end());
+    drafting[i]->drafts = std::move(d);
+  }
+}
+
+void Engine::schedule(StepWork& work) {
+  std::vector<sdk::SequenceView> views;
+  views.reserve(sequences_.size());
+  for (const auto& [id, seq] : sequences_) {
+    sdk::SequenceView view{id,
+                           seq.state,
+                           seq.tokens,
+                           seq.num_prompt_tokens,
+                           seq.num_computed_tokens,
+                           seq.max_total_tokens,
+                           seq.arrival_step,
+                           0};
+    view.loadable_from = seq.loadable_from;
+    view.num_loadable_tokens = seq.num_loadable_tokens;
+    view.num_draft_tokens = seq.drafts.size();
+    views.push_back(view);
+  }
+  step_wide("scheduler.schedule()", [&] {
+    work.plan = plugins_.scheduler->schedule(views, *plugins_.allocator, budget_, tick_);
+    check_plan(work.plan);
+  });
+  for (const sdk::RejectedSeq& rejected : work.plan.rejected) {
+    auto it = sequences_.find(rejected.id);
+    finish(it->second, "error", work.out);
+    work.out.back().error = rejected.reason;
+    ++stats_.rejected;
+    forget(rejected.id);
+    sequences_.erase(it);
+  }
+  for (sdk::SeqId id : work.plan.preempted) {
+    Sequence& seq = sequences_.at(id);
+    seq.state = sdk::SeqState::waiting;
+    seq.num_computed_tokens = 0;
+    ++seq.num_preemptions;
+    ++stats_.preemptions;
+    forget(id);
+  }
+}
+
+void Engine::hand_over_blocks(StepWork&) {
+  std::vector<sdk::BlockCopy> copies;
+  std::vector<sdk::EvictedBlock> evicted;
+  step_wide("kv_allocator.take_pending_copies()", [&] {
+    copies = plugins_.allocator->take_pending_copies();
+    evicted = plugins_.allocator->take_evictions();
+  });
+  for (const sdk::BlockCopy& copy : copies) cache_->copy_block(copy.src, copy.dst);
+  // Their content is intact until this step's forward overwrites it: the connector may keep it.
+  if (plugins_.connector && !evicted.empty())
+    try_call("kv_connector.on_evicted()", [&] { plugins_.connector->on_evicted(evicted, cache_->view(), nullptr); });
+}
+
+std::vector<RequestResult> Engine::idle_step(StepWork work) {
+  if (work.out.empty() && work.plan.preempted.empty())  // a stall; transient when allocations fail at random
+    return fail_step("the scheduler made no progress with " + std::to_string(sequences_.size()) +
+                         " unfinished sequences (a scheduler plugin bug, or a KV pool too small for any of them)",
+                     std::move(work.out));
+  if (!work.out.empty()) failed_steps_in_a_row_ = 0;  // a step that only preempts is no progress
+  return std::move(work.out);
+}
+
+void Engine::lay_out_batch(StepWork& work) {
+  for (const sdk::ScheduledSeq& s : work.plan.scheduled) {
+    Sequence& seq = sequences_.at(s.id);
+    seq.state = sdk::SeqState::running;
+    sdk::AttentionSeq a;
+    a.id = s.id;
+    a.q_start = static_cast<std::uint32_t>(work.tokens.size());
+    a.q_len = static_cast<std::uint32_t>(s.num_tokens + s.num_lookahead_tokens);
+    a.ctx_len = static_cast<std::uint32_t>(s.start + s.num_tokens + s.num_lookahead_tokens);
+    if (std::string error = table_for(s.id, a.ctx_len, a.block_table); !error.empty()) {
+      work.seq_failures.emplace_back(s.id, std::move(error));  // left out of this step's batch
+      continue;
+    }
+    work.layout.push_back(a);
+    work.scheduled_of.push_back(&s);
+    for (std::size_t i = 0; i < s.num_tokens; ++i) work.tokens.push_back(seq.tokens[s.start + i]);
+    work.tokens.insert(work.tokens.end(), seq.drafts.begin(), seq.drafts.begin() + s.num_lookahead_tokens);
+    for (std::size_t p = s.start; p < a.ctx_len; ++p) work.positions.push_back(static_cast<std::int32_t>(p));
+    if (s.start < seq.num_prompt_tokens)
+      stats_.computed_prompt_tokens += std::min(seq.num_prompt_tokens, s.start + s.num_tokens) - s.start;
+    stats_.loaded_tokens += s.num_loaded_tokens;
+    if (s.num_loaded_tokens > 0) work.loading.push_back(s.id);
+    if (s.start + s.num_tokens == seq.tokens.size()) {
+      // The last token's row, then one row after each draft: the target's token at each place.
+      work.groups.push_back({&seq, work.logit_rows.size(), s.num_lookahead_tokens, 0, {}});
+      for (std::size_t r = 0; r <= s.num_lookahead_tokens; ++r)
+        work.logit_rows.push_back(static_cast<std::int32_t>(a.q_start + s.num_tokens - 1 + r));
+    }
+  }
+  stats_.batched_tokens += work.tokens.size();
+  if (step_log_) {
+    StepRecord record;
+    record.tokens = static_cast<std::uint32_t>(work.tokens.size());
+    record.rows = static_cast<std::uint32_t>(work.logit_rows.size());
+    for (const sdk::AttentionSeq& a : work.layout) {
+      const std::uint64_t q = a.q_len, ctx = a.ctx_len;
+      record.kv_tokens += ctx;
+      record.attention_pairs += q * (ctx - q) + q * (q + 1) / 2;
+    }
+    step_log_->push_back(record);
+  }
+}
+
+void Engine::load_external_kv(StepWork& work) {
+  if (work.loading.empty()) return;
+  std::vector<sdk::KvTransfer> loads;
+  std::vector<std::vector<sdk::BlockHash>> hashes;  // kept alive for the transfers' spans
+  hashes.reserve(work.layout.size());
+  for (std::size_t i = 0; i < work.layout.size(); ++i) {
+    const sdk::ScheduledSeq& s = *work.scheduled_of[i];
+    if (s.num_loaded_tokens == 0) continue;
+    const Sequence& seq = sequences_.at(s.id);
+    const std::size_t first = s.start - s.num_loaded_tokens, bs = stats_.block_size;
+    hashes.push_back(sdk::full_block_hashes(std::span(seq.tokens).first(s.start), bs));
+    loads.push_back({s.id, first, s.num_loaded_tokens,
+                     work.layout[i].block_table.subspan(first / bs, s.num_loaded_tokens / bs),
+                     std::span(hashes.back()).subspan(first / bs)});
+  }
+  const std::string error =
+      try_call("kv_connector.start_load()", [&] { plugins_.connector->start_load(loads, cache_->view(), nullptr); });
+  if (error.empty()) return;
+  // Nothing was computed yet: the step is redone, these sequences computing what they would load.
+  for (sdk::SeqId id : work.loading) sequences_.at(id).external_kv_failed = true;
+  throw StepFailure(error);
+}
+
+void Engine::run_model(StepWork& work) {
+  if (!work.loading.empty()) {
+    const std::string error =
+        try_call("kv_connector.wait_for_load()", [&] { plugins_.connector->wait_for_load(nullptr); });
+    if (!error.empty()) {
+      for (sdk::SeqId id : work.loading) sequences_.at(id).external_kv_failed = true;
+      throw StepFailure(error);
+    }
+  }
+  const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
+  const std::size_t rows = work.logit_rows.size();
+  // Each row's token is chosen where the logits are unless the host sampler must see them. A
+  // sampled row's draw is taken from a copy of its stream, kept only if the step counts, so a
+  // failed and redone step draws the same number again.
+  output_rows_.assign(rows, OutputRow{});
+  row_rngs_.assign(rows, SequenceRng(0));
+  tokens_.assign(rows, 0);
+  for (const RowGroup& g : work.groups) {
+    Sequence& seq = *g.seq;
+    row_rngs_[g.first_row] = seq.rng;
+    for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r) output_rows_[r].params = &seq.params;
+    OutputRow& row = output_rows_[g.first_row];  // a group with drafts is greedy: one kind for all rows
+    if (needs_host_sampling(seq)) {
+      row.kind = OutputRow::Kind::logits;
+    } else if (seq.params.temperature != 0.0) {
+      row.kind = OutputRow::Kind::sample;
+      row.uniform = row_rngs_[g.first_row].next_uniform();
+    }
+  }
+  if (logits_.size() < rows * vocab) logits_.resize(rows * vocab);
+  step_wide("model.forward() (attention plugin)", [&] {
+    model_->forward({work.tokens, work.positions, work.layout, work.logit_rows}, *plugins_.attention, cache_->view());
+    model_->read_outputs(output_rows_, std::span<float>(logits_.data(), rows * vocab), tokens_);
+  });
+}
+
+void Engine::commit_kv(StepWork& work) {
+  std::size_t group = 0;
+  for (std::size_t i = 0; i < work.layout.size(); ++i) {
+    const sdk::AttentionSeq& a = work.layout[i];
+    const sdk::ScheduledSeq& s = *work.scheduled_of[i];
+    Sequence& seq = sequences_.at(a.id);
+    std::size_t accepted = 0;
+    if (group < work.groups.size() && work.groups[group].seq == &seq) {
+      RowGroup& g = work.groups[group++];
+      while (g.accepted < g.lookahead && seq.drafts[g.accepted] == tokens_[g.first_row + g.accepted]) ++g.accepted;
+      accepted = g.accepted;
+      stats_.draft_tokens += g.lookahead;
+      stats_.accepted_draft_tokens += g.accepted;
+    }
+    // KV is valid for the tokens computed and the drafts accepted; rejected drafts' slots go back.
+    seq.num_computed_tokens = a.ctx_len - s.num_lookahead_tokens + accepted;
+    if (std::string error = try_call("kv_allocator.commit()",
+                                     [&] {
+                                       std::vector<std::int32_t> with_drafts;
+                                       std::span<const std::int32_t> committed(
+                                           seq.tokens.data(), std::min(seq.num_computed_tokens, seq.tokens.size()));
+                                       if (accepted > 0) {
+                                         with_drafts.assign(seq.tokens.begin(), seq.tokens.end());
+                                         with_drafts.insert(with_drafts.end(), seq.drafts.begin(),
+                                                            seq.drafts.begin() + accepted);
+                                         committed = with_drafts;
+                                       }
+                                       plugins_.allocator->commit(a.id, committed, tick_);
+                                       if (s.num_lookahead_tokens > 0)
+                                         plugins_.allocator->trim(a.id, seq.num_computed_tokens, tick_);
+                                     });
+        !error.empty())
+      work.seq_failures.emplace_back(a.id, std::move(error));
+    else
+      seq.failures_in_a_row = 0;
+  }
+}
+
+void Engine::emit_tokens(StepWork& work) {
+  const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
+  for (RowGroup& g : work.groups) {
+    Sequence& seq = *g.seq;
+    if (work.failed(seq.id)) continue;  // its step did not count: no token
+    if (g.lookahead > 0 && plugins_.drafter)
+      try_call("drafter.on_accepted()", [&] { plugins_.drafter->on_accepted(seq.id, g.accepted); });
+    std::vector<std::int32_t> emitted(seq.drafts.begin(), seq.drafts.begin() + g.accepted);
+    std::int32_t token = tokens_[g.first_row + g.accepted];
+    if (output_rows_[g.first_row].kind == OutputRow::Kind::logits) {
+      std::span<float> row(logits_.data() + g.first_row * vocab, vocab);
+      token = sample_token(row, seq.params, seq.prompt(), seq.output(), eos_ids_, seq.rng);
+    } else {
+      seq.rng = row_rngs_[g.first_row];
+    }
+    emitted.push_back(token);
+    for (std::int32_t t : emitted) {
+      g.finish_reason = append_token(seq, t);
+      if (!g.finish_reason.empty()) break;  // the rest of the accepted drafts are not output
+    }
+  }
+}
+
+void Engine::save_external_kv(StepWork& work) {
+  if (!plugins_.connector) return;
+  const std::size_t bs = stats_.block_size;
+  std::vector<sdk::KvTransfer> saves;
+  std::vector<std::vector<sdk::BlockHash>> hashes;
+  hashes.reserve(work.layout.size());
+  for (std::size_t i = 0; i < work.layout.size(); ++i) {
+    const sdk::ScheduledSeq& s = *work.scheduled_of[i];
+    if (work.failed(s.id)) continue;
+    const Sequence& seq = sequences_.at(s.id);
+    // Blocks that became full this step: computed here (loaded ones the connector has already).
+    const std::size_t first_block = s.start / bs, end_block = seq.num_computed_tokens / bs;
+    if (end_block <= first_block) continue;
+    hashes.push_back(sdk::full_block_hashes(std::span(seq.tokens).first(end_block * bs), bs));
+    saves.push_back({s.id, first_block * bs, (end_block - first_block) * bs,
+                     work.layout[i].block_table.subspan(first_block, end_block - first_block),
+                     std::span(hashes.back()).subspan(first_block)});
+    stats_.saved_blocks += end_block - first_block;
+  }
+  if (!saves.empty())
+    try_call("kv_connector.save()", [&] { plugins_.connector->save(saves, cache_->view(), nullptr); });
+}
+
+void Engine::retire_finished(StepWork& work) {
+  for (RowGroup& g : work.groups) {
+    if (g.finish_reason.empty()) continue;
+    const sdk::SeqId id = g.seq->id;
+    release_blocks(id);
+    forget(id);
+    finish(*g.seq, g.finish_reason, work.out);
+    sequences_.erase(id);
+  }
+}
+
+void Engine::forget(sdk::SeqId id) {
+  if (plugins_.connector) try_call("kv_connector.on_finished()", [&] { plugins_.connector->on_finished(id); });
+  if (plugins_.drafter) try_call("drafter.on_finished()", [&] { plugins_.drafter->on_finished(id); });
+}
+
+}  // namespace loom

@@ -1,0 +1,311 @@
+// The engine's hooks for the plugin kinds that move KV and propose tokens, proven with test-only
+// plugins that record every call (tests/e2e/hook_plugins): a KV connector that stores the blocks
+// it is given and loads them back, a drafter that drafts from a script, and a parallel layout of
+// two ranks. Through prefill, chunked prefill, decode, preemption, failed steps, finished and
+// failed requests, the tests assert the calls' order and arguments and that greedy outputs on the
+// CPU are token-identical to a run without the plugins.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "core/config/config.h"
+#include "core/engine/engine.h"
+#include "core/io/model_loader.h"
+#include "core/io/random_model.h"
+#include "run_loom.h"
+#include "support/expect_error.h"
+
+namespace loom::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kBlockSize = 4;
+
+const io::LoadedModel& small_model() {
+  static const io::LoadedModel model = [] {
+    fs::path dir = fs::temp_directory_path() / ("loom_engine_hooks_" + std::to_string(::getpid()));
+    io::RandomModelSpec spec;
+    spec.config = io::tiny_config(io::Architecture::kLlama);
+    spec.config.max_position_embeddings = 256;
+    spec.init_std = 0.08f;
+    spec.seed = 23;
+    io::write_random_model(spec, dir);
+    io::LoadedModel loaded = io::load_hf_model(dir);
+    fs::remove_all(dir);
+    return loaded;
+  }();
+  return model;
+}
+
+std::string hook_plugin(const std::string& kind, const std::string& name) {
+  return std::string(LOOM_HOOK_PLUGIN_DIR) + "/libloom_" + kind + "_" + name + ".so";
+}
+std::string fault_plugin(const std::string& kind) {
+  return std::string(LOOM_FAULT_PLUGIN_DIR) + "/libloom_" + kind + "_faulty.so";
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("loom_hooks_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Two waves of requests sharing a 17-token system prompt (so whole blocks repeat), greedy, plus a
+// few seeded sampled ones; the second wave arrives after the first has finished.
+std::vector<std::vector<Request>> waves() {
+  std::mt19937_64 rng(5);
+  const std::vector<std::int32_t> system = {1, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55};
+  std::vector<std::vector<Request>> out(2);
+  for (int i = 0; i < 16; ++i) {
+    Request r;
+    r.id = std::string("r").append(std::to_string(i));  // gcc 12's -Wrestrict misfires on "r" + ...
+    r.prompt_token_ids = system;
+    r.prompt_token_ids.resize(5 + rng() % (system.size() - 4));
+    for (int extra = static_cast<int>(rng() % 9); extra > 0; --extra)
+      r.prompt_token_ids.push_back(static_cast<std::int32_t>(3 + rng() % 250));
+    r.params.max_tokens = 6 + static_cast<int>(rng() % 14);
+    r.params.ignore_eos = true;
+    if (i % 5 == 3) {
+      r.params.temperature = 0.9;
+      r.params.seed = 7 + i;
+    }
+    out[i % 2].push_back(r);
+  }
+  return out;
+}
+
+struct Outcome {
+  std::map<std::string, std::vector<std::int32_t>> tokens;  // by request id
+  std::map<std::string, std::string> errors;
+  EngineStats stats;
+};
+
+Outcome run(const std::vector<std::vector<Request>>& batches, std::vector<std::string> overrides) {
+  overrides.push_back("kv.block_size=" + std::to_string(kBlockSize));
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  Engine engine(config, registry, small_model(), std::nullopt);
+  Outcome out;
+  for (const auto& batch : batches) {
+    for (const Request& r : batch) engine.submit(r);
+    for (int steps = 0; engine.has_unfinished() && steps < 5000; ++steps)
+      for (RequestResult& result : engine.step()) {
+        out.tokens[result.id] = result.token_ids;
+        if (!result.error.empty()) out.errors[result.id] = result.error;
+      }
+    EXPECT_FALSE(engine.has_unfinished());
+  }
+  out.stats = engine.stats();
+  EXPECT_EQ(out.stats.kv.used_blocks, 0u) << "blocks still referenced after every request finished";
+  return out;
+}
+
+std::vector<std::vector<std::string>> read_log(const fs::path& path) {
+  std::vector<std::vector<std::string>> calls;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    calls.emplace_back(std::istream_iterator<std::string>(words), std::istream_iterator<std::string>());
+  }
+  return calls;
+}
+
+std::size_t count(const std::vector<std::vector<std::string>>& calls, const std::string& name) {
+  return static_cast<std::size_t>(
+      std::count_if(calls.begin(), calls.end(), [&](const auto& c) { return c.at(0) == name; }));
+}
+
+std::vector<std::string> connector(const fs::path& log, bool corrupt = false) {
+  return {"kv_connector.plugin=" + hook_plugin("kv_connector", "recording"), "kv_connector.log=" + log.string(),
+          std::string("kv_connector.corrupt=") + (corrupt ? "true" : "false")};
+}
+
+// With the device prefix cache off, every shared prefix of the second wave can only come from
+// the connector, which saved it while the first wave ran.
+TEST(EngineHooks, ConnectorLoadsTheBlocksItSavedAndOutputsMatchARunWithoutIt) {
+  const fs::path dir = fresh_dir("connector");
+  const std::vector<std::string> base = {"kv.prefix_caching=false", "engine.max_num_batched_tokens=24"};
+  const Outcome plain = run(waves(), base);
+  std::vector<std::string> with = base;
+  for (auto& o : connector(dir / "calls.txt")) with.push_back(o);
+  const Outcome hooked = run(waves(), with);
+  EXPECT_EQ(hooked.tokens, plain.tokens);
+  EXPECT_TRUE(hooked.errors.empty());
+  EXPECT_GT(hooked.stats.loaded_tokens, 0u);
+  EXPECT_GT(hooked.stats.saved_blocks, 0u);
+  EXPECT_LT(hooked.stats.computed_prompt_tokens, plain.stats.computed_prompt_tokens);
+
+  const auto calls = read_log(dir / "calls.txt");
+  ASSERT_GT(count(calls, "start_load"), 0u);
+  ASSERT_GT(count(calls, "save"), 0u);
+  std::size_t loads_waited = 0;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    const auto& c = calls[i];
+    if (c[0] == "start_load" || c[0] == "save") {  // seq first_token num_tokens blocks hashes
+      const std::size_t first = std::stoul(c[2]), n = std::stoul(c[3]);
+      EXPECT_EQ(first % kBlockSize, 0u) << c[0] << " of a partial block";
+      EXPECT_EQ(n % kBlockSize, 0u) << c[0] << " of a partial block";
+      EXPECT_EQ(std::stoul(c[4]), n / kBlockSize);
+      EXPECT_EQ(std::stoul(c[5]), n / kBlockSize) << "one hash per block";
+    }
+    if (c[0] == "num_loadable_tokens") {  // tokens local -> loadable: whole blocks past the local prefix
+      EXPECT_EQ(std::stoul(c[3]) % kBlockSize, 0u);
+    }
+    if (c[0] == "start_load") {
+      // The wait comes after the loads of the step and before the next step asks anything.
+      std::size_t j = i + 1;
+      while (j < calls.size() && calls[j][0] == "start_load") ++j;
+      ASSERT_LT(j, calls.size());
+      EXPECT_EQ(calls[j][0], "wait_for_load");
+      ++loads_waited;
+    }
+  }
+  EXPECT_GT(loads_waited, 0u);
+  EXPECT_LE(count(calls, "wait_for_load"), count(calls, "start_load")) << "one wait per step that loads";
+  // Every sequence is forgotten once it finishes (16 requests, one sequence each).
+  EXPECT_GE(count(calls, "on_finished"), 16u);
+}
+
+TEST(EngineHooks, CorruptedLoadsChangeTheOutputsSoLoadedKvIsReallyRead) {
+  const fs::path dir = fresh_dir("corrupt");
+  std::vector<std::string> base = {"kv.prefix_caching=false", "engine.max_num_batched_tokens=24"};
+  const Outcome plain = run(waves(), base);
+  for (auto& o : connector(dir / "calls.txt", /*corrupt=*/true)) base.push_back(o);
+  const Outcome corrupted = run(waves(), base);
+  EXPECT_GT(corrupted.stats.loaded_tokens, 0u);
+  EXPECT_NE(corrupted.tokens, plain.tokens);
+}
+
+TEST(EngineHooks, EvictedBlocksReachTheConnectorBeforeTheyAreOverwritten) {
+  const fs::path dir = fresh_dir("evicted");
+  const std::vector<std::string> base = {"kv.num_blocks=24", "engine.max_num_batched_tokens=12"};
+  const Outcome plain = run(waves(), base);
+  std::vector<std::string> with = base;
+  for (auto& o : connector(dir / "calls.txt")) with.push_back(o);
+  const Outcome hooked = run(waves(), with);
+  EXPECT_EQ(hooked.tokens, plain.tokens);
+  EXPECT_GT(hooked.stats.kv.evictions, 0u);
+  EXPECT_GT(hooked.stats.preemptions, 0u) << "the pool should be small enough to preempt";
+  EXPECT_GT(count(read_log(dir / "calls.txt"), "on_evicted"), 0u);
+}
+
+// The script holds each request's true continuation, with the third draft made wrong: every
+// verification accepts at most two drafts and rejects the rest, whose slots are trimmed.
+std::vector<std::string> drafter(const fs::path& dir, const Outcome& truth, int wrong_at) {
+  std::ofstream script(dir / "script.txt");
+  for (const auto& wave : waves())
+    for (const Request& r : wave) {
+      for (std::int32_t t : r.prompt_token_ids) script << t << ' ';
+      for (std::int32_t t : truth.tokens.at(r.id)) script << t << ' ';
+      script << '\n';
+    }
+  return {"speculative.plugin=" + hook_plugin("drafter", "script"), "speculative.num_draft_tokens=4",
+          "speculative.script=" + (dir / "script.txt").string(), "speculative.wrong_at=" + std::to_string(wrong_at),
+          "speculative.log=" + (dir / "calls.txt").string()};
+}
+
+TEST(EngineHooks, DraftsAreVerifiedGreedilyAndOutputsMatchARunWithoutThem) {
+  const fs::path dir = fresh_dir("drafter");
+  const std::vector<std::string> base = {"engine.max_num_batched_tokens=24"};
+  const Outcome plain = run(waves(), base);
+  std::vector<std::string> with = base;
+  for (auto& o : drafter(dir, plain, 2)) with.push_back(o);
+  const Outcome hooked = run(waves(), with);
+  EXPECT_EQ(hooked.tokens, plain.tokens);
+  EXPECT_GT(hooked.stats.accepted_draft_tokens, 0u);
+  EXPECT_GT(hooked.stats.draft_tokens, hooked.stats.accepted_draft_tokens) << "the wrong third draft is rejected";
+  EXPECT_LT(hooked.stats.steps, plain.stats.steps) << "accepted drafts save steps";
+
+  const auto calls = read_log(dir / "calls.txt");
+  std::map<std::string, std::size_t> proposed;  // seq -> drafts of its last proposal
+  for (const auto& c : calls) {
+    if (c[0] == "propose") proposed[c[1]] = std::stoul(c[3]);
+    if (c[0] == "on_accepted") {  // seq accepted: never more than proposed, never past the wrong one
+      ASSERT_TRUE(proposed.contains(c[1])) << "on_accepted before any proposal for sequence " << c[1];
+      EXPECT_LE(std::stoul(c[2]), std::min<std::size_t>(proposed[c[1]], 2));
+    }
+  }
+  EXPECT_GT(count(calls, "on_accepted"), 0u);
+  EXPECT_GE(count(calls, "on_finished"), 16u);
+}
+
+TEST(EngineHooks, DraftsThatAreAlwaysWrongChangeNothingButTheCount) {
+  const fs::path dir = fresh_dir("wrong_drafts");
+  const Outcome plain = run(waves(), {});
+  const Outcome hooked =
+      run(waves(), {"speculative.plugin=" + hook_plugin("drafter", "script"), "speculative.tokens=5 6 7",
+                    "speculative.log=" + (dir / "calls.txt").string()});
+  EXPECT_EQ(hooked.tokens, plain.tokens);
+  EXPECT_GT(hooked.stats.draft_tokens, 0u);
+}
+
+// Both hooks at once, with a pool small enough to preempt, chunked prefill, and an attention
+// backend that throws at random (failed steps are redone): outputs still match, nothing leaks.
+TEST(EngineHooks, ConnectorAndDrafterTogetherSurvivePreemptionAndFailedSteps) {
+  const fs::path dir = fresh_dir("together");
+  const std::vector<std::string> base = {"kv.num_blocks=16", "engine.max_num_batched_tokens=12"};
+  const Outcome plain = run(waves(), base);
+  std::vector<std::string> with = base;
+  for (auto& o : connector(dir / "connector.txt")) with.push_back(o);
+  for (auto& o : drafter(dir, plain, 3)) with.push_back(o);
+  for (const std::string& o :
+       {"attention.plugin=" + fault_plugin("attention"),
+        "attention.inner=" + std::string(LOOM_BINARY_DIR) + "/lib/loom/plugins/libloom_attention_paged.so",
+        std::string("attention.seed=3"), std::string("attention.throw_rate=0.05")})
+    with.push_back(o);
+  const Outcome hooked = run(waves(), with);
+  EXPECT_EQ(hooked.tokens, plain.tokens);
+  EXPECT_GT(hooked.stats.failed_steps, 0u);
+  EXPECT_GT(hooked.stats.preemptions, 0u);
+  EXPECT_GT(hooked.stats.accepted_draft_tokens, 0u);
+}
+
+// A request that fails (the pool can never hold it) is forgotten by the plugins like one that
+// finishes, and the others go on.
+TEST(EngineHooks, ARequestThatFailsIsForgottenAndTheOthersGoOn) {
+  const fs::path dir = fresh_dir("failed_request");
+  std::vector<std::vector<Request>> batches = waves();
+  Request huge;
+  huge.id = "huge";
+  huge.prompt_token_ids.assign(150, 9);
+  huge.params.max_tokens = 60;
+  batches[0].insert(batches[0].begin() + 3, huge);
+  std::vector<std::string> with = {"kv.num_blocks=40"};
+  for (auto& o : connector(dir / "calls.txt")) with.push_back(o);
+  const Outcome hooked = run(batches, with);
+  EXPECT_EQ(hooked.errors.size(), 1u);
+  EXPECT_CONTAINS(hooked.errors.at("huge"), "blocks");
+  EXPECT_EQ(hooked.tokens.size(), 17u);
+  EXPECT_GE(count(read_log(dir / "calls.txt"), "on_finished"), 17u);
+}
+
+TEST(EngineHooks, AParallelPluginOfTwoRanksIsRefusedAtStartUp) {
+  const std::vector<std::string> two = {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.ranks=2"};
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", two);
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  EXPECT_CONTAINS(message_of<ConfigError>([&] { Engine(config, registry, small_model(), std::nullopt); }),
+                  "splits the model over 2 ranks, but this engine runs one rank holding the whole model");
+  const std::vector<std::string> single = {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.ranks=1"};
+  Config one = load_config_from(parse_config_text("", "test.toml"), ".", single);
+  EXPECT_NO_THROW(Engine(one, registry, small_model(), std::nullopt));
+}
+
+TEST(EngineHooks, LoomPluginsListsEverySevenKindsSayingWhichHaveNone) {
+  const LoomRun run = run_loom("plugins");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  for (const char* kind : {"scheduler", "kv_allocator", "evictor", "attention", "parallel"})
+    EXPECT_CONTAINS(run.output, std::string("\n") + kind);
+  EXPECT_CONTAINS(run.output, "kv_connector  (none installed)");
+  EXPECT_CONTAINS(run.output, "drafter       (none installed)");
+}
+
+}  // namespace
+}  // namespace loom::testing

@@ -1,0 +1,105 @@
+// kv_connector/recording: keeps every block it is given (saved or evicted) in a map keyed by its
+// content hash, offers to load the blocks it holds, and logs every call (call_log.h). With
+// `corrupt` it loads zeros instead, which must change the outputs: proof that loaded KV is read.
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "hook_plugins/call_log.h"
+#include "loom/block_hash.h"
+#include "loom/kv_connector.h"
+
+namespace {
+
+using loom::sdk::BlockHash;
+using loom::sdk::KvCacheView;
+using loom::sdk::KvTransfer;
+using loom::sdk::Stream;
+using loom::sdk::TokenId;
+
+const loom::sdk::ConfigKeySpec kKeys[] = {
+    {"log", loom::sdk::KeyType::string, "", "file the calls are appended to (\"\": none)"},
+    {"corrupt", loom::sdk::KeyType::boolean, "false", "load zeros instead of the stored KV"},
+};
+
+class RecordingConnector final : public loom::sdk::KvConnector {
+ public:
+  RecordingConnector(const loom::sdk::EngineInfo& info, const loom::sdk::PluginConfig& config)
+      : block_size_(info.block_size), corrupt_(config.boolean("corrupt")), log_(config.string("log")) {}
+
+  std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::size_t num_local_tokens) override {
+    const std::vector<BlockHash> hashes = loom::sdk::full_block_hashes(tokens, block_size_);
+    std::size_t block = num_local_tokens / block_size_;
+    while (block < hashes.size() && store_.contains(hashes[block])) ++block;
+    const std::size_t loadable = block * block_size_ - num_local_tokens;
+    log_.write("num_loadable_tokens", tokens.size(), num_local_tokens, loadable);
+    return loadable;
+  }
+
+  void start_load(std::span<const KvTransfer> loads, const KvCacheView& cache, Stream) override {
+    for (const KvTransfer& t : loads) {
+      log_.write("start_load", t.seq, t.first_token, t.num_tokens, t.blocks.size(), t.hashes.size());
+      for (std::size_t i = 0; i < t.blocks.size(); ++i) {
+        const std::vector<char>& bytes = store_.at(t.hashes[i]);
+        copy_in(cache, t.blocks[i], bytes);
+      }
+    }
+  }
+
+  void wait_for_load(Stream) override { log_.write("wait_for_load"); }
+
+  void save(std::span<const KvTransfer> saves, const KvCacheView& cache, Stream) override {
+    for (const KvTransfer& t : saves) {
+      log_.write("save", t.seq, t.first_token, t.num_tokens, t.blocks.size(), t.hashes.size());
+      for (std::size_t i = 0; i < t.blocks.size(); ++i) store_[t.hashes[i]] = copy_out(cache, t.blocks[i]);
+    }
+  }
+
+  void on_evicted(std::span<const loom::sdk::EvictedBlock> blocks, const KvCacheView& cache, Stream) override {
+    log_.write("on_evicted", blocks.size());
+    for (const auto& b : blocks) store_[b.hash] = copy_out(cache, b.block);
+  }
+
+  void on_finished(loom::sdk::SeqId seq) override { log_.write("on_finished", seq); }
+
+ private:
+  std::size_t layer_bytes(const KvCacheView& cache) const {
+    return cache.block_elements() * loom::sdk::dtype_size(cache.dtype);
+  }
+  // K then V of every layer, as one byte string.
+  std::vector<char> copy_out(const KvCacheView& cache, loom::sdk::BlockId block) const {
+    const std::size_t n = layer_bytes(cache);
+    std::vector<char> bytes;
+    bytes.reserve(2 * n * cache.layers.size());
+    for (const auto& layer : cache.layers)
+      for (const void* base : {layer.k, layer.v}) {
+        const char* from = static_cast<const char*>(base) + block * n;
+        bytes.insert(bytes.end(), from, from + n);
+      }
+    return bytes;
+  }
+  void copy_in(const KvCacheView& cache, loom::sdk::BlockId block, const std::vector<char>& bytes) const {
+    const std::size_t n = layer_bytes(cache);
+    std::size_t at = 0;
+    for (const auto& layer : cache.layers)
+      for (void* base : {layer.k, layer.v}) {
+        char* to = static_cast<char*>(base) + block * n;
+        if (corrupt_)
+          std::memset(to, 0, n);
+        else
+          std::memcpy(to, bytes.data() + at, n);
+        at += n;
+      }
+  }
+
+  std::size_t block_size_;
+  bool corrupt_;
+  loom::hooks::CallLog log_;
+  std::map<BlockHash, std::vector<char>> store_;
+};
+
+}  // namespace
+
+LOOM_PLUGIN(kv_connector, "recording", "1.0.0",
+            "Test fixture: stores saved and evicted blocks by hash, loads them back, logs every call",
+            RecordingConnector, kKeys)
