@@ -19,6 +19,11 @@
 //    with "error". A failed step samples no token for it, so its random stream stays aligned.
 //  * release() is cleanup: it is retried kReleaseAttempts times; a sequence whose blocks were
 //    never taken back is counted in EngineStats::unreleased_sequences.
+//  * An offer fails (kv_connector.num_loadable_tokens(), drafter.propose()): the sequence gets no
+//    loadable tokens or drafts this step and computes as without the plugin. A connector load
+//    that fails (start_load(), wait_for_load()) abandons the step like a step-wide call, and the
+//    sequences it was loading compute those tokens from then on. Calls that only inform
+//    (on_evicted(), save(), on_accepted(), on_finished()) are counted and otherwise ignored.
 // A KV block allocation that fails (reserve() returning false) is not a fault at all: it is
 // memory pressure, which the scheduler answers by preempting.
 #include <set>
