@@ -16,10 +16,9 @@
 
 #include "core/config/config.h"
 #include "core/engine/engine.h"
-#include "core/io/model_loader.h"
-#include "core/io/random_model.h"
 #include "run_loom.h"
 #include "support/expect_error.h"
+#include "support/random_llama.h"
 
 namespace loom::testing {
 namespace {
@@ -29,18 +28,7 @@ namespace fs = std::filesystem;
 constexpr int kBlockSize = 4;
 
 const io::LoadedModel& small_model() {
-  static const io::LoadedModel model = [] {
-    fs::path dir = fs::temp_directory_path() / ("loom_engine_hooks_" + std::to_string(::getpid()));
-    io::RandomModelSpec spec;
-    spec.config = io::tiny_config(io::Architecture::kLlama);
-    spec.config.max_position_embeddings = 256;
-    spec.init_std = 0.08f;
-    spec.seed = 23;
-    io::write_random_model(spec, dir);
-    io::LoadedModel loaded = io::load_hf_model(dir);
-    fs::remove_all(dir);
-    return loaded;
-  }();
+  static const io::LoadedModel model = random_llama(23, 256, "engine_hooks");
   return model;
 }
 

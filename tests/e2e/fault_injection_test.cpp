@@ -27,6 +27,7 @@
 #include "core/io/model_loader.h"
 #include "core/io/random_model.h"
 #include "support/expect_error.h"
+#include "support/random_llama.h"
 
 namespace loom::testing {
 namespace {
@@ -36,18 +37,7 @@ namespace fs = std::filesystem;
 constexpr int kContext = 256;  // the model's context, tokens
 
 const io::LoadedModel& small_model() {
-  static const io::LoadedModel model = [] {
-    fs::path dir = fs::temp_directory_path() / ("loom_fault_injection_" + std::to_string(::getpid()));
-    io::RandomModelSpec spec;
-    spec.config = io::tiny_config(io::Architecture::kLlama);
-    spec.config.max_position_embeddings = kContext;
-    spec.init_std = 0.08f;
-    spec.seed = 11;
-    io::write_random_model(spec, dir);
-    io::LoadedModel loaded = io::load_hf_model(dir);
-    fs::remove_all(dir);
-    return loaded;
-  }();
+  static const io::LoadedModel model = random_llama(11, kContext, "fault_injection");
   return model;
 }
 
