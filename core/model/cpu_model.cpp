@@ -168,15 +168,21 @@ void CpuModel::ffn_block(std::size_t l, int T) {
   if (c.layer_is_moe(static_cast<std::int64_t>(l))) {
     moe_ffn(layer, T, x, out);
   } else {
-    const int inter = static_cast<int>(layer.w_gate.dim(0));
-    float* gate = sized(gate_, static_cast<std::size_t>(T) * inter);
-    float* up = sized(up_, static_cast<std::size_t>(T) * inter);
-    linear(x, T, layer.w_gate, {}, gate);
-    linear(x, T, layer.w_up, {}, up);
-    cpu::silu_and_mul(gate, up, static_cast<std::int64_t>(T) * inter, gate);
-    linear(gate, T, layer.w_down, {}, out);
+    swiglu(layer.w_gate, layer.w_up, layer.w_down, T, x, out);
   }
   cpu::add_inplace(hidden, out, static_cast<std::int64_t>(T) * H);
+}
+
+// out[n, hidden] = down(silu(gate(x)) * up(x)): the dense FFN, each expert and the shared expert.
+void CpuModel::swiglu(const io::Tensor& w_gate, const io::Tensor& w_up, const io::Tensor& w_down, int n,
+                      const float* x, float* out) {
+  const int inter = static_cast<int>(w_gate.dim(0));
+  float* gate = sized(gate_, static_cast<std::size_t>(n) * inter);
+  float* up = sized(up_, static_cast<std::size_t>(n) * inter);
+  linear(x, n, w_gate, {}, gate);
+  linear(x, n, w_up, {}, up);
+  cpu::silu_and_mul(gate, up, static_cast<std::int64_t>(n) * inter, gate);
+  linear(gate, n, w_down, {}, out);
 }
 
 // Each token's routed output is the sum over its own top-k list, in that list's order, so the
@@ -200,16 +206,10 @@ void CpuModel::moe_ffn(const io::LayerWeights& layer, int T, const float* x, flo
     if (rows.empty()) continue;
     const int n = static_cast<int>(rows.size());
     const auto& expert = layer.experts[e];
-    const int inter = static_cast<int>(expert.w_gate.dim(0));
     float* in = sized(expert_in_, static_cast<std::size_t>(n) * H);
     for (int r = 0; r < n; ++r) std::copy_n(x + static_cast<std::size_t>(rows[r] / k) * H, H, in + static_cast<std::size_t>(r) * H);
-    float* gate = sized(gate_, static_cast<std::size_t>(n) * inter);
-    float* up = sized(up_, static_cast<std::size_t>(n) * inter);
-    linear(in, n, expert.w_gate, {}, gate);
-    linear(in, n, expert.w_up, {}, up);
-    cpu::silu_and_mul(gate, up, static_cast<std::int64_t>(n) * inter, gate);
     float* result = sized(expert_out_, static_cast<std::size_t>(n) * H);
-    linear(gate, n, expert.w_down, {}, result);
+    swiglu(expert.w_gate, expert.w_up, expert.w_down, n, in, result);
     for (int r = 0; r < n; ++r)
       std::copy_n(result + static_cast<std::size_t>(r) * H, H, routed + static_cast<std::size_t>(rows[r]) * H);
   }
@@ -224,14 +224,8 @@ void CpuModel::moe_ffn(const io::LayerWeights& layer, int T, const float* x, flo
   }
   if (!layer.shared_expert.w_gate.empty()) {  // Qwen2-MoE: a sigmoid-gated expert every token uses
     const auto& shared = layer.shared_expert;
-    const int inter = static_cast<int>(shared.w_gate.dim(0));
-    float* gate = sized(gate_, static_cast<std::size_t>(T) * inter);
-    float* up = sized(up_, static_cast<std::size_t>(T) * inter);
-    linear(x, T, shared.w_gate, {}, gate);
-    linear(x, T, shared.w_up, {}, up);
-    cpu::silu_and_mul(gate, up, static_cast<std::int64_t>(T) * inter, gate);
     float* result = sized(expert_out_, static_cast<std::size_t>(T) * H);
-    linear(gate, T, shared.w_down, {}, result);
+    swiglu(shared.w_gate, shared.w_up, shared.w_down, T, x, result);
     float* gate_logit = sized(router_logits_, static_cast<std::size_t>(T));
     linear(x, T, layer.shared_expert_gate, {}, gate_logit);
     for (int t = 0; t < T; ++t) {

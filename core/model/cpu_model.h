@@ -48,6 +48,8 @@ class CpuModel final : public Model {
                        const sdk::KvCacheView& cache);
   void ffn_block(std::size_t layer, int T);
   void moe_ffn(const io::LayerWeights& layer, int T, const float* x, float* out);
+  void swiglu(const io::Tensor& w_gate, const io::Tensor& w_up, const io::Tensor& w_down, int n, const float* x,
+              float* out);
 
   io::LoadedModel model_;
   std::uint64_t weight_bytes_ = 0;
