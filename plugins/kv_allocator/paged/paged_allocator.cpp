@@ -13,10 +13,10 @@
 // list when released. So the map never holds two blocks for one hash and a block is never put
 // on the free list while findable — nothing is lost or freed twice.
 //
-// Copy-on-write: the allocator counts the tokens each sequence has committed; the next slot a
-// sequence writes is at that position. If reserve() finds that slot in a block with ref > 1
-// (shared by fork), the sequence gets a fresh block instead and, when the shared block already
-// holds some of its committed tokens, a BlockCopy{shared, fresh} is queued.
+// Copy-on-write: reserve(seq, start, n) is told which slots the sequence writes. Every block of
+// that range with ref > 1 (shared by fork) is replaced by a fresh one for this sequence, and when
+// the shared block holds slots before `start` (tokens it keeps), a BlockCopy{shared, fresh} is
+// queued.
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -106,18 +106,18 @@ class PagedAllocator final : public loom::sdk::KvAllocator {
     return cached_tokens;
   }
 
-  std::size_t blocks_needed(SeqId seq, std::size_t num_tokens) const override {
+  std::size_t blocks_needed(SeqId seq, std::size_t start, std::size_t num_tokens) const override {
     auto it = seqs_.find(seq);
-    if (it == seqs_.end()) return ceil_blocks(num_tokens);
-    return new_blocks(it->second, num_tokens) + (needs_cow(it->second, num_tokens) ? 1 : 0);
+    if (it == seqs_.end()) return ceil_blocks(start + num_tokens);
+    return new_blocks(it->second, start + num_tokens) + shared_blocks_written(it->second, start, num_tokens);
   }
 
-  bool reserve(SeqId seq, std::size_t num_tokens, Tick now) override {
+  bool reserve(SeqId seq, std::size_t start, std::size_t num_tokens, Tick now) override {
     // Count first, take afterwards: a failed reserve must leave everything as it was.
-    if (blocks_needed(seq, num_tokens) > num_available_blocks()) return false;
+    if (blocks_needed(seq, start, num_tokens) > num_available_blocks()) return false;
     SeqBlocks& s = seqs_[seq];
-    if (needs_cow(s, num_tokens)) copy_on_write(s, now);
-    for (std::size_t n = new_blocks(s, num_tokens); n > 0; --n) s.table.push_back(take_block(now));
+    copy_on_write(s, start, num_tokens, now);
+    for (std::size_t n = new_blocks(s, start + num_tokens); n > 0; --n) s.table.push_back(take_block(now));
     return true;
   }
 
@@ -211,7 +211,7 @@ class PagedAllocator final : public loom::sdk::KvAllocator {
   struct SeqBlocks {
     std::vector<BlockId> table;
     std::vector<BlockHash> hashes;  // chained hash of each leading full committed block
-    std::size_t num_committed = 0;  // tokens whose KV is stored; the next write goes here
+    std::size_t num_committed = 0;  // tokens whose KV is stored (trim() never goes below)
   };
 
   std::size_t ceil_blocks(std::size_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
@@ -230,24 +230,32 @@ class PagedAllocator final : public loom::sdk::KvAllocator {
     return want > s.table.size() ? want - s.table.size() : 0;
   }
 
-  // True when reserving num_tokens means writing into an existing block shared with others.
-  bool needs_cow(const SeqBlocks& s, std::size_t num_tokens) const {
-    if (num_tokens <= s.num_committed) return false;  // nothing will be written
-    std::size_t idx = s.num_committed / block_size_;
-    return idx < s.table.size() && blocks_[s.table[idx]].ref > 1;
+  // Table indices of the existing blocks that slots [start, start + num_tokens) fall in.
+  std::pair<std::size_t, std::size_t> written_blocks(const SeqBlocks& s, std::size_t start,
+                                                     std::size_t num_tokens) const {
+    if (num_tokens == 0) return {0, 0};
+    return {start / block_size_, std::min(s.table.size(), ceil_blocks(start + num_tokens))};
   }
 
-  void copy_on_write(SeqBlocks& s, Tick now) {
-    std::size_t idx = s.num_committed / block_size_;
-    BlockId shared = s.table[idx];
-    BlockId fresh = take_block(now);
-    --blocks_[shared].ref;  // stays >= 1: another sequence still holds it
-    s.table[idx] = fresh;
-    // s.hashes covers only blocks before idx (a findable block is full, so never written
-    // again), hence no hash has to be dropped here.
-    if (s.num_committed > idx * block_size_) {  // it holds tokens this sequence must keep
-      pending_copies_.push_back(BlockCopy{shared, fresh});
-      ++copies_;
+  std::size_t shared_blocks_written(const SeqBlocks& s, std::size_t start, std::size_t num_tokens) const {
+    std::size_t shared = 0;
+    for (auto [i, end] = written_blocks(s, start, num_tokens); i < end; ++i) shared += blocks_[s.table[i]].ref > 1;
+    return shared;
+  }
+
+  void copy_on_write(SeqBlocks& s, std::size_t start, std::size_t num_tokens, Tick now) {
+    for (auto [i, end] = written_blocks(s, start, num_tokens); i < end; ++i) {
+      const BlockId shared = s.table[i];
+      if (blocks_[shared].ref <= 1) continue;
+      const BlockId fresh = take_block(now);
+      --blocks_[shared].ref;  // stays >= 1: another sequence still holds it
+      s.table[i] = fresh;
+      // A shared block past the sequence's hashed blocks is never findable through this table
+      // (a findable block is full and never written), so no hash has to be dropped here.
+      if (start > i * block_size_) {  // it holds slots before the writes: tokens this sequence keeps
+        pending_copies_.push_back(BlockCopy{shared, fresh});
+        ++copies_;
+      }
     }
   }
 

@@ -116,8 +116,8 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
       if (start >= seq.tokens.size()) continue;  // nothing to compute (the engine owes a token)
       std::size_t n = chunk_size(step, seq, start);
       std::size_t drafts = lookahead(step, seq, start, n);
-      if (drafts > 0 && !step.allocator.reserve(seq.id, start + n + drafts, step.now)) drafts = 0;
-      while (drafts == 0 && !step.allocator.reserve(seq.id, start + n, step.now)) {
+      if (drafts > 0 && !step.allocator.reserve(seq.id, start, n + drafts, step.now)) drafts = 0;
+      while (drafts == 0 && !step.allocator.reserve(seq.id, start, n, step.now)) {
         const SequenceView& victim = step.seqs[running[--alive]];
         step.allocator.release(victim.id, step.now);
         step.plan.preempted.push_back(victim.id);
@@ -145,15 +145,16 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
       const SequenceView& seq = step.seqs[i];
       if (seq.state != SeqState::waiting || rejected[i]) continue;
       if (step.seqs_left == 0 || step.tokens_left == 0) return;
-      std::size_t start = step.allocator.acquire_cached_prefix(seq.id, seq.tokens, step.now);
-      std::size_t loaded = 0;
+      const std::size_t cached = step.allocator.acquire_cached_prefix(seq.id, seq.tokens, step.now);
+      std::size_t start = cached, loaded = 0;
       if (seq.num_loadable_tokens > 0 && start == seq.loadable_from) {
         const std::size_t whole_blocks = (seq.tokens.size() - 1 - start) / block_size * block_size;
         loaded = std::min(seq.num_loadable_tokens, whole_blocks);
         start += loaded;
       }
       std::size_t n = chunk_size(step, seq, start);
-      if (!step.allocator.reserve(seq.id, start + n, step.now)) {
+      // Writes begin after the cached prefix: the connector's loaded tokens, then the chunk.
+      if (!step.allocator.reserve(seq.id, cached, loaded + n, step.now)) {
         step.allocator.release(seq.id, step.now);  // give back the prefix it took
         return;                                    // FCFS: nobody overtakes it
       }

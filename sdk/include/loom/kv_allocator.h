@@ -7,7 +7,7 @@
 // that nobody references, chosen by the Evictor it was given.
 //
 // Token positions: a sequence's block table maps token position p to block table[p / block_size],
-// slot p % block_size. The engine writes KV only into slots reserve() has provided.
+// slot p % block_size. The engine writes KV only into slots reserve() has made writable.
 //
 // Threading: all calls come from the engine thread. Errors: methods throw loom::Error only for
 // a broken precondition that the caller could not have checked (documented per method).
@@ -67,15 +67,18 @@ class LOOM_SDK_VISIBLE KvAllocator : public Plugin {
   // Precondition: `seq` has no block table. O(tokens / block_size).
   virtual std::size_t acquire_cached_prefix(SeqId seq, std::span<const TokenId> tokens, Tick now) = 0;
 
-  // Number of blocks reserve(seq, num_tokens) would have to take from the pool now.
-  virtual std::size_t blocks_needed(SeqId seq, std::size_t num_tokens) const = 0;
+  // Number of blocks reserve(seq, start, num_tokens) would have to take from the pool now.
+  virtual std::size_t blocks_needed(SeqId seq, std::size_t start, std::size_t num_tokens) const = 0;
 
-  // Grows the block table of `seq` to hold `num_tokens` token slots in total (creating the
-  // table if needed). All or nothing: returns false and changes nothing when the pool (free
-  // plus evictable blocks) cannot supply enough. When a slot about to be written lies in a
-  // block shared with another sequence (after fork), the block is replaced by a private copy
-  // and the copy is queued in take_pending_copies(). Amortized O(new blocks).
-  virtual bool reserve(SeqId seq, std::size_t num_tokens, Tick now) = 0;
+  // Makes slots [start, start + num_tokens) of `seq` writable: grows its block table to hold
+  // start + num_tokens slots (creating the table if needed) and gives it a private copy of every
+  // block in that range that another sequence shares (after fork); a copy whose block holds
+  // slots before `start`, which the sequence keeps, is queued in take_pending_copies(). The
+  // caller says where the writes begin — the engine writes exactly the slots of the plan's
+  // ranges — so the allocator never infers it from commit(). All or nothing: returns false and
+  // changes nothing when the pool (free plus evictable blocks) cannot supply enough.
+  // Amortized O(new blocks + blocks in the range).
+  virtual bool reserve(SeqId seq, std::size_t start, std::size_t num_tokens, Tick now) = 0;
 
   // KV for tokens[0, tokens.size()) of `seq` is now stored. Newly full blocks get their chained
   // content hash and become findable by later lookups (when prefix caching is on).

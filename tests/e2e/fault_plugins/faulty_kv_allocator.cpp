@@ -47,12 +47,12 @@ class FaultyAllocator final : public loom::sdk::KvAllocator {
   std::size_t acquire_cached_prefix(SeqId seq, std::span<const TokenId> tokens, Tick now) override {
     return faults_.call("acquire_cached_prefix", [&] { return inner_->acquire_cached_prefix(seq, tokens, now); });
   }
-  std::size_t blocks_needed(SeqId seq, std::size_t num_tokens) const override {
-    return faults_.call("blocks_needed", [&] { return inner_->blocks_needed(seq, num_tokens); });
+  std::size_t blocks_needed(SeqId seq, std::size_t start, std::size_t num_tokens) const override {
+    return faults_.call("blocks_needed", [&] { return inner_->blocks_needed(seq, start, num_tokens); });
   }
-  bool reserve(SeqId seq, std::size_t num_tokens, Tick now) override {
+  bool reserve(SeqId seq, std::size_t start, std::size_t num_tokens, Tick now) override {
     if (faults_.fires("reserve", "fail", fail_rate_)) return false;
-    return faults_.call("reserve", [&] { return inner_->reserve(seq, num_tokens, now); });
+    return faults_.call("reserve", [&] { return inner_->reserve(seq, start, num_tokens, now); });
   }
   void commit(SeqId seq, std::span<const TokenId> tokens, Tick now) override {
     faults_.call("commit", [&] { inner_->commit(seq, tokens, now); });

@@ -20,8 +20,8 @@ constexpr int kRounds = 10;
 constexpr int kScanPrompts = 6;  // 3 cached blocks each: 18 per scan, more than the pool
 
 void serve(sdk::KvAllocator& a, sdk::SeqId seq, const std::vector<TokenId>& tokens) {
-  a.acquire_cached_prefix(seq, tokens, seq);
-  ASSERT_TRUE(a.reserve(seq, tokens.size(), seq));
+  const std::size_t cached = a.acquire_cached_prefix(seq, tokens, seq);
+  ASSERT_TRUE(a.reserve(seq, cached, tokens.size() - cached, seq));
   a.commit(seq, tokens, seq);
   a.release(seq, seq);
 }

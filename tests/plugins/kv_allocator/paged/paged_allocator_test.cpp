@@ -24,7 +24,7 @@ std::vector<BlockId> table_of(const sdk::KvAllocator& a, sdk::SeqId seq) {
 // Runs `seq` through a full prefill of `tokens`: acquire, reserve, commit.
 std::size_t prefill(sdk::KvAllocator& a, sdk::SeqId seq, std::span<const TokenId> tokens) {
   std::size_t cached = a.acquire_cached_prefix(seq, tokens, 0);
-  EXPECT_TRUE(a.reserve(seq, tokens.size(), 0));
+  EXPECT_TRUE(a.reserve(seq, cached, tokens.size() - cached, 0));
   a.commit(seq, tokens, 0);
   return cached;
 }
@@ -38,11 +38,11 @@ TEST(PagedAllocator, RefusesAnEmptyPool) {
 TEST(PagedAllocator, ReserveGrowsTheTableAndReleaseFreesIt) {
   auto pool = make_pool(engine_info(8, 4));
   auto& a = *pool.allocator;
-  EXPECT_EQ(a.blocks_needed(1, 9), 3u);
-  ASSERT_TRUE(a.reserve(1, 9, 0));
+  EXPECT_EQ(a.blocks_needed(1, 0, 9), 3u);
+  ASSERT_TRUE(a.reserve(1, 0, 9, 0));
   EXPECT_EQ(a.block_table(1).size(), 3u);
-  EXPECT_EQ(a.blocks_needed(1, 12), 0u);
-  ASSERT_TRUE(a.reserve(1, 12, 0));
+  EXPECT_EQ(a.blocks_needed(1, 9, 3), 0u);
+  ASSERT_TRUE(a.reserve(1, 9, 3, 0));
   EXPECT_EQ(a.block_table(1).size(), 3u);
   EXPECT_EQ(a.num_available_blocks(), 5u);
   EXPECT_EQ(a.stats().used_blocks, 3u);
@@ -124,8 +124,8 @@ TEST(PagedAllocator, ForkSharesBlocksAndCopiesOnWrite) {
   EXPECT_EQ(table_of(a, 2), parent);
   EXPECT_EQ(a.stats().used_blocks, 2u);
   // The child writes token 6, in shared block 1: it gets a private copy of it.
-  EXPECT_EQ(a.blocks_needed(2, 7), 1u);
-  ASSERT_TRUE(a.reserve(2, 7, 0));
+  EXPECT_EQ(a.blocks_needed(2, 6, 1), 1u);
+  ASSERT_TRUE(a.reserve(2, 6, 1, 0));
   auto child = table_of(a, 2);
   EXPECT_EQ(child[0], parent[0]);
   EXPECT_NE(child[1], parent[1]);
@@ -136,7 +136,7 @@ TEST(PagedAllocator, ForkSharesBlocksAndCopiesOnWrite) {
   EXPECT_TRUE(a.take_pending_copies().empty());
   EXPECT_EQ(a.stats().copies, 1u);
   // Block 1 now has one owner: the parent writes in place, no copy.
-  ASSERT_TRUE(a.reserve(1, 7, 0));
+  ASSERT_TRUE(a.reserve(1, 6, 1, 0));
   EXPECT_EQ(table_of(a, 1), parent);
   EXPECT_TRUE(a.take_pending_copies().empty());
   a.release(1, 0);
@@ -150,29 +150,54 @@ TEST(PagedAllocator, ForkAtABlockBoundaryNeedsNoCopy) {
   auto pool = make_pool(engine_info(16, 4));
   auto& a = *pool.allocator;
   auto prompt = iota_tokens(4);
-  ASSERT_TRUE(a.reserve(1, 8, 0));  // a spare block reserved ahead
+  ASSERT_TRUE(a.reserve(1, 0, 8, 0));  // a spare block reserved ahead
   a.commit(1, prompt, 0);
   a.fork(1, 2, 0);
-  ASSERT_TRUE(a.reserve(2, 5, 0));  // writes into shared block 1, which holds nothing yet
+  ASSERT_TRUE(a.reserve(2, 4, 1, 0));  // writes into shared block 1, which holds nothing yet
   EXPECT_NE(table_of(a, 2)[1], table_of(a, 1)[1]);
   EXPECT_TRUE(a.take_pending_copies().empty());
   EXPECT_EQ(a.stats().copies, 0u);
 }
 
+// reserve() is told where the writes begin: every shared block the range touches becomes private,
+// and only the one holding slots before `start` is copied.
+TEST(PagedAllocator, ReserveMakesEverySharedBlockOfTheWrittenRangePrivate) {
+  auto pool = make_pool(engine_info(16, 4));
+  auto& a = *pool.allocator;
+  ASSERT_TRUE(a.reserve(1, 0, 12, 0));  // three blocks, the third reserved ahead
+  a.commit(1, iota_tokens(6), 0);
+  a.fork(1, 2, 0);
+  const auto parent = table_of(a, 1);
+  EXPECT_EQ(a.blocks_needed(2, 6, 4), 2u);  // slots 6..9: blocks 1 and 2, both shared
+  ASSERT_TRUE(a.reserve(2, 6, 4, 0));
+  const auto child = table_of(a, 2);
+  EXPECT_EQ(child[0], parent[0]);  // not written: still shared
+  EXPECT_NE(child[1], parent[1]);
+  EXPECT_NE(child[2], parent[2]);
+  const auto copies = a.take_pending_copies();
+  ASSERT_EQ(copies.size(), 1u);  // block 1 holds tokens 4 and 5, which the child keeps
+  EXPECT_EQ(copies[0].src, parent[1]);
+  EXPECT_EQ(copies[0].dst, child[1]);
+  EXPECT_EQ(a.blocks_needed(1, 6, 6), 0u);  // the parent's blocks 1 and 2 are its own again
+  ASSERT_TRUE(a.reserve(1, 6, 6, 0));
+  EXPECT_EQ(table_of(a, 1), parent);
+  EXPECT_TRUE(a.take_pending_copies().empty());
+}
+
 TEST(PagedAllocator, ExhaustionFailsWithoutChangingAnything) {
   auto pool = make_pool(engine_info(4, 4));
   auto& a = *pool.allocator;
-  ASSERT_TRUE(a.reserve(1, 12, 0));
+  ASSERT_TRUE(a.reserve(1, 0, 12, 0));
   auto before = a.stats();
   auto table = table_of(a, 1);
-  EXPECT_FALSE(a.reserve(1, 20, 0));  // needs 2 more, 1 left
-  EXPECT_FALSE(a.reserve(2, 8, 0));
+  EXPECT_FALSE(a.reserve(1, 12, 8, 0));  // needs 2 more, 1 left
+  EXPECT_FALSE(a.reserve(2, 0, 8, 0));
   EXPECT_EQ(table_of(a, 1), table);
   EXPECT_TRUE(a.block_table(2).empty());
   auto after = a.stats();
   EXPECT_EQ(after.free_blocks, before.free_blocks);
   EXPECT_EQ(after.used_blocks, before.used_blocks);
-  EXPECT_TRUE(a.reserve(2, 4, 0));
+  EXPECT_TRUE(a.reserve(2, 0, 4, 0));
   EXPECT_EQ(a.num_available_blocks(), 0u);
 }
 
@@ -187,7 +212,7 @@ TEST(PagedAllocator, EvictsLeastRecentlyReleasedAndReportsIt) {
   a.release(2, 2);
   EXPECT_EQ(a.stats().cached_blocks, 2u);
   EXPECT_EQ(a.num_available_blocks(), 4u);
-  ASSERT_TRUE(a.reserve(3, 6, 3));  // 3 blocks: 2 free, then evict the oldest candidate
+  ASSERT_TRUE(a.reserve(3, 0, 6, 3));  // 3 blocks: 2 free, then evict the oldest candidate
   auto ev = a.take_evictions();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].block, b1);
@@ -195,7 +220,7 @@ TEST(PagedAllocator, EvictsLeastRecentlyReleasedAndReportsIt) {
   EXPECT_EQ(a.num_cached_prefix_tokens(p2), 2u);
   EXPECT_TRUE(a.take_evictions().empty());
   EXPECT_EQ(a.stats().evictions, 1u);
-  ASSERT_TRUE(a.reserve(3, 8, 4));
+  ASSERT_TRUE(a.reserve(3, 6, 2, 4));
   ev = a.take_evictions();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].block, b2);
@@ -210,8 +235,8 @@ TEST(PagedAllocator, PrefixHitProtectsACandidateFromEviction) {
   prefill(a, 2, p2);
   a.release(2, 2);  // candidates in LRU order: p1's block, p2's block
   EXPECT_EQ(a.acquire_cached_prefix(3, p1, 3), 2u);  // p1's block back in use
-  ASSERT_TRUE(a.reserve(3, 4, 4));                   // takes the one free block
-  ASSERT_TRUE(a.reserve(4, 2, 5));                   // must evict p2's, the only candidate
+  ASSERT_TRUE(a.reserve(3, 2, 2, 4));                // takes the one free block
+  ASSERT_TRUE(a.reserve(4, 0, 2, 5));                // must evict p2's, the only candidate
   EXPECT_EQ(a.num_cached_prefix_tokens(p1), 2u);
   EXPECT_EQ(a.num_cached_prefix_tokens(p2), 0u);
 }
@@ -223,8 +248,8 @@ TEST(PagedAllocator, DuplicateContentKeepsTheFirstBlockFindable) {
   // Both start before either committed: no hit, two copies of the same full block.
   EXPECT_EQ(a.acquire_cached_prefix(1, prompt, 0), 0u);
   EXPECT_EQ(a.acquire_cached_prefix(2, prompt, 0), 0u);
-  ASSERT_TRUE(a.reserve(1, 5, 0));
-  ASSERT_TRUE(a.reserve(2, 5, 0));
+  ASSERT_TRUE(a.reserve(1, 0, 5, 0));
+  ASSERT_TRUE(a.reserve(2, 0, 5, 0));
   a.commit(1, prompt, 0);
   a.commit(2, prompt, 0);
   BlockId first = table_of(a, 1)[0];
@@ -257,7 +282,7 @@ TEST(PagedAllocator, PrefixCachingOffNeverShares) {
 TEST(PagedAllocator, CommitBeyondReservedSlotsIsRefused) {
   auto pool = make_pool(engine_info(8, 4));
   auto& a = *pool.allocator;
-  ASSERT_TRUE(a.reserve(1, 4, 0));
+  ASSERT_TRUE(a.reserve(1, 0, 4, 0));
   auto tokens = iota_tokens(5);
   std::string msg = testing::message_of<Error>([&] { a.commit(1, tokens, 0); });
   EXPECT_CONTAINS(msg, "reserved");
