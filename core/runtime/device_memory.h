@@ -1,5 +1,5 @@
-// Owning handles for CUDA resources: device buffers, pinned host buffers, streams, and the
-// device's memory figures. Every allocation failure is a loom::DeviceError that says what was
+// Owning handles for CUDA resources: device buffers, pinned host buffers (the SDK's, so GPU
+// plugins use the same), streams, and the device's memory figures. Every allocation failure is a loom::DeviceError that says what was
 // being allocated, how much, and how much the device has free.
 #pragma once
 
@@ -8,6 +8,8 @@
 #include <string>
 
 #include <cuda_runtime_api.h>
+
+#include "loom/cuda_buffer.h"
 
 namespace loom::runtime {
 
@@ -23,45 +25,10 @@ DeviceMemoryInfo device_memory_info();
 int multiprocessor_count();
 std::string device_name();
 
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  DeviceBuffer(std::size_t bytes, const std::string& what);
-  ~DeviceBuffer();
-  DeviceBuffer(DeviceBuffer&& other) noexcept;
-  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-
-  void* data() const { return data_; }
-  template <typename T>
-  T* as() const { return static_cast<T*>(data_); }
-  std::size_t bytes() const { return bytes_; }
-
- private:
-  void* data_ = nullptr;
-  std::size_t bytes_ = 0;
-};
-
-// Page-locked host memory, so that host <-> device copies are asynchronous and full speed.
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  PinnedBuffer(std::size_t bytes, const std::string& what);
-  ~PinnedBuffer();
-  PinnedBuffer(PinnedBuffer&& other) noexcept;
-  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-
-  template <typename T>
-  T* as() const { return static_cast<T*>(data_); }
-  std::size_t bytes() const { return bytes_; }
-
- private:
-  void* data_ = nullptr;
-  std::size_t bytes_ = 0;
-};
+// The SDK's owning buffers (loom/cuda_buffer.h), shared with GPU plugins.
+using DeviceBuffer = sdk::DeviceBuffer;
+using PinnedBuffer = sdk::PinnedBuffer;
+using sdk::format_gib;
 
 class CudaStream {
  public:
@@ -76,6 +43,5 @@ class CudaStream {
   cudaStream_t stream_ = nullptr;
 };
 
-std::string format_gib(std::uint64_t bytes);
 
 }  // namespace loom::runtime

@@ -54,26 +54,18 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   off_prefill_ = off_items_ + align(static_cast<std::size_t>(max_items_) * sizeof(kc::AttentionWorkItem) +
                                     static_cast<std::size_t>(max_seqs_) * max_blocks_per_seq_ * sizeof(std::int32_t));
   off_slots_ = off_prefill_ + align(static_cast<std::size_t>(max_prefill_tiles_) * sizeof(kc::PrefillTile));
-  bytes_ = off_slots_ + align(max_tokens_ * sizeof(std::int32_t));
+  const std::size_t bytes = off_slots_ + align(max_tokens_ * sizeof(std::int32_t));
   static_assert(sizeof(kc::AttentionWorkItem) % sizeof(std::int32_t) == 0, "block tables follow the items");
-  LOOM_CUDA_CHECK(cudaMalloc(&device_, bytes_));
-  LOOM_CUDA_CHECK(cudaMallocHost(&host_, bytes_));
-  std::memset(host_, 0, bytes_);
-  LOOM_CUDA_CHECK(cudaMemset(device_, 0, bytes_));
+  device_ = DeviceBuffer(bytes, "attention/paged's step plan");
+  host_ = PinnedBuffer(bytes, "attention/paged's step plan");
+  std::memset(host_.data(), 0, bytes);
+  LOOM_CUDA_CHECK(cudaMemset(device_.data(), 0, bytes));
   const std::size_t partial_rows = static_cast<std::size_t>(max_slots_) * rows_per_item_;
-  LOOM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&partial_out_), partial_rows * info.model.head_dim * sizeof(float)));
-  LOOM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&partial_max_sum_), partial_rows * 2 * sizeof(float)));
+  partial_out_ = DeviceBuffer(partial_rows * info.model.head_dim * sizeof(float), "attention/paged's split results");
+  partial_max_sum_ = DeviceBuffer(partial_rows * 2 * sizeof(float), "attention/paged's split maxima and sums");
   // The kernel leaves every counter at zero after each launch.
-  LOOM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&split_counters_), max_slots_ * sizeof(int)));
-  LOOM_CUDA_CHECK(cudaMemset(split_counters_, 0, max_slots_ * sizeof(int)));
-}
-
-CudaPagedAttention::~CudaPagedAttention() {
-  if (device_) cudaFree(device_);
-  if (host_) cudaFreeHost(host_);
-  if (partial_out_) cudaFree(partial_out_);
-  if (partial_max_sum_) cudaFree(partial_max_sum_);
-  if (split_counters_) cudaFree(split_counters_);
+  split_counters_ = DeviceBuffer(max_slots_ * sizeof(int), "attention/paged's split counters");
+  LOOM_CUDA_CHECK(cudaMemset(split_counters_.data(), 0, split_counters_.bytes()));
 }
 
 void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView& cache, Stream stream) {
@@ -118,8 +110,8 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
 
   // Counts, seqs (their whole small region), items and tables in one copy; prefill tiles and
   // slots only when there are any. Padding tokens: no item, no slot.
-  auto* host = static_cast<unsigned char*>(host_);
-  auto* device = static_cast<unsigned char*>(device_);
+  auto* host = host_.as<unsigned char>();
+  auto* device = device_.as<unsigned char>();
   const auto put = [&](std::size_t offset, const void* data, std::size_t bytes) {
     if (bytes > 0) std::memcpy(host + offset, data, bytes);
     return offset + bytes;
@@ -146,7 +138,7 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   const auto s = static_cast<cudaStream_t>(stream);
   const kc::DType dtype = kernel_dtype(cache.dtype);
   const KvCacheView::Layer& kv = cache.layers[layer];
-  auto* device = static_cast<unsigned char*>(device_);
+  auto* device = device_.as<unsigned char>();
   const auto* counts = reinterpret_cast<const std::int32_t*>(device);
   kc::PagedAttentionArgs a;
   a.q = q.data;
@@ -169,9 +161,9 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   a.counts = counts;
   a.max_tokens = static_cast<int>(q.shape[0]);  // the model's (possibly padded) token count
   a.rows_per_item = rows_per_item_;
-  a.partial_out = partial_out_;
-  a.partial_max_sum = partial_max_sum_;
-  a.split_counters = split_counters_;
+  a.partial_out = partial_out_.as<float>();
+  a.partial_max_sum = partial_max_sum_.as<float>();
+  a.split_counters = split_counters_.as<int>();
   if (grid_ == 0) {  // sized once the KV dtype is known
     grid_ = kc::attention_grid(dtype);
     if (grid_ <= 0) throw loom::Error("attention/paged: cannot size the CUDA attention kernel's grid");

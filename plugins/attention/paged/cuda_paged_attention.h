@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "loom/attention.h"
+#include "loom/cuda_buffer.h"
 #include "loom/engine_info.h"
 #include "loom/kernels/cuda/attention_plan.h"
 
@@ -16,9 +17,6 @@ class CudaPagedAttention {
  public:
   // Sizes every buffer for the engine's largest step. Must run with the model's device current.
   explicit CudaPagedAttention(const loom::sdk::EngineInfo& info);
-  ~CudaPagedAttention();
-  CudaPagedAttention(const CudaPagedAttention&) = delete;
-  CudaPagedAttention& operator=(const CudaPagedAttention&) = delete;
 
   void prepare(const loom::sdk::AttentionBatch& batch, const loom::sdk::KvCacheView& cache, loom::sdk::Stream stream);
   void forward(std::uint32_t layer, const loom::sdk::TensorView& q, const loom::sdk::TensorView& k,
@@ -33,15 +31,14 @@ class CudaPagedAttention {
   // One device allocation and its pinned mirror: counts, seqs, then the step's items and right
   // after them its block tables (seqs index the tables from the start of the allocation), so
   // that one copy uploads a decode step; prefill tiles and slots have regions of their own.
-  void* device_ = nullptr;
-  void* host_ = nullptr;
-  std::size_t bytes_ = 0;
+  loom::sdk::DeviceBuffer device_;
+  loom::sdk::PinnedBuffer host_;
   std::size_t off_seqs_ = 0, off_items_ = 0, off_prefill_ = 0, off_slots_ = 0;
   int max_prefill_tiles_ = 0;
   int num_prefill_tiles_ = 0;  // of the prepared step
-  float* partial_out_ = nullptr;
-  float* partial_max_sum_ = nullptr;
-  int* split_counters_ = nullptr;  // one per partial slot (the first slot of a split tile's)
+  loom::sdk::DeviceBuffer partial_out_;      // float [slots, rows_per_item, head_dim]
+  loom::sdk::DeviceBuffer partial_max_sum_;  // float [slots, rows_per_item, 2]
+  loom::sdk::DeviceBuffer split_counters_;   // int, one per partial slot (the first slot of a split tile's)
   // The prepared step.
   int num_heads_ = 0;
   float scale_ = 1.0f;
