@@ -180,8 +180,25 @@ void Engine::submit(const Request& request) {
       finished_.insert(finished_.end(), done.begin(), done.end());
       continue;
     }
-    sequences_.emplace(seq.id, std::move(seq));
+    // Samples after the first wait inside it and fork from it once its prompt is computed
+    // (engine_step.cpp, fork_samples), so the prompt's KV is computed once for all n.
+    if (i == 0)
+      sequences_.emplace(seq.id, std::move(seq));
+    else
+      sequences_.at(seq.id - i).unforked_samples.push_back(std::move(seq));
   }
+}
+
+void Engine::finish_unforked_samples(Sequence& parent, std::vector<RequestResult>& out) {
+  if (parent.unforked_samples.empty()) return;
+  const RequestResult& ended = out.back();  // the parent's, just finished with the reason to share
+  const std::string reason = ended.finish_reason, error = ended.error;
+  for (Sequence& sample : parent.unforked_samples) {
+    finish(sample, reason, out);
+    out.back().error = error;
+    if (reason == "error") ++stats_.rejected;
+  }
+  parent.unforked_samples.clear();
 }
 
 std::string Engine::append_token(Sequence& seq, std::int32_t token) {

@@ -9,7 +9,8 @@
 //   load_external_kv    kv_connector: loads started
 //   run_model           kv_connector: loads waited for; forward (attention plugin inside); outputs
 //   commit_kv           drafts verified; allocator: KV committed, rejected drafts' slots trimmed
-//   emit_tokens         accepted drafts and the sampled token appended; finish reasons
+//   emit_tokens         accepted drafts and the sampled token appended; finish reasons; the
+//                       other samples of an n > 1 request fork from a sample 0 done with its prompt
 //   save_external_kv    kv_connector: the step's new full blocks saved
 //   retire_finished     finished sequences release their blocks; plugins told
 //
@@ -140,6 +141,11 @@ class Engine {
   void emit_tokens(StepWork& work);
   void save_external_kv(StepWork& work);
   void retire_finished(StepWork& work);
+  // Sample 0 of an n > 1 request has computed its prompt: the other samples fork from it.
+  void fork_samples(Sequence& parent);
+  // A sample 0 that ends before forking ends its unforked samples the same way (out.back() is its
+  // result).
+  void finish_unforked_samples(Sequence& parent, std::vector<RequestResult>& out);
   // Tells the connector and drafter that `id` stopped (finished, preempted or failed).
   void forget(sdk::SeqId id);
 

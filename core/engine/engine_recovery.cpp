@@ -110,6 +110,7 @@ std::vector<RequestResult> Engine::fail_step(const std::string& error, std::vect
     out.back().error = error + " (" + std::to_string(kMaxFailedStepsInARow) +
                        " engine steps in a row failed; every unfinished request was stopped)";
     ++stats_.rejected;
+    finish_unforked_samples(seq, out);
   }
   if (give_up) {
     sequences_.clear();
@@ -132,6 +133,7 @@ void Engine::fail_sequence(Sequence& seq, const std::string& error, std::vector<
   out.back().error = error + " (" + std::to_string(kMaxSequenceFailuresInARow) +
                      " times in a row for this request, which was stopped)";
   ++stats_.rejected;
+  finish_unforked_samples(seq, out);
   sequences_.erase(id);
 }
 

@@ -132,6 +132,7 @@ void Engine::schedule(StepWork& work) {
     finish(it->second, "error", work.out);
     work.out.back().error = rejected.reason;
     ++stats_.rejected;
+    finish_unforked_samples(it->second, work.out);
     forget(rejected.id);
     sequences_.erase(it);
   }
@@ -327,7 +328,25 @@ void Engine::emit_tokens(StepWork& work) {
       g.finish_reason = append_token(seq, t);
       if (!g.finish_reason.empty()) break;  // the rest of the accepted drafts are not output
     }
+    if (!seq.unforked_samples.empty() && seq.num_computed_tokens >= seq.num_prompt_tokens) fork_samples(seq);
   }
+}
+
+// Each sample shares the parent's blocks and recomputes only the last prompt token, whose logits
+// it samples its own first token from (its write goes to a private copy of the shared block).
+// Where the allocator cannot fork, a sample starts over as a waiting sequence: slower, same tokens.
+void Engine::fork_samples(Sequence& parent) {
+  for (Sequence& sample : parent.unforked_samples) {
+    const sdk::SeqId id = sample.id;
+    if (try_call("kv_allocator.fork()", [&] { plugins_.allocator->fork(parent.id, id, tick_); }).empty()) {
+      sample.state = sdk::SeqState::running;
+      sample.num_computed_tokens = sample.num_prompt_tokens - 1;
+    } else {
+      release_blocks(id);  // whatever a failed fork left
+    }
+    sequences_.emplace(id, std::move(sample));
+  }
+  parent.unforked_samples.clear();
 }
 
 void Engine::save_external_kv(StepWork& work) {

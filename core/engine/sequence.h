@@ -41,6 +41,9 @@ struct Sequence {
   std::size_t loadable_from = 0;
   std::size_t num_loadable_tokens = 0;
   bool external_kv_failed = false;  // a connector load for it failed: it recomputes from now on
+  // A request's samples 1..n-1, held by sample 0 until its prompt is computed; then they fork
+  // from it and share the prompt's KV blocks (Engine::fork_samples).
+  std::vector<Sequence> unforked_samples;
 
   std::size_t num_output_tokens() const { return tokens.size() - num_prompt_tokens; }
   std::span<const std::int32_t> prompt() const { return {tokens.data(), num_prompt_tokens}; }

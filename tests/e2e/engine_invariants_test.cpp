@@ -165,6 +165,51 @@ TEST(EngineInvariants, NSamplesAreDistinctSequencesSharingThePrompt) {
   EXPECT_GT(distinct.size(), 1u);
 }
 
+// Samples 1..n-1 fork from sample 0 once its prompt is computed: the prompt's KV is computed once
+// (each forked sample recomputes only the last prompt token, into a private copy of the shared
+// block), and each sample's tokens stay what its own seeded stream gives, whatever the pool.
+TEST(EngineInvariants, NSamplesForkFromTheFirstAndComputeThePromptOnce) {
+  const io::LoadedModel model = small_model();
+  std::vector<Request> requests;
+  for (int i = 0; i < 3; ++i) {
+    Request r;
+    r.id = std::string("q").append(std::to_string(i));
+    for (int t = 0; t < 9 + 4 * i; ++t) r.prompt_token_ids.push_back(static_cast<std::int32_t>(3 + 17 * t % 250));
+    r.params.n = 4 - i;
+    r.params.temperature = 1.0;
+    r.params.seed = 40 + i;
+    r.params.max_tokens = 14;
+    r.params.ignore_eos = true;
+    requests.push_back(r);
+  }
+  EngineStats stats;
+  const auto roomy = run(model, requests, {"kv.block_size=4", "kv.prefix_caching=false"}, &stats);
+  ASSERT_EQ(roomy.size(), 9u);
+  std::uint64_t prompts = 0, forked = 0;
+  for (const Request& r : requests) {
+    prompts += r.prompt_token_ids.size();
+    forked += static_cast<std::uint64_t>(r.params.n - 1);
+  }
+  EXPECT_EQ(stats.computed_prompt_tokens, prompts + forked) << "each prompt once, plus one token per forked sample";
+  std::set<std::vector<std::int32_t>> distinct;
+  for (const auto& [key, result] : roomy) distinct.insert(result.token_ids);
+  EXPECT_EQ(distinct.size(), 9u) << "every sample draws its own tokens";
+  // Copy-on-write of shared blocks, preemption of forked samples and eviction change nothing.
+  EngineStats tight;
+  expect_same_outputs(roomy, run(model, requests, {"kv.block_size=4", "kv.num_blocks=14"}, &tight), "a tight pool");
+  EXPECT_GT(tight.preemptions, 0u);
+  expect_same_outputs(roomy, run(model, requests, {"kv.block_size=16"}), "block size 16");
+  expect_same_outputs(roomy, run(model, requests, {"engine.max_num_batched_tokens=5"}), "chunked prefill");
+  // Greedy samples all equal the one greedy continuation.
+  Request greedy = requests[1];
+  greedy.params.temperature = 0;
+  greedy.params.n = 3;
+  const auto samples = run(model, {greedy}, {"kv.block_size=4"});
+  greedy.params.n = 1;
+  const auto single = run(model, {greedy}, {"kv.block_size=4"});
+  for (const auto& [key, result] : samples) EXPECT_EQ(result.token_ids, single.at("q1#0").token_ids) << key;
+}
+
 TEST(EngineInvariants, ABadRequestFailsAloneWhileTheBatchGoesOn) {
   const io::LoadedModel model = small_model();
   std::vector<Request> requests = workload(6, 10, 5);

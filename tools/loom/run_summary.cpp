@@ -57,9 +57,14 @@ void print_summary(std::ostream& out, const RunSummary& s) {
     out << line << "\n";
   };
   emit("requests        %zu (%zu failed)", s.requests, s.failed);
-  emit("tokens          %llu prompt (%llu computed, the rest from the prefix cache), %llu generated",
-       (unsigned long long)s.prompt_tokens, (unsigned long long)s.computed_prompt_tokens,
-       (unsigned long long)s.generated_tokens);
+  // Computed prompt tokens: fewer than the prompts' when KV was shared (prefix cache, a KV
+  // connector's loads, samples forked from sample 0), more when preemption recomputed some.
+  const char* how = s.computed_prompt_tokens < s.prompt_tokens
+                        ? "the rest shared: prefix cache, loaded KV, forked samples"
+                        : s.computed_prompt_tokens > s.prompt_tokens ? "recomputation after preemption included"
+                                                                     : "none shared";
+  emit("tokens          %llu prompt (%llu computed, %s), %llu generated", (unsigned long long)s.prompt_tokens,
+       (unsigned long long)s.computed_prompt_tokens, how, (unsigned long long)s.generated_tokens);
   emit("time            %.2f s", s.wall_s);
   emit("throughput      %.1f output tokens/s, %.1f total tokens/s", s.output_tokens_per_s(), s.total_tokens_per_s());
   emit("TTFT ms         p50 %.1f  p90 %.1f  p99 %.1f", s.ttft_ms.p50, s.ttft_ms.p90, s.ttft_ms.p99);
