@@ -46,8 +46,9 @@ std::map<std::string, std::vector<std::int32_t>> run(const io::LoadedModel& mode
   for (int steps = 0; engine.has_unfinished() && steps < 100000; ++steps)
     for (RequestResult& result : engine.step()) {
       EXPECT_NE(result.finish_reason, "error") << result.error;
-      EXPECT_EQ(out.count(result.id), 0u) << "duplicated " << result.id;
-      out[result.id] = result.token_ids;
+      const std::string key = result.index == 0 ? result.id : result.id + "#" + std::to_string(result.index);
+      EXPECT_EQ(out.count(key), 0u) << "duplicated " << key;
+      out[key] = result.token_ids;
     }
   EXPECT_EQ(engine.stats().kv.used_blocks, 0u);
   if (stats) *stats = engine.stats();
@@ -133,6 +134,31 @@ TEST(EngineOnGpu, SeededSamplingRunsOnTheDeviceReproduciblyBesidePenalisedRows) 
   for (const Request& r : requests) differ += first.at(r.id) != greedy_out.at(r.id);
   std::printf("sampled on the GPU: %d of %zu requests differ from greedy\n", differ, requests.size());
   EXPECT_GE(differ, static_cast<int>(requests.size()) / 2);
+}
+
+// Samples 1..n-1 fork from sample 0 and copy-on-write its last prompt block on the device: every
+// greedy sample equals the CPU's continuation up to a near-tie, with and without preemption.
+TEST(EngineOnGpu, ForkedSamplesCopyTheSharedBlockOnTheDevice) {
+  LOOM_REQUIRE_GPU();
+  const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
+  auto requests = stories_requests(12);
+  for (Request& r : requests) r.params.n = 3;
+  const auto cpu = run(model, stories_requests(12), {"engine.device=cpu"});
+  for (const std::vector<std::string>& overrides :
+       {std::vector<std::string>{"engine.device=cuda"},
+        std::vector<std::string>{"engine.device=cuda", "kv.block_size=16", "kv.num_blocks=40"}}) {
+    EngineStats stats;
+    const auto gpu = run(model, requests, overrides, &stats);
+    ASSERT_EQ(gpu.size(), 3 * requests.size());
+    double worst = 0;
+    for (const Request& r : requests)
+      for (const std::string& key : {r.id, r.id + "#1", r.id + "#2"})
+        worst = std::max(worst, divergence_gap(model, r.prompt_token_ids, cpu.at(r.id), gpu.at(key)));
+    std::printf("forked samples on the GPU (%s): largest gap to the CPU %.4f, %llu preemptions\n",
+                overrides.back().c_str(), worst, static_cast<unsigned long long>(stats.preemptions));
+    EXPECT_LE(worst, 0.02);
+    EXPECT_GT(stats.kv.copies, 0u) << "forked samples write into a private copy of the shared block";
+  }
 }
 
 }  // namespace
