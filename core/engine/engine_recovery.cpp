@@ -65,6 +65,10 @@ void Engine::check_plan(const sdk::SchedulePlan& plan) const {
       throw Error("the scheduler's plan computes tokens [" + std::to_string(s.start) + ", " +
                   std::to_string(s.start + s.num_tokens) + ") of sequence " + std::to_string(s.id) + ", which has " +
                   std::to_string(seq.tokens.size()) + " tokens");
+    if (s.start + s.num_tokens + s.num_lookahead_tokens > max_model_len_)
+      throw Error("the scheduler's plan runs sequence " + std::to_string(s.id) + " to position " +
+                  std::to_string(s.start + s.num_tokens + s.num_lookahead_tokens) + ", past the model's context of " +
+                  std::to_string(max_model_len_));
     if (s.num_lookahead_tokens > 0 &&
         (s.start + s.num_tokens != seq.tokens.size() || s.num_lookahead_tokens > seq.drafts.size()))
       throw Error("the scheduler's plan verifies " + std::to_string(s.num_lookahead_tokens) +
