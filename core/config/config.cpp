@@ -1,7 +1,9 @@
 #include "core/config/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <regex>
+#include <thread>
 #include <vector>
 
 #include "core/common/suggest.h"
@@ -80,6 +82,15 @@ void check_ranges(const Config& config) {
     if (engine.integer(key) <= 0) throw engine.invalid(key, "must be at least 1");
   for (const char* key : {"max_model_len", "num_threads", "seed"})
     if (engine.integer(key) < 0) throw engine.invalid(key, "must not be negative");
+  // More threads than a few per core only slows the kernels down; many thousands hang or abort
+  // the start-up. The bound depends on the machine the config runs on.
+  const std::int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const std::int64_t max_threads = std::max<std::int64_t>(64, 8 * cores);
+  if (engine.integer("num_threads") > max_threads)
+    throw engine.invalid("num_threads", "is " + std::to_string(engine.integer("num_threads")) +
+                                            ", more than this machine can use (" + std::to_string(cores) +
+                                            " cores): at most " + std::to_string(max_threads) +
+                                            ", or 0 for one thread per core");
   double utilization = engine.number("gpu_memory_utilization");
   if (!(utilization > 0.0 && utilization <= 1.0))
     throw engine.invalid("gpu_memory_utilization", "must be in (0, 1], e.g. 0.9");
@@ -89,7 +100,8 @@ void check_ranges(const Config& config) {
     throw config.model.invalid("dtype", "expected auto, fp32, bf16 or fp16, got \"" + dtype + "\"");
 
   const auto& sampling = config.sampling;
-  if (!(sampling.number("temperature") >= 0.0)) throw sampling.invalid("temperature", "must be >= 0 (0 = greedy)");
+  if (!(sampling.number("temperature") >= 0.0) || std::isinf(sampling.number("temperature")))
+    throw sampling.invalid("temperature", "must be a finite number >= 0 (0 = greedy)");
   double top_p = sampling.number("top_p");
   if (!(top_p > 0.0 && top_p <= 1.0)) throw sampling.invalid("top_p", "must be in (0, 1]");
   if (sampling.integer("top_k") < 0) throw sampling.invalid("top_k", "must be >= 0 (0 = off)");

@@ -84,8 +84,18 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
                std::optional<Tokenizer> tokenizer)
     : tokenizer_(std::move(tokenizer)) {
   max_model_len_ = static_cast<std::size_t>(model.config.context_length());
-  if (std::int64_t limit = config.engine.integer("max_model_len"); limit > 0)
-    max_model_len_ = std::min<std::size_t>(max_model_len_, static_cast<std::size_t>(limit));
+  if (std::int64_t limit = config.engine.integer("max_model_len"); limit > 0) {
+    const auto& c = model.config;
+    if (static_cast<std::size_t>(limit) > max_model_len_)
+      throw config.engine.invalid(
+          "max_model_len", "is " + std::to_string(limit) + ", more than the model's context of " +
+                               std::to_string(max_model_len_) + " positions" +
+                               (c.context_length() < c.max_position_embeddings
+                                    ? " (its sliding window; Loom has no sliding-window attention)"
+                                    : "") +
+                               "; set at most that, or 0 for the model's whole context");
+    max_model_len_ = static_cast<std::size_t>(limit);
+  }
   model_ = make_model(config, std::move(model), max_model_len_);
   const auto& c = model_->config();
   seed_ = static_cast<std::uint64_t>(config.engine.integer("seed"));

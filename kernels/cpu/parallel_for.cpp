@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -30,18 +32,21 @@ thread_local bool t_inside_job = false;
 // thread runs a chunk never changes a result.
 class ThreadPool {
  public:
+  // Throws std::system_error, after joining the workers it did start, when the system refuses
+  // a thread (a process limit such as ulimit -u): never a std::thread destroyed while joinable.
   explicit ThreadPool(int threads) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    try {
+      for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    } catch (const std::system_error& e) {
+      const std::size_t started = workers_.size() + 1;
+      stop();
+      throw std::system_error(e.code(), "only " + std::to_string(started) + " of the " + std::to_string(threads) +
+                                            " threads asked for the CPU kernels could be started (the machine or "
+                                            "its process limit, ulimit -u, allows no more)");
+    }
   }
 
-  ~ThreadPool() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_.store(true, std::memory_order_release);
-    }
-    wake_.notify_all();
-    for (auto& worker : workers_) worker.join();
-  }
+  ~ThreadPool() { stop(); }
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
@@ -98,6 +103,16 @@ class ThreadPool {
       if (stopping_.load(std::memory_order_acquire)) return;
       run_claimed_chunks();
     }
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_.store(true, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (auto& worker : workers_) worker.join();
+    workers_.clear();
   }
 
   std::vector<std::thread> workers_;

@@ -1,5 +1,9 @@
 // `loom generate` and `loom bench` as a user runs them: text and JSONL in, JSONL out, bad lines,
 // config errors, the real stories260K checkpoint, and the bench's JSON.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -90,6 +94,45 @@ TEST_F(CliGenerate, ConfigMistakesStopTheRunWithExitCode2) {
   LoomRun usage = run_loom("generate --config " + config());
   EXPECT_EQ(usage.exit_code, 2);
   EXPECT_CONTAINS(usage.output, "--input");
+}
+
+// Found by a hostile user: under a process limit (ulimit -u, normal in containers) 64 kernel
+// threads aborted loom ("terminate called without an active exception"). Now it is a clear error
+// naming the key, exit code 2, before the model loads. The limit is set in a child that runs as
+// nobody when the test runs as root (root is exempt from it).
+TEST_F(CliGenerate, MoreThreadsThanTheProcessLimitAllowsIsAClearErrorNotAnAbort) {
+  const fs::path input = write("limit.txt", "Hello there\n");
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    close(out[0]);
+    // Room for the sanitizers' helper threads, not for 64; the default pool is one thread.
+    const rlimit limit{6, 6};
+    setenv("LOOM_NUM_THREADS", "1", 1);
+    if (setrlimit(RLIMIT_NPROC, &limit) != 0) _exit(100);
+    if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(101);
+    const std::string loom = std::string(LOOM_BINARY_DIR) + "/bin/loom";
+    execl(loom.c_str(), loom.c_str(), "generate", "--config", config().c_str(), "--input", input.c_str(), "--set",
+          "engine.num_threads=64", static_cast<char*>(nullptr));
+    _exit(102);
+  }
+  close(out[1]);
+  std::string output;
+  char buffer[4096];
+  for (ssize_t n; (n = read(out[0], buffer, sizeof buffer)) > 0;) output.append(buffer, static_cast<std::size_t>(n));
+  close(out[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "loom died of signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n"
+                                 << output;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << output;
+  EXPECT_CONTAINS(output, "num_threads");
+  EXPECT_CONTAINS(output, "of the 64 threads asked for the CPU kernels could be started");
+  EXPECT_EQ(output.find("terminate called"), std::string::npos) << output;
 }
 
 TEST(CliStories260K, GenerateReproducesTheReferenceFromTokenIds) {

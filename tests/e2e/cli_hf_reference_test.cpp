@@ -78,6 +78,24 @@ TEST(CliHfReferenceInspect, SaysWhichRopeRuleAndContextItUses) {
   EXPECT_CONTAINS(window.output, "context:      64 positions (a sliding window of 64 of 256;");
 }
 
+// Found by a hostile user: a max_model_len above the model's context was clamped without a word.
+TEST(CliHfReferenceInspect, MaxModelLenBeyondTheContextIsRefusedNamingIt) {
+  const fs::path dir = fs::temp_directory_path() / ("loom_cli_hf_len_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "p.jsonl") << "{\"prompt_token_ids\": [1, 2, 3]}\n";
+  for (const auto& [model, context] : {std::pair{"llama3", "256 positions;"},
+                                       std::pair{"mistral_window", "64 positions (its sliding window;"}}) {
+    std::ofstream(dir / "run.toml") << "[model]\npath = \"" << (hf_reference_dir() / model).string()
+                                    << "\"\n[engine]\nmax_model_len = 300\n";
+    LoomRun run = run_loom("generate --quiet --config " + (dir / "run.toml").string() + " --input " +
+                           (dir / "p.jsonl").string());
+    EXPECT_EQ(run.exit_code, 2) << run.output;
+    EXPECT_CONTAINS(run.output, "run.toml:4: [engine] max_model_len: is 300, more than the model's context of ");
+    EXPECT_CONTAINS(run.output, context);
+  }
+  fs::remove_all(dir);
+}
+
 TEST(CliHfReferenceInspect, UnimplementedSettingsExitTwoNamingKeyAndValue) {
   const fs::path dir = fs::temp_directory_path() / ("loom_cli_hf_refuse_" + std::to_string(::getpid()));
   fs::create_directories(dir);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ostream>
+#include <system_error>
 
 #include "core/io/model_loader.h"
 #include "core/plugin/plugin_setup.h"
@@ -49,8 +50,13 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
 
   const Config& config = setup.config;
   const fs::path model_path = model_path_of(config);
-  if (std::int64_t threads = config.engine.integer("num_threads"); threads > 0)
-    kernels::cpu::set_num_threads(static_cast<int>(threads));
+  if (std::int64_t threads = config.engine.integer("num_threads"); threads > 0) {
+    try {
+      kernels::cpu::set_num_threads(static_cast<int>(threads));
+    } catch (const std::system_error& e) {
+      throw config.engine.invalid("num_threads", e.what());
+    }
+  }
 
   const auto start = std::chrono::steady_clock::now();
   io::LoadedModel model = io::load_model(model_path);

@@ -89,7 +89,18 @@ TEST(Config, RangesAreChecked) {
   EXPECT_CONTAINS(config_error("[kv]\nblock_size = 12\n"), "[kv] block_size: must be a power of two");
   EXPECT_CONTAINS(config_error("[model]\ndtype = \"int4\"\n"), "expected auto, fp32, bf16 or fp16");
   EXPECT_CONTAINS(config_error("[sampling]\ntop_p = 0\n"), "top_p: must be in (0, 1]");
+  EXPECT_CONTAINS(config_error("[sampling]\ntemperature = inf\n"), "temperature: must be a finite number >= 0");
+  EXPECT_CONTAINS(config_error("[sampling]\ntemperature = nan\n"), "temperature: must be a finite number >= 0");
   EXPECT_EQ(load("[engine]\ndevice = \"cuda:1\"\n").engine.string("device"), "cuda:1");
+}
+
+// Found by a hostile user: num_threads = 100000 hung before the model loaded.
+TEST(Config, NumThreadsAboveWhatTheMachineCanUseIsRefusedNamingTheBound) {
+  const std::string message = config_error("[engine]\nnum_threads = 100000\n");
+  EXPECT_CONTAINS(message, "num_threads");
+  EXPECT_CONTAINS(message, "is 100000, more than this machine can use");
+  EXPECT_CONTAINS(message, "or 0 for one thread per core");
+  EXPECT_EQ(load("[engine]\nnum_threads = 64\n").engine.integer("num_threads"), 64);
 }
 
 TEST(Config, SizesAcceptUnits) {

@@ -14,7 +14,8 @@ namespace loom::kernels::cpu {
 
 // Threads used by parallel_for, the calling thread included: set_num_threads(n) with n >= 1,
 // else (n <= 0) $LOOM_NUM_THREADS, else std::thread::hardware_concurrency(). Rebuilds the pool;
-// must not be called while a kernel is running.
+// must not be called while a kernel is running. Throws std::system_error, keeping the previous
+// pool, when the system refuses that many threads.
 void set_num_threads(int n);
 int num_threads();
 
