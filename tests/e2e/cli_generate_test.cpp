@@ -96,6 +96,49 @@ TEST_F(CliGenerate, ConfigMistakesStopTheRunWithExitCode2) {
   EXPECT_CONTAINS(usage.output, "--input");
 }
 
+// Found by a hostile user: --output naming the --input file overwrote the requests, mkmodel
+// replaced an existing model in silence, and a bad workload argument truncated the output file
+// before failing. Each is now refused before anything is loaded or written.
+TEST_F(CliGenerate, AMistakeNeverClobbersAUsersFile) {
+  const fs::path requests = write("keep.txt", "Hello there\n");
+  LoomRun same = run_loom("generate --config " + config() + " --input " + requests.string() + " --output " +
+                          requests.string());
+  EXPECT_EQ(same.exit_code, 2) << same.output;
+  EXPECT_CONTAINS(same.output, "is the --input file");
+  EXPECT_EQ(same.output.find("loom: loaded"), std::string::npos) << "refused before the model loads";
+  std::ifstream kept(requests);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "Hello there\n");
+
+  LoomRun missing = run_loom("generate --config " + config() + " --input " + (dir_ / "nothere.txt").string());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_CONTAINS(missing.output, "cannot read it: No such file or directory");
+  EXPECT_EQ(missing.output.find("loom: loaded"), std::string::npos) << "refused before the model loads";
+
+  const fs::path model = dir_ / "model";
+  const auto before = fs::last_write_time(model / "model.safetensors");
+  LoomRun again = run_loom("mkmodel --output " + model.string());
+  EXPECT_EQ(again.exit_code, 2) << again.output;
+  EXPECT_CONTAINS(again.output, "already exists; add --force");
+  EXPECT_EQ(fs::last_write_time(model / "model.safetensors"), before);
+  const fs::path scratch = dir_ / "scratch_model";
+  ASSERT_EQ(run_loom("mkmodel --output " + scratch.string()).exit_code, 0);
+  LoomRun forced = run_loom("mkmodel --force --vocab 300 --output " + scratch.string());
+  EXPECT_EQ(forced.exit_code, 0) << forced.output;
+  EXPECT_CONTAINS(run_loom("inspect " + scratch.string()).output, "vocabulary:   300");
+
+  const fs::path trace = write("trace.jsonl", "precious\n");
+  LoomRun bad = run_loom("workload --kind chat --vocab 2 --output " + trace.string());
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  std::ifstream trace_in(trace);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(trace_in), {}), "precious\n");
+  EXPECT_FALSE(fs::exists(trace.string() + ".partial"));
+  EXPECT_EQ(run_loom("workload --kind chat --requests 3 --output " + trace.string()).exit_code, 0);
+  std::ifstream written(trace);
+  std::string first_line;
+  std::getline(written, first_line);
+  EXPECT_CONTAINS(first_line, "prompt_token_ids");
+}
+
 // Found by a hostile user: under a process limit (ulimit -u, normal in containers) 64 kernel
 // threads aborted loom ("terminate called without an active exception"). Now it is a clear error
 // naming the key, exit code 2, before the model loads. The limit is set in a child that runs as

@@ -217,7 +217,10 @@ TEST(ReliabilityDoc, CommandLine) {
           2, "--input-format");
   s.error("a range the wrong way round", "bench --config run.toml --input-len 64:16", 2, "MIN <= MAX");
   s.error("an input file that cannot be read", "generate --config run.toml --input missing.txt", 2,
-          "cannot read --input");
+          "--input missing.txt: cannot read it: No such file or directory");
+  s.error("results that would overwrite the requests",
+          "generate --config run.toml --input prompts.txt --output prompts.txt", 2, "is the --input file");
+  s.error("a model folder that already exists", "mkmodel --output model", 2, "add --force to replace it");
   s.check_doc();
 }
 

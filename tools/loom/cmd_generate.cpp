@@ -10,6 +10,7 @@
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 #include "tools/loom/engine_setup.h"
+#include "tools/loom/file_checks.h"
 #include "tools/loom/run_summary.h"
 
 namespace loom::cli {
@@ -51,6 +52,9 @@ int run_generate(std::span<const std::string> args) {
                                                  : throw UsageError("--input-format must be auto, text or jsonl");
   if (on_bad_line != "skip" && on_bad_line != "fail") throw UsageError("--on-bad-line must be skip or fail");
 
+  // The files first: a typo costs nothing, and the results never overwrite the requests.
+  check_readable_file(input_file, "--input");
+  if (!output_file.empty()) check_writable_file(output_file, "--output", input_file, "--input");
   EngineSetup setup = setup_engine(config_file, overrides, plugin_dirs, std::cerr);
   std::ifstream input(input_file);
   if (!input) throw UsageError("cannot read --input " + input_file);

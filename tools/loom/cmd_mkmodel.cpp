@@ -10,6 +10,7 @@
 #include "core/io/random_model.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
+#include "tools/loom/file_checks.h"
 
 namespace loom::cli {
 
@@ -52,7 +53,7 @@ int run_mkmodel(std::span<const std::string> args) {
   int shards = 1;
   std::int64_t hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0,
                max_position = 0;
-  bool tied = false, untied = false;
+  bool tied = false, untied = false, force = false;
   po::options_description options("loom mkmodel");
   options.add_options()
       ("output,o", po::value(&output)->required(), "directory to write (a .bin file with --format llama2c)")
@@ -72,7 +73,8 @@ int run_mkmodel(std::span<const std::string> args) {
       ("vocab", po::value(&vocab), "override: vocabulary size")
       ("max-position", po::value(&max_position), "override: longest context")
       ("tied", po::bool_switch(&tied), "share the embedding with the lm head")
-      ("untied", po::bool_switch(&untied), "separate lm head");
+      ("untied", po::bool_switch(&untied), "separate lm head")
+      ("force", po::bool_switch(&force), "replace --output when it exists");
   po::variables_map vm;
   if (!parse_or_help("mkmodel", "loom mkmodel --output DIR [--arch A] [--preset P] [--dtype D] [shape overrides]",
                      options, {}, args, vm))
@@ -101,17 +103,19 @@ int run_mkmodel(std::span<const std::string> args) {
   if (tied) config->tie_word_embeddings = true;
   if (untied) config->tie_word_embeddings = false;
 
+  // Every argument is checked before the output is touched (--force removes it).
+  if (format != "hf" && format != "llama2c") throw UsageError("--format " + format + ": expected hf or llama2c");
+  std::string upper = dtype_name;
+  for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const auto dtype = io::parse_dtype(upper);
+  if (!dtype) throw UsageError("--dtype " + dtype_name + ": expected f32, f16 or bf16");
+  io::validate_config(*config, "the --preset and shape options");
+  make_room_for_new_output(output, "--output", force);
   if (format == "llama2c") {
     io::write_random_llama2c(*config, seed, output);
-  } else if (format == "hf") {
-    std::string upper = dtype_name;
-    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    auto dtype = io::parse_dtype(upper);
-    if (!dtype) throw UsageError("--dtype " + dtype_name + ": expected f32, f16 or bf16");
+  } else {
     io::RandomModelSpec spec{*config, *dtype, seed, 0.02f, tokenizer, shards};
     io::write_random_model(spec, output);
-  } else {
-    throw UsageError("--format " + format + ": expected hf or llama2c");
   }
   std::cerr << "wrote a random-weight " << arch_name << " model (" << preset_name << " shape, "
             << config->num_hidden_layers << " layers, hidden " << config->hidden_size << ", vocab "

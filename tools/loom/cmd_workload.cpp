@@ -6,6 +6,7 @@
 #include "core/workloads/workload.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
+#include "tools/loom/file_checks.h"
 
 namespace loom::cli {
 
@@ -27,9 +28,8 @@ int run_workload(std::span<const std::string> args) {
   auto kind = parse_workload_kind(kind_name);
   if (!kind) throw UsageError("--kind " + kind_name + ": expected chat, system-prompt, few-shot or scan");
   spec.kind = *kind;
-  std::ofstream out(output);
-  if (!out) throw UsageError("cannot write --output " + output);
-  write_workload(spec, out);
+  // Written beside and renamed when complete: a bad argument never truncates an existing file.
+  write_file_atomically(output, "--output", [&](std::ostream& out) { write_workload(spec, out); });
   std::cerr << "wrote " << spec.requests << " " << workload_kind_name(spec.kind) << " requests (seed " << spec.seed
             << ") to " << output << "\n";
   return 0;

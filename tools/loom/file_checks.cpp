@@ -1,0 +1,71 @@
+#include "tools/loom/file_checks.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "loom/error.h"
+
+namespace loom::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void refuse(const char* option, const fs::path& path, const std::string& why) {
+  throw UsageError(std::string(option) + " " + path.string() + ": " + why);
+}
+
+}  // namespace
+
+void check_readable_file(const fs::path& path, const char* option) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) refuse(option, path, std::string("cannot read it: ") + std::strerror(ENOENT));
+  if (fs::is_directory(path, ec)) refuse(option, path, "is a folder; give a file");
+  std::ifstream in(path);
+  if (!in) refuse(option, path, std::string("cannot read it: ") + std::strerror(errno));
+}
+
+void check_writable_file(const fs::path& path, const char* option, const fs::path& input, const char* input_option) {
+  std::error_code ec;
+  if (!input.empty() && fs::exists(path, ec) && fs::equivalent(path, input, ec))
+    refuse(option, path,
+           std::string("is the ") + input_option +
+               " file; the results would overwrite what they are read from. "
+               "Write them to another file");
+  if (fs::is_directory(path, ec)) refuse(option, path, "is a folder; give a file name");
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::is_directory(folder, ec)) refuse(option, path, "its folder " + folder.string() + " does not exist");
+  if (fs::exists(path, ec) ? ::access(path.c_str(), W_OK) != 0 : ::access(folder.c_str(), W_OK) != 0)
+    refuse(option, path, std::string("cannot write it: ") + std::strerror(errno));
+}
+
+void make_room_for_new_output(const fs::path& path, const char* option, bool force) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return;
+  if (!force) refuse(option, path, "already exists; add --force to replace it, or choose another name");
+  fs::remove_all(path, ec);
+  if (ec) refuse(option, path, "cannot remove it to replace it: " + ec.message());
+}
+
+void write_file_atomically(const fs::path& path, const char* option, const std::function<void(std::ostream&)>& write) {
+  const fs::path partial = path.string() + ".partial";
+  try {
+    {
+      std::ofstream out(partial);
+      if (!out) refuse(option, path, std::string("cannot write it: ") + std::strerror(errno));
+      write(out);
+      out.flush();
+      if (!out) refuse(option, path, "writing it failed (is the disk full?)");
+    }
+    fs::rename(partial, path);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(partial, ec);
+    throw;
+  }
+}
+
+}  // namespace loom::cli
