@@ -13,18 +13,20 @@
 #include <string_view>
 #include <vector>
 
+#include "loom/dtype.h"
+
 namespace loom::io {
 
 static_assert(std::endian::native == std::endian::little, "loom_io assumes a little-endian host");
 
-enum class DType { kF32, kF16, kBF16 };
+// The SDK's one enum (loom/dtype.h; its dtype_size and dtype_name apply). Checkpoint tensors
+// are f32, f16 or bf16: the readers refuse every other type.
+using sdk::DType;
 
-// Bytes per element: 4, 2, 2.
-std::size_t dtype_size(DType dtype);
-// The safetensors spelling: "F32", "F16", "BF16".
-std::string_view dtype_name(DType dtype);
+// The safetensors spelling: "F32", "F16", "BF16", "I32", "I64".
+std::string_view safetensors_dtype_name(DType dtype);
 // Parses a safetensors dtype string; nullopt for anything Loom does not read (F64, I64, ...).
-std::optional<DType> parse_dtype(std::string_view name);
+std::optional<DType> parse_safetensors_dtype(std::string_view name);
 
 // "[4096, 11008]" — for error messages.
 std::string shape_to_string(const std::vector<std::int64_t>& shape);

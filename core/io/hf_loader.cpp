@@ -11,7 +11,7 @@ namespace loom::io {
 namespace {
 
 Tensor to_fp32_tensor(const TensorView& view) {
-  if (view.dtype == DType::kF32 && reinterpret_cast<std::uintptr_t>(view.data) % alignof(float) == 0)
+  if (view.dtype == DType::f32 && reinterpret_cast<std::uintptr_t>(view.data) % alignof(float) == 0)
     return Tensor::view(view.shape, reinterpret_cast<const float*>(view.data), view.mapping);
   std::vector<float> values(static_cast<std::size_t>(view.numel()));
   copy_to_fp32(view, values);

@@ -20,9 +20,11 @@ constexpr std::size_t kChunk = 1 << 20;  // values generated per write
 
 const char* torch_dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "float32";
-    case DType::kF16: return "float16";
-    case DType::kBF16: return "bfloat16";
+    case DType::f32: return "float32";
+    case DType::f16: return "float16";
+    case DType::bf16: return "bfloat16";
+    case DType::i32:
+    case DType::i64: break;  // spec.dtype is a float type (cmd_mkmodel parses it)
   }
   return "float32";
 }

@@ -15,7 +15,7 @@ struct RandomModelSpec {
   // Architecture and shape; flags the architecture implies (qkv_bias for Qwen2, qk_norm for
   // Qwen3, MoE fields) must be set as parse_hf_config would set them — tiny_config() does.
   ModelConfig config;
-  DType dtype = DType::kF32;  // element type in the safetensors files
+  DType dtype = DType::f32;  // element type in the safetensors files
   std::uint64_t seed = 0;
   float init_std = 0.02f;
   // When non-empty, copied into the directory as tokenizer.model.

@@ -93,7 +93,7 @@ SafetensorsFile SafetensorsFile::parse(std::span<const std::byte> bytes, const s
       fail(path, tensor_prefix(name) + "needs \"dtype\", \"shape\" and \"data_offsets\"");
     if (!dt->is_string()) fail(path, tensor_prefix(name) + "\"dtype\" is not a string");
     const std::string dtype_str = dt->get<std::string>();
-    const auto dtype = parse_dtype(dtype_str);
+    const auto dtype = parse_safetensors_dtype(dtype_str);
     if (!dtype)
       fail(path, tensor_prefix(name) + "dtype " + dtype_str +
                      " is not supported; Loom reads F32, F16 and BF16 (convert the checkpoint, "

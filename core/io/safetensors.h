@@ -26,7 +26,7 @@ namespace loom::io {
 // element size) and stays valid as long as `mapping` (or the file object it came from) lives.
 struct TensorView {
   std::string name;
-  DType dtype = DType::kF32;
+  DType dtype = DType::f32;
   std::vector<std::int64_t> shape;
   const std::byte* data = nullptr;
   std::size_t byte_size = 0;

@@ -29,7 +29,7 @@ SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path,
       throw ModelError("safetensors writer '" + path.string() + "': tensor '" + t.name +
                        "' has an invalid shape " + shape_to_string(t.shape));
     const std::uint64_t bytes = static_cast<std::uint64_t>(*numel) * dtype_size(t.dtype);
-    header[t.name] = {{"dtype", dtype_name(t.dtype)},
+    header[t.name] = {{"dtype", safetensors_dtype_name(t.dtype)},
                       {"shape", t.shape},
                       {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;

@@ -19,7 +19,7 @@ namespace loom::io {
 
 struct TensorHeader {
   std::string name;
-  DType dtype = DType::kF32;
+  DType dtype = DType::f32;
   std::vector<std::int64_t> shape;
 };
 

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "loom/error.h"
 
@@ -10,45 +11,51 @@ namespace loom::io {
 void convert_to_fp32(DType dtype, const std::byte* src, std::size_t count, float* dst) {
   if (count == 0) return;  // src and dst may then be null, which memcpy does not allow
   switch (dtype) {
-    case DType::kF32:
+    case DType::f32:
       std::memcpy(dst, src, count * sizeof(float));
       return;
-    case DType::kF16:
+    case DType::f16:
       for (std::size_t i = 0; i < count; ++i) {
         std::uint16_t h;
         std::memcpy(&h, src + 2 * i, 2);
         dst[i] = fp16_to_fp32(h);
       }
       return;
-    case DType::kBF16:
+    case DType::bf16:
       for (std::size_t i = 0; i < count; ++i) {
         std::uint16_t h;
         std::memcpy(&h, src + 2 * i, 2);
         dst[i] = bf16_to_fp32(h);
       }
       return;
+    case DType::i32:
+    case DType::i64: break;
   }
+  throw Error(std::string("convert_to_fp32: ") + sdk::dtype_name(dtype) + " is not a floating-point type");
 }
 
 void convert_from_fp32(DType dtype, const float* src, std::size_t count, std::byte* dst) {
   if (count == 0) return;  // src and dst may then be null, which memcpy does not allow
   switch (dtype) {
-    case DType::kF32:
+    case DType::f32:
       std::memcpy(dst, src, count * sizeof(float));
       return;
-    case DType::kF16:
+    case DType::f16:
       for (std::size_t i = 0; i < count; ++i) {
         const std::uint16_t h = fp32_to_fp16(src[i]);
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
-    case DType::kBF16:
+    case DType::bf16:
       for (std::size_t i = 0; i < count; ++i) {
         const std::uint16_t h = fp32_to_bf16(src[i]);
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
+    case DType::i32:
+    case DType::i64: break;
   }
+  throw Error(std::string("convert_from_fp32: ") + sdk::dtype_name(dtype) + " is not a floating-point type");
 }
 
 void copy_to_fp32(const TensorView& tensor, std::span<float> dst) {

@@ -256,7 +256,7 @@ sdk::ModelShape CudaModel::shape() const { return shape_of(config_, static_cast<
 
 std::string CudaModel::describe() const {
   return "cuda:" + std::to_string(options_.device_index) + " (" + runtime::device_name() + "), " +
-         kc::dtype_name(dtype_) + ", weights " + runtime::format_gib(weight_storage_.bytes()) + ", work buffers " +
+         sdk::dtype_name(dtype_) + ", weights " + runtime::format_gib(weight_storage_.bytes()) + ", work buffers " +
          runtime::format_gib(activations_.bytes() + logits_.bytes()) + ", CUDA graphs " +
          (options_.cuda_graphs ? "on" : "off");
 }

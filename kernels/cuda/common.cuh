@@ -125,7 +125,9 @@ __device__ __forceinline__ float block_sum(float x, float* scratch) {
 
 }  // namespace loom::kernels::cuda::detail
 
-// Instantiates `launch<T>(...)` for the runtime dtype.
-#define LOOM_DISPATCH_DTYPE(dtype, ...)                                        \
-  ((dtype) == ::loom::kernels::cuda::DType::f16 ? __VA_ARGS__<__half>          \
-                                                : __VA_ARGS__<__nv_bfloat16>)
+// Calls `launch<T>(args...)` for the runtime dtype; a type the kernels do not compute in (fp32,
+// integers) is cudaErrorInvalidValue, never a silent reinterpretation of the buffers.
+#define LOOM_DISPATCH_DTYPE(dtype, launch, ...)                                            \
+  ((dtype) == ::loom::sdk::DType::f16    ? launch<__half>(__VA_ARGS__)                     \
+   : (dtype) == ::loom::sdk::DType::bf16 ? launch<__nv_bfloat16>(__VA_ARGS__)              \
+                                         : cudaErrorInvalidValue)

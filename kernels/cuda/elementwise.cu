@@ -258,35 +258,35 @@ __global__ void argmax_kernel(const float* logits, int vocab, std::int32_t* out)
 }  // namespace
 
 cudaError_t convert_from_f32(const float* src, void* dst, std::size_t n, DType dtype, cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_convert)(src, dst, n, stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_convert, src, dst, n, stream);
 }
 
 cudaError_t embedding(const void* table, int vocab, int hidden, const std::int32_t* ids, int num_tokens, float* out,
                       std::int32_t* bad_id, DType dtype, cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_embedding)(table, vocab, hidden, ids, num_tokens, out, bad_id, stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_embedding, table, vocab, hidden, ids, num_tokens, out, bad_id, stream);
 }
 
 cudaError_t rmsnorm(const void* x, const void* weight, int rows, int cols, float eps, void* out, DType dtype,
                     cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_rmsnorm)(x, weight, rows, cols, eps, out, stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_rmsnorm, x, weight, rows, cols, eps, out, stream);
 }
 
 cudaError_t add_rmsnorm(float* hidden, const void* delta, const void* weight, int rows, int cols, float eps, void* out,
                         DType dtype, cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_add_rmsnorm)(hidden, delta, weight, rows, cols, eps, out, stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_add_rmsnorm, hidden, delta, weight, rows, cols, eps, out, stream);
 }
 
 cudaError_t add_bias(void* x, const void* bias, int rows, int cols, DType dtype, cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_add_bias)(x, bias, rows, cols, stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_add_bias, x, bias, rows, cols, stream);
 }
 
 cudaError_t silu_and_mul(const void* gate_up, int rows, int inter, void* out, DType dtype, cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_silu_and_mul)(gate_up, rows, inter, out, stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_silu_and_mul, gate_up, rows, inter, out, stream);
 }
 
 cudaError_t gather_rows(const void* src, const std::int32_t* rows, int num_rows, int cols, void* dst, DType dtype,
                         cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_gather_rows)(src, rows, num_rows, cols, dst, stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_gather_rows, src, rows, num_rows, cols, dst, stream);
 }
 
 cudaError_t argmax_rows(const float* logits, int rows, int vocab, std::int32_t* out, cudaStream_t stream) {

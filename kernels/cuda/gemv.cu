@@ -235,7 +235,9 @@ cudaError_t launch(const GemvArgs& a, cudaStream_t stream) {
 
 template <int kIn, int kOut>
 cudaError_t launch_for(DType dtype, const GemvArgs& a, cudaStream_t stream) {
-  return dtype == DType::f16 ? launch<__half, kIn, kOut>(a, stream) : launch<__nv_bfloat16, kIn, kOut>(a, stream);
+  if (dtype == DType::f16) return launch<__half, kIn, kOut>(a, stream);
+  if (dtype == DType::bf16) return launch<__nv_bfloat16, kIn, kOut>(a, stream);
+  return cudaErrorInvalidValue;
 }
 
 GemvArgs plain_input(const void* x, int in, const void* w, int out) {

@@ -381,6 +381,7 @@ cudaError_t launch_attention(const PagedAttentionArgs& args, cudaStream_t stream
 bool prefill_kernel_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
 int attention_grid(DType dtype) {
+  if (dtype != DType::f16 && dtype != DType::bf16) return 0;
   int device = 0, sms = 0, per_sm = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
@@ -393,7 +394,7 @@ int attention_grid(DType dtype) {
 }
 
 cudaError_t paged_attention(const PagedAttentionArgs& args, DType dtype, cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_attention)(args, stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_attention, args, stream);
 }
 
 }  // namespace loom::kernels::cuda

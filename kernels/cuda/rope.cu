@@ -155,7 +155,7 @@ cudaError_t launch_rope_split(const RopeSplitArgs& args, cudaStream_t stream) {
 }  // namespace
 
 cudaError_t rope_split_qkv(const RopeSplitArgs& args, DType dtype, cudaStream_t stream) {
-  return LOOM_DISPATCH_DTYPE(dtype, launch_rope_split)(args, stream);
+  return LOOM_DISPATCH_DTYPE(dtype, launch_rope_split, args, stream);
 }
 
 }  // namespace loom::kernels::cuda

@@ -143,7 +143,7 @@ TEST_P(CudaElementwise, ConvertFromF32RoundsToNearest) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaElementwise, ::testing::Values(DType::f16, DType::bf16),
-                         [](const auto& info) { return std::string(kc::dtype_name(info.param)); });
+                         [](const auto& info) { return std::string(loom::sdk::dtype_name(info.param)); });
 
 TEST(CudaArgmax, LowestIndexOfTheLargestSkippingNaN) {
   LOOM_REQUIRE_GPU();

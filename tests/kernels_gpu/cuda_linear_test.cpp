@@ -193,7 +193,7 @@ TEST_P(CudaLinear, FusedRopeFormMatchesFloat64) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaLinear, ::testing::Values(DType::f16, DType::bf16),
-                         [](const auto& info) { return std::string(kernels::cuda::dtype_name(info.param)); });
+                         [](const auto& info) { return std::string(loom::sdk::dtype_name(info.param)); });
 
 }  // namespace
 }  // namespace loom::testing

@@ -107,7 +107,7 @@ int run_mkmodel(std::span<const std::string> args) {
   if (format != "hf" && format != "llama2c") throw UsageError("--format " + format + ": expected hf or llama2c");
   std::string upper = dtype_name;
   for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  const auto dtype = io::parse_dtype(upper);
+  const auto dtype = io::parse_safetensors_dtype(upper);
   if (!dtype) throw UsageError("--dtype " + dtype_name + ": expected f32, f16 or bf16");
   io::validate_config(*config, "the --preset and shape options");
   make_room_for_new_output(output, "--output", force);

@@ -17,12 +17,6 @@ namespace {
 
 std::size_t align(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
 
-kc::DType kernel_dtype(DType dtype) {
-  if (dtype == DType::f16) return kc::DType::f16;
-  if (dtype == DType::bf16) return kc::DType::bf16;
-  throw loom::Error("attention/paged: the CUDA path stores KV in fp16 or bf16");
-}
-
 }  // namespace
 
 CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
@@ -136,7 +130,7 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
 void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const TensorView& k, const TensorView& v,
                                  const KvCacheView& cache, const TensorView& out, Stream stream) {
   const auto s = static_cast<cudaStream_t>(stream);
-  const kc::DType dtype = kernel_dtype(cache.dtype);
+  const DType dtype = cache.dtype;  // fp16 or bf16: prepare() checked supports()
   const KvCacheView::Layer& kv = cache.layers[layer];
   auto* device = device_.as<unsigned char>();
   const auto* counts = reinterpret_cast<const std::int32_t*>(device);

@@ -7,18 +7,9 @@
 #include <cstdint>
 #include <span>
 
+#include "loom/dtype.h"
+
 namespace loom::sdk {
-
-enum class DType : std::uint8_t { f32, f16, bf16, i32, i64 };
-
-inline std::size_t dtype_size(DType dtype) {
-  switch (dtype) {
-    case DType::f32: case DType::i32: return 4;
-    case DType::f16: case DType::bf16: return 2;
-    case DType::i64: return 8;
-  }
-  return 0;
-}
 
 enum class DeviceKind : std::uint8_t { cpu, cuda };
 

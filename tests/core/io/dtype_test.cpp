@@ -72,16 +72,16 @@ TEST(IoDtype, Fp32ToBf16RoundsToNearestEven) {
 TEST(IoDtype, ConvertToFp32ReadsUnalignedBytes) {
   alignas(4) unsigned char raw[1 + 3 * 2] = {0xAA, 0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00};
   float out[3];
-  convert_to_fp32(DType::kF16, reinterpret_cast<const std::byte*>(raw + 1), 3, out);
+  convert_to_fp32(DType::f16, reinterpret_cast<const std::byte*>(raw + 1), 3, out);
   EXPECT_EQ(out[0], 1.0f);
   EXPECT_EQ(out[1], -2.0f);
   EXPECT_EQ(out[2], std::ldexp(1.0f, -24));
 }
 
 TEST(IoDtype, NamesAndShapes) {
-  EXPECT_EQ(parse_dtype("BF16"), DType::kBF16);
-  EXPECT_FALSE(parse_dtype("I64").has_value());
-  EXPECT_EQ(dtype_size(DType::kF16), 2u);
+  EXPECT_EQ(parse_safetensors_dtype("BF16"), DType::bf16);
+  EXPECT_FALSE(parse_safetensors_dtype("I64").has_value());
+  EXPECT_EQ(dtype_size(DType::f16), 2u);
   EXPECT_EQ(shape_to_string({4096, 11008}), "[4096, 11008]");
   EXPECT_EQ(shape_numel({}), 1);
   EXPECT_EQ(shape_numel({3, 0, 5}), 0);

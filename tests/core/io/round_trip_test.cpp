@@ -22,15 +22,17 @@ struct Case {
 
 std::string case_name(const testing::TestParamInfo<Case>& info) {
   const Case& c = info.param;
-  return std::string(architecture_hf_name(c.arch)) + "_" + std::string(dtype_name(c.dtype)) +
+  return std::string(architecture_hf_name(c.arch)) + "_" + std::string(safetensors_dtype_name(c.dtype)) +
          (c.tied ? "_tied" : "_untied") + "_shards" + std::to_string(c.shards);
 }
 
 float through_dtype(float v, DType dtype) {
   switch (dtype) {
-    case DType::kF32: return v;
-    case DType::kF16: return fp16_to_fp32(fp32_to_fp16(v));
-    case DType::kBF16: return bf16_to_fp32(fp32_to_bf16(v));
+    case DType::f32: return v;
+    case DType::f16: return fp16_to_fp32(fp32_to_fp16(v));
+    case DType::bf16: return bf16_to_fp32(fp32_to_bf16(v));
+    case DType::i32:
+    case DType::i64: break;
   }
   return v;
 }
@@ -59,7 +61,7 @@ TEST_P(IoRoundTrip, GeneratedModelLoadsBack) {
   EXPECT_EQ(c.num_experts, spec.config.num_experts);
   EXPECT_EQ(c.qkv_bias, spec.config.qkv_bias);
   EXPECT_EQ(c.qk_norm, spec.config.qk_norm);
-  EXPECT_EQ(c.torch_dtype, k.dtype == DType::kF32 ? "float32" : k.dtype == DType::kF16 ? "float16" : "bfloat16");
+  EXPECT_EQ(c.torch_dtype, k.dtype == DType::f32 ? "float32" : k.dtype == DType::f16 ? "float16" : "bfloat16");
   ASSERT_EQ(m.weights.layers.size(), 2u);
 
   // Every tensor has its shape and the generator's values (spot-checked), rounded to the dtype.
@@ -68,7 +70,7 @@ TEST_P(IoRoundTrip, GeneratedModelLoadsBack) {
   for (const HfTensorSlot& s : slots) {
     const Tensor& t = *s.destination;
     ASSERT_EQ(t.shape(), s.shape) << s.name;
-    EXPECT_EQ(t.is_view(), k.dtype == DType::kF32) << s.name;
+    EXPECT_EQ(t.is_view(), k.dtype == DType::f32) << s.name;
     const std::uint64_t stream = random_stream(spec.seed, s.name);
     for (std::size_t i : {std::size_t{0}, t.numel() / 2, t.numel() - 1})
       ASSERT_EQ(t.data()[i], through_dtype(random_init_value(stream, s.role, spec.init_std, i), k.dtype))
@@ -128,12 +130,12 @@ TEST(IoRandomModel, ShardingDoesNotChangeValuesAndCopiesTokenizer) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllArchitectures, IoRoundTrip,
-    testing::Values(Case{Architecture::kLlama, DType::kF32, false, 1}, Case{Architecture::kLlama, DType::kBF16, true, 1},
-                    Case{Architecture::kLlama, DType::kF16, false, 3}, Case{Architecture::kMistral, DType::kF32, false, 2},
-                    Case{Architecture::kQwen2, DType::kBF16, true, 2}, Case{Architecture::kQwen2, DType::kF32, false, 1},
-                    Case{Architecture::kQwen3, DType::kF16, true, 1}, Case{Architecture::kQwen3, DType::kF32, false, 4},
-                    Case{Architecture::kMixtral, DType::kBF16, false, 4}, Case{Architecture::kMixtral, DType::kF32, true, 1},
-                    Case{Architecture::kQwen2Moe, DType::kF16, true, 3}, Case{Architecture::kQwen2Moe, DType::kF32, false, 1}),
+    testing::Values(Case{Architecture::kLlama, DType::f32, false, 1}, Case{Architecture::kLlama, DType::bf16, true, 1},
+                    Case{Architecture::kLlama, DType::f16, false, 3}, Case{Architecture::kMistral, DType::f32, false, 2},
+                    Case{Architecture::kQwen2, DType::bf16, true, 2}, Case{Architecture::kQwen2, DType::f32, false, 1},
+                    Case{Architecture::kQwen3, DType::f16, true, 1}, Case{Architecture::kQwen3, DType::f32, false, 4},
+                    Case{Architecture::kMixtral, DType::bf16, false, 4}, Case{Architecture::kMixtral, DType::f32, true, 1},
+                    Case{Architecture::kQwen2Moe, DType::f16, true, 3}, Case{Architecture::kQwen2Moe, DType::f32, false, 1}),
     case_name);
 
 }  // namespace

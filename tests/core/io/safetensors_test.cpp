@@ -19,7 +19,7 @@ using test::TempDir;
 using test::write_raw_safetensors;
 
 void write_two_tensors(const std::filesystem::path& path, DType dtype) {
-  SafetensorsWriter w(path, {{"a", dtype, {2, 3}}, {"b", DType::kF32, {4}}}, {{"format", "pt"}});
+  SafetensorsWriter w(path, {{"a", dtype, {2, 3}}, {"b", DType::f32, {4}}}, {{"format", "pt"}});
   w.write_fp32(std::vector<float>{1, 2, 3});  // pieces of any size within a tensor
   w.write_fp32(std::vector<float>{4, 5, -6});
   w.write_fp32(std::vector<float>{0.5f, 0.25f, -1, 1e-3f});
@@ -28,7 +28,7 @@ void write_two_tensors(const std::filesystem::path& path, DType dtype) {
 
 TEST(IoSafetensors, WriterThenReaderRoundTrip) {
   TempDir dir;
-  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
+  for (DType dtype : {DType::f32, DType::f16, DType::bf16}) {
     const auto path = dir / "t.safetensors";
     write_two_tensors(path, dtype);
     const SafetensorsFile file = SafetensorsFile::open(path);
@@ -52,7 +52,7 @@ TEST(IoSafetensors, WriterThenReaderRoundTrip) {
 
 TEST(IoSafetensors, ViewOutlivesFile) {
   TempDir dir;
-  write_two_tensors(dir / "t.safetensors", DType::kF32);
+  write_two_tensors(dir / "t.safetensors", DType::f32);
   TensorView b;
   {
     const SafetensorsFile file = SafetensorsFile::open(dir / "t.safetensors");
@@ -93,7 +93,7 @@ TEST(IoSafetensors, UnsupportedDtypeNamesTensorAndDtype) {
 
 TEST(IoSafetensors, DataBeyondFile) {
   TempDir dir;
-  write_two_tensors(dir / "t.safetensors", DType::kF32);
+  write_two_tensors(dir / "t.safetensors", DType::f32);
   const auto size = std::filesystem::file_size(dir / "t.safetensors");
   std::filesystem::resize_file(dir / "t.safetensors", size - 4);
   EXPECT_MODEL_ERROR(SafetensorsFile::open(dir / "t.safetensors"), "extend beyond the data section");
@@ -138,7 +138,7 @@ TEST(IoSafetensors, MissingFile) {
 
 TEST(IoTensorStore, ShardedIndexErrors) {
   TempDir dir;
-  write_two_tensors(dir / "part1.safetensors", DType::kF32);
+  write_two_tensors(dir / "part1.safetensors", DType::f32);
   test::write_file(dir / "model.safetensors.index.json",
                    R"({"weight_map": {"a": "part1.safetensors", "b": "part1.safetensors"}})");
   const TensorStore store = TensorStore::open_directory(dir.path());
@@ -168,7 +168,7 @@ TEST(IoSafetensors, ZeroElementTensorConvertsToNothing) {
   ASSERT_EQ(parsed.tensors().size(), 1u);
   std::vector<float> none;
   copy_to_fp32(parsed.tensors()[0], none);
-  convert_from_fp32(DType::kBF16, none.data(), 0, nullptr);
+  convert_from_fp32(DType::bf16, none.data(), 0, nullptr);
 }
 
 std::string nested(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }

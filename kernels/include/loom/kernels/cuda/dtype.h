@@ -1,15 +1,16 @@
-// The element types the CUDA kernels compute in: 16-bit floats with fp32 accumulation.
-// Plain C++ so that host code compiled by g++ can name them (nvcc compiles only kernels/cuda).
+// The element types the CUDA kernels compute in: fp16 and bf16 of the SDK's one DType
+// (loom/dtype.h), with fp32 accumulation. A kernel handed another type returns
+// cudaErrorInvalidValue. Plain C++ so that host code compiled by g++ can name them.
 #pragma once
 
 #include <cstddef>
 
+#include "loom/dtype.h"
+
 namespace loom::kernels::cuda {
 
-enum class DType { f16, bf16 };
+using sdk::DType;
 
 inline constexpr std::size_t kElementSize = 2;  // both types are 16 bits
-
-inline const char* dtype_name(DType dtype) { return dtype == DType::f16 ? "fp16" : "bf16"; }
 
 }  // namespace loom::kernels::cuda
