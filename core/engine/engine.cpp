@@ -4,7 +4,9 @@
 
 #include "core/config/byte_size.h"
 #include "core/model/cpu_model.h"
+#include "core/model/config_adapters.h"
 #include "core/model/cuda_model_factory.h"
+#include "core/plugin/plugin_setup.h"
 #include "core/sampling/validate.h"
 #include "core/tokenizer/stop_strings.h"
 
@@ -25,10 +27,19 @@ int cuda_device_index(const Config& config) {
   throw config.engine.invalid("device", "must be \"cpu\", \"cuda\" or \"cuda:N\" (N = the GPU's index)");
 }
 
-std::unique_ptr<Model> make_model(const Config& config, io::LoadedModel model, std::size_t max_model_len) {
+// Where the model will run and in which type, decided from the config and the model's config
+// alone, so that plugins can be asked about them before any weight is converted or uploaded.
+struct ModelPlan {
+  sdk::Device device;
+  sdk::DType kv_dtype = sdk::DType::f32;
+  CudaModelOptions cuda;  // device.kind == cuda
+};
+
+ModelPlan plan_model(const Config& config, const io::ModelConfig& model, std::size_t max_model_len) {
+  ModelPlan plan;
   const int cuda_index = cuda_device_index(config);
+  if (cuda_index < 0) return plan;  // CpuModel: fp32, batch-invariant, always deterministic
   const std::string& dtype = config.model.string("dtype");
-  if (cuda_index < 0) return std::make_unique<CpuModel>(std::move(model));  // batch-invariant: always deterministic
   if (config.engine.boolean("deterministic"))
     throw config.engine.invalid("deterministic",
                                 "is not available on the GPU yet: GPU runs repeat exactly for the same requests and "
@@ -38,44 +49,56 @@ std::unique_ptr<Model> make_model(const Config& config, io::LoadedModel model, s
     throw config.model.invalid("dtype",
                                "the CUDA backend computes in bf16 or fp16: set dtype = \"bf16\", \"fp16\" "
                                "or \"auto\"");
-  CudaModelOptions options;
+  plan.device = {sdk::DeviceKind::cuda, cuda_index};
+  CudaModelOptions& options = plan.cuda;
   options.device_index = cuda_index;
-  options.fp16 = dtype == "fp16" || (dtype == "auto" && model.config.torch_dtype == "float16");
+  options.fp16 = dtype == "fp16" || (dtype == "auto" && model.torch_dtype == "float16");
   options.max_num_batched_tokens = static_cast<std::uint32_t>(config.engine.integer("max_num_batched_tokens"));
   options.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
   options.max_model_len = static_cast<std::uint32_t>(max_model_len);
   options.cuda_graphs = config.engine.boolean("cuda_graphs");
-  return make_cuda_model(std::move(model), options);
+  plan.kv_dtype = options.fp16 ? sdk::DType::f16 : sdk::DType::bf16;
+  return plan;
 }
 
-sdk::EngineInfo engine_info(const Config& config, const Model& model, std::size_t max_model_len) {
+std::unique_ptr<Model> make_model(const ModelPlan& plan, io::LoadedModel model) {
+  if (plan.device.kind == sdk::DeviceKind::cpu) return std::make_unique<CpuModel>(std::move(model));
+  return make_cuda_model(std::move(model), plan.cuda);
+}
+
+// What every plugin is told, but the pool's size (pool_blocks).
+sdk::EngineInfo engine_info(const Config& config, const sdk::Device& device, const sdk::ModelShape& shape) {
   sdk::EngineInfo info;
-  info.device = config.engine.string("device");
+  info.device = device.kind == sdk::DeviceKind::cpu ? "cpu" : "cuda:" + std::to_string(device.index);
   info.block_size = static_cast<std::uint32_t>(config.kv().integer("block_size"));
   info.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
   info.max_num_batched_tokens = static_cast<std::uint32_t>(config.engine.integer("max_num_batched_tokens"));
   info.seed = static_cast<std::uint64_t>(config.engine.integer("seed"));
   info.prefix_caching = config.kv().boolean("prefix_caching");
-  info.model = model.shape();
-
-  const std::uint64_t block_bytes = info.block_bytes();
-  if (std::int64_t blocks = config.kv().integer("num_blocks"); blocks > 0) {
-    info.num_blocks = static_cast<std::uint64_t>(blocks);
-  } else if (std::int64_t bytes = config.kv().integer("cache_memory"); bytes > 0) {
-    info.num_blocks = static_cast<std::uint64_t>(bytes) / block_bytes;
-    if (info.num_blocks == 0)
-      throw config.kv().invalid("cache_memory", "holds no KV block: one block needs " + format_byte_size(block_bytes));
-  } else if (model.device().kind == sdk::DeviceKind::cuda) {
-    // What gpu_memory_utilization leaves after the weights and work buffers.
-    info.num_blocks = model.kv_cache_budget(config.engine.number("gpu_memory_utilization")) / block_bytes;
-    if (info.num_blocks == 0) throw config.engine.invalid("gpu_memory_utilization", "leaves no room for one KV block");
-  } else {
-    // Enough for every sequence at full length, within a CPU-friendly bound.
-    const std::uint64_t per_seq = (max_model_len + info.block_size - 1) / info.block_size;
-    info.num_blocks = std::max<std::uint64_t>(
-        per_seq, std::min<std::uint64_t>(per_seq * info.max_num_seqs, kDefaultCpuCacheBytes / block_bytes));
-  }
+  info.model = shape;
   return info;
+}
+
+std::uint64_t pool_blocks(const Config& config, const sdk::EngineInfo& info, const Model& model,
+                          std::size_t max_model_len) {
+  const std::uint64_t block_bytes = info.block_bytes();
+  if (std::int64_t blocks = config.kv().integer("num_blocks"); blocks > 0) return static_cast<std::uint64_t>(blocks);
+  if (std::int64_t bytes = config.kv().integer("cache_memory"); bytes > 0) {
+    const std::uint64_t blocks = static_cast<std::uint64_t>(bytes) / block_bytes;
+    if (blocks == 0)
+      throw config.kv().invalid("cache_memory", "holds no KV block: one block needs " + format_byte_size(block_bytes));
+    return blocks;
+  }
+  if (model.device().kind == sdk::DeviceKind::cuda) {
+    // What gpu_memory_utilization leaves after the weights and work buffers.
+    const std::uint64_t blocks = model.kv_cache_budget(config.engine.number("gpu_memory_utilization")) / block_bytes;
+    if (blocks == 0) throw config.engine.invalid("gpu_memory_utilization", "leaves no room for one KV block");
+    return blocks;
+  }
+  // Enough for every sequence at full length, within a CPU-friendly bound.
+  const std::uint64_t per_seq = (max_model_len + info.block_size - 1) / info.block_size;
+  return std::max<std::uint64_t>(per_seq,
+                                 std::min<std::uint64_t>(per_seq * info.max_num_seqs, kDefaultCpuCacheBytes / block_bytes));
 }
 
 }  // namespace
@@ -96,7 +119,13 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
                                "; set at most that, or 0 for the model's whole context");
     max_model_len_ = static_cast<std::size_t>(limit);
   }
-  model_ = make_model(config, std::move(model), max_model_len_);
+  // The attention backend is asked whether it runs here before the weights are converted or
+  // uploaded; the other plugins need the pool's size, known once the model is on its device.
+  const ModelPlan plan = plan_model(config, model.config, max_model_len_);
+  ResolvedPlugins resolved = resolve_plugins(config, registry);
+  sdk::EngineInfo info = engine_info(config, plan.device, shape_of(model.config, static_cast<std::uint32_t>(sdk::dtype_size(plan.kv_dtype))));
+  auto attention = make_attention(config, resolved, info, plan.device, plan.kv_dtype);
+  model_ = make_model(plan, std::move(model));
   const auto& c = model_->config();
   seed_ = static_cast<std::uint64_t>(config.engine.integer("seed"));
   budget_.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
@@ -104,12 +133,8 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   for (std::int64_t id : c.eos_token_ids) eos_ids_.push_back(static_cast<std::int32_t>(id));
   if (eos_ids_.empty() && tokenizer_) eos_ids_.push_back(tokenizer_->eos_id());
 
-  const sdk::EngineInfo info = engine_info(config, *model_, max_model_len_);
-  plugins_ = make_engine_plugins(config, registry, info);
-  if (!plugins_.attention->supports(model_->device(), model_->kv_dtype()))
-    throw ConfigError(config.plugin(sdk::PluginKind::attention)->origin +
-                      ": [attention] the chosen plugin cannot run on " + config.engine.string("device") + " with " +
-                      (model_->kv_dtype() == sdk::DType::f32 ? "fp32" : "16-bit") + " KV");
+  info.num_blocks = pool_blocks(config, info, *model_, max_model_len_);
+  plugins_ = make_engine_plugins(config, resolved, info, std::move(attention));
   cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
   stats_.num_blocks = info.num_blocks;
   stats_.block_size = info.block_size;

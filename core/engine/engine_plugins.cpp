@@ -37,14 +37,27 @@ void check_single_rank(const sdk::Parallel& parallel, const Config& config, cons
 
 }  // namespace
 
-EnginePlugins make_engine_plugins(const Config& config, PluginRegistry& registry, const sdk::EngineInfo& info) {
-  ResolvedPlugins resolved = resolve_plugins(config, registry);  // everything checked before anything is made
+PluginPtr<sdk::AttentionBackend> make_attention(const Config& config, const ResolvedPlugins& resolved,
+                                                const sdk::EngineInfo& info, const sdk::Device& device,
+                                                sdk::DType kv_dtype) {
+  auto attention = make<sdk::AttentionBackend>(resolved, info);
+  if (!attention->supports(device, kv_dtype)) {
+    const auto* choice = config.plugin(sdk::PluginKind::attention);
+    throw ConfigError(choice->origin + ": [attention] plugin \"" + choice->plugin + "\" cannot run on " +
+                      info.device + " with " + sdk::dtype_name(kv_dtype) +
+                      " KV; choose a backend for this device (loom plugins lists them) or change [engine] device");
+  }
+  return attention;
+}
+
+EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
+                                  PluginPtr<sdk::AttentionBackend> attention) {
   EnginePlugins plugins;
   plugins.evictor = make<sdk::Evictor>(resolved, info);
   plugins.allocator = make<sdk::KvAllocator>(resolved, info);
   plugins.allocator->set_evictor(*plugins.evictor);
   plugins.scheduler = make<sdk::Scheduler>(resolved, info);
-  plugins.attention = make<sdk::AttentionBackend>(resolved, info);
+  plugins.attention = std::move(attention);
   plugins.parallel = make<sdk::Parallel>(resolved, info);
   check_single_rank(*plugins.parallel, config, info);
   plugins.connector = make<sdk::KvConnector>(resolved, info);

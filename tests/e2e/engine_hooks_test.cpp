@@ -286,6 +286,30 @@ TEST(EngineHooks, AParallelPluginOfTwoRanksIsRefusedAtStartUp) {
   EXPECT_NO_THROW(Engine(one, registry, small_model(), std::nullopt));
 }
 
+TEST(EngineHooks, AnAttentionBackendIsAskedWhereItRunsBeforeThePoolIsSizedAndARefusalNamesTheLine) {
+  const fs::path dir = fresh_dir("picky");
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  auto config_of = [&](const std::string& runs_on) {
+    const std::vector<std::string> overrides = {"attention.plugin=" + hook_plugin("attention", "picky"),
+                                                "attention.runs_on=" + runs_on,
+                                                "attention.log=" + (dir / "calls.txt").string()};
+    return load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+  };
+  const Config nowhere = config_of("nowhere");
+  const std::string refusal =
+      message_of<ConfigError>([&] { Engine(nowhere, registry, small_model(), std::nullopt); });
+  EXPECT_CONTAINS(refusal, "[attention] plugin \"" + hook_plugin("attention", "picky") + "\" cannot run on cpu");
+  EXPECT_CONTAINS(refusal, "fp32 KV");
+  EXPECT_CONTAINS(refusal, "--set attention.plugin");  // the origin of the choice
+  const auto calls = read_log(dir / "calls.txt");
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0], (std::vector<std::string>{"constructed", "num_blocks", "0"}));
+  EXPECT_EQ(calls[1], (std::vector<std::string>{"supports", "cpu", "fp32"}));
+
+  const Config cpu = config_of("cpu");
+  EXPECT_NO_THROW(Engine(cpu, registry, small_model(), std::nullopt));
+}
+
 TEST(EngineHooks, LoomPluginsListsEverySevenKindsSayingWhichHaveNone) {
   const LoomRun run = run_loom("plugins");
   EXPECT_EQ(run.exit_code, 0) << run.output;
