@@ -135,6 +135,7 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
 
   info.num_blocks = pool_blocks(config, info, *model_, max_model_len_);
   plugins_ = make_engine_plugins(config, resolved, info, std::move(attention));
+  plugins_.parallel->init_rank(0);  // the one rank, its whole model loaded
   cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
   stats_.num_blocks = info.num_blocks;
   stats_.block_size = info.block_size;

@@ -275,15 +275,18 @@ TEST(EngineHooks, ARequestThatFailsIsForgottenAndTheOthersGoOn) {
   EXPECT_GE(count(read_log(dir / "calls.txt"), "on_finished"), 17u);
 }
 
-TEST(EngineHooks, AParallelPluginOfTwoRanksIsRefusedAtStartUp) {
+TEST(EngineHooks, AParallelPluginOfTwoRanksIsRefusedAtStartUpAndOneRankIsInitialisedOnce) {
   const std::vector<std::string> two = {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.ranks=2"};
   Config config = load_config_from(parse_config_text("", "test.toml"), ".", two);
   PluginRegistry registry(PluginRegistry::default_search_path());
   EXPECT_CONTAINS(message_of<ConfigError>([&] { Engine(config, registry, small_model(), std::nullopt); }),
                   "splits the model over 2 ranks, but this engine runs one rank holding the whole model");
-  const std::vector<std::string> single = {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.ranks=1"};
+  const fs::path dir = fresh_dir("ranks");
+  const std::vector<std::string> single = {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.ranks=1",
+                                           "parallel.log=" + (dir / "calls.txt").string()};
   Config one = load_config_from(parse_config_text("", "test.toml"), ".", single);
   EXPECT_NO_THROW(Engine(one, registry, small_model(), std::nullopt));
+  EXPECT_EQ(read_log(dir / "calls.txt"), (std::vector<std::vector<std::string>>{{"init_rank", "0"}}));
 }
 
 TEST(EngineHooks, AnAttentionBackendIsAskedWhereItRunsBeforeThePoolIsSizedAndARefusalNamesTheLine) {

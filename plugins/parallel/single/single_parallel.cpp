@@ -26,11 +26,21 @@ class SingleParallel final : public Parallel {
   }
 
   Device device_of(std::uint32_t) const override { return device_; }
+  void init_rank(std::uint32_t) override {}
   void all_reduce_sum(std::uint32_t, const TensorView&, Stream) override {}
   void send_next(std::uint32_t, const TensorView&, Stream) override {}
   void recv_prev(std::uint32_t, const TensorView&, Stream) override {}
   void all_to_all(std::uint32_t, const TensorView&, const TensorView&, Stream) override {
     throw loom::Error("parallel/single has no other ranks to exchange experts with");
+  }
+  void all_to_all_v(std::uint32_t, const TensorView&, std::span<const std::uint64_t>, const TensorView&,
+                    std::span<const std::uint64_t>, Stream) override {
+    throw loom::Error("parallel/single has no other ranks to exchange experts with");
+  }
+  // One rank's gather is its own slot: in place it is done; anywhere else a runner asked for a
+  // copy that one whole-model rank never needs.
+  void all_gather(std::uint32_t, const TensorView& send, const TensorView& recv, Stream) override {
+    if (send.data != recv.data) throw loom::Error("parallel/single gathers in place only (send must be recv)");
   }
 
  private:

@@ -5,7 +5,11 @@
 // (tensor parallelism) and which experts (expert parallelism); the model runner loads and runs
 // exactly that share and calls the plugin's collectives at the points the layout implies:
 // all_reduce after row-split projections, send/recv of activations between pipeline stages,
-// all_to_all of tokens to experts' ranks.
+// all_to_all of tokens to experts' ranks, all_gather of a vocab-parallel lm head's logits.
+//
+// Life of a plugin: constructed once per engine; init_rank(r) once for each rank r, by that
+// rank's thread, after the rank's share of the weights is loaded and before its first
+// collective (the place to create NCCL communicators); then collectives, step after step.
 //
 // `single` is one rank holding everything, with collectives that do nothing.
 //
@@ -15,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "loom/engine_info.h"
 #include "loom/export.h"
@@ -48,6 +53,11 @@ class LOOM_SDK_VISIBLE Parallel : public Plugin {
   // Device of rank `rank`, e.g. cuda:rank.
   virtual Device device_of(std::uint32_t rank) const = 0;
 
+  // Sets up rank `rank`'s side of the transport (communicators, streams, shared buffers). Ranks
+  // of one process call it concurrently, each from its own thread; it returns once the rank can
+  // take part in collectives. Throws loom::DeviceError when the transport cannot be set up.
+  virtual void init_rank(std::uint32_t rank) = 0;
+
   // Sums `buffer` elementwise over all ranks of its tensor-parallel group, in place.
   virtual void all_reduce_sum(std::uint32_t rank, const TensorView& buffer, Stream stream) = 0;
 
@@ -58,6 +68,19 @@ class LOOM_SDK_VISIBLE Parallel : public Plugin {
   // Expert parallel: exchanges equal-sized chunks of `send` with every rank, into `recv`.
   virtual void all_to_all(std::uint32_t rank, const TensorView& send, const TensorView& recv,
                           Stream stream) = 0;
+
+  // Expert parallel with uneven routing: rank `rank` sends send_rows[j] rows of `send` (rows
+  // taken in rank order from the first) to rank j, and receives recv_rows[j] rows from rank j
+  // into `recv`, in rank order. A row is send.shape[1..] elements; both spans have world_size()
+  // entries, and recv_rows[j] on this rank equals send_rows[rank] on rank j (the runner knows
+  // the counts from the routing, which every rank computes alike).
+  virtual void all_to_all_v(std::uint32_t rank, const TensorView& send, std::span<const std::uint64_t> send_rows,
+                            const TensorView& recv, std::span<const std::uint64_t> recv_rows, Stream stream) = 0;
+
+  // Gathers every rank's `send` (the same shape on each) into `recv`, rank r's at rows
+  // [r * send.shape[0], (r + 1) * send.shape[0]): the vocab-parallel lm head's logits. `send`
+  // may be rank `rank`'s own slot of `recv` (in place).
+  virtual void all_gather(std::uint32_t rank, const TensorView& send, const TensorView& recv, Stream stream) = 0;
 };
 
 template <>

@@ -1,6 +1,9 @@
 // parallel/ranks: a parallel plugin laying the model out over `ranks` CPU ranks (layers split
 // evenly), for the engine's start-up check: anything but one rank holding the whole model is
-// refused with a clear error until the model runner is split by rank.
+// refused with a clear error until the model runner is split by rank. Records init_rank calls.
+#include <string>
+
+#include "call_log.h"
 #include "loom/parallel.h"
 
 namespace {
@@ -11,12 +14,13 @@ using loom::sdk::TensorView;
 
 const loom::sdk::ConfigKeySpec kKeys[] = {
     {"ranks", loom::sdk::KeyType::integer, "2", "number of ranks"},
+    {"log", loom::sdk::KeyType::string, "", "file the calls are appended to"},
 };
 
 class RanksParallel final : public loom::sdk::Parallel {
  public:
   RanksParallel(const loom::sdk::EngineInfo&, const loom::sdk::PluginConfig& config)
-      : ranks_(static_cast<std::uint32_t>(config.integer("ranks"))) {}
+      : ranks_(static_cast<std::uint32_t>(config.integer("ranks"))), log_(config.string("log")) {}
 
   std::uint32_t world_size() const override { return ranks_; }
   loom::sdk::RankLayout layout(const loom::sdk::ModelShape& m, std::uint32_t rank) const override {
@@ -32,13 +36,18 @@ class RanksParallel final : public loom::sdk::Parallel {
     return l;
   }
   Device device_of(std::uint32_t) const override { return {}; }
+  void init_rank(std::uint32_t rank) override { log_.write("init_rank", rank); }
   void all_reduce_sum(std::uint32_t, const TensorView&, Stream) override {}
   void send_next(std::uint32_t, const TensorView&, Stream) override {}
   void recv_prev(std::uint32_t, const TensorView&, Stream) override {}
   void all_to_all(std::uint32_t, const TensorView&, const TensorView&, Stream) override {}
+  void all_to_all_v(std::uint32_t, const TensorView&, std::span<const std::uint64_t>, const TensorView&,
+                    std::span<const std::uint64_t>, Stream) override {}
+  void all_gather(std::uint32_t, const TensorView&, const TensorView&, Stream) override {}
 
  private:
   std::uint32_t ranks_;
+  loom::hooks::CallLog log_;
 };
 
 }  // namespace
