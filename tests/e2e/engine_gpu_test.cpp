@@ -4,6 +4,7 @@
 // CPU's up to a first difference where the CPU's two candidates are within 2% of the logit range
 // of each other (and most must be identical), whatever the block size, batch composition,
 // chunking, preemption or CUDA graphs; no request is lost, no block leaks.
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 
@@ -55,26 +56,13 @@ std::map<std::string, std::vector<std::int32_t>> run(const io::LoadedModel& mode
   return out;
 }
 
-TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
-  LOOM_REQUIRE_GPU();
-  const fs::path path = test_models_dir() / "stories260K.bin";
-  ASSERT_TRUE(fs::exists(path)) << "shared models not found at " << path << "; set LOOM_TEST_MODELS";
-  const io::LoadedModel model = io::load_model(path);
-  const auto requests = stories_requests(40);
-  const auto cpu = run(model, requests, {"engine.device=cpu"});
-  ASSERT_EQ(cpu.size(), requests.size());
-  const std::vector<std::vector<std::string>> variants = {
-      {"engine.device=cuda", "kv.block_size=16"},
-      {"engine.device=cuda", "kv.block_size=32"},
-      {"engine.device=cuda", "engine.cuda_graphs=false"},
-      {"engine.device=cuda", "engine.max_num_seqs=1"},
-      {"engine.device=cuda", "engine.max_num_batched_tokens=7"},
-      {"engine.device=cuda", "kv.prefix_caching=false"},
-      {"engine.device=cuda", "kv.block_size=16", "kv.num_blocks=40"},  // preemption and eviction
-  };
+// Runs each variant of the GPU engine and checks its greedy tokens against the CPU's `cpu`.
+void expect_each_variant_follows_the_cpu(const io::LoadedModel& model, const std::vector<Request>& requests,
+                                         const std::map<std::string, std::vector<std::int32_t>>& cpu,
+                                         const std::vector<std::vector<std::string>>& variants) {
   for (const auto& overrides : variants) {
     std::string what;
-    for (const auto& o : overrides) what += o + " ";
+    for (const auto& o : overrides) what += o.substr(0, 40) + " ";
     EngineStats stats;
     const auto gpu = run(model, requests, overrides, &stats);
     ASSERT_EQ(gpu.size(), cpu.size()) << what;
@@ -93,6 +81,49 @@ TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
       EXPECT_GT(stats.preemptions, 0u) << what;
     }
   }
+}
+
+TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
+  LOOM_REQUIRE_GPU();
+  const fs::path path = test_models_dir() / "stories260K.bin";
+  ASSERT_TRUE(fs::exists(path)) << "shared models not found at " << path << "; set LOOM_TEST_MODELS";
+  const io::LoadedModel model = io::load_model(path);
+  const auto requests = stories_requests(40);
+  const auto cpu = run(model, requests, {"engine.device=cpu"});
+  ASSERT_EQ(cpu.size(), requests.size());
+  expect_each_variant_follows_the_cpu(model, requests, cpu,
+                                      {
+                                          {"engine.device=cuda", "kv.block_size=16"},
+                                          {"engine.device=cuda", "kv.block_size=32"},
+                                          {"engine.device=cuda", "engine.cuda_graphs=false"},
+                                          {"engine.device=cuda", "engine.max_num_seqs=1"},
+                                          {"engine.device=cuda", "engine.max_num_batched_tokens=7"},
+                                          {"engine.device=cuda", "kv.prefix_caching=false"},
+                                          {"engine.device=cuda", "kv.block_size=16", "kv.num_blocks=40"},  // preemption
+                                      });
+}
+
+// sdk/examples/simple_cuda_attention, built from the example's sources like any test plugin: the
+// GPU engine runs a third party's attention kernels, with graphs on and off, chunked prefill and
+// preemption, and follows the CPU like attention/paged does.
+TEST(EngineOnGpu, TheOutOfTreeExampleAttentionBackendFollowsTheCpuEngine) {
+  LOOM_REQUIRE_GPU();
+  const fs::path path = test_models_dir() / "stories260K.bin";
+  ASSERT_TRUE(fs::exists(path)) << "shared models not found at " << path << "; set LOOM_TEST_MODELS";
+  const io::LoadedModel model = io::load_model(path);
+  const auto requests = stories_requests(40);
+  const auto cpu = run(model, requests, {"engine.device=cpu"});
+  const char* dir = std::getenv("LOOM_TEST_EXAMPLE_PLUGINS");  // set by tools/device/gpu_suite.sh
+  const std::string simple =
+      "attention.plugin=" + std::string(dir ? dir : LOOM_EXAMPLE_PLUGIN_DIR) + "/libloom_attention_simple.so";
+  expect_each_variant_follows_the_cpu(model, requests, cpu,
+                                      {
+                                          {simple, "engine.device=cuda", "kv.block_size=16"},
+                                          {simple, "engine.device=cuda", "engine.cuda_graphs=false"},
+                                          {simple, "engine.device=cuda", "engine.max_num_batched_tokens=7"},
+                                          {simple, "engine.device=cuda", "kv.block_size=32", "kv.prefix_caching=false"},
+                                          {simple, "engine.device=cuda", "kv.block_size=16", "kv.num_blocks=40"},
+                                      });
 }
 
 TEST(EngineOnGpu, SeededSamplingRunsOnTheDeviceReproduciblyBesidePenalisedRows) {

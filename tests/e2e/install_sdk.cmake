@@ -1,7 +1,8 @@
-# Installs Loom to a fresh prefix, builds sdk/examples/fifo_evictor against that prefix only (a
-# separate CMake project), installs it next to the in-tree plugins, and checks that the
-# installed `loom` loads it through the registry. Run by ctest as e2e.install_sdk.
-#   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -P install_sdk.cmake
+# Installs Loom to a fresh prefix, builds sdk/examples/fifo_evictor (and, when Loom has CUDA,
+# sdk/examples/simple_cuda_attention) against that prefix only (separate CMake projects),
+# installs them next to the in-tree plugins, and checks that the installed `loom` loads them
+# through the registry. Run by ctest as e2e.install_sdk.
+#   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... [-DLOOM_HAVE_CUDA=ON] -P install_sdk.cmake
 foreach(var BUILD_DIR SOURCE_DIR WORK_DIR)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "install_sdk.cmake needs -D${var}=...")
@@ -50,4 +51,18 @@ if(EXISTS "${prefix}/lib/loom/plugins/libloom_scheduler_fcfs.so")
   expect_output("evictor plugin 'fifo'")
   expect_output("log_evictions = true")
 endif()
-message(STATUS "installed SDK builds and loads an out-of-tree plugin")
+# A GPU plugin out of tree: CUDA kernels of its own plus Loom::kernels, against the package only.
+# (The GPU engine runs it in test_engine_gpu, from the same sources.)
+if(LOOM_HAVE_CUDA)
+  file(COPY "${SOURCE_DIR}/sdk/examples/simple_cuda_attention" DESTINATION "${WORK_DIR}")
+  run(${CMAKE_COMMAND} -S "${WORK_DIR}/simple_cuda_attention" -B "${WORK_DIR}/simple_build"
+      "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_INSTALL_PREFIX=${prefix}" -DCMAKE_BUILD_TYPE=Release)
+  run(${CMAKE_COMMAND} --build "${WORK_DIR}/simple_build")
+  run(${CMAKE_COMMAND} --install "${WORK_DIR}/simple_build")
+  run("${prefix}/bin/loom" plugins --kind attention)
+  expect_output("simple")
+  expect_output("Example GPU backend")
+  run("${prefix}/bin/loom" plugins --describe attention/simple)
+  expect_output("attention/simple 1.0.0")
+endif()
+message(STATUS "installed SDK builds and loads out-of-tree plugins")

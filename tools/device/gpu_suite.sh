@@ -9,6 +9,7 @@ export LD_LIBRARY_PATH=$PWD/$pack/lib:${LD_LIBRARY_PATH:-}
 export LOOM_PLUGIN_PATH=$PWD/$pack/bin/plugins
 export LOOM_TEST_MODELS=${LOOM_TEST_MODELS:-$PWD/.device/models}
 export LOOM_TEST_DATA=${LOOM_TEST_DATA:-$PWD/tests/data}   # the transformers references
+export LOOM_TEST_EXAMPLE_PLUGINS=$PWD/$pack/bin/example_plugins
 bench=0
 [ "${1:-}" = "--bench" ] && { bench=1; shift; }
 filter=${1:-*}

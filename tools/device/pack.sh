@@ -10,6 +10,8 @@ tests=()
 for t in test_cuda_devices test_cuda_kernels test_cuda_model test_engine_gpu; do
   [ -x "$build/tests/$t" ] && tests+=("$build/tests/$t")
 done
+# The GPU example plugin the engine test runs (sdk/examples/simple_cuda_attention).
+[ -d "$build/tests/example_plugins" ] && tests+=("$build/tests/example_plugins")
 ../shared/tools/device-pack .device/pack "$build/bin/loom" "$build/lib/loom/plugins" "${tests[@]}" >/dev/null
 cp ../shared/models/stories260K.bin ../shared/models/stories260K.greedy.json ../shared/models/llama2-tokenizer.model \
    .device/models/
