@@ -58,6 +58,13 @@ class LOOM_SDK_VISIBLE AttentionBackend : public Plugin {
   // spans inside it are valid only during this call.
   virtual void prepare(const AttentionBatch& batch, const KvCacheView& cache, Stream stream) = 0;
 
+  // Which launches forward() will make for the step prepare() just laid out. The engine replays
+  // a CUDA graph captured for a padded batch size only for steps of the same key, and captures
+  // another for a new key: a backend whose launches depend on more than the tensors' shapes
+  // (say, an extra kernel when the batch shares a prefix) returns a different number for each
+  // variant. Launches that never change: 0. O(1).
+  virtual std::uint64_t graph_key() const { return 0; }
+
   // For layer `layer`: writes k and v ([num_tokens, num_kv_heads, head_dim]) into the cache
   // slots of the step's tokens, then computes out = softmax(q k^T * scale) v per head with
   // q, out [num_tokens, num_heads, head_dim]. `out` may not alias `q`.

@@ -91,6 +91,23 @@ TEST(CpuModel, ASequenceGetsBitIdenticalLogitsAloneOrInAMixedBatch) {
   }
 }
 
+// Two runners of different models in one process (a draft model beside its target), their steps
+// alternating, give each model's tokens alone: no state is shared between runners.
+TEST(CpuModel, TwoRunnersOfDifferentModelsInterleavedEachGiveTheirTokensAlone) {
+  const io::LoadedModel llama = generated_model({io::Architecture::kLlama, false}, 5);
+  const io::LoadedModel qwen = generated_model({io::Architecture::kQwen2, true}, 6);
+  const std::vector<std::vector<std::int32_t>> prompts_a = {{1, 9, 8, 7}, {1, 60, 61}};
+  const std::vector<std::vector<std::int32_t>> prompts_b = {{1, 2, 3, 4, 5, 6}};
+  ModelHarness alone_a(llama, 8), alone_b(qwen, 8);
+  const auto expect_a = alone_a.greedy(prompts_a, 10);
+  const auto expect_b = alone_b.greedy(prompts_b, 10);
+  ModelHarness a(llama, 8), b(qwen, 8);
+  const auto [got_a, got_b] = greedy_interleaved(a, prompts_a, b, prompts_b, 10);
+  EXPECT_EQ(got_a, expect_a);
+  EXPECT_EQ(got_b, expect_b);
+  EXPECT_NE(expect_a[0], expect_b[0]);  // the two models really differ
+}
+
 TEST(CpuModel, RejectsATokenOutsideTheVocabularyNamingIt) {
   ModelHarness harness(generated_model({io::Architecture::kLlama, true}, 1));
   try {

@@ -10,6 +10,7 @@
 #include "core/io/model_loader.h"
 #include "core/io/random_model.h"
 #include "core/model/cpu_model.h"
+#include "core/model/cuda_model.h"
 #include "core/model/cuda_model_factory.h"
 #include "hf_reference.h"
 #include "model_harness.h"
@@ -96,6 +97,68 @@ INSTANTIATE_TEST_SUITE_P(DenseArchitectures, CudaModelVsCpu,
                            return std::string(io::architecture_hf_name(info.param.arch)) +
                                   (info.param.tied ? "_tied" : "_untied");
                          });
+
+// The paged backend, but its launches declared to differ on every other step (graph_key), as a
+// backend with a prefix kernel for some steps would: counts the forward() calls a runner makes.
+class TwoVariantAttention final : public sdk::AttentionBackend {
+ public:
+  explicit TwoVariantAttention(sdk::AttentionBackend& inner) : inner_(inner) {}
+  bool supports(const sdk::Device& d, sdk::DType t) const override { return inner_.supports(d, t); }
+  void prepare(const sdk::AttentionBatch& b, const sdk::KvCacheView& c, sdk::Stream s) override {
+    inner_.prepare(b, c, s);
+    key_ = ++prepares_ % 2;
+  }
+  std::uint64_t graph_key() const override { return key_; }
+  void forward(std::uint32_t layer, const sdk::TensorView& q, const sdk::TensorView& k, const sdk::TensorView& v,
+               const sdk::KvCacheView& cache, const sdk::TensorView& out, sdk::Stream s) override {
+    ++forwards;
+    inner_.forward(layer, q, k, v, cache, out, s);
+  }
+  int forwards = 0;
+
+ private:
+  sdk::AttentionBackend& inner_;
+  std::uint64_t key_ = 0;
+  int prepares_ = 0;
+};
+
+// Decode steps replay a graph per (padded size, attention variant): a backend's second variant
+// is captured once (its forward() called for every layer again), never replayed for the first,
+// and the tokens are those of the runner with one variant.
+TEST(CudaModel, CapturesOneGraphPerPaddedSizeAndAttentionVariant) {
+  LOOM_REQUIRE_GPU();
+  const io::LoadedModel model = generated_model(io::Architecture::kLlama, false);
+  const std::vector<std::vector<std::int32_t>> prompts = {{1, 37, 200, 5, 91}};
+  ModelHarness plain(cuda_model(model, true, 256, 64, 8), 16, 8, 256, 64);
+  const auto expected = plain.greedy(prompts, 9);
+  ModelHarness keyed(cuda_model(model, true, 256, 64, 8), 16, 8, 256, 64);
+  TwoVariantAttention attention(keyed.paged_attention());
+  keyed.use_attention(&attention);
+  EXPECT_EQ(keyed.greedy(prompts, 9), expected);  // a prefill, then 8 decode steps of one token
+  const int layers = static_cast<int>(model.config.num_hidden_layers);
+  EXPECT_EQ(attention.forwards, 3 * layers) << "the prefill eagerly, then one capture per variant";
+  EXPECT_EQ(dynamic_cast<CudaModel&>(keyed.model()).num_graphs(), 2u);
+  EXPECT_EQ(dynamic_cast<CudaModel&>(plain.model()).num_graphs(), 1u);
+}
+
+// Two runners of different models on one GPU (a draft model beside its target), their steps
+// alternating, give each model's tokens alone: each has its own stream, buffers and graphs.
+TEST(CudaModel, TwoRunnersOfDifferentModelsOnOneGpuInterleavedEachGiveTheirTokensAlone) {
+  LOOM_REQUIRE_GPU();
+  const io::LoadedModel llama = generated_model(io::Architecture::kLlama, false);
+  const io::LoadedModel qwen = generated_model(io::Architecture::kQwen2, true);
+  const std::vector<std::vector<std::int32_t>> prompts_a = {{1, 9, 8, 7}, {1, 60, 61}};
+  const std::vector<std::vector<std::int32_t>> prompts_b = {{1, 2, 3, 4, 5, 6}};
+  ModelHarness alone_a(cuda_model(llama, true, 256, 64, 8), 16, 8, 256, 64);
+  ModelHarness alone_b(cuda_model(qwen, false, 256, 64, 8), 16, 8, 256, 64);
+  const auto expect_a = alone_a.greedy(prompts_a, 12);
+  const auto expect_b = alone_b.greedy(prompts_b, 12);
+  ModelHarness a(cuda_model(llama, true, 256, 64, 8), 16, 8, 256, 64);
+  ModelHarness b(cuda_model(qwen, false, 256, 64, 8), 16, 8, 256, 64);
+  const auto [got_a, got_b] = greedy_interleaved(a, prompts_a, b, prompts_b, 12);
+  EXPECT_EQ(got_a, expect_a);
+  EXPECT_EQ(got_b, expect_b);
+}
 
 TEST(CudaModel, RefusesMixtureOfExpertsNamingTheWayOut) {
   LOOM_REQUIRE_GPU();

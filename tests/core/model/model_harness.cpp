@@ -7,6 +7,30 @@
 
 namespace loom::testing {
 
+namespace {
+
+// Several prompts decoded together, one step at a time: prefill all, then a token each.
+struct GreedyRun {
+  GreedyRun(ModelHarness& harness, const std::vector<std::vector<std::int32_t>>& prompts)
+      : harness(harness), outputs(prompts.size()) {
+    const int first = harness.unused_sequence_id();
+    for (std::size_t i = 0; i < prompts.size(); ++i) chunks.push_back({first + static_cast<int>(i), prompts[i]});
+  }
+  void step() {
+    auto logits = harness.step(chunks);
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      const std::int32_t next = argmax(logits[i].back());
+      outputs[i].push_back(next);
+      chunks[i].tokens = {next};
+    }
+  }
+  ModelHarness& harness;
+  std::vector<ModelHarness::Chunk> chunks;
+  std::vector<std::vector<std::int32_t>> outputs;
+};
+
+}  // namespace
+
 ModelHarness::ModelHarness(io::LoadedModel model, int block_size, int max_seqs, int max_len)
     : ModelHarness(std::make_unique<CpuModel>(std::move(model)), block_size, max_seqs, max_len, max_len * max_seqs) {}
 
@@ -61,7 +85,7 @@ std::vector<std::vector<std::vector<float>>> ModelHarness::step(const std::vecto
   }
   const std::size_t vocab = model_->config().vocab_size;
   std::vector<float> logits(rows.size() * vocab);
-  model_->forward({tokens, positions, seqs, rows}, *attention_, cache_->view());
+  model_->forward({tokens, positions, seqs, rows}, override_ ? *override_ : *attention_, cache_->view());
   const std::vector<OutputRow> all_logits(rows.size(), OutputRow{OutputRow::Kind::logits});
   std::vector<std::int32_t> unused(rows.size());
   model_->read_outputs(all_logits, logits, unused);
@@ -78,19 +102,20 @@ std::vector<std::vector<std::vector<float>>> ModelHarness::step(const std::vecto
 
 std::vector<std::vector<std::int32_t>> ModelHarness::greedy(const std::vector<std::vector<std::int32_t>>& prompts,
                                                            int steps) {
-  std::vector<Chunk> chunks;
-  const int first = static_cast<int>(length_.size()) + 1000;  // fresh sequence ids
-  for (std::size_t i = 0; i < prompts.size(); ++i) chunks.push_back({first + static_cast<int>(i), prompts[i]});
-  std::vector<std::vector<std::int32_t>> outputs(prompts.size());
+  GreedyRun run(*this, prompts);
+  for (int s = 0; s < steps; ++s) run.step();
+  return run.outputs;
+}
+
+std::pair<std::vector<std::vector<std::int32_t>>, std::vector<std::vector<std::int32_t>>> greedy_interleaved(
+    ModelHarness& a, const std::vector<std::vector<std::int32_t>>& prompts_a, ModelHarness& b,
+    const std::vector<std::vector<std::int32_t>>& prompts_b, int steps) {
+  GreedyRun run_a(a, prompts_a), run_b(b, prompts_b);
   for (int s = 0; s < steps; ++s) {
-    auto logits = step(chunks);
-    for (std::size_t i = 0; i < prompts.size(); ++i) {
-      const std::int32_t next = argmax(logits[i].back());
-      outputs[i].push_back(next);
-      chunks[i].tokens = {next};
-    }
+    run_a.step();
+    run_b.step();
   }
-  return outputs;
+  return {run_a.outputs, run_b.outputs};
 }
 
 double divergence_gap(const io::LoadedModel& model, const std::vector<std::int32_t>& prompt,

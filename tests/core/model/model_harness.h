@@ -32,6 +32,12 @@ class ModelHarness {
   std::vector<std::vector<std::int32_t>> greedy(const std::vector<std::vector<std::int32_t>>& prompts, int steps);
 
   Model& model() { return *model_; }
+  // A sequence id no step has used, nor any id above it.
+  int unused_sequence_id() const { return static_cast<int>(length_.size()) + 1000; }
+  // The paged attention backend the harness loaded; steps run `backend` instead once it is set
+  // (a test's wrapper around this one), nullptr going back to it.
+  sdk::AttentionBackend& paged_attention() { return *attention_; }
+  void use_attention(sdk::AttentionBackend* backend) { override_ = backend; }
 
  private:
   std::unique_ptr<Model> model_;
@@ -39,11 +45,19 @@ class ModelHarness {
   int blocks_per_seq_;
   PluginRegistry registry_;
   PluginPtr<sdk::AttentionBackend> attention_;
+  sdk::AttentionBackend* override_ = nullptr;
   std::unique_ptr<KvCache> cache_;
   std::map<int, int> length_;                       // tokens stored per sequence
   std::map<int, std::vector<std::int32_t>> tables_;  // block table per sequence
   std::vector<std::int32_t> free_blocks_;
 };
+
+// Greedy continuations of `prompts_a` on `a` and `prompts_b` on `b` (`steps` tokens each), the
+// two runners' steps alternating: what two models in one process (a draft model beside its
+// target) do. Returns {a's outputs, b's outputs}.
+std::pair<std::vector<std::vector<std::int32_t>>, std::vector<std::vector<std::int32_t>>> greedy_interleaved(
+    ModelHarness& a, const std::vector<std::vector<std::int32_t>>& prompts_a, ModelHarness& b,
+    const std::vector<std::vector<std::int32_t>>& prompts_b, int steps);
 
 // argmax with the lowest id on ties.
 std::int32_t argmax(const std::vector<float>& logits);
