@@ -62,7 +62,8 @@ void expect_each_variant_follows_the_cpu(const io::LoadedModel& model, const std
                                          const std::vector<std::vector<std::string>>& variants) {
   for (const auto& overrides : variants) {
     std::string what;
-    for (const auto& o : overrides) what += o.substr(0, 40) + " ";
+    for (const auto& o : overrides)
+      what += (o.rfind("attention.plugin=", 0) == 0 ? "attention=" + fs::path(o).stem().string() : o) + " ";
     EngineStats stats;
     const auto gpu = run(model, requests, overrides, &stats);
     ASSERT_EQ(gpu.size(), cpu.size()) << what;
