@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "core/engine/engine.h"
-#include "loom/block_hash.h"
 
 namespace loom {
 
@@ -214,17 +213,14 @@ void Engine::lay_out_batch(StepWork& work) {
 void Engine::load_external_kv(StepWork& work) {
   if (work.loading.empty()) return;
   std::vector<sdk::KvTransfer> loads;
-  std::vector<std::vector<sdk::BlockHash>> hashes;  // kept alive for the transfers' spans
-  hashes.reserve(work.layout.size());
   for (std::size_t i = 0; i < work.layout.size(); ++i) {
     const sdk::ScheduledSeq& s = *work.scheduled_of[i];
     if (s.num_loaded_tokens == 0) continue;
-    const Sequence& seq = sequences_.at(s.id);
+    Sequence& seq = sequences_.at(s.id);
     const std::size_t first = s.start - s.num_loaded_tokens, bs = stats_.block_size;
-    hashes.push_back(sdk::full_block_hashes(std::span(seq.tokens).first(s.start), bs));
     loads.push_back({s.id, first, s.num_loaded_tokens,
                      work.layout[i].block_table.subspan(first / bs, s.num_loaded_tokens / bs),
-                     std::span(hashes.back()).subspan(first / bs)});
+                     seq.block_hashes(s.start / bs, bs).subspan(first / bs)});
   }
   const std::string error =
       try_call("kv_connector.start_load()", [&] { plugins_.connector->start_load(loads, cache_->view(), nullptr); });
@@ -353,19 +349,16 @@ void Engine::save_external_kv(StepWork& work) {
   if (!plugins_.connector) return;
   const std::size_t bs = stats_.block_size;
   std::vector<sdk::KvTransfer> saves;
-  std::vector<std::vector<sdk::BlockHash>> hashes;
-  hashes.reserve(work.layout.size());
   for (std::size_t i = 0; i < work.layout.size(); ++i) {
     const sdk::ScheduledSeq& s = *work.scheduled_of[i];
     if (work.failed(s.id)) continue;
-    const Sequence& seq = sequences_.at(s.id);
+    Sequence& seq = sequences_.at(s.id);
     // Blocks that became full this step: computed here (loaded ones the connector has already).
     const std::size_t first_block = s.start / bs, end_block = seq.num_computed_tokens / bs;
     if (end_block <= first_block) continue;
-    hashes.push_back(sdk::full_block_hashes(std::span(seq.tokens).first(end_block * bs), bs));
     saves.push_back({s.id, first_block * bs, (end_block - first_block) * bs,
                      work.layout[i].block_table.subspan(first_block, end_block - first_block),
-                     std::span(hashes.back()).subspan(first_block)});
+                     seq.block_hashes(end_block, bs).subspan(first_block)});
     stats_.saved_blocks += end_block - first_block;
   }
   if (!saves.empty())

@@ -13,6 +13,7 @@
 #include "core/sampling/sequence_rng.h"
 #include "core/sampling/sampling_params.h"
 #include "core/tokenizer/streaming_decoder.h"
+#include "loom/block_hash.h"
 #include "loom/scheduler.h"
 
 namespace loom {
@@ -44,6 +45,18 @@ struct Sequence {
   // A request's samples 1..n-1, held by sample 0 until its prompt is computed; then they fork
   // from it and share the prompt's KV blocks (Engine::fork_samples).
   std::vector<Sequence> unforked_samples;
+
+  // Chained hashes of the first num_blocks full blocks of `tokens` (loom/block_hash.h) for a KV
+  // connector. Tokens are only ever appended, so each block is hashed once in the sequence's life.
+  std::span<const sdk::BlockHash> block_hashes(std::size_t num_blocks, std::size_t block_size) {
+    while (hashed_blocks.size() < num_blocks) {
+      const std::size_t i = hashed_blocks.size();
+      hashed_blocks.push_back(sdk::chain_hash(i == 0 ? sdk::kChainSeed : hashed_blocks.back(),
+                                              std::span(tokens).subspan(i * block_size, block_size)));
+    }
+    return std::span(hashed_blocks).first(num_blocks);
+  }
+  std::vector<sdk::BlockHash> hashed_blocks;  // block_hashes' cache
 
   std::size_t num_output_tokens() const { return tokens.size() - num_prompt_tokens; }
   std::span<const std::int32_t> prompt() const { return {tokens.data(), num_prompt_tokens}; }
