@@ -6,6 +6,7 @@
 #include "core/model/cpu_model.h"
 #include "core/model/config_adapters.h"
 #include "core/model/cuda_model_factory.h"
+#include "core/model/pipeline_model.h"
 #include "core/plugin/plugin_setup.h"
 #include "core/sampling/validate.h"
 #include "core/tokenizer/stop_strings.h"
@@ -61,7 +62,9 @@ ModelPlan plan_model(const Config& config, const io::ModelConfig& model, std::si
   return plan;
 }
 
-std::unique_ptr<Model> make_model(const ModelPlan& plan, io::LoadedModel model) {
+std::unique_ptr<Model> make_model(const ModelPlan& plan, io::LoadedModel model, sdk::Parallel& parallel,
+                                  const std::vector<LayerRange>& stages) {
+  if (stages.size() > 1) return std::make_unique<PipelineModel>(std::move(model), parallel, stages);  // CPU
   if (plan.device.kind == sdk::DeviceKind::cpu) return std::make_unique<CpuModel>(std::move(model));
   return make_cuda_model(std::move(model), plan.cuda);
 }
@@ -119,13 +122,15 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
                                "; set at most that, or 0 for the model's whole context");
     max_model_len_ = static_cast<std::size_t>(limit);
   }
-  // The attention backend is asked whether it runs here before the weights are converted or
-  // uploaded; the other plugins need the pool's size, known once the model is on its device.
+  // The attention backend is asked whether it runs here, and the parallel plugin which layers
+  // each rank holds, before the weights are converted or uploaded; the other plugins need the
+  // pool's size, known once the model is on its device.
   const ModelPlan plan = plan_model(config, model.config, max_model_len_);
   ResolvedPlugins resolved = resolve_plugins(config, registry);
   sdk::EngineInfo info = engine_info(config, plan.device, shape_of(model.config, static_cast<std::uint32_t>(sdk::dtype_size(plan.kv_dtype))));
-  auto attention = make_attention(config, resolved, info, plan.device, plan.kv_dtype);
-  model_ = make_model(plan, std::move(model));
+  RunnerPlugins runner = make_runner_plugins(config, resolved, info, plan.device, plan.kv_dtype);
+  model_ = make_model(plan, std::move(model), *runner.parallel, runner.stages);
+  const auto num_ranks = static_cast<std::uint32_t>(runner.stages.size());
   const auto& c = model_->config();
   seed_ = static_cast<std::uint64_t>(config.engine.integer("seed"));
   budget_.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
@@ -134,8 +139,8 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   if (eos_ids_.empty() && tokenizer_) eos_ids_.push_back(tokenizer_->eos_id());
 
   info.num_blocks = pool_blocks(config, info, *model_, max_model_len_);
-  plugins_ = make_engine_plugins(config, resolved, info, std::move(attention));
-  plugins_.parallel->init_rank(0);  // the one rank, its whole model loaded
+  plugins_ = make_engine_plugins(config, resolved, info, std::move(runner));
+  for (std::uint32_t rank = 0; rank < num_ranks; ++rank) plugins_.parallel->init_rank(rank);  // shares loaded
   cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
   stats_.num_blocks = info.num_blocks;
   stats_.block_size = info.block_size;

@@ -13,53 +13,79 @@ PluginPtr<Interface> make(const ResolvedPlugins& resolved, const sdk::EngineInfo
   return plugin->library->template create<Interface>(info, plugin->config);
 }
 
-// One rank holding the whole model is all this engine runs; a plugin laying out more is refused
-// before anything runs, naming what it asked for.
-void check_single_rank(const sdk::Parallel& parallel, const Config& config, const sdk::EngineInfo& info) {
+std::string whole(std::uint32_t first, std::uint32_t end, std::uint32_t of) {
+  // (append, not "[" + ...: gcc 12's -Wrestrict misfires on the latter)
+  return std::string("[").append(std::to_string(first)).append(", ").append(std::to_string(end)).append(") of ").append(
+      std::to_string(of));
+}
+
+// Each rank's decoder layers, from the plugin's layout: whole layers in contiguous stages, in rank
+// order, covering the model (pipeline parallelism). A layout that splits heads, FFN columns,
+// experts or the vocabulary (tensor or expert parallelism) is refused, as is more than one rank
+// on a GPU: neither runs in this version.
+std::vector<LayerRange> pipeline_stages(const sdk::Parallel& parallel, const Config& config,
+                                        const sdk::EngineInfo& info, const sdk::Device& device) {
   const auto* choice = config.plugin(sdk::PluginKind::parallel);
   const std::string where = choice->origin + ": [parallel] plugin \"" + choice->plugin + "\"";
-  if (const std::uint32_t ranks = parallel.world_size(); ranks != 1)
+  const std::uint32_t ranks = parallel.world_size();
+  if (ranks == 0) throw ConfigError(where + " has no ranks");
+  if (ranks > 1 && device.kind != sdk::DeviceKind::cpu)
     throw ConfigError(where + " splits the model over " + std::to_string(ranks) +
-                      " ranks, but this engine runs one rank holding the whole model (tensor, pipeline and "
-                      "expert parallelism are not implemented yet); use plugin = \"single\"");
+                      " ranks, but this version runs several ranks only on the CPU (pipeline stages in one "
+                      "process); set [engine] device = \"cpu\", or plugin = \"single\" for one GPU");
   const sdk::ModelShape& m = info.model;
-  const sdk::RankLayout l = parallel.layout(m, 0);
-  const bool whole = l.first_layer == 0 && l.end_layer == m.num_layers && l.first_head == 0 &&
-                     l.end_head == m.num_heads && l.first_kv_head == 0 && l.end_kv_head == m.num_kv_heads &&
-                     l.first_expert == 0 && l.end_expert == m.num_experts && l.vocab_begin == 0 &&
-                     l.vocab_end == m.vocab_size;
-  if (!whole)
-    throw ConfigError(where + " gives rank 0 only part of the model (layers [" + std::to_string(l.first_layer) + ", " +
-                      std::to_string(l.end_layer) + ") of " + std::to_string(m.num_layers) + ", heads [" +
-                      std::to_string(l.first_head) + ", " + std::to_string(l.end_head) + ") of " +
-                      std::to_string(m.num_heads) + ", ...), but this engine runs one rank holding the whole model");
+  std::vector<LayerRange> stages;
+  for (std::uint32_t rank = 0; rank < ranks; ++rank) {
+    const sdk::RankLayout l = parallel.layout(m, rank);
+    const std::string who = where + " gives rank " + std::to_string(rank);
+    if (l.first_head != 0 || l.end_head != m.num_heads || l.first_kv_head != 0 || l.end_kv_head != m.num_kv_heads ||
+        l.ffn_begin != 0 || l.ffn_end != ~0u || l.first_expert != 0 || l.end_expert != m.num_experts ||
+        l.vocab_begin != 0 || l.vocab_end != m.vocab_size)
+      throw ConfigError(who + " a slice of the layer (heads " + whole(l.first_head, l.end_head, m.num_heads) +
+                        ", KV heads " + whole(l.first_kv_head, l.end_kv_head, m.num_kv_heads) + ", experts " +
+                        whole(l.first_expert, l.end_expert, m.num_experts) + ", vocabulary " +
+                        whole(l.vocab_begin, l.vocab_end, m.vocab_size) +
+                        "), but tensor and expert parallelism are not implemented yet: only pipeline stages of "
+                        "whole layers run");
+    const std::uint32_t expected_first = stages.empty() ? 0 : static_cast<std::uint32_t>(stages.back().end);
+    if (l.first_layer != expected_first || l.end_layer <= l.first_layer || l.end_layer > m.num_layers)
+      throw ConfigError(who + " layers " + whole(l.first_layer, l.end_layer, m.num_layers) +
+                        "; pipeline stages must be non-empty and follow each other from layer " +
+                        std::to_string(expected_first));
+    stages.push_back({l.first_layer, l.end_layer});
+  }
+  if (stages.back().end != m.num_layers)
+    throw ConfigError(where + "'s stages end at layer " + std::to_string(stages.back().end) + " of " +
+                      std::to_string(m.num_layers) + ": every layer must belong to a rank");
+  return stages;
 }
 
 }  // namespace
 
-PluginPtr<sdk::AttentionBackend> make_attention(const Config& config, const ResolvedPlugins& resolved,
-                                                const sdk::EngineInfo& info, const sdk::Device& device,
-                                                sdk::DType kv_dtype) {
-  auto attention = make<sdk::AttentionBackend>(resolved, info);
-  if (!attention->supports(device, kv_dtype)) {
+RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
+                                  const sdk::Device& device, sdk::DType kv_dtype) {
+  RunnerPlugins runner;
+  runner.attention = make<sdk::AttentionBackend>(resolved, info);
+  if (!runner.attention->supports(device, kv_dtype)) {
     const auto* choice = config.plugin(sdk::PluginKind::attention);
     throw ConfigError(choice->origin + ": [attention] plugin \"" + choice->plugin + "\" cannot run on " +
                       info.device + " with " + sdk::dtype_name(kv_dtype) +
                       " KV; choose a backend for this device (loom plugins lists them) or change [engine] device");
   }
-  return attention;
+  runner.parallel = make<sdk::Parallel>(resolved, info);
+  runner.stages = pipeline_stages(*runner.parallel, config, info, device);
+  return runner;
 }
 
 EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
-                                  PluginPtr<sdk::AttentionBackend> attention) {
+                                  RunnerPlugins runner) {
   EnginePlugins plugins;
   plugins.evictor = make<sdk::Evictor>(resolved, info);
   plugins.allocator = make<sdk::KvAllocator>(resolved, info);
   plugins.allocator->set_evictor(*plugins.evictor);
   plugins.scheduler = make<sdk::Scheduler>(resolved, info);
-  plugins.attention = std::move(attention);
-  plugins.parallel = make<sdk::Parallel>(resolved, info);
-  check_single_rank(*plugins.parallel, config, info);
+  plugins.attention = std::move(runner.attention);
+  plugins.parallel = std::move(runner.parallel);
   plugins.connector = make<sdk::KvConnector>(resolved, info);
   plugins.drafter = make<sdk::Drafter>(resolved, info);
   if (plugins.drafter)

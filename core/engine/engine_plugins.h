@@ -1,9 +1,12 @@
 // The policy plugins one engine runs with, constructed from a config and wired together.
 #pragma once
 
+#include <vector>
+
 #include "core/config/config.h"
 #include "core/plugin/plugin_registry.h"
 #include "core/plugin/plugin_setup.h"
+#include "core/model/layer_range.h"
 #include "loom/sdk.h"
 
 namespace loom {
@@ -20,19 +23,27 @@ struct EnginePlugins {
   std::size_t num_draft_tokens = 0;       // [speculative] num_draft_tokens; 0 without a drafter
 };
 
-// The attention backend, made first: the engine asks it whether it runs on `device` with KV of
-// `kv_dtype` before the model is converted or uploaded (info.num_blocks is still 0: a backend
-// reads the pool's size from the KvCacheView it is handed). Throws ConfigError naming the config
-// line when it says no.
-PluginPtr<sdk::AttentionBackend> make_attention(const Config& config, const ResolvedPlugins& resolved,
-                                                const sdk::EngineInfo& info, const sdk::Device& device,
-                                                sdk::DType kv_dtype);
+// The plugins the model runner is built around, made before it (EngineInfo::num_blocks is still
+// 0: the pool is sized once the model is on its device): the attention backend, asked whether it
+// runs on `device` with KV of `kv_dtype` before the model is converted or uploaded, and the
+// parallel plugin, whose layout gives each rank's decoder layers (pipeline stages; one stage
+// holding every layer for `single`).
+struct RunnerPlugins {
+  PluginPtr<sdk::AttentionBackend> attention;
+  PluginPtr<sdk::Parallel> parallel;
+  std::vector<LayerRange> stages;  // per rank
+};
+
+// Throws ConfigError naming the config line when the backend says no, or when the layout is not
+// whole layers in stages (tensor and expert parallelism do not run yet), or several ranks are
+// asked of a GPU.
+RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
+                                  const sdk::Device& device, sdk::DType kv_dtype);
 
 // Constructs the other plugins of `config` (resolved and validated by resolve_plugins) with
-// `info`, the pool sized; the allocator gets the evictor. The parallel plugin must describe one
-// rank holding the whole model, the only layout this engine runs until the model runner is split
-// by rank. Throws ConfigError / PluginError naming the config line and the plugin.
+// `info`, the pool sized, and takes over the runner's; the allocator gets the evictor. Throws
+// ConfigError / PluginError naming the config line and the plugin.
 EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
-                                  PluginPtr<sdk::AttentionBackend> attention);
+                                  RunnerPlugins runner);
 
 }  // namespace loom

@@ -40,11 +40,17 @@ sdk::TensorView view(float* data, std::int64_t rows, std::int64_t heads, std::in
 
 }  // namespace
 
-CpuModel::CpuModel(io::LoadedModel model) : model_(std::move(model)) {
+CpuModel::CpuModel(io::LoadedModel model, std::optional<LayerRange> layers)
+    : model_(std::move(model)), layers_(layers.value_or(LayerRange{0, model_.weights.layers.size()})) {
   const auto& c = model_.config;
+  if (layers_.end > model_.weights.layers.size() || layers_.first > layers_.end)
+    throw Error("CpuModel: layers [" + std::to_string(layers_.first) + ", " + std::to_string(layers_.end) +
+                ") of a model of " + std::to_string(model_.weights.layers.size()));
+  auto& w = model_.weights;
+  for (std::size_t l = 0; l < w.layers.size(); ++l)
+    if (l < layers_.first || l >= layers_.end) w.layers[l] = {};  // another stage's
   // A forward pass reads every weight once, the embedding only for its rows: count the lm head
   // (the embedding itself when tied) but not the embedding table.
-  const auto& w = model_.weights;
   std::uint64_t elements = io::num_parameters(w);
   if (w.lm_head.data() != w.token_embedding.data()) elements -= w.token_embedding.numel();
   weight_bytes_ = elements * sizeof(float);
@@ -63,9 +69,12 @@ std::unique_ptr<KvCache> CpuModel::make_kv_cache(std::uint32_t num_blocks, std::
 }
 
 void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) {
-  const std::size_t n = batch.logit_rows.size() * static_cast<std::size_t>(model_.config.vocab_size);
-  if (step_logits_.size() < n) step_logits_.resize(n);
-  forward(batch, attention, cache, std::span<float>(step_logits_.data(), n));
+  forward(batch, attention, cache, step_logits(batch.logit_rows.size()));
+}
+
+std::span<float> CpuModel::step_logits(std::size_t rows) {
+  const std::size_t n = rows * static_cast<std::size_t>(model_.config.vocab_size);
+  return {sized(step_logits_, n), n};
 }
 
 void CpuModel::read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
@@ -85,37 +94,52 @@ void CpuModel::read_outputs(std::span<const OutputRow> rows, std::span<float> lo
 
 void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache,
                        std::span<float> logits) {
-  const auto& c = model_.config;
-  const auto& w = model_.weights;
-  const int T = static_cast<int>(batch.tokens.size());
-  const int H = static_cast<int>(c.hidden_size);
-  const int vocab = static_cast<int>(c.vocab_size);
-  if (logits.size() < batch.logit_rows.size() * static_cast<std::size_t>(vocab))
+  if (logits.size() < batch.logit_rows.size() * static_cast<std::size_t>(model_.config.vocab_size))
     throw Error("CpuModel::forward: the logits buffer is too small for the rows requested");
+  embed(batch);
+  attention.prepare(attention_batch_of(model_.config, batch.seqs, static_cast<std::uint32_t>(batch.tokens.size())),
+                    cache, nullptr);
+  run_layers(batch, attention, cache);
+  lm_head(batch, logits);
+}
 
-  float* hidden = sized(hidden_, static_cast<std::size_t>(T) * H);
-  int bad = cpu::embedding(w.token_embedding.data(), vocab, H, batch.tokens.data(), T, hidden);
-  if (bad >= 0) {
+std::span<float> CpuModel::residual(int T) {
+  const std::size_t n = static_cast<std::size_t>(T) * static_cast<std::size_t>(model_.config.hidden_size);
+  return {sized(hidden_, n), n};
+}
+
+void CpuModel::embed(const ForwardBatch& batch) {
+  const auto& c = model_.config;
+  const int T = static_cast<int>(batch.tokens.size());
+  const int H = static_cast<int>(c.hidden_size), vocab = static_cast<int>(c.vocab_size);
+  const int bad = cpu::embedding(model_.weights.token_embedding.data(), vocab, H, batch.tokens.data(), T,
+                                 residual(T).data());
+  if (bad >= 0)
     throw RequestError("token id " + std::to_string(batch.tokens[bad]) + " is outside the model's vocabulary [0, " +
                        std::to_string(vocab) + ")");
-  }
+}
 
+void CpuModel::run_layers(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) {
+  const auto& c = model_.config;
+  const int T = static_cast<int>(batch.tokens.size());
   // RoPE angles depend only on positions: computed once per step for all layers and heads.
   const std::size_t half = static_cast<std::size_t>(c.head_dim / 2);
   float* cos = sized(cos_, T * half);
   float* sin = sized(sin_, T * half);
   cpu::rope_cos_sin(inv_freq_, batch.positions.data(), T, cos, sin, rope_scale_);
-
-  const sdk::AttentionBatch layout = attention_batch_of(c, batch.seqs, static_cast<std::uint32_t>(T));
-  attention.prepare(layout, cache, nullptr);
-
-  for (std::size_t l = 0; l < w.layers.size(); ++l) {
+  for (std::size_t l = layers_.first; l < layers_.end; ++l) {
     attention_block(l, T, cos, sin, attention, cache);
     ffn_block(l, T);
   }
+}
 
-  // Only the sampling rows go through the final norm and the (large) lm head.
+// Only the sampling rows go through the final norm and the (large) lm head.
+void CpuModel::lm_head(const ForwardBatch& batch, std::span<float> logits) {
+  const auto& c = model_.config;
+  const auto& w = model_.weights;
+  const int H = static_cast<int>(c.hidden_size), vocab = static_cast<int>(c.vocab_size);
   const int R = static_cast<int>(batch.logit_rows.size());
+  const float* hidden = hidden_.data();
   float* selected = sized(normed_, static_cast<std::size_t>(R) * H);
   for (int r = 0; r < R; ++r)
     std::copy_n(hidden + static_cast<std::size_t>(batch.logit_rows[r]) * H, H, selected + static_cast<std::size_t>(r) * H);

@@ -8,11 +8,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "core/io/model_weights.h"
 #include "core/model/forward_batch.h"
+#include "core/model/layer_range.h"
 #include "core/model/model.h"
 #include "loom/attention.h"
 #include "loom/engine_info.h"
@@ -21,7 +23,10 @@ namespace loom {
 
 class CpuModel final : public Model {
  public:
-  explicit CpuModel(io::LoadedModel model);
+  // The whole model, or (a pipeline stage) only the decoder layers `layers`: the others'
+  // weights are dropped, and the stage runs its layers between embed() or a received hidden
+  // state and lm_head() or a sent one (pipeline_model.h).
+  explicit CpuModel(io::LoadedModel model, std::optional<LayerRange> layers = std::nullopt);
 
   const io::ModelConfig& config() const override { return model_.config; }
   sdk::ModelShape shape() const override;
@@ -43,6 +48,17 @@ class CpuModel final : public Model {
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache,
                std::span<float> logits);
 
+  // The forward's parts, for a pipeline stage; attention.prepare() must have seen the batch.
+  // The residual stream of the step's T tokens, [T, hidden] fp32, sized for T by embed() or
+  // by residual(T) before a received state is written into it.
+  std::span<float> residual(int T);
+  void embed(const ForwardBatch& batch);  // throws RequestError for an id outside the vocabulary
+  void run_layers(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache);
+  void lm_head(const ForwardBatch& batch, std::span<float> logits);
+  // The step's logits of its sampling rows, for read_outputs (after lm_head into them).
+  std::span<float> step_logits(std::size_t rows);
+  LayerRange layers() const { return layers_; }
+
  private:
   void attention_block(std::size_t layer, int T, const float* cos, const float* sin, sdk::AttentionBackend& attention,
                        const sdk::KvCacheView& cache);
@@ -52,6 +68,7 @@ class CpuModel final : public Model {
               float* out);
 
   io::LoadedModel model_;
+  LayerRange layers_;
   std::uint64_t weight_bytes_ = 0;
   std::vector<float> step_logits_;
   std::vector<double> inv_freq_;

@@ -9,6 +9,7 @@
 #include <cuda_runtime_api.h>
 
 #include "core/io/model_weights.h"
+#include "core/model/layer_range.h"
 #include "core/runtime/device_memory.h"
 #include "loom/kernels/cuda/dtype.h"
 
@@ -25,10 +26,6 @@ struct CudaLayerWeights {
   const void* ffn_norm = nullptr;
   const void* w_gate_up = nullptr;  // [2 * intermediate, hidden]: gate rows, then up rows
   const void* w_down = nullptr;     // [hidden, intermediate]
-};
-
-struct LayerRange {
-  std::size_t first = 0, end = 0;
 };
 
 class CudaWeights {

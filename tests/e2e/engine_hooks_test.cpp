@@ -275,18 +275,63 @@ TEST(EngineHooks, ARequestThatFailsIsForgottenAndTheOthersGoOn) {
   EXPECT_GE(count(read_log(dir / "calls.txt"), "on_finished"), 17u);
 }
 
-TEST(EngineHooks, AParallelPluginOfTwoRanksIsRefusedAtStartUpAndOneRankIsInitialisedOnce) {
-  const std::vector<std::string> two = {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.ranks=2"};
-  Config config = load_config_from(parse_config_text("", "test.toml"), ".", two);
+std::vector<std::string> ranks(const fs::path& log, int n, bool corrupt = false) {
+  return {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.ranks=" + std::to_string(n),
+          "parallel.log=" + log.string(), std::string("parallel.corrupt=") + (corrupt ? "true" : "false")};
+}
+
+// Pipeline stages on the CPU: each rank runs its layers and hands the residual stream to the
+// next through the plugin, through chunked prefill and preemption, with the tokens of one rank.
+TEST(EngineHooks, TwoPipelineRanksOnTheCpuGiveTheTokensOfOneAndPassEveryStepsActivations) {
+  const fs::path dir = fresh_dir("pipeline");
+  const std::vector<std::string> base = {"kv.num_blocks=16", "engine.max_num_batched_tokens=12"};
+  const Outcome plain = run(waves(), base);
+  std::vector<std::string> with = base;
+  for (auto& o : ranks(dir / "calls.txt", 2)) with.push_back(o);
+  const Outcome split = run(waves(), with);
+  EXPECT_EQ(split.tokens, plain.tokens);
+  EXPECT_TRUE(split.errors.empty());
+  EXPECT_GT(split.stats.preemptions, 0u);
+
+  const auto calls = read_log(dir / "calls.txt");
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls[0], (std::vector<std::string>{"init_rank", "0"}));
+  EXPECT_EQ(calls[1], (std::vector<std::string>{"init_rank", "1"}));
+  // Then, every step: rank 0 sends [T, hidden], rank 1 receives the same shape.
+  ASSERT_EQ((calls.size() - 2) % 2, 0u);
+  const std::size_t steps = (calls.size() - 2) / 2;
+  EXPECT_EQ(steps, split.stats.steps);
+  for (std::size_t i = 2; i + 1 < calls.size(); i += 2) {
+    EXPECT_EQ(calls[i][0], "send_next");
+    EXPECT_EQ(calls[i][1], "0");
+    EXPECT_EQ(calls[i + 1][0], "recv_prev");
+    EXPECT_EQ(calls[i + 1][1], "1");
+    EXPECT_EQ(calls[i][2], calls[i + 1][2]) << "tokens of the step";
+    EXPECT_EQ(calls[i][3], "64") << "the tiny model's hidden size";
+  }
+}
+
+TEST(EngineHooks, ActivationsLostBetweenPipelineRanksChangeTheOutputs) {
+  const fs::path dir = fresh_dir("pipeline_corrupt");
+  const Outcome plain = run(waves(), {});
+  const Outcome lost = run(waves(), ranks(dir / "calls.txt", 2, /*corrupt=*/true));
+  EXPECT_NE(lost.tokens, plain.tokens);
+}
+
+TEST(EngineHooks, ParallelLayoutsThatDoNotRunAreRefusedAtStartUpNamingTheRank) {
   PluginRegistry registry(PluginRegistry::default_search_path());
-  EXPECT_CONTAINS(message_of<ConfigError>([&] { Engine(config, registry, small_model(), std::nullopt); }),
-                  "splits the model over 2 ranks, but this engine runs one rank holding the whole model");
-  const fs::path dir = fresh_dir("ranks");
-  const std::vector<std::string> single = {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.ranks=1",
-                                           "parallel.log=" + (dir / "calls.txt").string()};
-  Config one = load_config_from(parse_config_text("", "test.toml"), ".", single);
-  EXPECT_NO_THROW(Engine(one, registry, small_model(), std::nullopt));
-  EXPECT_EQ(read_log(dir / "calls.txt"), (std::vector<std::vector<std::string>>{{"init_rank", "0"}}));
+  auto refusal = [&](std::vector<std::string> overrides) {
+    Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+    return message_of<ConfigError>([&] { Engine(config, registry, small_model(), std::nullopt); });
+  };
+  const fs::path dir = fresh_dir("ranks_refused");
+  // Three stages of a two-layer model leave rank 0 without a layer.
+  EXPECT_CONTAINS(refusal(ranks(dir / "calls.txt", 3)), "gives rank 0 layers [0, 0) of 2");
+  auto heads = ranks(dir / "calls.txt", 2);
+  heads.push_back("parallel.split=heads");
+  EXPECT_CONTAINS(refusal(heads), "gives rank 0 a slice of the layer (heads [0, 2) of 4");
+  EXPECT_CONTAINS(refusal(heads), "tensor and expert parallelism are not implemented yet");
+  EXPECT_TRUE(read_log(dir / "calls.txt").empty()) << "no rank initialised when the layout is refused";
 }
 
 TEST(EngineHooks, AnAttentionBackendIsAskedWhereItRunsBeforeThePoolIsSizedAndARefusalNamesTheLine) {

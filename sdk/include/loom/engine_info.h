@@ -23,8 +23,9 @@ struct ModelShape {
 struct EngineInfo {
   std::string device = "cpu";            // "cpu", "cuda", "cuda:1"
   std::uint32_t block_size = 16;         // tokens per KV block
-  // KV blocks in the pool, fixed before allocators are made. 0 for the attention backend, which is
-  // made before the model is loaded (to be asked supports()) and reads it from its KvCacheView.
+  // KV blocks in the pool, fixed before allocators are made. 0 for the attention backend and the
+  // parallel plugin, which are made before the model is loaded (to be asked supports() and each
+  // rank's layers); a backend reads the pool's size from its KvCacheView.
   std::uint64_t num_blocks = 0;
   std::uint32_t max_num_seqs = 64;       // sequences in one step, at most
   std::uint32_t max_num_batched_tokens = 2048;  // tokens processed in one step, at most
