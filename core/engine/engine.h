@@ -58,6 +58,7 @@ struct EngineStats {
   std::uint64_t saved_blocks = 0;           // full blocks handed to a KV connector's save()
   std::uint64_t draft_tokens = 0;           // draft tokens verified by the target model
   std::uint64_t accepted_draft_tokens = 0;  // of those, accepted
+  std::uint64_t verify_rows = 0;            // (sequence, step) pairs that verified drafts
   sdk::AllocatorStats kv;
   std::uint64_t num_blocks = 0;
   std::uint32_t block_size = 0;

@@ -279,6 +279,7 @@ void Engine::commit_kv(StepWork& work) {
       accepted = g.accepted;
       stats_.draft_tokens += g.lookahead;
       stats_.accepted_draft_tokens += g.accepted;
+      stats_.verify_rows += g.lookahead > 0;
     }
     // KV is valid for the tokens computed and the drafts accepted; rejected drafts' slots go back.
     seq.num_computed_tokens = a.ctx_len - s.num_lookahead_tokens + accepted;

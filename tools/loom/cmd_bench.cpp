@@ -108,6 +108,9 @@ Measured run_batch(Engine& engine, const std::vector<Request>& requests) {
   m.steps = stats.steps - before.steps;
   stats.computed_prompt_tokens -= before.computed_prompt_tokens;
   stats.preemptions -= before.preemptions;
+  stats.draft_tokens -= before.draft_tokens;
+  stats.accepted_draft_tokens -= before.accepted_draft_tokens;
+  stats.verify_rows -= before.verify_rows;
   m.summary = summarize(results, stats, wall);
   m.device_s = engine.model().device_seconds();
   m.profile = engine.model().profile_report();
@@ -176,6 +179,10 @@ nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured&
     }
     j["kv_blocks"] = s.num_blocks;
     j["preemptions"] = s.preemptions;
+    j["draft_tokens"] = s.draft_tokens;
+    j["accepted_draft_tokens"] = s.accepted_draft_tokens;
+    j["acceptance_rate"] = s.acceptance_rate();
+    j["tokens_per_verify_step"] = s.tokens_per_verify();
     return j;
   }
   print_summary(std::cout, s);

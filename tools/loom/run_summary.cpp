@@ -47,6 +47,9 @@ RunSummary summarize(const std::vector<RequestResult>& results, const EngineStat
   s.evictions = stats.kv.evictions;
   s.num_blocks = stats.num_blocks;
   s.block_size = stats.block_size;
+  s.draft_tokens = stats.draft_tokens;
+  s.accepted_draft_tokens = stats.accepted_draft_tokens;
+  s.verify_rows = stats.verify_rows;
   return s;
 }
 
@@ -73,6 +76,10 @@ void print_summary(std::ostream& out, const RunSummary& s) {
   emit("KV cache        %llu blocks of %u tokens; prefix hit rate %.1f%%; %llu evictions; %llu preemptions",
        (unsigned long long)s.num_blocks, s.block_size, 100.0 * s.prefix_hit_rate, (unsigned long long)s.evictions,
        (unsigned long long)s.preemptions);
+  if (s.verify_rows > 0)
+    emit("speculative     %llu of %llu draft tokens accepted (%.1f%%); %.2f tokens per verifying step of a sequence",
+         (unsigned long long)s.accepted_draft_tokens, (unsigned long long)s.draft_tokens, 100.0 * s.acceptance_rate(),
+         s.tokens_per_verify());
 }
 
 }  // namespace loom::cli

@@ -26,6 +26,11 @@ struct RunSummary {
   std::uint64_t preemptions = 0, evictions = 0;
   std::uint64_t num_blocks = 0;
   std::uint32_t block_size = 0;
+  // Speculative decoding: draft tokens verified, accepted, and the (sequence, step) pairs that
+  // verified them; each such pair emitted its accepted drafts plus one token of the target's.
+  std::uint64_t draft_tokens = 0, accepted_draft_tokens = 0, verify_rows = 0;
+  double acceptance_rate() const { return draft_tokens ? double(accepted_draft_tokens) / draft_tokens : 0; }
+  double tokens_per_verify() const { return verify_rows ? double(accepted_draft_tokens + verify_rows) / verify_rows : 0; }
 
   double output_tokens_per_s() const { return wall_s > 0 ? generated_tokens / wall_s : 0; }
   double total_tokens_per_s() const { return wall_s > 0 ? (prompt_tokens + generated_tokens) / wall_s : 0; }
