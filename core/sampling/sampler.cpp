@@ -39,13 +39,11 @@ double total_weight(const std::vector<Candidate>& candidates) {
   return total;
 }
 
-}  // namespace
-
-std::int32_t sample_with_uniform(std::span<const float> logits, const SamplingParams& params, double u) {
-  if (params.temperature == 0.0) return greedy_token(logits);
-  std::vector<Candidate>& candidates = candidate_scratch();
+// Temperature, top-k, min-p and top-p over `logits`, leaving the kept tokens in `candidates`
+// with unnormalised weights (the best token's is 1); false when no logit is finite.
+bool keep_candidates(std::span<const float> logits, const SamplingParams& params, std::vector<Candidate>& candidates) {
   const float max_logit = collect_candidates(logits, candidates);
-  if (candidates.empty()) return greedy_token(logits);
+  if (candidates.empty()) return false;
 
   // Top-k first: it needs only the ranking, and it shrinks the work of everything after it.
   // With every weight 1 (as collected), "the first index where the count exceeds k - 1" is the
@@ -74,10 +72,29 @@ std::int32_t sample_with_uniform(std::span<const float> logits, const SamplingPa
                                             /*inclusive=*/true);
     candidates.resize(last + 1);
   }
+  return true;
+}
 
+}  // namespace
+
+std::int32_t sample_with_uniform(std::span<const float> logits, const SamplingParams& params, double u) {
+  if (params.temperature == 0.0) return greedy_token(logits);
+  std::vector<Candidate>& candidates = candidate_scratch();
+  if (!keep_candidates(logits, params, candidates)) return greedy_token(logits);
   const std::size_t chosen =
       select_by_mass(candidates, u * total_weight(candidates), /*inclusive=*/false);
   return candidates[chosen].id;
+}
+
+void sampling_distribution(std::span<const float> logits, const SamplingParams& params,
+                           std::vector<TokenProbability>& out) {
+  out.clear();
+  if (params.temperature == 0.0) return;
+  std::vector<Candidate>& candidates = candidate_scratch();
+  if (!keep_candidates(logits, params, candidates)) return;
+  std::sort(candidates.begin(), candidates.end(), ranks_before);
+  const double total = total_weight(candidates);
+  for (const Candidate& c : candidates) out.push_back({c.id, c.weight / total});
 }
 
 std::int32_t greedy_token(std::span<const float> logits) {
@@ -93,10 +110,8 @@ std::int32_t greedy_token(std::span<const float> logits) {
   return best;
 }
 
-std::int32_t sample_token(std::span<float> logits, const SamplingParams& params,
-                          std::span<const std::int32_t> prompt_tokens,
-                          std::span<const std::int32_t> output_tokens,
-                          std::span<const std::int32_t> eos_ids, SequenceRng& rng) {
+void apply_penalties(std::span<float> logits, const SamplingParams& params, std::span<const std::int32_t> prompt_tokens,
+                     std::span<const std::int32_t> output_tokens, std::span<const std::int32_t> eos_ids) {
   apply_repetition_penalty(logits, static_cast<float>(params.repetition_penalty), prompt_tokens,
                            output_tokens);
   apply_presence_frequency_penalties(logits, static_cast<float>(params.presence_penalty),
@@ -106,6 +121,13 @@ std::int32_t sample_token(std::span<float> logits, const SamplingParams& params,
     if (!params.ignore_eos) suppress_tokens(logits, eos_ids);
     suppress_tokens(logits, params.stop_token_ids);
   }
+}
+
+std::int32_t sample_token(std::span<float> logits, const SamplingParams& params,
+                          std::span<const std::int32_t> prompt_tokens,
+                          std::span<const std::int32_t> output_tokens,
+                          std::span<const std::int32_t> eos_ids, SequenceRng& rng) {
+  apply_penalties(logits, params, prompt_tokens, output_tokens, eos_ids);
   if (params.temperature == 0.0) return greedy_token(logits);
   return sample_with_uniform(logits, params, rng.next_uniform());  // exactly one draw per token
 }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "core/sampling/sampling_params.h"
 #include "core/sampling/sequence_rng.h"
@@ -43,6 +44,21 @@ std::int32_t sample_token(std::span<float> logits, const SamplingParams& params,
 // sample_with_uniform(logits, params, rng.next_uniform()). This is also the contract of sampling
 // on the model's device (kernels/cuda sampling.h), which the GPU tests check against it.
 std::int32_t sample_with_uniform(std::span<const float> logits, const SamplingParams& params, double uniform);
+
+// Steps 1-3 of sample_token: penalties and min_tokens suppression, in place.
+void apply_penalties(std::span<float> logits, const SamplingParams& params, std::span<const std::int32_t> prompt_tokens,
+                     std::span<const std::int32_t> output_tokens, std::span<const std::int32_t> eos_ids);
+
+// The distribution sample_with_uniform draws from (step 5 without the draw): each token it can
+// pick with its probability, in the order its inverse CDF walks them (descending probability,
+// ties by lower id); the probabilities sum to 1. Empty for temperature == 0 or no finite logit.
+// Speculative decoding verifies drafts against it (speculative_verify.h).
+struct TokenProbability {
+  std::int32_t id;
+  double p;
+};
+void sampling_distribution(std::span<const float> logits, const SamplingParams& params,
+                           std::vector<TokenProbability>& out);
 
 // The lowest id among the largest logits, skipping NaN; 0 when every logit is NaN or -inf.
 // O(vocab), no allocation.
