@@ -121,6 +121,12 @@ class Engine {
     std::size_t lookahead = 0;  // draft tokens verified; the group has lookahead + 1 rows
     std::size_t accepted = 0;   // drafts the target model agreed with
     std::string finish_reason;  // set by emit_tokens when the sequence ends
+    // Drafts of a sampled sequence (or one with penalties) are verified on the host from the
+    // rows' logits (verify_on_host): the token it emits after the accepted drafts, and its
+    // random stream after the draws, kept if the step counts.
+    bool host_verified = false;
+    std::int32_t token = 0;
+    SequenceRng rng{0};
   };
   struct StepWork {
     std::vector<RequestResult> out;
@@ -142,6 +148,7 @@ class Engine {
   void load_external_kv(StepWork& work);
   void run_model(StepWork& work);
   void commit_kv(StepWork& work);
+  void verify_on_host(RowGroup& g);
   void emit_tokens(StepWork& work);
   void save_external_kv(StepWork& work);
   void retire_finished(StepWork& work);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/engine/engine.h"
+#include "core/sampling/speculative_verify.h"
 
 namespace loom {
 
@@ -19,12 +20,14 @@ bool needs_host_sampling(const Sequence& seq) {
          seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens));
 }
 
-// Drafts are verified greedily (the target's own greedy token must equal the draft), which is
-// exact for greedy sequences; sampled ones decode without drafts.
+// A sequence about to decode takes drafts. Plain greedy ones are verified against the target's
+// greedy tokens chosen where the logits are; sampled ones (and greedy ones with penalties) on
+// the host, by rejection sampling (Engine::verify_on_host).
 bool takes_drafts(const Sequence& seq) {
-  return seq.state == sdk::SeqState::running && seq.num_computed_tokens + 1 == seq.tokens.size() &&
-         seq.params.temperature == 0.0 && !needs_host_sampling(seq);
+  return seq.state == sdk::SeqState::running && seq.num_computed_tokens + 1 == seq.tokens.size();
 }
+
+bool verified_on_host(const Sequence& seq) { return seq.params.temperature != 0.0 || needs_host_sampling(seq); }
 
 }  // namespace
 
@@ -251,8 +254,10 @@ void Engine::run_model(StepWork& work) {
     Sequence& seq = *g.seq;
     row_rngs_[g.first_row] = seq.rng;
     for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r) output_rows_[r].params = &seq.params;
-    OutputRow& row = output_rows_[g.first_row];  // a group with drafts is greedy: one kind for all rows
-    if (needs_host_sampling(seq)) {
+    OutputRow& row = output_rows_[g.first_row];
+    if (g.lookahead > 0 && verified_on_host(seq)) {
+      for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r) output_rows_[r].kind = OutputRow::Kind::logits;
+    } else if (needs_host_sampling(seq)) {
       row.kind = OutputRow::Kind::logits;
     } else if (seq.params.temperature != 0.0) {
       row.kind = OutputRow::Kind::sample;
@@ -275,7 +280,10 @@ void Engine::commit_kv(StepWork& work) {
     std::size_t accepted = 0;
     if (group < work.groups.size() && work.groups[group].seq == &seq) {
       RowGroup& g = work.groups[group++];
-      while (g.accepted < g.lookahead && seq.drafts[g.accepted] == tokens_[g.first_row + g.accepted]) ++g.accepted;
+      if (g.lookahead > 0 && verified_on_host(seq))
+        verify_on_host(g);
+      else
+        while (g.accepted < g.lookahead && seq.drafts[g.accepted] == tokens_[g.first_row + g.accepted]) ++g.accepted;
       accepted = g.accepted;
       stats_.draft_tokens += g.lookahead;
       stats_.accepted_draft_tokens += g.accepted;
@@ -305,6 +313,44 @@ void Engine::commit_kv(StepWork& work) {
   }
 }
 
+// Each draft against the target's distribution at its position, given the output so far and the
+// drafts accepted before it (penalties and min_tokens see them): greedy compares it with the
+// argmax, sampling applies verify_point_draft. After a rejection the replacement is the emitted
+// token; after all are accepted, a token is sampled from the last row as without drafts.
+void Engine::verify_on_host(RowGroup& g) {
+  Sequence& seq = *g.seq;
+  const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
+  std::vector<std::int32_t> output(seq.output().begin(), seq.output().end());
+  std::vector<float> row(vocab);
+  std::vector<TokenProbability> p;
+  g.host_verified = true;
+  g.rng = seq.rng;
+  for (std::size_t i = 0; i <= g.lookahead; ++i) {
+    const float* logits = logits_.data() + (g.first_row + i) * vocab;
+    row.assign(logits, logits + vocab);
+    if (i == g.lookahead) {  // every draft accepted: the next token as without drafts
+      g.token = sample_token(row, seq.params, seq.prompt(), output, eos_ids_, g.rng);
+      return;
+    }
+    const std::int32_t draft = seq.drafts[i];
+    apply_penalties(row, seq.params, seq.prompt(), output, eos_ids_);
+    DraftVerdict verdict;
+    if (seq.params.temperature == 0.0) {
+      verdict.token = greedy_token(row);
+      verdict.accepted = verdict.token == draft;
+    } else {
+      sampling_distribution(row, seq.params, p);
+      verdict = verify_point_draft(p, draft, g.rng);
+    }
+    if (!verdict.accepted) {
+      g.token = verdict.token;
+      return;
+    }
+    ++g.accepted;
+    output.push_back(draft);
+  }
+}
+
 void Engine::emit_tokens(StepWork& work) {
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
   for (RowGroup& g : work.groups) {
@@ -314,7 +360,10 @@ void Engine::emit_tokens(StepWork& work) {
       try_call("drafter.on_accepted()", [&] { plugins_.drafter->on_accepted(seq.id, g.accepted); });
     std::vector<std::int32_t> emitted(seq.drafts.begin(), seq.drafts.begin() + g.accepted);
     std::int32_t token = tokens_[g.first_row + g.accepted];
-    if (output_rows_[g.first_row].kind == OutputRow::Kind::logits) {
+    if (g.host_verified) {
+      token = g.token;
+      seq.rng = g.rng;
+    } else if (output_rows_[g.first_row].kind == OutputRow::Kind::logits) {
       std::span<float> row(logits_.data() + g.first_row * vocab, vocab);
       token = sample_token(row, seq.params, seq.prompt(), seq.output(), eos_ids_, seq.rng);
     } else {

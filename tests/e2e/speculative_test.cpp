@@ -104,5 +104,31 @@ TEST(Speculative, ASequenceDecodedAloneOrInABatchWithDraftsGivesTheSameTokens) {
   }
 }
 
+// Sampled sequences (and greedy ones with a repetition penalty) take drafts too, verified on the
+// host by rejection sampling: the same seeds give the same tokens run after run, whatever else
+// is in the batch, and the greedy penalised ones keep plain decoding's tokens.
+TEST(Speculative, SampledAndPenalisedSequencesVerifyDraftsReproducibly) {
+  auto batch = requests(16, 6);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (i % 2 == 0) {
+      batch[i].params.temperature = 0.8;
+      batch[i].params.top_k = 20;
+      batch[i].params.seed = 100 + i;
+    } else {
+      batch[i].params.repetition_penalty = 1.1;  // greedy, its penalties applied on the host
+    }
+  }
+  const std::vector<std::string> spec = {"speculative.plugin=ngram", "speculative.num_draft_tokens=3"};
+  const Outcome first = run(batch, spec);
+  const Outcome again = run(batch, spec);
+  EXPECT_EQ(first.tokens, again.tokens);
+  EXPECT_GT(first.stats.accepted_draft_tokens, 0u);
+  const Outcome alone = run({batch[0]}, spec);
+  EXPECT_EQ(alone.tokens.at(batch[0].id), first.tokens.at(batch[0].id));
+  const Outcome plain = run(batch, {});
+  for (std::size_t i = 1; i < batch.size(); i += 2)
+    EXPECT_EQ(first.tokens.at(batch[i].id), plain.tokens.at(batch[i].id)) << batch[i].id;
+}
+
 }  // namespace
 }  // namespace loom::testing
