@@ -149,6 +149,7 @@ class Engine {
   void run_model(StepWork& work);
   void commit_kv(StepWork& work);
   void verify_on_host(RowGroup& g);
+  void adapt_drafts(Sequence& seq, std::size_t proposed, std::size_t accepted) const;
   void emit_tokens(StepWork& work);
   void save_external_kv(StepWork& work);
   void retire_finished(StepWork& work);

@@ -86,7 +86,11 @@ void Engine::propose_drafts() {
   for (auto& [id, seq] : sequences_) {
     seq.drafts.clear();
     if (!takes_drafts(seq)) continue;
-    requests.push_back({id, seq.tokens, plugins_.num_draft_tokens});
+    if (seq.draft_pause > 0) {
+      --seq.draft_pause;
+      continue;
+    }
+    requests.push_back({id, seq.tokens, std::min(plugins_.num_draft_tokens, seq.draft_limit)});
     drafting.push_back(&seq);
   }
   if (requests.empty()) return;
@@ -101,7 +105,7 @@ void Engine::propose_drafts() {
   const auto vocab = static_cast<sdk::TokenId>(model_->config().vocab_size);
   for (std::size_t i = 0; i < drafting.size(); ++i) {
     std::vector<sdk::TokenId>& d = drafts[i];
-    if (d.size() > plugins_.num_draft_tokens) d.resize(plugins_.num_draft_tokens);
+    if (d.size() > requests[i].max_draft_tokens) d.resize(requests[i].max_draft_tokens);
     // A token outside the vocabulary would fail the whole forward: such a draft ends there.
     d.erase(std::find_if(d.begin(), d.end(), [&](sdk::TokenId t) { return t < 0 || t >= vocab; }), d.end());
     drafting[i]->drafts = std::move(d);
@@ -351,13 +355,35 @@ void Engine::verify_on_host(RowGroup& g) {
   }
 }
 
+// A verify step costs a row per draft: drafts rejected outright cost without paying, so their
+// number halves, down to a pause that doubles while nothing is accepted; drafts all accepted
+// earn one more, up to num_draft_tokens.
+void Engine::adapt_drafts(Sequence& seq, std::size_t proposed, std::size_t accepted) const {
+  const std::size_t k = plugins_.num_draft_tokens;
+  std::size_t& limit = seq.draft_limit;
+  limit = std::min(limit, k);
+  if (accepted == 0) {
+    limit /= 2;
+    if (limit == 0) {
+      seq.draft_pause = seq.draft_backoff;
+      seq.draft_backoff = std::min<std::uint32_t>(seq.draft_backoff * 2, 64);
+      limit = 1;  // what it tries after the pause
+    }
+    return;
+  }
+  seq.draft_backoff = 1;
+  if (accepted == proposed) limit = std::min(k, limit + 1);
+}
+
 void Engine::emit_tokens(StepWork& work) {
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
   for (RowGroup& g : work.groups) {
     Sequence& seq = *g.seq;
     if (work.failed(seq.id)) continue;  // its step did not count: no token
-    if (g.lookahead > 0 && plugins_.drafter)
+    if (g.lookahead > 0 && plugins_.drafter) {
       try_call("drafter.on_accepted()", [&] { plugins_.drafter->on_accepted(seq.id, g.accepted); });
+      adapt_drafts(seq, g.lookahead, g.accepted);
+    }
     std::vector<std::int32_t> emitted(seq.drafts.begin(), seq.drafts.begin() + g.accepted);
     std::int32_t token = tokens_[g.first_row + g.accepted];
     if (g.host_verified) {

@@ -245,6 +245,22 @@ TEST(EngineHooks, DraftsThatAreAlwaysWrongChangeNoGreedyOutput) {
   EXPECT_EQ(hooked.greedy_tokens(), plain.greedy_tokens());
   EXPECT_EQ(hooked.tokens.size(), plain.tokens.size());
   EXPECT_GT(hooked.stats.draft_tokens, 0u);
+  // The engine turns speculation down for sequences whose drafts keep failing: three drafts a
+  // step would be about three per generated token; halving to a pausing single draft is far less.
+  std::uint64_t generated = 0;
+  for (const auto& [id, tokens] : hooked.tokens) generated += tokens.size();
+  EXPECT_LT(hooked.stats.draft_tokens, generated) << hooked.stats.draft_tokens << " drafts for " << generated
+                                                  << " tokens";
+  // Per sequence, the drafts asked for never grow while none is accepted.
+  std::map<std::string, std::size_t> last;
+  for (const auto& c : read_log(dir / "calls.txt")) {
+    if (c[0] != "propose") continue;
+    const std::size_t n = std::stoul(c[3]);
+    if (last.contains(c[1])) {
+      EXPECT_LE(n, last[c[1]]) << "sequence " << c[1];
+    }
+    last[c[1]] = n;
+  }
 }
 
 // Both hooks at once, with a pool small enough to preempt, chunked prefill, and an attention
