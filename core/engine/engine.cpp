@@ -58,6 +58,8 @@ ModelPlan plan_model(const Config& config, const io::ModelConfig& model, std::si
   options.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
   options.max_model_len = static_cast<std::uint32_t>(max_model_len);
   options.cuda_graphs = config.engine.boolean("cuda_graphs");
+  if (const PluginChoice* drafter = config.plugin(sdk::PluginKind::drafter))
+    options.max_draft_tokens = static_cast<std::uint32_t>(drafter->engine_keys.integer("num_draft_tokens"));
   plan.kv_dtype = options.fp16 ? sdk::DType::f16 : sdk::DType::bf16;
   return plan;
 }

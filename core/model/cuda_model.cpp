@@ -17,6 +17,14 @@ namespace loom {
 
 namespace kc = kernels::cuda;
 
+namespace {
+
+// A sequence's tokens in a graphed step: its one token or its last token and up to 7 drafts.
+// Longer query runs are prefill, for which attention backends launch other kernels.
+constexpr std::uint32_t kMaxGraphQueryLen = 8;
+
+}  // namespace
+
 bool cuda_backend_compiled() { return true; }
 
 std::unique_ptr<Model> make_cuda_model(io::LoadedModel model, const CudaModelOptions& options) {
@@ -48,10 +56,12 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
   for (const CudaLayerWeights& w : weights_->layers())
     fused_rope_ = fused_rope_ && w.q_norm == nullptr && w.k_norm == nullptr;
   rope_ = std::make_unique<CudaRopeTable>(c, static_cast<int>(options_.max_model_len));
-  // Work buffers for the largest step; decode graphs pad up to max_num_seqs tokens.
+  // Work buffers for the largest step; decode graphs pad up to max_num_seqs tokens. A sequence
+  // verifying drafts samples a row per draft besides its own.
   const std::uint32_t max_tokens = std::max(options_.max_num_batched_tokens, options_.max_num_seqs);
-  buffers_ = std::make_unique<CudaWorkBuffers>(c, max_tokens,
-                                               std::min(max_tokens, std::max<std::uint32_t>(options_.max_num_seqs, 1)));
+  const std::uint32_t rows_per_seq = 1 + options_.max_draft_tokens;
+  buffers_ = std::make_unique<CudaWorkBuffers>(
+      c, max_tokens, std::min(max_tokens, std::max<std::uint32_t>(options_.max_num_seqs, 1) * rows_per_seq));
   const char* profile = std::getenv("LOOM_PROFILE");
   timer_ = std::make_unique<CudaStepTimer>(profile && std::string(profile) == "1");
   if (timer_->profiling()) options_.cuda_graphs = false;  // phases are timed between kernels, which a graph hides
@@ -111,9 +121,11 @@ void CudaModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attent
     throw Error("CudaModel::forward: a step of " + std::to_string(T) + " tokens and " + std::to_string(R) +
                 " sampling rows exceeds the buffers sized for " + std::to_string(buffers_->max_tokens()) + " and " +
                 std::to_string(buffers_->max_rows()));
-  bool decode = R == T;
-  for (const sdk::AttentionSeq& s : batch.seqs) decode = decode && s.q_len == 1;
-  const int padded = decode ? graph_batch_size(T) : 0;
+  // Steps that sample every token they run — decodes, and sequences verifying a few drafts —
+  // replay a graph of their padded size; steps with prefill chunks run eagerly.
+  bool every_row_sampled = R == T;
+  for (const sdk::AttentionSeq& s : batch.seqs) every_row_sampled = every_row_sampled && s.q_len <= kMaxGraphQueryLen;
+  const int padded = every_row_sampled ? graph_batch_size(T) : 0;
   const int run_T = padded > 0 ? padded : T;
   const int run_R = padded > 0 ? padded : R;
   write_inputs(batch, run_T, run_R);

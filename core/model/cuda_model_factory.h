@@ -16,6 +16,7 @@ struct CudaModelOptions {
   std::uint32_t max_num_batched_tokens = 2048;
   std::uint32_t max_num_seqs = 64;
   std::uint32_t max_model_len = 2048;
+  std::uint32_t max_draft_tokens = 0;  // [speculative] num_draft_tokens: a sequence samples 1 + this many rows
   bool cuda_graphs = true;
 };
 

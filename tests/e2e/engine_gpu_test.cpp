@@ -101,6 +101,10 @@ TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
                                           {"engine.device=cuda", "engine.max_num_batched_tokens=7"},
                                           {"engine.device=cuda", "kv.prefix_caching=false"},
                                           {"engine.device=cuda", "kv.block_size=16", "kv.num_blocks=40"},  // preemption
+                                          // Verify steps of up to 1 + 4 tokens a sequence, graphed and eager.
+                                          {"engine.device=cuda", "speculative.plugin=ngram"},
+                                          {"engine.device=cuda", "speculative.plugin=ngram", "engine.cuda_graphs=false"},
+                                          {"engine.device=cuda", "speculative.plugin=ngram", "kv.num_blocks=40"},
                                       });
 }
 
