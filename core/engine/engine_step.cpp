@@ -355,13 +355,12 @@ void Engine::verify_on_host(RowGroup& g) {
   }
 }
 
-// A verify step costs a row per draft: drafts rejected outright cost without paying, so their
-// number halves, down to a pause that doubles while nothing is accepted; drafts all accepted
-// earn one more, up to num_draft_tokens.
+// A verify step costs a row per draft (and on a GPU, a graph per new padded size): a sequence
+// starts with one draft, drafts all accepted earn one more, up to num_draft_tokens; drafts
+// rejected outright halve the number, down to a pause that doubles while nothing is accepted.
 void Engine::adapt_drafts(Sequence& seq, std::size_t proposed, std::size_t accepted) const {
   const std::size_t k = plugins_.num_draft_tokens;
   std::size_t& limit = seq.draft_limit;
-  limit = std::min(limit, k);
   if (accepted == 0) {
     limit /= 2;
     if (limit == 0) {

@@ -41,10 +41,11 @@ struct Sequence {
   std::vector<std::int32_t> drafts;
   std::size_t loadable_from = 0;
   std::size_t num_loadable_tokens = 0;
-  // Speculation's own throttle (Engine::adapt_drafts): at most draft_limit drafts are asked for;
-  // drafts rejected outright halve it, and at zero the sequence decodes without drafts for
-  // draft_pause steps, a pause that doubles each time (up to 64) until a draft is accepted.
-  std::size_t draft_limit = SIZE_MAX;  // SIZE_MAX: [speculative] num_draft_tokens
+  // Speculation's own throttle (Engine::adapt_drafts): at most draft_limit drafts are asked for,
+  // starting from one and growing by one while every draft is accepted; drafts rejected outright
+  // halve it, and at zero the sequence decodes without drafts for draft_pause steps, a pause
+  // that doubles each time (up to 64) until a draft is accepted.
+  std::size_t draft_limit = 1;
   std::uint32_t draft_pause = 0, draft_backoff = 1;
   bool external_kv_failed = false;  // a connector load for it failed: it recomputes from now on
   // A request's samples 1..n-1, held by sample 0 until its prompt is computed; then they fork
