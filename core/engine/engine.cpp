@@ -50,6 +50,7 @@ ModelPlan plan_model(const Config& config, const io::ModelConfig& model, std::si
     throw config.model.invalid("dtype",
                                "the CUDA backend computes in bf16 or fp16: set dtype = \"bf16\", \"fp16\" "
                                "or \"auto\"");
+  check_cuda_device(cuda_index);  // a clear error before any plugin is asked about the device
   plan.device = {sdk::DeviceKind::cuda, cuda_index};
   CudaModelOptions& options = plan.cuda;
   options.device_index = cuda_index;

@@ -27,6 +27,8 @@ constexpr std::uint32_t kMaxGraphQueryLen = 8;
 
 bool cuda_backend_compiled() { return true; }
 
+void check_cuda_device(int index) { runtime::select_device(index); }
+
 std::unique_ptr<Model> make_cuda_model(io::LoadedModel model, const CudaModelOptions& options) {
   return std::make_unique<CudaModel>(std::move(model), options);
 }

@@ -23,6 +23,10 @@ struct CudaModelOptions {
 // True when this build has the CUDA backend.
 bool cuda_backend_compiled();
 
+// Checks, before anything is loaded, that this build has the CUDA backend and that GPU `index`
+// is visible, and makes it the current device. Throws ConfigError / DeviceError saying which.
+void check_cuda_device(int index);
+
 // Uploads the weights (converted to fp16/bf16) and allocates every work buffer for the largest
 // step. Throws ModelError for an architecture the GPU path does not run, DeviceError for device
 // failures (out of memory says how much was asked and how much is free).

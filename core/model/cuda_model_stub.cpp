@@ -7,9 +7,14 @@ namespace loom {
 
 bool cuda_backend_compiled() { return false; }
 
-std::unique_ptr<Model> make_cuda_model(io::LoadedModel, const CudaModelOptions&) {
+void check_cuda_device(int) {
   throw ConfigError("[engine] device: this build of Loom has no CUDA backend; rebuild with CUDA (tools/setup.sh "
                     "--cuda on, which needs nvcc) or set device = \"cpu\"");
+}
+
+std::unique_ptr<Model> make_cuda_model(io::LoadedModel, const CudaModelOptions& options) {
+  check_cuda_device(options.device_index);
+  return nullptr;  // not reached
 }
 
 }  // namespace loom
