@@ -84,15 +84,28 @@ void expect_each_variant_follows_the_cpu(const io::LoadedModel& model, const std
   }
 }
 
+// stories260K, 40 requests and the CPU engine's greedy tokens for them: what GPU runs are held to.
+struct CpuBaseline {
+  io::LoadedModel model;
+  std::vector<Request> requests;
+  std::map<std::string, std::vector<std::int32_t>> tokens;
+};
+const CpuBaseline& cpu_baseline() {
+  static const CpuBaseline baseline = [] {
+    CpuBaseline b{io::load_model(test_models_dir() / "stories260K.bin"), stories_requests(40), {}};
+    b.tokens = run(b.model, b.requests, {"engine.device=cpu"});
+    return b;
+  }();
+  return baseline;
+}
+bool have_stories() { return fs::exists(test_models_dir() / "stories260K.bin"); }
+
 TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
   LOOM_REQUIRE_GPU();
-  const fs::path path = test_models_dir() / "stories260K.bin";
-  ASSERT_TRUE(fs::exists(path)) << "shared models not found at " << path << "; set LOOM_TEST_MODELS";
-  const io::LoadedModel model = io::load_model(path);
-  const auto requests = stories_requests(40);
-  const auto cpu = run(model, requests, {"engine.device=cpu"});
-  ASSERT_EQ(cpu.size(), requests.size());
-  expect_each_variant_follows_the_cpu(model, requests, cpu,
+  ASSERT_TRUE(have_stories()) << "shared models not found at " << test_models_dir() << "; set LOOM_TEST_MODELS";
+  const CpuBaseline& cpu = cpu_baseline();
+  ASSERT_EQ(cpu.tokens.size(), cpu.requests.size());
+  expect_each_variant_follows_the_cpu(cpu.model, cpu.requests, cpu.tokens,
                                       {
                                           {"engine.device=cuda", "kv.block_size=16"},
                                           {"engine.device=cuda", "kv.block_size=32"},
@@ -113,15 +126,12 @@ TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
 // preemption, and follows the CPU like attention/paged does.
 TEST(EngineOnGpu, TheOutOfTreeExampleAttentionBackendFollowsTheCpuEngine) {
   LOOM_REQUIRE_GPU();
-  const fs::path path = test_models_dir() / "stories260K.bin";
-  ASSERT_TRUE(fs::exists(path)) << "shared models not found at " << path << "; set LOOM_TEST_MODELS";
-  const io::LoadedModel model = io::load_model(path);
-  const auto requests = stories_requests(40);
-  const auto cpu = run(model, requests, {"engine.device=cpu"});
+  ASSERT_TRUE(have_stories()) << "shared models not found at " << test_models_dir() << "; set LOOM_TEST_MODELS";
+  const CpuBaseline& cpu = cpu_baseline();
   const char* dir = std::getenv("LOOM_TEST_EXAMPLE_PLUGINS");  // set by tools/device/gpu_suite.sh
   const std::string simple =
       "attention.plugin=" + std::string(dir ? dir : LOOM_EXAMPLE_PLUGIN_DIR) + "/libloom_attention_simple.so";
-  expect_each_variant_follows_the_cpu(model, requests, cpu,
+  expect_each_variant_follows_the_cpu(cpu.model, cpu.requests, cpu.tokens,
                                       {
                                           {simple, "engine.device=cuda", "kv.block_size=16"},
                                           {simple, "engine.device=cuda", "engine.cuda_graphs=false"},
