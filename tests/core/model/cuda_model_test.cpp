@@ -130,9 +130,10 @@ TEST(CudaModel, CapturesOneGraphPerPaddedSizeAndAttentionVariant) {
   const io::LoadedModel model = generated_model(io::Architecture::kLlama, false);
   // Ten prompt tokens, every row's logits read: a step longer than a verify step, so eager.
   const std::vector<std::vector<std::int32_t>> prompts = {{1, 37, 200, 5, 91, 4, 4, 18, 250, 3}};
-  ModelHarness plain(cuda_model(model, true, 256, 64, 8), 16, 8, 256, 64);
+  // 16 sequences' worth of logit rows: the prefill reads all ten of its rows.
+  ModelHarness plain(cuda_model(model, true, 256, 64, 16), 16, 8, 256, 64);
   const auto expected = plain.greedy(prompts, 9);
-  ModelHarness keyed(cuda_model(model, true, 256, 64, 8), 16, 8, 256, 64);
+  ModelHarness keyed(cuda_model(model, true, 256, 64, 16), 16, 8, 256, 64);
   TwoVariantAttention attention(keyed.paged_attention());
   keyed.use_attention(&attention);
   EXPECT_EQ(keyed.greedy(prompts, 9), expected);  // a prefill, then 8 decode steps of one token
