@@ -66,13 +66,58 @@ TEST_F(CliGenerate, TextPromptsGiveOneJsonLinePerRequest) {
   }
 }
 
+// "-" is standard input and output; everything for people goes to standard error, so standard
+// output is JSONL alone, and no file named "-" appears.
+TEST_F(CliGenerate, DashReadsStandardInputAndWritesStandardOutput) {
+  fs::path input = write("dash.txt", "Hello there\nOnce upon a time\n");
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_);
+  LoomRun run = run_loom("generate --config " + config() + " --input - --output - < " + input.string(), "2>/dev/null");
+  fs::current_path(cwd);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::istringstream out(run.output);
+  int lines = 0;
+  for (std::string line; std::getline(out, line); ++lines) {
+    const nlohmann::json result = nlohmann::json::parse(line);  // throws on anything but JSON
+    EXPECT_EQ(result["token_ids"].size(), 5u);
+  }
+  EXPECT_EQ(lines, 2);
+  EXPECT_FALSE(fs::exists(dir_ / "-")) << "a file named '-' was written";
+  LoomRun quiet = run_loom("generate --config " + config() + " --input - < " + input.string(), "2>&1 >/dev/null");
+  EXPECT_CONTAINS(quiet.output, "requests        2 (0 failed)");  // the summary, on standard error
+}
+
+// A run in which requests failed writes every result, says how many failed and why, and exits 3
+// (0 with --accept-failures); loom bench likewise.
+TEST_F(CliGenerate, FailedRequestsMakeExitCode3UnlessAccepted) {
+  fs::path input = write("failing.jsonl",
+                         "{\"id\": \"good\", \"prompt_token_ids\": [1, 5, 6]}\n"
+                         "{\"id\": \"bad\", \"prompt_token_ids\": [1, 99999]}\n");
+  fs::path output = dir_ / "failing-out.jsonl";
+  LoomRun run = run_loom("generate --config " + config() + " --input " + input.string() + " --output " + output.string());
+  EXPECT_EQ(run.exit_code, 3) << run.output;
+  EXPECT_CONTAINS(run.output, "1 of 2 requests failed; the first, bad: prompt token id 99999 is outside the vocabulary");
+  EXPECT_CONTAINS(run.output, "--accept-failures exits 0");
+  EXPECT_EQ(lines_of(output).size(), 2u) << "both results are written";
+  LoomRun accepted = run_loom("generate --config " + config() + " --input " + input.string() + " --output " +
+                              output.string() + " --accept-failures");
+  EXPECT_EQ(accepted.exit_code, 0) << accepted.output;
+  EXPECT_CONTAINS(accepted.output, "1 of 2 requests failed");
+
+  // Every request of a bench fails when its prompts exceed the context: a reason, and exit 3.
+  LoomRun bench = run_loom("bench --config " + config() + " --run 2,5000,4");
+  EXPECT_EQ(bench.exit_code, 3) << bench.output;
+  EXPECT_CONTAINS(bench.output, "requests failed; the first");
+  EXPECT_CONTAINS(bench.output, "the prompt has 5000 tokens");
+}
+
 TEST_F(CliGenerate, BadLinesAreSkippedWithTheirLineOrFailTheRun) {
   fs::path input = write("mixed.jsonl",
                          "{\"id\": \"a\", \"prompt\": \"Hi\", \"max_tokens\": 3}\n"
                          "{\"id\": \"b\", \"prompt\": \"Hi\", \"temprature\": 1}\n"
                          "{\"id\": \"c\", \"prompt_token_ids\": [1, 2, 99999999]}\n");
   LoomRun skip = run_loom("generate --config " + config() + " --input " + input.string());
-  ASSERT_EQ(skip.exit_code, 0) << skip.output;
+  ASSERT_EQ(skip.exit_code, 3) << skip.output;  // c failed: its result is written, the exit code says so
   EXPECT_CONTAINS(skip.output, "mixed.jsonl:2:");
   EXPECT_CONTAINS(skip.output, "Did you mean 'temperature'?");
   EXPECT_CONTAINS(skip.output, "\"id\":\"a\"");

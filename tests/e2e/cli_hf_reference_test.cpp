@@ -36,9 +36,9 @@ TEST_P(CliHfReference, GenerateReproducesTransformersGreedyTokens) {
             << "\n";
     input << nlohmann::json{{"id", "too long"}, {"prompt_token_ids", std::vector<int>(300, 5)}}.dump() << "\n";
   }
-  LoomRun run = run_loom("generate --quiet --config " + (dir / "run.toml").string() + " --input " +
+  LoomRun run = run_loom("generate --quiet --accept-failures --config " + (dir / "run.toml").string() + " --input " +
                          (dir / "in.jsonl").string() + " --output " + (dir / "out.jsonl").string());
-  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(run.exit_code, 0) << run.output;  // "too long" fails alone, as it should
   std::ifstream out(dir / "out.jsonl");
   std::size_t checked = 0;
   for (std::string line; std::getline(out, line);) {

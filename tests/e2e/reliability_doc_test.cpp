@@ -90,12 +90,13 @@ class Section {
     add(what, "$ loom " + args + "\n" + message);
   }
 
-  // A request that is served and fails alone: the example is the `error` of its result line.
+  // A request that is served and fails alone: the example is the `error` of its result line. The
+  // run writes every result and exits 3 (requests failed).
   void failed_request(const std::string& what, const std::string& args, const std::string& id,
                       const std::string& expect) {
     fs::remove(dir_ / "results.jsonl");
     Output run = loom(args + " --output results.jsonl");
-    EXPECT_EQ(run.exit_code, 0) << what << "\n" << run.text;
+    EXPECT_EQ(run.exit_code, 3) << what << "\n" << run.text;
     std::string message;
     std::ifstream results(dir_ / "results.jsonl");
     for (std::string line; std::getline(results, line);) {
@@ -107,7 +108,7 @@ class Section {
     }
     EXPECT_CONTAINS(message, expect) << " (" << what << ")\n" << run.text;
     add(what, "$ loom " + args + " --output results.jsonl\n" + "results.jsonl, request \"" + id + "\": " +
-                  "\"finish_reason\": \"error\", " + message);
+                  "\"finish_reason\": \"error\", " + message + "\n(exit code 3)");
   }
 
   // Compares the examples with the doc's generated block, or rewrites the block.

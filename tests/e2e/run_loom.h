@@ -13,8 +13,10 @@ struct LoomRun {
   std::string output;  // stdout and stderr together
 };
 
-inline LoomRun run_loom(const std::string& arguments) {
-  const std::string command = std::string(LOOM_BINARY_DIR) + "/bin/loom " + arguments + " 2>&1";
+// `redirect` is appended to the command line: by default standard error joins standard output;
+// "2>/dev/null" keeps only standard output.
+inline LoomRun run_loom(const std::string& arguments, const std::string& redirect = "2>&1") {
+  const std::string command = std::string(LOOM_BINARY_DIR) + "/bin/loom " + arguments + " " + redirect;
   LoomRun run;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return run;

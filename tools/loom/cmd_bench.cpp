@@ -65,6 +65,7 @@ struct Measured {
   std::uint64_t steps = 0;
   std::vector<StepRecord> step_log;
   double device_s = 0;   // GPU time in forward passes (0 on the CPU)
+  Failures failures;
   std::string profile;   // per-phase GPU time, with LOOM_PROFILE=1
 };
 
@@ -112,6 +113,7 @@ Measured run_batch(Engine& engine, const std::vector<Request>& requests) {
   stats.accepted_draft_tokens -= before.accepted_draft_tokens;
   stats.verify_rows -= before.verify_rows;
   m.summary = summarize(results, stats, wall);
+  m.failures.add(results);
   m.device_s = engine.model().device_seconds();
   m.profile = engine.model().profile_report();
   return m;
@@ -210,7 +212,7 @@ int run_bench(std::span<const std::string> args) {
   std::vector<std::string> overrides, plugin_dirs, runs;
   int num_prompts = 256;
   std::uint64_t seed = 0;
-  bool json = false;
+  bool json = false, accept_failures = false;
   po::options_description options("loom bench");
   options.add_options()("config", po::value(&config_file)->required(), "the run's TOML config")(
       "num-prompts", po::value(&num_prompts), "prompts submitted at once (1 = single-sequence decode)")(
@@ -219,13 +221,14 @@ int run_bench(std::span<const std::string> args) {
       "run", po::value(&runs)->composing(),
       "PROMPTS,INPUT_LEN,OUTPUT_LEN: one workload; repeat to run several on the model loaded once")(
       "seed", po::value(&seed), "seed of the random prompts and lengths")(
-      "json", po::bool_switch(&json), "print JSON (an array with several --run) instead of the table");
+      "json", po::bool_switch(&json), "print JSON (an array with several --run) instead of the table")(
+      "accept-failures", po::bool_switch(&accept_failures), "exit 0 even when requests failed (default: exit 3)");
   add_set_option(options, overrides);
   add_plugin_dir_option(options, plugin_dirs);
   po::variables_map vm;
   if (!parse_or_help("bench",
                      "loom bench --config FILE [--num-prompts N] [--input-len A:B] [--output-len A:B] [--run N,A:B,C:D "
-                     "...] [--json]",
+                     "...] [--json] [--accept-failures]",
                      options, {}, args, vm))
     return 0;
   std::vector<Workload> workloads;
@@ -251,6 +254,7 @@ int run_bench(std::span<const std::string> args) {
   const int vocab = static_cast<int>(engine.model().config().vocab_size);
   const SamplingParams sampling = sampling_defaults(setup.config);
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  Failures failures;
   for (const Workload& w : workloads) {
     // Warm-up: the workload's own prompts (other token ids) with a few output tokens, so that
     // one-time costs are paid here, not measured: threads, page faults, CUDA graph captures, and
@@ -261,9 +265,10 @@ int run_bench(std::span<const std::string> args) {
     if (!json && workloads.size() > 1) std::printf("== run %s (prompts, input length, output length) ==\n", w.text.c_str());
     all.push_back(report(engine, w, m, limits, json));
     if (!m.profile.empty()) std::fprintf(stderr, "%s", m.profile.c_str());
+    failures.merge(m.failures);
   }
   if (json) std::cout << (all.size() == 1 ? all[0] : all).dump(2) << "\n";
-  return 0;
+  return exit_code_for_failures(failures, accept_failures, "bench", std::cerr);
 }
 
 }  // namespace loom::cli

@@ -1,5 +1,5 @@
 // `loom`: the command line. Dispatches to a subcommand and maps errors to exit codes:
-// 0 ok, 1 runtime failure, 2 usage or config error.
+// 0 ok, 1 runtime failure, 2 usage or config error; generate and bench return 3 when requests failed.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -31,7 +31,8 @@ void print_usage(std::ostream& out) {
     name.resize(10, ' ');
     out << "  " << name << command.summary << "\n";
   }
-  out << "\nexit codes: 0 ok, 1 runtime failure, 2 usage or config error\n";
+  out << "\nexit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 requests failed (generate, bench;\n"
+         "their results are written; --accept-failures exits 0)\n";
 }
 
 }  // namespace

@@ -82,4 +82,34 @@ void print_summary(std::ostream& out, const RunSummary& s) {
          s.tokens_per_verify());
 }
 
+void Failures::add(const std::vector<RequestResult>& results) {
+  for (const RequestResult& r : results) {
+    ++requests;
+    if (r.finish_reason != "error") continue;
+    if (failed++ == 0) {
+      first_id = r.id;
+      first_error = r.error;
+    }
+  }
+}
+
+void Failures::merge(const Failures& other) {
+  if (failed == 0 && other.failed > 0) {
+    first_id = other.first_id;
+    first_error = other.first_error;
+  }
+  failed += other.failed;
+  requests += other.requests;
+}
+
+int exit_code_for_failures(const Failures& failures, bool accept_failures, const char* command, std::ostream& log) {
+  if (failures.failed == 0) return 0;
+  log << "loom " << command << ": " << failures.failed << " of " << failures.requests
+      << " requests failed; the first, " << failures.first_id << ": " << failures.first_error << "\n";
+  if (accept_failures) return 0;
+  log << "loom " << command << ": exit code " << kFailedRequestsExitCode
+      << " because requests failed (--accept-failures exits 0)\n";
+  return kFailedRequestsExitCode;
+}
+
 }  // namespace loom::cli

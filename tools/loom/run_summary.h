@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "core/engine/engine.h"
@@ -40,5 +41,18 @@ RunSummary summarize(const std::vector<RequestResult>& results, const EngineStat
 
 // A few aligned lines for people.
 void print_summary(std::ostream& out, const RunSummary& summary);
+
+// Requests of a run that failed, and the first one's id and reason.
+struct Failures {
+  std::size_t failed = 0, requests = 0;
+  std::string first_id, first_error;
+  void add(const std::vector<RequestResult>& results);
+  void merge(const Failures& other);
+};
+
+// Exit code of a run whose requests were all tried: 0, or kFailedRequestsExitCode when any
+// failed and `accept_failures` is off, after telling `log` how many and the first reason.
+inline constexpr int kFailedRequestsExitCode = 3;
+int exit_code_for_failures(const Failures& failures, bool accept_failures, const char* command, std::ostream& log);
 
 }  // namespace loom::cli
