@@ -160,11 +160,13 @@ Config load_config_from(RawConfig raw, const std::filesystem::path& base_dir,
                           sdk::plugin_kind_name(spec.kind) + " plugin is required; e.g. plugin = \"" +
                           spec.default_plugin + "\"");
       }
-      if (!choice.keys.entries.empty()) {
-        const auto& [key, entry] = *choice.keys.entries.begin();
-        throw ConfigError(entry.origin + ": [" + spec.section + "] " + key +
-                          " is set but no plugin is chosen; add plugin = \"<name>\" to [" + spec.section + "]");
-      }
+      // Any key of the section, the engine's own (num_draft_tokens) included, would do nothing.
+      for (const auto& [key, entry] : section_or_empty(raw, spec.section).entries)
+        if (key != "plugin")
+          throw ConfigError(entry.origin + ": [" + spec.section + "] " + key +
+                            " is set but no plugin is chosen; add plugin = \"<name>\" to [" + spec.section +
+                            "] (`loom plugins --kind " + sdk::plugin_kind_name(spec.kind) +
+                            "` lists them), or remove the key");
       continue;
     }
     config.plugins.push_back(std::move(choice));

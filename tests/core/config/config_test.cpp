@@ -144,6 +144,9 @@ TEST(Config, RequiredKindsNeedAPluginAndOptionalKindsNeedOneForTheirKeys) {
   EXPECT_CONTAINS(config_error("[scheduler]\nplugin = \"\"\n"), "a scheduler plugin is required; e.g. plugin = \"fcfs\"");
   EXPECT_CONTAINS(config_error("[kv_connector]\ncapacity = 3\n"),
                   "[kv_connector] capacity is set but no plugin is chosen");
+  // An engine-owned key of an optional section does nothing without a plugin either.
+  EXPECT_CONTAINS(config_error("[speculative]\nnum_draft_tokens = 3\n"),
+                  "[speculative] num_draft_tokens is set but no plugin is chosen");
   Config with_drafter = load("[speculative]\nplugin = \"ngram\"\nnum_draft_tokens = 3\n");
   EXPECT_EQ(with_drafter.plugin(sdk::PluginKind::drafter)->engine_keys.integer("num_draft_tokens"), 3);
   EXPECT_CONTAINS(config_error("[scheduler]\nplugin = 3\n"), "[scheduler] plugin: expected a string");
