@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "loom/tensor.h"
@@ -34,7 +35,12 @@ class CpuKvCache final : public KvCache {
   std::uint64_t bytes_per_block() const override;
 
  private:
-  std::vector<float> storage_;
+  struct Free {
+    void operator()(float* p) const noexcept;
+  };
+  // calloc: a large pool comes from the OS as zero pages mapped on first touch, so start-up does
+  // not write gigabytes of zeros, and blocks never used cost no memory.
+  std::unique_ptr<float, Free> storage_;
   std::vector<sdk::KvCacheView::Layer> layers_;
   sdk::KvCacheView view_;
 };
