@@ -1,9 +1,11 @@
 #include "tools/loom/engine_setup.h"
 
 #include <chrono>
+#include <cstdio>
 #include <ostream>
 #include <system_error>
 
+#include "core/config/byte_size.h"
 #include "core/io/model_loader.h"
 #include "core/plugin/plugin_setup.h"
 #include "loom/kernels/cpu/parallel_for.h"
@@ -12,6 +14,20 @@
 namespace loom::cli {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// "0.42 ms", "1.37 s": plain numbers for people.
+std::string seconds_text(double seconds) {
+  char text[32];
+  if (seconds < 1.0)
+    std::snprintf(text, sizeof text, "%.2f ms", seconds * 1e3);
+  else
+    std::snprintf(text, sizeof text, "%.2f s", seconds);
+  return text;
+}
+
+}  // namespace
 
 SamplingParams sampling_defaults(const Config& config) {
   const auto& s = config.sampling;
@@ -69,15 +85,16 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
   log << "loom: loaded " << model_path.string() << " (" << io::architecture_hf_name(model.config.architecture) << ", "
       << model.config.num_hidden_layers << " layers, vocab " << model.config.vocab_size << ")"
       << (tokenizer ? ", tokenizer " + tokenizer_path.string() : std::string(", no tokenizer: token-id prompts only"))
-      << " in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
+      << " in " << seconds_text(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count())
+      << "\n";
   setup.engine = std::make_unique<Engine>(config, *setup.registry, std::move(model), std::move(tokenizer));
   const EngineStats stats = setup.engine->stats();
   const sdk::ModelShape shape = setup.engine->model().shape();
-  const double kv_bytes = 2.0 * shape.num_layers * shape.num_kv_heads * shape.head_dim * shape.kv_bytes_per_element *
-                          static_cast<double>(stats.num_blocks) * stats.block_size;
+  const std::uint64_t kv_bytes = 2ull * shape.num_layers * shape.num_kv_heads * shape.head_dim *
+                                 shape.kv_bytes_per_element * stats.num_blocks * stats.block_size;
   log << "loom: " << setup.engine->model().describe() << "; KV cache " << stats.num_blocks << " blocks x "
       << stats.block_size << " tokens = " << stats.num_blocks * stats.block_size << " tokens ("
-      << kv_bytes / (1024.0 * 1024 * 1024) << " GiB)\n";
+      << format_byte_size(kv_bytes) << ")\n";
   return setup;
 }
 
