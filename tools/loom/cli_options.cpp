@@ -35,7 +35,7 @@ bool parse_or_help(const char* command, const char* synopsis, const po::options_
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    throw UsageError(std::string("loom ") + command + ": " + e.what() + " (see loom " + command + " --help)");
+    throw UsageError(std::string(e.what()) + " (see loom " + command + " --help)");
   }
   return true;
 }

@@ -2,6 +2,7 @@
 // what it is. Every defect in the files is reported as a run would report it (exit code 2).
 #include <iostream>
 
+#include "core/config/byte_size.h"
 #include "core/io/model_loader.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tools/loom/cli_options.h"
@@ -37,7 +38,7 @@ int run_inspect(std::span<const std::string> args) {
   if (c.is_moe())
     std::cout << "experts:      " << c.num_experts << ", " << c.num_experts_per_tok << " per token\n";
   const std::uint64_t params = io::num_parameters(model.weights);
-  std::cout << "parameters:   " << params << " (" << params * 4 / (1 << 20) << " MiB as fp32)\n";
+  std::cout << "parameters:   " << params << " (" << format_byte_size(static_cast<std::uint64_t>(params) * 4) << " as fp32)\n";
 
   std::filesystem::path tokenizer = tokenizer_path;
   if (tokenizer.empty() && std::filesystem::is_directory(model_path) &&
