@@ -111,6 +111,49 @@ TEST_F(CliGenerate, FailedRequestsMakeExitCode3UnlessAccepted) {
   EXPECT_CONTAINS(bench.output, "the prompt has 5000 tokens");
 }
 
+// The flags of vLLM and llama.cpp habits: a model without a config, prompts on the command line,
+// sampling defaults and a max-tokens cap as flags, results in input order, a quiet run.
+TEST_F(CliGenerate, ModelAndPromptFlagsRunWithoutAConfigAndOrderedKeepsInputOrder) {
+  const std::string model = (dir_ / "model").string();
+  LoomRun prompts = run_loom("generate -m " + model + " -p Hello -p \"Once upon a time\" --max-tokens 3 --ordered",
+                             "2>/dev/null");
+  ASSERT_EQ(prompts.exit_code, 0) << prompts.output;
+  std::istringstream lines(prompts.output);
+  std::vector<nlohmann::json> results;
+  for (std::string line; std::getline(lines, line);) results.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0]["id"], "prompt-1");
+  EXPECT_EQ(results[1]["id"], "prompt-2");
+  for (const auto& r : results) EXPECT_EQ(r["token_ids"].size(), 3u);
+
+  // The longest request first: it finishes last, yet --ordered writes it first; --max-tokens caps
+  // a request's own max_tokens, and --seed and --temperature reach the engine.
+  fs::path input = write("order.jsonl",
+                         "{\"id\": \"long\", \"prompt\": \"Hi\", \"max_tokens\": 40, \"ignore_eos\": true}\n"
+                         "{\"id\": \"short\", \"prompt\": \"Hi\", \"max_tokens\": 2, \"ignore_eos\": true}\n");
+  LoomRun unordered = run_loom("generate -m " + model + " -i " + input.string(), "2>/dev/null");
+  EXPECT_LT(unordered.output.find("\"short\""), unordered.output.find("\"long\"")) << "finish order by default";
+  LoomRun ordered = run_loom("generate -m " + model + " -i " + input.string() + " --ordered --max-tokens 9", "2>/dev/null");
+  EXPECT_LT(ordered.output.find("\"long\""), ordered.output.find("\"short\""));
+  std::istringstream capped(ordered.output);
+  std::string first;
+  std::getline(capped, first);
+  EXPECT_EQ(nlohmann::json::parse(first)["token_ids"].size(), 9u) << "40 asked, capped at 9";
+  LoomRun sampled = run_loom("generate -m " + model + " -p Hello --temperature 0.9 --seed 4 --max-tokens 6", "2>/dev/null");
+  LoomRun again = run_loom("generate -m " + model + " -p Hello --temperature 0.9 --seed 4 --max-tokens 6", "2>/dev/null");
+  LoomRun other = run_loom("generate -m " + model + " -p Hello --temperature 0.9 --seed 5 --max-tokens 6", "2>/dev/null");
+  EXPECT_EQ(sampled.output.substr(0, sampled.output.find("timings")), again.output.substr(0, again.output.find("timings")));
+  EXPECT_NE(sampled.output.substr(0, sampled.output.find("timings")), other.output.substr(0, other.output.find("timings")));
+
+  LoomRun quiet = run_loom("generate -m " + model + " -p Hello -q", "2>&1 >/dev/null");
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.output, "") << "--quiet prints nothing on standard error";
+
+  EXPECT_CONTAINS(run_loom("generate -p Hello").output, "give --config FILE or -m/--model PATH");
+  EXPECT_CONTAINS(run_loom("generate -m " + model + " -p Hello -i " + input.string()).output,
+                  "give either --input FILE (or -) or -p/--prompt TEXT");
+}
+
 TEST_F(CliGenerate, BadLinesAreSkippedWithTheirLineOrFailTheRun) {
   fs::path input = write("mixed.jsonl",
                          "{\"id\": \"a\", \"prompt\": \"Hi\", \"max_tokens\": 3}\n"

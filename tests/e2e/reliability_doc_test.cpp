@@ -211,9 +211,9 @@ TEST(ReliabilityDoc, CommandLine) {
   Section s("cli");
   write_model_and_config(s);
   s.error("an unknown command", "frobnicate", 2, "unknown command 'frobnicate'");
-  s.error("an unknown option", "generate --config run.toml --input prompts.txt --temperature 0.5", 2,
-          "--temperature");
-  s.error("a required option missing", "generate --input prompts.txt", 2, "--config");
+  s.error("an unknown option", "generate --config run.toml --input prompts.txt --temprature 0.5", 2,
+          "--temprature");
+  s.error("a required option missing", "generate --input prompts.txt", 2, "--config FILE or -m/--model");
   s.error("an option value outside its choices", "generate --config run.toml --input prompts.txt --input-format xml",
           2, "--input-format");
   s.error("a range the wrong way round", "bench --config run.toml --input-len 64:16", 2, "MIN <= MAX");

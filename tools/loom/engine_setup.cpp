@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "core/config/byte_size.h"
+#include "core/config/raw_config.h"
 #include "core/io/model_loader.h"
 #include "core/plugin/plugin_setup.h"
 #include "loom/kernels/cpu/parallel_for.h"
@@ -60,7 +61,9 @@ fs::path model_path_of(const Config& config) {
 EngineSetup setup_engine(const std::string& config_file, const std::vector<std::string>& overrides,
                          const std::vector<std::string>& plugin_dirs, std::ostream& log) {
   EngineSetup setup;
-  setup.config = load_config(config_file, overrides);
+  setup.config = config_file.empty()
+                     ? load_config_from(parse_config_text("", "(no --config: the defaults)"), fs::current_path(), overrides)
+                     : load_config(config_file, overrides);
   setup.registry = std::make_unique<PluginRegistry>(make_registry(plugin_dirs));
   resolve_plugins(setup.config, *setup.registry);  // refuse a bad plugin before loading a model
 

@@ -19,7 +19,7 @@ struct EngineSetup {
   std::unique_ptr<Engine> engine;
 };
 
-// Loads the config with overrides, checks every plugin and its keys (before the model, which
+// Loads the config (the defaults when `config_file` is empty) with overrides, checks every plugin and its keys (before the model, which
 // may be large), loads the model and the tokenizer ([model] tokenizer, else
 // <model>/tokenizer.model when present) and builds the engine. Progress goes to `log`.
 EngineSetup setup_engine(const std::string& config_file, const std::vector<std::string>& overrides,
