@@ -86,5 +86,43 @@ TEST_F(CliAb, NeedsTwoArms) {
   EXPECT_CONTAINS(run.output, "at least two arms");
 }
 
+// A trace written for another vocabulary would fail every request of every arm and show a table
+// of zeros: it is refused before anything runs, saying how to write one that fits.
+TEST_F(CliAb, ATraceThatDoesNotFitTheModelIsRefusedAndWorkloadModelWritesOneThatDoes) {
+  const fs::path wide = dir_ / "wide.jsonl", fitted = dir_ / "fitted.jsonl";
+  fs::remove(wide);
+  fs::remove(fitted);
+  ASSERT_EQ(run_loom("workload --kind chat --requests 6 --output " + wide.string()).exit_code, 0);  // vocabulary 32000
+  LoomRun refused = run_loom("ab --config " + (dir_ / "ab.toml").string() + " --workload " + wide.string() +
+                             " --vary evictor.plugin=lru,lfu --report " + (dir_ / "refused").string());
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_CONTAINS(refused.output, "outside the model's vocabulary of 512");
+  EXPECT_CONTAINS(refused.output, "loom workload --vocab 512 (or --model PATH)");
+  EXPECT_FALSE(fs::exists(dir_ / "refused" / "report.md"));
+
+  LoomRun written = run_loom("workload --kind scan --requests 6 --max-tokens 8 --output " + fitted.string() +
+                             " --model " + (dir_ / "model").string());
+  ASSERT_EQ(written.exit_code, 0) << written.output;
+  LoomRun fits = run_loom("ab --config " + (dir_ / "ab.toml").string() + " --workload " + fitted.string() +
+                          " --vary evictor.plugin=lru,lfu --report " + (dir_ / "fitted").string());
+  EXPECT_EQ(fits.exit_code, 0) << fits.output;
+}
+
+// An arm whose requests fail (a pool too small for them) shows how many, and is marked as not
+// comparable: its latencies leave the failed requests out and would look better.
+TEST_F(CliAb, AnArmWithFailedRequestsCountsThemAndIsMarkedNotComparable) {
+  LoomRun run = run_loom("ab --config " + (dir_ / "ab.toml").string() +
+                         " --workload scan --requests 8 --vary kv.num_blocks=6,4096 --report " +
+                         (dir_ / "failing").string());
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_CONTAINS(run.output, "requests failed");
+  EXPECT_CONTAINS(run.output, "NOT COMPARABLE: 6: 8 of 8 requests failed");
+  EXPECT_CONTAINS(run.output, "pool has only 6 blocks");
+  EXPECT_EQ(run.output.find("NOT COMPARABLE: 4096"), std::string::npos);
+  const nlohmann::json json = report("failing");
+  EXPECT_FALSE(json["arms"][0]["comparable"].get<bool>());
+  EXPECT_TRUE(json["arms"][1]["comparable"].get<bool>());
+}
+
 }  // namespace
 }  // namespace loom::testing

@@ -54,6 +54,7 @@ struct Row {
 
 const std::vector<Row>& rows() {
   static const std::vector<Row> kRows = {
+      {"requests failed", "%.0f", [](const ArmResult& r) { return double(r.summary.failed); }},
       {"prefix hit rate (tokens)", "%.3f", hit_rate},
       {"hits per block lookup", "%.3f", lookup_hit_rate},
       {"prefill tokens computed", "%.0f", [](const ArmResult& r) { return double(r.summary.computed_prompt_tokens); }},
@@ -134,6 +135,17 @@ void print_ab_table(std::ostream& out, const std::vector<ArmSeries>& arms) {
     out << text;
   }
   out << "\n";
+  for (const auto& arm : arms)
+    if (const std::string why = not_comparable(arm); !why.empty()) out << "NOT COMPARABLE: " << arm.name << ": " << why << "\n";
+}
+
+std::string not_comparable(const ArmSeries& arm) {
+  Failures all;
+  for (const ArmResult& r : arm.runs) all.merge(r.failures);
+  if (all.failed == 0) return "";
+  return std::to_string(all.failed) + " of " + std::to_string(all.requests) +
+         " requests failed, so latencies and rates leave them out (the first, " + all.first_id + ": " +
+         all.first_error + ")";
 }
 
 void write_ab_report(const std::filesystem::path& dir, const AbContext& context, const std::vector<ArmSeries>& arms) {
@@ -161,6 +173,7 @@ void write_ab_report(const std::filesystem::path& dir, const AbContext& context,
       a[which] = {{"p50", p(&Percentiles::p50)}, {"p90", p(&Percentiles::p90)}, {"p99", p(&Percentiles::p99)}};
     }
     a["outputs_identical"] = arm.outputs_identical;
+    a["comparable"] = not_comparable(arm).empty();
     nlohmann::ordered_json per_seed = nlohmann::ordered_json::array();
     for (std::size_t i = 0; i < arm.runs.size(); ++i)
       per_seed.push_back({{"seed", context.seeds[i]}, {"prefix_hit_rate", hit_rate(arm.runs[i])},
@@ -188,7 +201,11 @@ void write_ab_report(const std::filesystem::path& dir, const AbContext& context,
   }
   md << "| outputs identical to the first |";
   for (const auto& arm : arms) md << " " << (arm.outputs_identical ? "yes" : "**no**") << " |";
-  md << "\n\n![hit rate and TTFT per configuration](plot.svg)\n";
+  md << "\n";
+  for (const auto& arm : arms)
+    if (const std::string why = not_comparable(arm); !why.empty())
+      md << "\n**Not comparable: " << arm.name << "**: " << why << ".\n";
+  md << "\n![hit rate and TTFT per configuration](plot.svg)\n";
   if (!md) throw Error("cannot write the report into " + dir.string());
 }
 

@@ -26,6 +26,9 @@ struct AbContext {
 };
 
 void print_ab_table(std::ostream& out, const std::vector<ArmSeries>& arms);
+// Why an arm's numbers cannot be compared with the others' ("" when they can): failed requests
+// drop out of its latencies and rates, which then look better than they are.
+std::string not_comparable(const ArmSeries& arm);
 void write_ab_report(const std::filesystem::path& dir, const AbContext& context, const std::vector<ArmSeries>& arms);
 
 }  // namespace loom::cli

@@ -3,6 +3,7 @@
 //   loom ab --config A.toml --workload trace.jsonl --vary evictor.plugin=lru,lfu,arc --report DIR
 //   loom ab --config A.toml --config B.toml --workload scan --seeds 3 --report DIR
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -74,6 +75,25 @@ std::vector<Request> workload_requests(const std::string& workload, std::uint64_
   return read.requests;
 }
 
+// A trace whose token ids or prompts do not fit the model would fail every request of every arm
+// and compare nothing: refused before anything runs.
+void check_trace_fits(const std::vector<Request>& trace, const io::ModelConfig& model, const std::string& workload) {
+  const auto vocab = static_cast<std::int32_t>(model.vocab_size);
+  const auto context = static_cast<std::size_t>(model.context_length());
+  for (const Request& r : trace) {
+    for (std::int32_t id : r.prompt_token_ids)
+      if (id < 0 || id >= vocab)
+        throw UsageError("--workload " + workload + ": request " + r.id + " has token id " + std::to_string(id) +
+                         ", outside the model's vocabulary of " + std::to_string(vocab) +
+                         "; write a trace that fits with loom workload --vocab " + std::to_string(vocab) +
+                         " (or --model PATH)");
+    if (r.prompt_token_ids.size() >= context)
+      throw UsageError("--workload " + workload + ": request " + r.id + " has a prompt of " +
+                       std::to_string(r.prompt_token_ids.size()) + " tokens; the model's context is " +
+                       std::to_string(context));
+  }
+}
+
 }  // namespace
 
 int run_ab(std::span<const std::string> args) {
@@ -121,6 +141,7 @@ int run_ab(std::span<const std::string> args) {
     const std::vector<Request> trace = workload_requests(workload, seed, requests,
                                                          static_cast<std::int32_t>(model.config.vocab_size),
                                                          sampling_defaults(arm_configs[0]));
+    check_trace_fits(trace, model.config, workload);
     for (std::size_t a = 0; a < arms.size(); ++a) {
       Config config = load_config(arms[a].config_file, [&] {
         auto o = arms[a].overrides;
@@ -129,7 +150,9 @@ int run_ab(std::span<const std::string> args) {
       }());
       std::cerr << "  seed " << seed << ", " << arms[a].name << " ..." << std::flush;
       ArmResult result = run_arm(arms[a].name, config, registry, model, trace, cost);
-      std::cerr << " " << result.real_wall_s << " s\n";
+      char took[32];
+      std::snprintf(took, sizeof took, " %.2f s\n", result.real_wall_s);
+      std::cerr << took;
       series[a].name = arms[a].name;
       if (a > 0 && result.outputs != series[0].runs.back().outputs) series[a].outputs_identical = false;
       series[a].runs.push_back(std::move(result));

@@ -1,8 +1,10 @@
 // `loom workload`: writes a seeded request trace (JSONL with arrival times) for `loom ab` or
 // `loom generate`: multi-turn chat, shared system prompts, few-shot templates, or a scan.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
+#include "core/io/model_loader.h"
 #include "core/workloads/workload.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
@@ -11,7 +13,7 @@
 namespace loom::cli {
 
 int run_workload(std::span<const std::string> args) {
-  std::string kind_name, output;
+  std::string kind_name, output, model;
   WorkloadSpec spec;
   po::options_description options("loom workload");
   options.add_options()("kind", po::value(&kind_name)->required(), "chat | system-prompt | few-shot | scan")(
@@ -19,15 +21,27 @@ int run_workload(std::span<const std::string> args) {
       "requests", po::value(&spec.requests), "requests in the trace (default 200)")(
       "seed", po::value(&spec.seed), "seed (same seed, same trace)")(
       "vocab", po::value(&spec.vocab_size), "token ids are drawn from [3, vocab) (default 32000)")(
+      "model", po::value(&model),
+      "fit the trace to this model (a Hugging Face folder or a .bin): its vocabulary, and scans within its context")(
       "rate", po::value(&spec.rate), "mean arrivals per second (default 8)")(
       "max-tokens", po::value(&spec.max_tokens), "tokens generated per request (default 32)");
   po::variables_map vm;
-  if (!parse_or_help("workload", "loom workload --kind chat|system-prompt|few-shot|scan [--requests N] [--seed S] --output FILE",
+  if (!parse_or_help("workload", "loom workload --kind chat|system-prompt|few-shot|scan [--requests N] [--seed S] [--vocab N | --model PATH] "
+                     "--output FILE",
                      options, {}, args, vm))
     return 0;
   auto kind = parse_workload_kind(kind_name);
   if (!kind) throw UsageError("--kind " + kind_name + ": expected chat, system-prompt, few-shot or scan");
   spec.kind = *kind;
+  if (!model.empty()) {
+    if (vm.count("vocab")) throw UsageError("give --vocab or --model, not both");
+    const io::ModelConfig config = io::load_model(model).config;
+    spec.vocab_size = static_cast<std::int32_t>(config.vocab_size);
+    // Scans fit the model's context with their output.
+    const auto longest = static_cast<std::int32_t>(config.context_length()) - spec.max_tokens - 1;
+    spec.scan.scan_tokens_max = std::max(1, std::min(spec.scan.scan_tokens_max, longest));
+    spec.scan.scan_tokens_min = std::min(spec.scan.scan_tokens_min, spec.scan.scan_tokens_max);
+  }
   // Written beside and renamed when complete: a bad argument never truncates an existing file.
   write_file_atomically(output, "--output", [&](std::ostream& out) { write_workload(spec, out); });
   std::cerr << "wrote " << spec.requests << " " << workload_kind_name(spec.kind) << " requests (seed " << spec.seed
