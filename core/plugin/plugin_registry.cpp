@@ -155,13 +155,18 @@ std::vector<fs::path> PluginRegistry::default_search_path(std::span<const fs::pa
     for (std::string dir; std::getline(list, dir, ':');)
       if (!dir.empty()) dirs.emplace_back(dir);
   }
-  // The build tree and an install prefix share one layout: bin/ next to lib/loom/plugins/.
+  // Beside the running binary: the build tree has bin/ next to lib/loom/plugins/, an install
+  // prefix bin/ next to its plugin folder (lib/loom/plugins, or the platform's libdir), wherever
+  // the prefix is — never a folder fixed at build time.
   boost::system::error_code ec;
   fs::path exe = boost::dll::program_location(ec).string();
-  if (!ec) dirs.push_back((exe.parent_path().parent_path() / "lib/loom/plugins").lexically_normal());
-#ifdef LOOM_INSTALL_PLUGIN_DIR
-  dirs.emplace_back(LOOM_INSTALL_PLUGIN_DIR);
+  if (!ec) {
+    const fs::path prefix = exe.parent_path().parent_path();
+    dirs.push_back((prefix / "lib/loom/plugins").lexically_normal());
+#ifdef LOOM_PLUGIN_INSTALL_DIR
+    dirs.push_back((prefix / LOOM_PLUGIN_INSTALL_DIR).lexically_normal());
 #endif
+  }
   std::vector<fs::path> unique;
   for (auto& dir : dirs)
     if (std::find(unique.begin(), unique.end(), dir) == unique.end()) unique.push_back(dir);

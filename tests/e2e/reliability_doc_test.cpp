@@ -169,7 +169,6 @@ class Section {
     }
     replace_all(text, fs::weakly_canonical(LOOM_BINARY_DIR).string(), "<build>");
     replace_all(text, LOOM_BINARY_DIR, "<build>");
-    replace_all(text, LOOM_INSTALL_PLUGIN_DIR, "<prefix>/lib/loom/plugins");
     return text;
   }
 
