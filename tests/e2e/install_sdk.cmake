@@ -70,4 +70,11 @@ if(LOOM_HAVE_CUDA)
   run("${prefix}/bin/loom" plugins --describe attention/simple)
   expect_output("attention/simple 1.0.0")
 endif()
+# The shipped configs are installed and found by name, from any folder.
+execute_process(COMMAND "${prefix}/bin/loom" config --explain default --set evictor.plugin=fifo
+                WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE rc OUTPUT_VARIABLE last_output ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "loom config --explain default failed in an install (${rc}):\n${last_output}\n${err}")
+endif()
+expect_output("${prefix}/share/loom/configs/default.toml")
 message(STATUS "installed SDK builds and loads out-of-tree plugins")

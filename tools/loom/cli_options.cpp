@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include <boost/dll/runtime_symbol_info.hpp>
+
 #include "loom/error.h"
 
 namespace loom::cli {
@@ -14,6 +16,19 @@ void add_plugin_dir_option(po::options_description& options, std::vector<std::st
 void add_set_option(po::options_description& options, std::vector<std::string>& overrides) {
   options.add_options()("set", po::value(&overrides)->composing(),
                         "override a config key: --set section.key=value (repeatable)");
+}
+
+std::filesystem::path find_config(const std::string& value) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (value.empty() || fs::exists(value, ec) || value.find('/') != std::string::npos) return value;
+  boost::system::error_code boost_ec;
+  const fs::path exe = boost::dll::program_location(boost_ec).string();
+  if (boost_ec) return value;
+  const fs::path installed = exe.parent_path().parent_path() / "share/loom/configs";
+  for (const fs::path& candidate : {installed / value, installed / (value + ".toml")})
+    if (fs::is_regular_file(candidate, ec)) return candidate;
+  return value;
 }
 
 PluginRegistry make_registry(const std::vector<std::string>& plugin_dirs) {

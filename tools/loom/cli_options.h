@@ -20,6 +20,12 @@ void add_plugin_dir_option(po::options_description& options, std::vector<std::st
 // --set section.key=value (repeatable).
 void add_set_option(po::options_description& options, std::vector<std::string>& overrides);
 
+// The config file a --config value names: the path itself when it exists; otherwise a bare name
+// ("default", "gpu-bench.toml") is looked up among the configs installed with loom
+// (<prefix>/share/loom/configs, beside the running binary). Anything else is returned as given,
+// for the loader to report.
+std::filesystem::path find_config(const std::string& value);
+
 // The standard registry with the --plugin-dir folders first.
 PluginRegistry make_registry(const std::vector<std::string>& plugin_dirs);
 

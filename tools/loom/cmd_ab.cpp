@@ -123,7 +123,7 @@ int run_ab(std::span<const std::string> args) {
 
   // Every arm must be valid before anything runs; they must share one model, loaded once.
   std::vector<Config> arm_configs;
-  for (const Arm& arm : arms) arm_configs.push_back(load_config(arm.config_file, arm.overrides));
+  for (const Arm& arm : arms) arm_configs.push_back(load_config(find_config(arm.config_file), arm.overrides));
   auto model_path = model_path_of;
   for (const Config& c : arm_configs)
     if (model_path(c) != model_path(arm_configs[0]))
@@ -143,7 +143,7 @@ int run_ab(std::span<const std::string> args) {
                                                          sampling_defaults(arm_configs[0]));
     check_trace_fits(trace, model.config, workload);
     for (std::size_t a = 0; a < arms.size(); ++a) {
-      Config config = load_config(arms[a].config_file, [&] {
+      Config config = load_config(find_config(arms[a].config_file), [&] {
         auto o = arms[a].overrides;
         o.push_back("engine.seed=" + std::to_string(seed));
         return o;

@@ -43,7 +43,7 @@ int run_config(std::span<const std::string> args) {
                      options, {}, args, vm))
     return 0;
 
-  Config config = load_config(file, overrides);
+  Config config = load_config(find_config(file), overrides);
   PluginRegistry registry = make_registry(plugin_dirs);
   ResolvedPlugins plugins = resolve_plugins(config, registry);
 

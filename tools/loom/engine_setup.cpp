@@ -63,7 +63,7 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
   EngineSetup setup;
   setup.config = config_file.empty()
                      ? load_config_from(parse_config_text("", "(no --config: the defaults)"), fs::current_path(), overrides)
-                     : load_config(config_file, overrides);
+                     : load_config(find_config(config_file), overrides);
   setup.registry = std::make_unique<PluginRegistry>(make_registry(plugin_dirs));
   resolve_plugins(setup.config, *setup.registry);  // refuse a bad plugin before loading a model
 
