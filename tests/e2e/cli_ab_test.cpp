@@ -77,6 +77,15 @@ TEST_F(CliAb, TheOutOfTreeExamplePluginRunsNextToInTreeOnes) {
   const auto json = report("fifo");
   ASSERT_EQ(json["arms"].size(), 2u);
   EXPECT_TRUE(json["arms"][1]["outputs_identical"].get<bool>());
+  EXPECT_EQ(json["arms"][1]["name"], "fifo") << "an arm given by a plugin's path is labelled by its name";
+  EXPECT_EQ(run.output.find("libloom_evictor_fifo.so"), std::string::npos) << "no path in the table:\n" << run.output;
+
+  // Without --report, the table alone.
+  LoomRun table = run_loom("ab --config " + (dir_ / "ab.toml").string() + " --workload system-prompt --requests 20" +
+                           " --vary evictor.plugin=lru," + fifo.string());
+  EXPECT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_CONTAINS(table.output, "outputs identical to first");
+  EXPECT_EQ(table.output.find("report:"), std::string::npos);
 }
 
 TEST_F(CliAb, NeedsTwoArms) {

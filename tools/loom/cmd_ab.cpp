@@ -29,6 +29,19 @@ struct Arm {
   std::vector<std::string> overrides;
 };
 
+// A plugin given by its path is labelled by its name: ".../libloom_evictor_fifo.so" -> "fifo".
+std::string arm_label(const std::string& value) {
+  const fs::path path(value);
+  const std::string file = path.filename().string();
+  if (!file.starts_with("libloom_") || !file.ends_with(".so")) return value;
+  const std::string stem = file.substr(8, file.size() - 8 - 3);  // kind_name
+  for (sdk::PluginKind kind : sdk::kAllPluginKinds) {
+    const std::string prefix = std::string(sdk::plugin_kind_name(kind)) + "_";
+    if (stem.starts_with(prefix)) return stem.substr(prefix.size());
+  }
+  return stem;
+}
+
 std::vector<Arm> arms_from(const std::vector<std::string>& configs, const std::string& vary,
                            const std::vector<std::string>& overrides) {
   std::vector<Arm> arms;
@@ -39,10 +52,17 @@ std::vector<Arm> arms_from(const std::vector<std::string>& configs, const std::s
     const std::string key = vary.substr(0, eq);
     std::stringstream values(vary.substr(eq + 1));
     for (std::string value; std::getline(values, value, ',');) {
-      Arm arm{value, configs[0], overrides};
+      Arm arm{arm_label(value), configs[0], overrides};
       arm.overrides.push_back(key + "=" + value);
       arms.push_back(arm);
     }
+    // Labels must tell the arms apart: two plugins of one name keep their full values.
+    for (std::size_t a = 0; a < arms.size(); ++a)
+      for (std::size_t b = a + 1; b < arms.size(); ++b)
+        if (arms[a].name == arms[b].name) {
+          for (Arm& arm : arms) arm.name = arm.overrides.back().substr(key.size() + 1);
+          return arms;
+        }
   } else {
     for (const auto& file : configs) arms.push_back({fs::path(file).stem().string(), file, overrides});
   }
@@ -107,7 +127,7 @@ int run_ab(std::span<const std::string> args) {
                         "a config; give it once with --vary, or once per arm")(
       "workload", po::value(&workload)->required(), "a JSONL trace, or a kind to generate: chat | system-prompt | few-shot | scan")(
       "vary", po::value(&vary), "section.key=v1,v2,...: one arm per value, on the one --config")(
-      "report", po::value(&report)->required(), "folder for report.md, report.json and plot.svg")(
+      "report", po::value(&report), "folder for report.md, report.json and plot.svg (default: the table only)")(
       "seeds", po::value(&seeds), "repeat with this many seeds (generated workloads: the trace's seed; else [engine] seed)")(
       "requests", po::value(&requests), "requests in a generated workload")(
       "step-ms", po::value(&cost.step_ms), "virtual clock: cost of a step")(
@@ -115,7 +135,7 @@ int run_ab(std::span<const std::string> args) {
   add_set_option(options, overrides);
   add_plugin_dir_option(options, plugin_dirs);
   po::variables_map vm;
-  if (!parse_or_help("ab", "loom ab --config FILE --workload FILE|KIND (--vary key=v1,v2 | --config FILE2 ...) --report DIR",
+  if (!parse_or_help("ab", "loom ab --config FILE --workload FILE|KIND (--vary key=v1,v2 | --config FILE2 ...) [--report DIR]",
                      options, {}, args, vm))
     return 0;
   if (seeds < 1) throw UsageError("--seeds must be at least 1");
@@ -159,8 +179,10 @@ int run_ab(std::span<const std::string> args) {
     }
   }
   print_ab_table(std::cout, series);
-  write_ab_report(report, context, series);
-  std::cout << "\nreport: " << (fs::path(report) / "report.md").string() << ", report.json, plot.svg\n";
+  if (!report.empty()) {
+    write_ab_report(report, context, series);
+    std::cout << "\nreport: " << (fs::path(report) / "report.md").string() << ", report.json, plot.svg\n";
+  }
   return 0;
 }
 
