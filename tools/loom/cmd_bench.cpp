@@ -17,6 +17,7 @@
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 #include "tools/loom/engine_setup.h"
+#include "tools/loom/progress.h"
 #include "tools/loom/run_summary.h"
 
 namespace loom::cli {
@@ -93,7 +94,7 @@ Roofline roofline(const Model& model, const std::vector<StepRecord>& steps, cons
   return r;
 }
 
-Measured run_batch(Engine& engine, const std::vector<Request>& requests) {
+Measured run_batch(Engine& engine, const std::vector<Request>& requests, bool progress = false) {
   Measured m;
   engine.model().reset_timing();
   engine.record_steps(&m.step_log);
@@ -101,8 +102,17 @@ Measured run_batch(Engine& engine, const std::vector<Request>& requests) {
   const auto start = std::chrono::steady_clock::now();
   for (const Request& r : requests) engine.submit(r);
   std::vector<RequestResult> results;
-  while (engine.has_unfinished())
+  auto last_draw = start;
+  while (engine.has_unfinished()) {
     for (RequestResult& result : engine.step()) results.push_back(std::move(result));
+    const auto now = std::chrono::steady_clock::now();
+    if (progress && now - last_draw > std::chrono::milliseconds(250)) {  // a few redraws a second
+      draw_progress(results.size(), requests.size(), engine.stats().generated_tokens - before.generated_tokens,
+                    std::chrono::duration<double>(now - start).count());
+      last_draw = now;
+    }
+  }
+  if (progress && last_draw != start) finish_progress();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   engine.record_steps(nullptr);
   EngineStats stats = engine.stats();
@@ -261,7 +271,8 @@ int run_bench(std::span<const std::string> args) {
     // the loading of each GPU kernel at its first launch (a prefill's cuBLAS kernels depend on
     // its token count).
     run_batch(engine, random_requests(w.num_prompts, w.input, {4, 4}, vocab, seed + 1, sampling));
-    const Measured m = run_batch(engine, random_requests(w.num_prompts, w.input, w.output, vocab, seed, sampling));
+    const Measured m =
+        run_batch(engine, random_requests(w.num_prompts, w.input, w.output, vocab, seed, sampling), progress_wanted());
     if (!json && workloads.size() > 1) std::printf("== run %s (prompts, input length, output length) ==\n", w.text.c_str());
     all.push_back(report(engine, w, m, limits, json));
     if (!m.profile.empty()) std::fprintf(stderr, "%s", m.profile.c_str());

@@ -1,9 +1,8 @@
 // `loom generate`: batch generation from a text or JSONL file, one JSONL result per request
 // (flushed as each finishes), a progress bar on a terminal, and a summary at the end.
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <sstream>
@@ -16,6 +15,7 @@
 #include "tools/loom/command.h"
 #include "tools/loom/engine_setup.h"
 #include "tools/loom/file_checks.h"
+#include "tools/loom/progress.h"
 #include "tools/loom/run_summary.h"
 
 namespace loom::cli {
@@ -23,18 +23,6 @@ namespace loom::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-void draw_progress(std::size_t done, std::size_t total, std::uint64_t tokens, double elapsed) {
-  const int width = 30;
-  const int filled = total ? static_cast<int>(width * done / total) : width;
-  const double rate = elapsed > 0 ? tokens / elapsed : 0;
-  // No estimate until a request has finished ("?", not "0 s").
-  char eta[32] = "?";
-  if (done > 0) std::snprintf(eta, sizeof eta, "%.0f s", elapsed * static_cast<double>(total - done) / done);
-  std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu requests  %.1f tok/s  ETA %s ", filled,
-               "##############################", width - filled, "", done, total, rate, eta);
-  std::fflush(stderr);
-}
 
 // Results in input order: each request's results wait until every request before it is written.
 class OrderedWriter {
@@ -163,7 +151,7 @@ int run_generate(std::span<const std::string> args) {
   for (const Request& request : read.requests) engine.submit(request);
   std::size_t total = 0;
   for (const Request& request : read.requests) total += static_cast<std::size_t>(std::max(1, request.params.n));
-  const bool progress = !quiet && isatty(STDERR_FILENO);
+  const bool progress = !quiet && progress_wanted();
   std::vector<RequestResult> results;
   while (engine.has_unfinished()) {
     for (RequestResult& result : engine.step()) {
@@ -177,10 +165,14 @@ int run_generate(std::span<const std::string> args) {
       draw_progress(results.size(), total, engine.stats().generated_tokens,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  if (progress) std::cerr << "\n";
+  if (progress) finish_progress();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const RunSummary summary = summarize(results, engine.stats(), wall);
-  if (!quiet) print_summary(std::cerr, summary);
+  if (!quiet) {
+    print_summary(std::cerr, summary);
+    std::fprintf(stderr, "start-up        %.2f s before the first request (config, plugins, model, KV pool)\n",
+                 setup.startup_s);
+  }
   Failures failures;
   failures.add(results);
   return exit_code_for_failures(failures, accept_failures, "generate", std::cerr);

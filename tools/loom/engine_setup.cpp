@@ -60,6 +60,7 @@ fs::path model_path_of(const Config& config) {
 
 EngineSetup setup_engine(const std::string& config_file, const std::vector<std::string>& overrides,
                          const std::vector<std::string>& plugin_dirs, std::ostream& log) {
+  const auto begin = std::chrono::steady_clock::now();
   EngineSetup setup;
   setup.config = config_file.empty()
                      ? load_config_from(parse_config_text("", "(no --config: the defaults)"), fs::current_path(), overrides)
@@ -98,6 +99,7 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
   log << "loom: " << setup.engine->model().describe() << "; KV cache " << stats.num_blocks << " blocks x "
       << stats.block_size << " tokens = " << stats.num_blocks * stats.block_size << " tokens ("
       << format_byte_size(kv_bytes) << ")\n";
+  setup.startup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   return setup;
 }
 

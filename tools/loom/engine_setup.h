@@ -17,6 +17,7 @@ struct EngineSetup {
   Config config;
   std::unique_ptr<PluginRegistry> registry;
   std::unique_ptr<Engine> engine;
+  double startup_s = 0;  // config, plugins, model and KV pool: everything before the first request
 };
 
 // Loads the config (the defaults when `config_file` is empty) with overrides, checks every plugin and its keys (before the model, which
