@@ -110,6 +110,12 @@ void check_ranges(const Config& config) {
   if (!(sampling.number("repetition_penalty") > 0.0))
     throw sampling.invalid("repetition_penalty", "must be > 0 (1 = off)");
   if (sampling.integer("max_tokens") < 0) throw sampling.invalid("max_tokens", "must not be negative");
+  for (const char* key : {"presence_penalty", "frequency_penalty"})
+    if (!std::isfinite(sampling.number(key))) throw sampling.invalid(key, "must be a finite number (0 = off)");
+  if (sampling.integer("min_tokens") < 0) throw sampling.invalid("min_tokens", "must not be negative");
+  if (sampling.integer("min_tokens") > sampling.integer("max_tokens"))
+    throw sampling.invalid("min_tokens", "must not exceed max_tokens (" + std::to_string(sampling.integer("max_tokens")) +
+                                             ")");
 
   const auto& kv = config.kv();
   std::int64_t block_size = kv.integer("block_size");

@@ -34,6 +34,8 @@ const ConfigKeySpec kSamplingKeys[] = {
     {"min_p", KeyType::number, "0.0", "drop tokens less likely than min_p times the most likely one"},
     {"repetition_penalty", KeyType::number, "1.0", "> 1 discourages tokens already present"},
     {"presence_penalty", KeyType::number, "0.0", "subtracted from the logit of tokens already generated"},
+    {"frequency_penalty", KeyType::number, "0.0", "subtracted once per occurrence in the tokens generated"},
+    {"min_tokens", KeyType::integer, "0", "tokens generated before EOS and stop tokens may end a request"},
     {"max_tokens", KeyType::integer, "128", "tokens to generate per request, at most"},
     {"ignore_eos", KeyType::boolean, "false", "keep generating past the end-of-sequence token"},
 };

@@ -149,6 +149,10 @@ TEST_F(CliGenerate, ModelAndPromptFlagsRunWithoutAConfigAndOrderedKeepsInputOrde
   EXPECT_EQ(quiet.exit_code, 0);
   EXPECT_EQ(quiet.output, "") << "--quiet prints nothing on standard error";
 
+  // [sampling] min_tokens reaches requests that do not set it (here one asking for fewer tokens).
+  LoomRun min_tokens = run_loom("generate -m " + model + " -i " + input.string() + " --set sampling.min_tokens=5");
+  EXPECT_CONTAINS(min_tokens.output, "'min_tokens' = 5 is out of range; accepted: min_tokens <= max_tokens");
+
   EXPECT_CONTAINS(run_loom("generate -p Hello").output, "give --config FILE or -m/--model PATH");
   EXPECT_CONTAINS(run_loom("generate -m " + model + " -p Hello -i " + input.string()).output,
                   "give either --input FILE (or -) or -p/--prompt TEXT");

@@ -39,6 +39,8 @@ SamplingParams sampling_defaults(const Config& config) {
   p.min_p = s.number("min_p");
   p.repetition_penalty = s.number("repetition_penalty");
   p.presence_penalty = s.number("presence_penalty");
+  p.frequency_penalty = s.number("frequency_penalty");
+  p.min_tokens = static_cast<std::int32_t>(s.integer("min_tokens"));
   p.max_tokens = static_cast<std::int32_t>(s.integer("max_tokens"));
   p.ignore_eos = s.boolean("ignore_eos");
   return p;

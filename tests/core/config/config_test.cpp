@@ -91,6 +91,10 @@ TEST(Config, RangesAreChecked) {
   EXPECT_CONTAINS(config_error("[sampling]\ntop_p = 0\n"), "top_p: must be in (0, 1]");
   EXPECT_CONTAINS(config_error("[sampling]\ntemperature = inf\n"), "temperature: must be a finite number >= 0");
   EXPECT_CONTAINS(config_error("[sampling]\ntemperature = nan\n"), "temperature: must be a finite number >= 0");
+  EXPECT_CONTAINS(config_error("[sampling]\nfrequency_penalty = inf\n"), "frequency_penalty: must be a finite number");
+  EXPECT_CONTAINS(config_error("[sampling]\nmin_tokens = 200\nmax_tokens = 100\n"),
+                  "min_tokens: must not exceed max_tokens (100)");
+  EXPECT_EQ(load("[sampling]\nmin_tokens = 3\nfrequency_penalty = 0.5\n").sampling.integer("min_tokens"), 3);
   EXPECT_EQ(load("[engine]\ndevice = \"cuda:1\"\n").engine.string("device"), "cuda:1");
 }
 
