@@ -130,7 +130,8 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   // pool's size, known once the model is on its device.
   const ModelPlan plan = plan_model(config, model.config, max_model_len_);
   ResolvedPlugins resolved = resolve_plugins(config, registry);
-  sdk::EngineInfo info = engine_info(config, plan.device, shape_of(model.config, static_cast<std::uint32_t>(sdk::dtype_size(plan.kv_dtype))));
+  const auto kv_bytes = static_cast<std::uint32_t>(sdk::dtype_size(plan.kv_dtype));
+  sdk::EngineInfo info = engine_info(config, plan.device, shape_of(model.config, kv_bytes));
   RunnerPlugins runner = make_runner_plugins(config, resolved, info, plan.device, plan.kv_dtype);
   model_ = make_model(plan, std::move(model), *runner.parallel, runner.stages);
   const auto num_ranks = static_cast<std::uint32_t>(runner.stages.size());
