@@ -158,10 +158,7 @@ std::vector<fs::path> PluginRegistry::default_search_path(std::span<const fs::pa
   // Beside the running binary: the build tree has bin/ next to lib/loom/plugins/, an install
   // prefix bin/ next to its plugin folder (lib/loom/plugins, or the platform's libdir), wherever
   // the prefix is — never a folder fixed at build time.
-  boost::system::error_code ec;
-  fs::path exe = boost::dll::program_location(ec).string();
-  if (!ec) {
-    const fs::path prefix = exe.parent_path().parent_path();
+  if (const fs::path prefix = installation_prefix(); !prefix.empty()) {
     dirs.push_back((prefix / "lib/loom/plugins").lexically_normal());
 #ifdef LOOM_PLUGIN_INSTALL_DIR
     dirs.push_back((prefix / LOOM_PLUGIN_INSTALL_DIR).lexically_normal());
@@ -173,22 +170,34 @@ std::vector<fs::path> PluginRegistry::default_search_path(std::span<const fs::pa
   return unique;
 }
 
+fs::path installation_prefix() {
+  boost::system::error_code ec;
+  const fs::path exe = boost::dll::program_location(ec).string();
+  return ec ? fs::path() : exe.parent_path().parent_path();
+}
+
+std::optional<PluginFileName> parse_plugin_file_name(const fs::path& path) {
+  const std::string file = path.filename().string();
+  if (!file.starts_with("libloom_") || !file.ends_with(".so")) return std::nullopt;
+  const std::string stem = file.substr(8, file.size() - 8 - 3);
+  for (sdk::PluginKind kind : sdk::kAllPluginKinds) {
+    const std::string prefix = std::string(sdk::plugin_kind_name(kind)) + "_";
+    if (stem.starts_with(prefix) && stem.size() > prefix.size()) return PluginFileName{kind, stem.substr(prefix.size())};
+  }
+  return std::nullopt;
+}
+
 std::vector<PluginRegistry::Candidate> PluginRegistry::scan() const {
   std::vector<Candidate> found;
   std::set<std::string> seen_files;
   for (const auto& dir : search_path_) {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      std::string file = entry.path().filename().string();
-      if (!file.starts_with("libloom_") || !file.ends_with(".so") || seen_files.count(file)) continue;
-      std::string stem = file.substr(8, file.size() - 8 - 3);
-      for (sdk::PluginKind kind : sdk::kAllPluginKinds) {
-        std::string prefix = std::string(sdk::plugin_kind_name(kind)) + "_";
-        if (stem.starts_with(prefix) && stem.size() > prefix.size()) {
-          found.push_back({kind, stem.substr(prefix.size()), entry.path()});
-          seen_files.insert(file);
-          break;
-        }
+      const std::string file = entry.path().filename().string();
+      if (seen_files.count(file)) continue;
+      if (auto parsed = parse_plugin_file_name(entry.path())) {
+        found.push_back({parsed->kind, std::move(parsed->name), entry.path()});
+        seen_files.insert(file);
       }
     }
   }

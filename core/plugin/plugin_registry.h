@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -132,5 +133,17 @@ std::string plugin_file_name(sdk::PluginKind kind, std::string_view name);
 
 // Parses "evictor" into a kind; false when it is not a kind name.
 bool parse_plugin_kind(std::string_view text, sdk::PluginKind& kind);
+
+// The folder above the running binary's bin/: the build tree, or the install prefix wherever it
+// is (plugins in lib/loom/plugins, configs in share/loom/configs). Empty when unknown.
+std::filesystem::path installation_prefix();
+
+// The kind and name a plugin file's name declares, "libloom_<kind>_<name>.so" (any folder);
+// nullopt for any other file name.
+struct PluginFileName {
+  sdk::PluginKind kind;
+  std::string name;
+};
+std::optional<PluginFileName> parse_plugin_file_name(const std::filesystem::path& file);
 
 }  // namespace loom

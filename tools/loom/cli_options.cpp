@@ -2,8 +2,6 @@
 
 #include <iostream>
 
-#include <boost/dll/runtime_symbol_info.hpp>
-
 #include "loom/error.h"
 
 namespace loom::cli {
@@ -22,10 +20,9 @@ std::filesystem::path find_config(const std::string& value) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (value.empty() || fs::exists(value, ec) || value.find('/') != std::string::npos) return value;
-  boost::system::error_code boost_ec;
-  const fs::path exe = boost::dll::program_location(boost_ec).string();
-  if (boost_ec) return value;
-  const fs::path installed = exe.parent_path().parent_path() / "share/loom/configs";
+  const fs::path prefix = installation_prefix();
+  if (prefix.empty()) return value;
+  const fs::path installed = prefix / "share/loom/configs";
   for (const fs::path& candidate : {installed / value, installed / (value + ".toml")})
     if (fs::is_regular_file(candidate, ec)) return candidate;
   return value;

@@ -31,15 +31,8 @@ struct Arm {
 
 // A plugin given by its path is labelled by its name: ".../libloom_evictor_fifo.so" -> "fifo".
 std::string arm_label(const std::string& value) {
-  const fs::path path(value);
-  const std::string file = path.filename().string();
-  if (!file.starts_with("libloom_") || !file.ends_with(".so")) return value;
-  const std::string stem = file.substr(8, file.size() - 8 - 3);  // kind_name
-  for (sdk::PluginKind kind : sdk::kAllPluginKinds) {
-    const std::string prefix = std::string(sdk::plugin_kind_name(kind)) + "_";
-    if (stem.starts_with(prefix)) return stem.substr(prefix.size());
-  }
-  return stem;
+  const auto plugin = parse_plugin_file_name(value);
+  return plugin ? plugin->name : value;
 }
 
 std::vector<Arm> arms_from(const std::vector<std::string>& configs, const std::string& vary,
