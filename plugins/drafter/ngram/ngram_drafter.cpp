@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "loom/block_hash.h"
 #include "loom/drafter.h"
 #include "loom/error.h"
 
@@ -25,14 +26,10 @@ const ConfigKeySpec kKeys[] = {
     {"max_n", KeyType::integer, "3", "longest suffix matched (tried first)"},
 };
 
-// Hash of tokens[end - n, end) for an n-gram index (collisions are checked against the tokens).
+// Key of tokens[end - n, end) in an n-gram index: the SDK's block hash of those tokens
+// (collisions are checked against the tokens).
 std::uint64_t ngram_hash(std::span<const TokenId> tokens, std::size_t end, std::size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ull ^ n;
-  for (std::size_t i = end - n; i < end; ++i) {
-    h ^= static_cast<std::uint32_t>(tokens[i]);
-    h *= 0x100000001b3ull;
-  }
-  return h;
+  return chain_hash(kChainSeed, tokens.subspan(end - n, n));
 }
 
 class NgramDrafter final : public Drafter {
