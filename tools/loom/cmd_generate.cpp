@@ -144,7 +144,8 @@ int run_generate(std::span<const std::string> args) {
     if (!file_out) throw UsageError("cannot write --output " + output_file);
   }
   ResultWriter writer(to_stdout ? std::cout : file_out, to_stdout ? "stdout" : output_file);
-  OrderedWriter in_order(writer, read.requests);
+  std::optional<OrderedWriter> in_order;
+  if (ordered) in_order.emplace(writer, read.requests);
 
   Engine& engine = *setup.engine;
   const auto start = std::chrono::steady_clock::now();
@@ -155,8 +156,8 @@ int run_generate(std::span<const std::string> args) {
   std::vector<RequestResult> results;
   while (engine.has_unfinished()) {
     for (RequestResult& result : engine.step()) {
-      if (ordered)
-        in_order.write(result);
+      if (in_order)
+        in_order->write(result);
       else
         writer.write(result);
       results.push_back(std::move(result));
