@@ -49,6 +49,7 @@ struct EngineStats {
   std::uint64_t computed_prompt_tokens = 0;  // prompt tokens actually run through the model
   std::uint64_t generated_tokens = 0;
   std::uint64_t batched_tokens = 0;  // tokens run through the model, all steps
+  std::uint64_t recomputed_tokens = 0;  // of those, positions computed before (lost to preemption or a failed step)
   std::uint64_t preemptions = 0;
   std::uint64_t rejected = 0;
   std::uint64_t plugin_failures = 0;        // plugin calls that threw, contained (engine_recovery.cpp)

@@ -195,6 +195,9 @@ void Engine::lay_out_batch(StepWork& work) {
     if (s.start < seq.num_prompt_tokens)
       stats_.computed_prompt_tokens += std::min(seq.num_prompt_tokens, s.start + s.num_tokens) - s.start;
     stats_.loaded_tokens += s.num_loaded_tokens;
+    const std::size_t end = s.start + s.num_tokens;
+    if (s.start < seq.ever_computed_tokens) stats_.recomputed_tokens += std::min(end, seq.ever_computed_tokens) - s.start;
+    seq.ever_computed_tokens = std::max(seq.ever_computed_tokens, end);
     if (s.num_loaded_tokens > 0) work.loading.push_back(s.id);
     if (s.start + s.num_tokens == seq.tokens.size()) {
       // The last token's row, then one row after each draft: the target's token at each place.

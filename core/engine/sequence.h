@@ -27,6 +27,7 @@ struct Sequence {
   std::vector<std::int32_t> tokens;  // prompt followed by output
   std::size_t num_prompt_tokens = 0;
   std::size_t num_computed_tokens = 0;
+  std::size_t ever_computed_tokens = 0;  // positions computed at least once: beyond a preemption's reset
   std::size_t max_total_tokens = 0;
   sdk::Tick arrival_step = 0;
   SamplingParams params;

@@ -184,7 +184,9 @@ TEST(EngineHooks, CorruptedLoadsChangeTheOutputsSoLoadedKvIsReallyRead) {
 
 TEST(EngineHooks, EvictedBlocksReachTheConnectorBeforeTheyAreOverwritten) {
   const fs::path dir = fresh_dir("evicted");
-  const std::vector<std::string> base = {"kv.num_blocks=24", "engine.max_num_batched_tokens=12"};
+  // No output reserve (admission as prompts fit), so that the small pool preempts.
+  const std::vector<std::string> base = {"kv.num_blocks=24", "engine.max_num_batched_tokens=12",
+                                         "scheduler.output_reserve=0"};
   const Outcome plain = run(waves(), base);
   std::vector<std::string> with = base;
   for (auto& o : connector(dir / "calls.txt")) with.push_back(o);
@@ -267,7 +269,8 @@ TEST(EngineHooks, DraftsThatAreAlwaysWrongChangeNoGreedyOutput) {
 // backend that throws at random (failed steps are redone): outputs still match, nothing leaks.
 TEST(EngineHooks, ConnectorAndDrafterTogetherSurvivePreemptionAndFailedSteps) {
   const fs::path dir = fresh_dir("together");
-  const std::vector<std::string> base = {"kv.num_blocks=16", "engine.max_num_batched_tokens=12"};
+  const std::vector<std::string> base = {"kv.num_blocks=16", "engine.max_num_batched_tokens=12",
+                                         "scheduler.output_reserve=0"};  // a pool that preempts
   const Outcome plain = run(waves(), base);
   std::vector<std::string> with = base;
   for (auto& o : connector(dir / "connector.txt")) with.push_back(o);
@@ -313,7 +316,8 @@ std::vector<std::string> ranks(const fs::path& log, int n, bool corrupt = false)
 // next through the plugin, through chunked prefill and preemption, with the tokens of one rank.
 TEST(EngineHooks, TwoPipelineRanksOnTheCpuGiveTheTokensOfOneAndPassEveryStepsActivations) {
   const fs::path dir = fresh_dir("pipeline");
-  const std::vector<std::string> base = {"kv.num_blocks=16", "engine.max_num_batched_tokens=12"};
+  const std::vector<std::string> base = {"kv.num_blocks=16", "engine.max_num_batched_tokens=12",
+                                         "scheduler.output_reserve=0"};  // a pool that preempts
   const Outcome plain = run(waves(), base);
   std::vector<std::string> with = base;
   for (auto& o : ranks(dir / "calls.txt", 2)) with.push_back(o);

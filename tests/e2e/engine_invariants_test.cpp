@@ -121,11 +121,40 @@ TEST(EngineInvariants, GreedyOutputsDoNotDependOnAnyPolicyOrBudget) {
 TEST(EngineInvariants, APoolTooSmallForcesPreemptionAndEvictionYetLosesNothing) {
   const io::LoadedModel model = small_model();
   EngineStats stats;
-  auto results = run(model, workload(30, 24, 2), {"kv.block_size=4", "kv.num_blocks=20"}, &stats);
+  auto results = run(model, workload(30, 24, 2), {"kv.block_size=4", "kv.num_blocks=20", "scheduler.output_reserve=0"},
+                     &stats);
   EXPECT_EQ(results.size(), 30u);
   EXPECT_GT(stats.preemptions, 0u);
   EXPECT_GT(stats.kv.evictions, 0u);
   EXPECT_GT(stats.kv.hit_blocks, 0u);
+}
+
+// Issue 18's admission test: 48 requests whose KV at the end (48 x 44 tokens) is 2.6 times the
+// pool's 800 slots, all submitted at once. Admitted by projected need (the default) they finish
+// with at most 2% of the computed tokens recomputed after preemption; admitted as their prompts
+// fit, the same workload recomputes far more. The tokens are those of a roomy pool either way.
+TEST(EngineInvariants, AWorkloadBeyondThePoolRecomputesAtMostTwoPercentAtTheDefaultReserve) {
+  const io::LoadedModel model = small_model();
+  std::vector<Request> requests;
+  std::mt19937_64 rng(18);
+  for (int i = 0; i < 48; ++i) {
+    Request r;
+    r.id = std::string("w").append(std::to_string(i));
+    for (int t = 0; t < 20; ++t) r.prompt_token_ids.push_back(static_cast<std::int32_t>(rng() % 256));
+    r.params.max_tokens = 24;
+    r.params.ignore_eos = true;
+    requests.push_back(r);
+  }
+  const std::vector<std::string> pool = {"kv.block_size=4", "kv.num_blocks=200", "engine.max_num_seqs=64"};
+  const auto roomy = run(model, requests, {"kv.block_size=4", "engine.max_num_seqs=64"});
+  EngineStats reserved, greedy;
+  expect_same_outputs(roomy, run(model, requests, pool, &reserved), "the default output reserve");
+  std::vector<std::string> no_reserve = pool;
+  no_reserve.push_back("scheduler.output_reserve=0");
+  expect_same_outputs(roomy, run(model, requests, no_reserve, &greedy), "no output reserve");
+  EXPECT_LE(reserved.recomputed_tokens, reserved.batched_tokens / 50) << reserved.preemptions << " preemptions";
+  EXPECT_GT(greedy.recomputed_tokens, 2 * reserved.recomputed_tokens + reserved.batched_tokens / 50);
+  EXPECT_GT(greedy.preemptions, 0u);
 }
 
 TEST(EngineInvariants, SeededSamplingDoesNotDependOnTheBatch) {

@@ -87,7 +87,8 @@ TEST(Speculative, NgramDraftsLeaveGreedyTokensUnchangedForAnyNumberOfDrafts) {
 
 TEST(Speculative, NgramDraftsLeaveGreedyTokensUnchangedUnderChunkingAndPreemption) {
   const auto batch = requests(24, 4);
-  const std::vector<std::string> tight = {"kv.block_size=4", "kv.num_blocks=48", "engine.max_num_batched_tokens=16"};
+  const std::vector<std::string> tight = {"kv.block_size=4", "kv.num_blocks=48", "engine.max_num_batched_tokens=16",
+                                          "scheduler.output_reserve=0"};  // admitted as prompts fit: preempts
   const Outcome plain = run(batch, tight);
   const Outcome spec = run(batch, with(tight, {"speculative.plugin=ngram", "speculative.num_draft_tokens=4"}));
   EXPECT_EQ(spec.tokens, plain.tokens);

@@ -26,6 +26,7 @@ class MiniEngine {
     std::size_t num_prompt = 0;
     std::size_t computed = 0;
     std::size_t max_total = 0;
+    std::size_t stop_at = 0;  // finishes at this many tokens, before max_total (as at an EOS); 0: none
     sdk::Tick arrival = 0;
     sdk::SeqState state = sdk::SeqState::waiting;
   };
@@ -36,12 +37,13 @@ class MiniEngine {
         budget_(budget),
         kv_(info.num_blocks * info.block_size, -1) {}
 
-  void submit(sdk::SeqId id, std::vector<sdk::TokenId> prompt, std::size_t max_total) {
+  void submit(sdk::SeqId id, std::vector<sdk::TokenId> prompt, std::size_t max_total, std::size_t stop_at = 0) {
     Seq s;
     s.id = id;
     s.num_prompt = prompt.size();
     s.tokens = std::move(prompt);
     s.max_total = max_total;
+    s.stop_at = stop_at;
     s.arrival = now_;
     live_.push_back(std::move(s));
   }
@@ -53,6 +55,7 @@ class MiniEngine {
       views.push_back({s.id, s.state, s.tokens, s.num_prompt, s.computed, s.max_total, s.arrival, 0});
     sdk::SchedulePlan plan = scheduler_->schedule(views, *pool_.allocator, budget_, now_);
     check_plan(plan);
+    num_preemptions_ += plan.preempted.size();
     apply(plan);
     check_pool();
     ++now_;
@@ -83,6 +86,12 @@ class MiniEngine {
   const std::map<sdk::SeqId, std::vector<sdk::TokenId>>& finished() const { return finished_; }
   const std::map<sdk::SeqId, std::string>& rejected() const { return rejected_; }
   std::size_t num_live() const { return live_.size(); }
+  std::size_t num_running() const {
+    return static_cast<std::size_t>(std::count_if(live_.begin(), live_.end(), [](const Seq& s) {
+      return s.state == sdk::SeqState::running;
+    }));
+  }
+  std::uint64_t num_preemptions() const { return num_preemptions_; }
   sdk::Tick now() const { return now_; }
 
   // The token a "model" samples: a function of the context, so equal prompts give equal outputs
@@ -161,7 +170,7 @@ class MiniEngine {
       a.commit(s.id, std::span(s.tokens).first(s.computed), now_);
       if (s.computed == s.tokens.size()) {
         s.tokens.push_back(next_token(s.tokens));
-        if (s.tokens.size() >= s.max_total) done.push_back(s.id);
+        if (s.tokens.size() >= s.max_total || (s.stop_at > 0 && s.tokens.size() >= s.stop_at)) done.push_back(s.id);
       }
     }
     for (sdk::SeqId id : done) {
@@ -217,6 +226,7 @@ class MiniEngine {
   std::map<sdk::SeqId, std::vector<sdk::TokenId>> finished_;
   std::map<sdk::SeqId, std::string> rejected_;
   std::uint64_t num_evictions_ = 0;  // reported through take_evictions()
+  std::uint64_t num_preemptions_ = 0;
   sdk::Tick now_ = 0;
 };
 

@@ -44,6 +44,8 @@ RunSummary summarize(const std::vector<RequestResult>& results, const EngineStat
   s.computed_prompt_tokens = stats.computed_prompt_tokens;
   s.prefix_hit_rate = stats.kv.lookup_blocks ? double(stats.kv.hit_blocks) / stats.kv.lookup_blocks : 0.0;
   s.preemptions = stats.preemptions;
+  s.computed_tokens = stats.batched_tokens;
+  s.recomputed_tokens = stats.recomputed_tokens;
   s.evictions = stats.kv.evictions;
   s.num_blocks = stats.num_blocks;
   s.block_size = stats.block_size;
@@ -76,6 +78,9 @@ void print_summary(std::ostream& out, const RunSummary& s) {
   emit("KV cache        %llu blocks of %u tokens; prefix hit rate %.1f%%; %llu evictions; %llu preemptions",
        (unsigned long long)s.num_blocks, s.block_size, 100.0 * s.prefix_hit_rate, (unsigned long long)s.evictions,
        (unsigned long long)s.preemptions);
+  if (s.recomputed_tokens > 0)
+    emit("recomputed      %llu of %llu computed tokens (%.2f%%), computed before a preemption or failed step",
+         (unsigned long long)s.recomputed_tokens, (unsigned long long)s.computed_tokens, 100.0 * s.recomputed_fraction());
   if (s.verify_rows > 0)
     emit("speculative     %llu of %llu draft tokens accepted (%.1f%%); %.2f tokens per verifying step of a sequence",
          (unsigned long long)s.accepted_draft_tokens, (unsigned long long)s.draft_tokens, 100.0 * s.acceptance_rate(),

@@ -25,6 +25,8 @@ struct RunSummary {
   Percentiles ttft_ms, tpot_ms, e2e_ms;
   double prefix_hit_rate = 0;  // full-block lookups found in the prefix cache
   std::uint64_t preemptions = 0, evictions = 0;
+  std::uint64_t computed_tokens = 0, recomputed_tokens = 0;  // all through the model; of those, computed before
+  double recomputed_fraction() const { return computed_tokens ? double(recomputed_tokens) / computed_tokens : 0; }
   std::uint64_t num_blocks = 0;
   std::uint32_t block_size = 0;
   // Speculative decoding: draft tokens verified, accepted, and the (sequence, step) pairs that

@@ -81,9 +81,17 @@ TEST(FcfsScheduler, RefusesANegativeChunkLimit) {
   EXPECT_CONTAINS(msg, "test.toml:3");
 }
 
-TEST(FcfsScheduler, PreemptsTheNewestAndResumesItFirst) {
-  // 4 blocks of 2 tokens; three sequences that grow to 6 tokens cannot all stay.
-  MiniEngine engine(engine_info(4, 2), {.max_num_seqs = 8, .max_num_batched_tokens = 64});
+RawSection reserve_keys(double output_reserve, bool learn = true) {
+  RawSection keys;
+  keys.entries["output_reserve"] = RawEntry{output_reserve, "test"};
+  keys.entries["learn_output_share"] = RawEntry{learn, "test"};
+  return keys;
+}
+
+TEST(FcfsScheduler, PreemptsTheNewestAndResumesItFirstWithoutAnOutputReserve) {
+  // 4 blocks of 2 tokens; three sequences that grow to 6 tokens cannot all stay. Admitted as
+  // their prompts fit (output_reserve 0), they must push each other out.
+  MiniEngine engine(engine_info(4, 2), {.max_num_seqs = 8, .max_num_batched_tokens = 64}, reserve_keys(0.0));
   for (SeqId id = 1; id <= 3; ++id) engine.submit(id, iota_tokens(2, 10 * static_cast<int>(id)), 6);
   EXPECT_EQ(engine.step().scheduled.size(), 3u);
   auto plan = engine.step();
@@ -106,6 +114,72 @@ TEST(FcfsScheduler, PreemptsTheNewestAndResumesItFirst) {
   ASSERT_EQ(engine.finished().size(), 4u);
   for (SeqId id = 1; id <= 3; ++id)
     EXPECT_EQ(engine.finished().at(id), generate(iota_tokens(2, 10 * static_cast<int>(id)), 6));
+}
+
+TEST(FcfsScheduler, AFullOutputReserveAdmitsOnlyWhatRunsToMaxTokensWithoutPreemption) {
+  // The same pool and sequences as above: at the default reserve each admitted sequence keeps
+  // room to reach max_tokens, so they run one or two at a time and nobody is preempted.
+  MiniEngine engine(engine_info(4, 2), {.max_num_seqs = 8, .max_num_batched_tokens = 64});
+  for (SeqId id = 1; id <= 3; ++id) engine.submit(id, iota_tokens(2, 10 * static_cast<int>(id)), 6);
+  std::size_t most_running = 0;
+  for (int i = 0; i < 200 && engine.num_live() > 0; ++i) {
+    EXPECT_TRUE(engine.step().preempted.empty());
+    most_running = std::max(most_running, engine.num_running());
+  }
+  EXPECT_EQ(engine.num_preemptions(), 0u);
+  EXPECT_EQ(most_running, 1u) << "3 blocks each, 4 in the pool";
+  ASSERT_EQ(engine.finished().size(), 3u);
+  for (SeqId id = 1; id <= 3; ++id)
+    EXPECT_EQ(engine.finished().at(id), generate(iota_tokens(2, 10 * static_cast<int>(id)), 6));
+}
+
+TEST(FcfsScheduler, AHalfOutputReserveAdmitsMoreAndPreemptsLessThanNone) {
+  // 40 sequences of 8 + 24 tokens on 64 blocks of 4 (256 slots; all of them would need 320).
+  auto run = [](double reserve, std::size_t* most_running) {
+    MiniEngine engine(engine_info(64, 4), {.max_num_seqs = 64, .max_num_batched_tokens = 512},
+                      reserve_keys(reserve, false));
+    for (SeqId id = 1; id <= 40; ++id) engine.submit(id, iota_tokens(8, 10 * static_cast<int>(id)), 32);
+    *most_running = 0;
+    for (int i = 0; i < 2000 && engine.num_live() > 0; ++i) {
+      engine.step();
+      *most_running = std::max(*most_running, engine.num_running());
+    }
+    EXPECT_EQ(engine.finished().size(), 40u);
+    return engine.num_preemptions();
+  };
+  std::size_t running_full = 0, running_half = 0, running_none = 0;
+  const std::uint64_t full = run(1.0, &running_full), half = run(0.5, &running_half), none = run(0.0, &running_none);
+  EXPECT_EQ(full, 0u);
+  EXPECT_LE(running_full, 8u) << "8 blocks each at the full reserve";
+  EXPECT_GT(running_half, running_full);
+  EXPECT_LT(half, none);
+  EXPECT_GT(none, 0u);
+}
+
+TEST(FcfsScheduler, LearnsThatRequestsStopEarlyAndRunMoreAtOnce) {
+  // max_tokens allows 60 tokens, but every request stops (EOS) after 4: once the first ones have
+  // finished, the learned share lets many run together where the full reserve allows two.
+  auto most_running = [](bool learn) {
+    MiniEngine engine(engine_info(32, 4), {.max_num_seqs = 64, .max_num_batched_tokens = 512},
+                      reserve_keys(1.0, learn));
+    for (SeqId id = 1; id <= 48; ++id) engine.submit(id, iota_tokens(4, 10 * static_cast<int>(id)), 64, 8);
+    std::size_t most = 0;
+    for (int i = 0; i < 2000 && engine.num_live() > 0; ++i) {
+      engine.step();
+      most = std::max(most, engine.num_running());
+    }
+    EXPECT_EQ(engine.finished().size(), 48u);
+    return most;
+  };
+  EXPECT_EQ(most_running(false), 2u) << "16 blocks each at max_tokens, 32 in the pool";
+  EXPECT_GE(most_running(true), 8u);
+}
+
+TEST(FcfsScheduler, RefusesAnOutputReserveOutsideZeroToOne) {
+  std::string msg = testing::message_of<ConfigError>(
+      [&] { testing::make_plugin<sdk::Scheduler>("fcfs", engine_info(8, 4), reserve_keys(1.5)); });
+  EXPECT_CONTAINS(msg, "output_reserve");
+  EXPECT_CONTAINS(msg, "between 0 and 1");
 }
 
 TEST(FcfsScheduler, RejectsWhatCanNeverFitAndServesTheRest) {
