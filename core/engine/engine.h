@@ -102,6 +102,7 @@ class Engine {
   Model& model() { return *model_; }
   // Appends a StepRecord per model step to `log` (nullptr stops); `loom bench` computes rooflines.
   void record_steps(std::vector<StepRecord>* log) { step_log_ = log; }
+  const sdk::StepBudget& budget() const { return budget_; }
   const std::optional<Tokenizer>& tokenizer() const { return tokenizer_; }
 
  private:
