@@ -1,12 +1,13 @@
 // Paged attention over a mixed batch (see paged_attention.h and attention_plan.h).
 //
 // Each work item (tile of query tokens x one KV head x a key range) is one CTA of four warps.
-// A warp owns one query row at a time; its lanes form groups of `lanes_per_key` lanes, each lane
-// holding 8 of the head's dimensions, so a warp scores 32 / lanes_per_key keys per iteration
-// with one 16-byte load per lane and a few shuffles, then updates an online softmax (log2
-// domain, fp32). Rows of one item share the KV head, so K/V lines are reused through L1. When an
-// item has fewer than four rows (decode), several warps split its keys and merge in shared
-// memory. The step's own keys and values are read from k_new / v_new, and each is stored into the
+// A warp owns one query token and H of the KV head's query heads (H = 4, 2 or 1, dividing the
+// group) at a time; its lanes form groups of `lanes_per_key` lanes, each lane holding 8 of the
+// head's dimensions, so a warp scores 32 / lanes_per_key keys per iteration with one 16-byte
+// load per lane for all H heads and a few shuffles, then updates H online softmaxes (log2
+// domain, fp32). Grouped-query attention so reads each cached key once per group of H heads
+// rather than once per head. When an item has fewer than four such tasks (decode), several warps
+// split its keys and merge in shared memory. The step's own keys and values are read from k_new / v_new, and each is stored into the
 // cache by the one item whose tile and key range hold it (nothing in the launch reads them from
 // there). Split-K items write unnormalised partial results; the last of a tile's splits to
 // finish (a counter per tile) merges them.
@@ -74,27 +75,35 @@ struct RowState {
   float acc[8];  // sum of exp2(score - m) * v over this lane group's keys, this lane's 8 dims
 };
 
-template <typename T>
-__device__ RowState attend_row(const PagedAttentionArgs& a, const AttentionSeqMeta& seq, const AttentionWorkItem& item,
-                               int head, int q_row, int k_begin, int k_end, int first_iter, int iter_stride,
-                               int lanes_per_key) {
+// A warp's rows: one query token and H heads of one KV-head group. Every K/V load serves all H
+// heads (grouped-query attention reads each cached key once per group, not once per head).
+template <typename T, int H>
+__device__ void attend_rows(const PagedAttentionArgs& a, const AttentionSeqMeta& seq, const AttentionWorkItem& item,
+                            int head0, int q_row, int k_begin, int k_end, int first_iter, int iter_stride,
+                            int lanes_per_key, RowState (&st)[H]) {
   const int lane = threadIdx.x % 32;
   const int key_group = lane / lanes_per_key, key_lane = lane % lanes_per_key;
   const int keys_per_iter = 32 / lanes_per_key;
   const int d = a.head_dim;
   const bool dims_here = key_lane * 8 < d;
   const float q_scale = a.scale * kLog2e;
-  float q[8] = {};
-  if (dims_here) {
-    detail::load8(static_cast<const T*>(a.q) + (static_cast<std::size_t>(q_row) * a.num_heads + head) * d + key_lane * 8, q);
+  float q[H][8];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) q[i] *= q_scale;
+  for (int h = 0; h < H; ++h) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) q[h][i] = 0.0f;
+    if (dims_here) {
+      detail::load8(static_cast<const T*>(a.q) + (static_cast<std::size_t>(q_row) * a.num_heads + head0 + h) * d +
+                        key_lane * 8,
+                    q[h]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) q[h][i] *= q_scale;
+    }
+    st[h].m = -INFINITY;
+    st[h].l = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) st[h].acc[i] = 0.0f;
   }
-  RowState st;
-  st.m = -INFINITY;
-  st.l = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) st.acc[i] = 0.0f;
 
   const std::int32_t* table = a.block_tables + seq.table_offset;
   const T* k_cache = static_cast<const T*>(a.k_cache);
@@ -104,7 +113,7 @@ __device__ RowState attend_row(const PagedAttentionArgs& a, const AttentionSeqMe
   const std::size_t head_offset = static_cast<std::size_t>(item.kv_head) * d + key_lane * 8;
   // kUnroll iterations' K/V loads are issued before any is used, so each lane keeps several
   // 16-byte loads in flight: the loop is bound by memory latency otherwise. Each lane group keeps
-  // its own running max, so a key costs only the shuffles of its own dot product; the groups
+  // its own running max, so a key costs only the shuffles of its own dot products; the groups
   // are brought to one max once, at the end.
   constexpr int kUnroll = 4;
   const int step = iter_stride * keys_per_iter;
@@ -138,33 +147,45 @@ __device__ RowState attend_row(const PagedAttentionArgs& a, const AttentionSeqMe
       float kv[8], vals[8];
       detail::unpack8<T>(k_raw[u], kv);
       detail::unpack8<T>(v_raw[u], vals);
-      float dot = 0.0f;
+      float dot[H];
 #pragma unroll
-      for (int i = 0; i < 8; ++i) dot += q[i] * kv[i];
-      for (int offset = lanes_per_key / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+      for (int h = 0; h < H; ++h) {
+        dot[h] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) dot[h] += q[h][i] * kv[i];
+      }
+      for (int offset = lanes_per_key / 2; offset > 0; offset >>= 1) {
+#pragma unroll
+        for (int h = 0; h < H; ++h) dot[h] += __shfl_xor_sync(0xffffffffu, dot[h], offset);
+      }
       if (!valid[u]) continue;  // uniform within the lane group
-      const float m_new = fmaxf(st.m, dot);
-      const float alpha = exp2f(st.m - m_new);  // 0 while st.m is -inf
-      const float p = exp2f(dot - m_new);
-      st.l = st.l * alpha + p;
 #pragma unroll
-      for (int i = 0; i < 8; ++i) st.acc[i] = st.acc[i] * alpha + p * vals[i];
-      st.m = m_new;
+      for (int h = 0; h < H; ++h) {
+        const float m_new = fmaxf(st[h].m, dot[h]);
+        const float alpha = exp2f(st[h].m - m_new);  // 0 while st.m is -inf
+        const float p = exp2f(dot[h] - m_new);
+        st[h].l = st[h].l * alpha + p;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) st[h].acc[i] = st[h].acc[i] * alpha + p * vals[i];
+        st[h].m = m_new;
+      }
     }
   }
   // Bring the lane groups to one max, then sum them.
-  const float m_all = detail::warp_max(st.m);
-  const float rescale = st.m == -INFINITY ? 0.0f : exp2f(st.m - m_all);
-  st.m = m_all;
-  st.l *= rescale;
 #pragma unroll
-  for (int i = 0; i < 8; ++i) st.acc[i] *= rescale;
-  for (int offset = lanes_per_key; offset < 32; offset <<= 1) {
-    st.l += __shfl_xor_sync(0xffffffffu, st.l, offset);
+  for (int h = 0; h < H; ++h) {
+    const float m_all = detail::warp_max(st[h].m);
+    const float rescale = st[h].m == -INFINITY ? 0.0f : exp2f(st[h].m - m_all);
+    st[h].m = m_all;
+    st[h].l *= rescale;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) st.acc[i] += __shfl_xor_sync(0xffffffffu, st.acc[i], offset);
+    for (int i = 0; i < 8; ++i) st[h].acc[i] *= rescale;
+    for (int offset = lanes_per_key; offset < 32; offset <<= 1) {
+      st[h].l += __shfl_xor_sync(0xffffffffu, st[h].l, offset);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) st[h].acc[i] += __shfl_xor_sync(0xffffffffu, st[h].acc[i], offset);
+    }
   }
-  return st;
 }
 
 // Writes a finished row: normalised into `out`, or unnormalised into its partial slot.
@@ -286,76 +307,92 @@ __device__ void prefetch_first_item(const PagedAttentionArgs& a) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(row));
 }
 
-template <typename T>
+// H: heads of a KV-head group per warp (a divisor of the group: 4, 2 or 1).
+template <typename T, int H>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(PagedAttentionArgs a) {
   prefetch_first_item<T>(a);
   detail::wait_then_allow_dependents();  // chained launch (common.cuh)
-  __shared__ float shared_ml[kWarps][2];
-  __shared__ float shared_acc[kWarps][kMaxHeadDim];
+  __shared__ float shared_ml[kWarps][H][2];
+  __shared__ float shared_acc[kWarps][H][kMaxHeadDim];
   __shared__ int shared_last;
   const int num_items = a.counts[0];
   const int group = a.num_heads / a.num_kv_heads;
+  const int warp_rows_per_token = group / H;
   const int chunks = (a.head_dim + 7) / 8;
   int lanes_per_key = 1;
   while (lanes_per_key < chunks) lanes_per_key <<= 1;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const bool dims_here = lane < lanes_per_key && lane * 8 < a.head_dim;
 
   for (int w = blockIdx.x; w < num_items; w += gridDim.x) {
     const AttentionWorkItem item = a.items[w];
     const AttentionSeqMeta seq = a.seqs[item.seq];
     store_new_keys<T>(a, seq, item);
-    const int rows = item.q_count * group;
-    const int warps_per_row = rows >= kWarps ? 1 : kWarps / rows;
-    const int tasks = rows * warps_per_row;
+    // A task is H rows (one token's heads head0 .. head0 + H - 1); its rows within the item are
+    // task_rows * H + h, as the partial slots number them (token * group + head in group).
+    const int task_rows = item.q_count * warp_rows_per_token;
+    const int warps_per_row = task_rows >= kWarps ? 1 : kWarps / task_rows;
+    const int tasks = task_rows * warps_per_row;
     for (int task = warp; task < tasks; task += kWarps) {
-      const int row = task / warps_per_row, sub = task % warps_per_row;
-      const int token = item.q_begin + row / group;  // within the sequence's query rows
-      const int head = item.kv_head * group + row % group;
+      const int tr = task / warps_per_row, sub = task % warps_per_row;
+      const int token = item.q_begin + tr / warp_rows_per_token;  // within the sequence's query rows
+      const int head0 = item.kv_head * group + tr % warp_rows_per_token * H;
       const int q_row = seq.q_start + token;
       const int last_key = seq.ctx_len - seq.q_len + token;  // causal: keys up to the token itself
       const int k_end = min(item.k_end, last_key + 1);
-      RowState st = attend_row<T>(a, seq, item, head, q_row, item.k_begin, k_end, sub, warps_per_row, lanes_per_key);
+      RowState st[H];
+      attend_rows<T, H>(a, seq, item, head0, q_row, item.k_begin, k_end, sub, warps_per_row, lanes_per_key, st);
       if (warps_per_row == 1) {
-        store_row<T>(a, item, row, head, q_row, st, lanes_per_key);
+#pragma unroll
+        for (int h = 0; h < H; ++h) store_row<T>(a, item, tr * H + h, head0 + h, q_row, st[h], lanes_per_key);
         continue;
       }
-      if (lane < lanes_per_key && lane * 8 < a.head_dim) {
 #pragma unroll
-        for (int i = 0; i < 8; ++i) shared_acc[warp][lane * 8 + i] = st.acc[i];
-      }
-      if (lane == 0) {
-        shared_ml[warp][0] = st.m;
-        shared_ml[warp][1] = st.l;
+      for (int h = 0; h < H; ++h) {
+        if (dims_here) {
+#pragma unroll
+          for (int i = 0; i < 8; ++i) shared_acc[warp][h][lane * 8 + i] = st[h].acc[i];
+        }
+        if (lane == 0) {
+          shared_ml[warp][h][0] = st[h].m;
+          shared_ml[warp][h][1] = st[h].l;
+        }
       }
     }
     if (warps_per_row > 1) {
       __syncthreads();
       if (warp < tasks && warp % warps_per_row == 0) {
-        const int row = warp / warps_per_row;
-        const int token = item.q_begin + row / group;
-        const int head = item.kv_head * group + row % group;
-        float m = -INFINITY;
-        for (int s = 0; s < warps_per_row; ++s) m = fmaxf(m, shared_ml[warp + s][0]);
-        RowState st;
-        st.m = m;
-        st.l = 0.0f;
+        const int tr = warp / warps_per_row;
+        const int token = item.q_begin + tr / warp_rows_per_token;
+        const int head0 = item.kv_head * group + tr % warp_rows_per_token * H;
 #pragma unroll
-        for (int i = 0; i < 8; ++i) st.acc[i] = 0.0f;
-        for (int s = 0; s < warps_per_row; ++s) {
-          const float w_s = m == -INFINITY ? 0.0f : exp2f(shared_ml[warp + s][0] - m);
-          st.l += shared_ml[warp + s][1] * w_s;
-          if (lane < lanes_per_key && lane * 8 < a.head_dim) {
+        for (int h = 0; h < H; ++h) {
+          float m = -INFINITY;
+          for (int s = 0; s < warps_per_row; ++s) m = fmaxf(m, shared_ml[warp + s][h][0]);
+          RowState st;
+          st.m = m;
+          st.l = 0.0f;
 #pragma unroll
-            for (int i = 0; i < 8; ++i) st.acc[i] += shared_acc[warp + s][lane * 8 + i] * w_s;
+          for (int i = 0; i < 8; ++i) st.acc[i] = 0.0f;
+          for (int s = 0; s < warps_per_row; ++s) {
+            const float w_s = m == -INFINITY ? 0.0f : exp2f(shared_ml[warp + s][h][0] - m);
+            st.l += shared_ml[warp + s][h][1] * w_s;
+            if (dims_here) {
+#pragma unroll
+              for (int i = 0; i < 8; ++i) st.acc[i] += shared_acc[warp + s][h][lane * 8 + i] * w_s;
+            }
           }
+          store_row<T>(a, item, tr * H + h, head0 + h, seq.q_start + token, st, lanes_per_key);
         }
-        store_row<T>(a, item, row, head, seq.q_start + token, st, lanes_per_key);
       }
       __syncthreads();  // shared memory is reused by the next item
     }
     if (item.partial >= 0) merge_if_last<T>(a, seq, item, group, lanes_per_key, &shared_last);
   }
 }
+
+// Heads per warp for a group size: its largest divisor among 4, 2, 1.
+int heads_per_warp(int group) { return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1; }
 
 template <typename T>
 cudaError_t launch_attention(const PagedAttentionArgs& args, cudaStream_t stream) {
@@ -371,26 +408,38 @@ cudaError_t launch_attention(const PagedAttentionArgs& args, cudaStream_t stream
                               : cudaErrorInvalidValue;
     if (e != cudaSuccess) return e;
   }
-  return args.grid > 0
-             ? detail::launch_chained(attention_kernel<T>, dim3(args.grid), dim3(kWarps * 32), 0, stream, args)
-             : cudaSuccess;
+  if (args.grid <= 0) return cudaSuccess;
+  const int h = heads_per_warp(args.num_heads / args.num_kv_heads);
+  const dim3 grid(args.grid), block(kWarps * 32);
+  return h == 4   ? detail::launch_chained(attention_kernel<T, 4>, grid, block, 0, stream, args)
+         : h == 2 ? detail::launch_chained(attention_kernel<T, 2>, grid, block, 0, stream, args)
+                  : detail::launch_chained(attention_kernel<T, 1>, grid, block, 0, stream, args);
 }
 
 }  // namespace
 
 bool prefill_kernel_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
-int attention_grid(DType dtype) {
-  if (dtype != DType::f16 && dtype != DType::bf16) return 0;
-  int device = 0, sms = 0, per_sm = 0;
+template <typename T, int H>
+int blocks_per_sm() {
+  int per_sm = 0;
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_kernel<T, H>, kWarps * 32, 0) == cudaSuccess
+             ? per_sm
+             : 0;
+}
+
+int attention_grid(DType dtype, int group) {
+  if ((dtype != DType::f16 && dtype != DType::bf16) || group < 1) return 0;
+  int device = 0, sms = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
     return 0;
-  const cudaError_t e = dtype == DType::f16
-                            ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_kernel<__half>, kWarps * 32, 0)
-                            : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_kernel<__nv_bfloat16>,
-                                                                            kWarps * 32, 0);
-  return e == cudaSuccess ? std::max(1, per_sm) * sms : 0;
+  const int h = heads_per_warp(group);
+  const bool f16 = dtype == DType::f16;
+  const int per_sm = h == 4   ? (f16 ? blocks_per_sm<__half, 4>() : blocks_per_sm<__nv_bfloat16, 4>())
+                     : h == 2 ? (f16 ? blocks_per_sm<__half, 2>() : blocks_per_sm<__nv_bfloat16, 2>())
+                              : (f16 ? blocks_per_sm<__half, 1>() : blocks_per_sm<__nv_bfloat16, 1>());
+  return std::max(1, per_sm) * sms;
 }
 
 cudaError_t paged_attention(const PagedAttentionArgs& args, DType dtype, cudaStream_t stream) {

@@ -216,7 +216,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaPagedAttention,
                          ::testing::Combine(::testing::Values(DType::f16, DType::bf16),
                                             ::testing::Values(Shape{16, 4, 4, 128}, Shape{32, 8, 2, 64},
                                                               Shape{16, 6, 6, 48}, Shape{8, 8, 4, 8},
-                                                              Shape{16, 32, 8, 128})));
+                                                              Shape{16, 32, 8, 128}, Shape{16, 12, 4, 64},
+                                                              Shape{16, 16, 2, 128})));
 
 }  // namespace
 }  // namespace loom::testing

@@ -159,7 +159,7 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   a.partial_max_sum = partial_max_sum_.as<float>();
   a.split_counters = split_counters_.as<int>();
   if (grid_ == 0) {  // sized once the KV dtype is known
-    grid_ = kc::attention_grid(dtype);
+    grid_ = kc::attention_grid(dtype, num_heads_ / static_cast<int>(cache.num_kv_heads));
     if (grid_ <= 0) throw loom::Error("attention/paged: cannot size the CUDA attention kernel's grid");
   }
   a.grid = grid_;

@@ -54,9 +54,10 @@ struct PagedAttentionArgs {
 // of the step's K/V into the cache), the work items on CUDA cores. One launch on `stream`
 // without prefill tiles, three with.
 bool prefill_kernel_supports(int head_dim);
-// As many CTAs of the CUDA-core kernel as fit on the current device at once (0 on error): the
-// kernel streams K/V and needs every warp slot to keep enough loads in flight.
-int attention_grid(DType dtype);
+// As many CTAs of the CUDA-core kernel as fit on the current device at once (0 on error), for a
+// KV-head group of `group` query heads: the kernel streams K/V and needs every warp slot to keep
+// enough loads in flight.
+int attention_grid(DType dtype, int group);
 cudaError_t paged_attention(const PagedAttentionArgs& args, DType dtype, cudaStream_t stream);
 
 }  // namespace loom::kernels::cuda
