@@ -72,19 +72,6 @@ std::unique_ptr<Model> make_model(const ModelPlan& plan, io::LoadedModel model, 
   return make_cuda_model(std::move(model), plan.cuda);
 }
 
-// What every plugin is told, but the pool's size (pool_blocks).
-sdk::EngineInfo engine_info(const Config& config, const sdk::Device& device, const sdk::ModelShape& shape) {
-  sdk::EngineInfo info;
-  info.device = device.kind == sdk::DeviceKind::cpu ? "cpu" : "cuda:" + std::to_string(device.index);
-  info.block_size = static_cast<std::uint32_t>(config.kv().integer("block_size"));
-  info.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
-  info.max_num_batched_tokens = static_cast<std::uint32_t>(config.engine.integer("max_num_batched_tokens"));
-  info.seed = static_cast<std::uint64_t>(config.engine.integer("seed"));
-  info.prefix_caching = config.kv().boolean("prefix_caching");
-  info.model = shape;
-  return info;
-}
-
 std::uint64_t pool_blocks(const Config& config, const sdk::EngineInfo& info, const Model& model,
                           std::size_t max_model_len) {
   const std::uint64_t block_bytes = info.block_bytes();

@@ -6,6 +6,10 @@ namespace loom {
 
 namespace {
 
+// The pool's size in a dry run when the config does not fix it (the real one is known only once
+// the model is on its device).
+constexpr std::uint64_t kProvisionalBlocks = 1024;
+
 template <typename Interface>
 PluginPtr<Interface> make(const ResolvedPlugins& resolved, const sdk::EngineInfo& info) {
   const ResolvedPlugin* plugin = resolved.find(Interface::kKind);
@@ -61,6 +65,34 @@ std::vector<LayerRange> pipeline_stages(const sdk::Parallel& parallel, const Con
 }
 
 }  // namespace
+
+sdk::EngineInfo engine_info(const Config& config, const sdk::Device& device, const sdk::ModelShape& shape) {
+  sdk::EngineInfo info;
+  info.device = device.kind == sdk::DeviceKind::cpu ? "cpu" : "cuda:" + std::to_string(device.index);
+  info.block_size = static_cast<std::uint32_t>(config.kv().integer("block_size"));
+  info.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
+  info.max_num_batched_tokens = static_cast<std::uint32_t>(config.engine.integer("max_num_batched_tokens"));
+  info.seed = static_cast<std::uint64_t>(config.engine.integer("seed"));
+  info.prefix_caching = config.kv().boolean("prefix_caching");
+  info.model = shape;
+  return info;
+}
+
+void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::ModelShape& model) {
+  // The device is not opened here: plugins are told the one the config names.
+  const std::string& device = config.engine.string("device");
+  sdk::EngineInfo info = engine_info(config, sdk::Device{sdk::DeviceKind::cpu, 0}, model);
+  info.device = device;
+  const std::int64_t blocks = config.kv().integer("num_blocks");
+  info.num_blocks = blocks > 0 ? static_cast<std::uint64_t>(blocks) : kProvisionalBlocks;
+  PluginPtr<sdk::Evictor> evictor = make<sdk::Evictor>(resolved, info);
+  PluginPtr<sdk::KvAllocator> allocator = make<sdk::KvAllocator>(resolved, info);
+  allocator->set_evictor(*evictor);
+  make<sdk::Scheduler>(resolved, info).reset();
+  make<sdk::KvConnector>(resolved, info).reset();
+  make<sdk::Drafter>(resolved, info).reset();
+  allocator.reset();  // before the evictor it uses
+}
 
 RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
                                   const sdk::Device& device, sdk::DType kv_dtype) {

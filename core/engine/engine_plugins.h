@@ -23,6 +23,15 @@ struct EnginePlugins {
   std::size_t num_draft_tokens = 0;       // [speculative] num_draft_tokens; 0 without a drafter
 };
 
+// What every plugin is told, but the pool's size (num_blocks stays 0).
+sdk::EngineInfo engine_info(const Config& config, const sdk::Device& device, const sdk::ModelShape& shape);
+
+// A dry run before any weight is read: constructs the policy plugins (evictor, allocator,
+// scheduler, KV connector, drafter) for a model of config `model` with a provisional pool, then
+// drops them, so that a key a plugin refuses in its constructor is refused before the model
+// loads (and by `loom config --explain`). Throws as make_engine_plugins.
+void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::ModelShape& model);
+
 // The plugins the model runner is built around, made before it (EngineInfo::num_blocks is still
 // 0: the pool is sized once the model is on its device): the attention backend, asked whether it
 // runs on `device` with KV of `kv_dtype` before the model is converted or uploaded, and the

@@ -31,4 +31,9 @@ LoadedModel load_llama2c(std::span<const std::byte> file, std::shared_ptr<const 
 // A directory -> load_hf_model; a file -> load_llama2c (a config.json file -> its directory).
 LoadedModel load_model(const std::filesystem::path& path);
 
+// Only the config load_model(path) would give, without reading weights: a directory's
+// config.json, or a llama2.c file's header (the file mapped, its size checked). Throws what
+// load_model would for a missing or malformed config.
+ModelConfig load_model_config(const std::filesystem::path& path);
+
 }  // namespace loom::io

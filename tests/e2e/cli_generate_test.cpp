@@ -188,6 +188,31 @@ TEST_F(CliGenerate, ConfigMistakesStopTheRunWithExitCode2) {
   EXPECT_CONTAINS(usage.output, "--input");
 }
 
+// A key the plugin refuses only in its constructor (fcfs: a negative max_prefill_chunk) stops
+// `generate` before the weights are read — shown with a model whose config.json is fine but
+// whose weights file is garbage — and `config --explain` refuses it the same way.
+TEST_F(CliGenerate, AKeyAPluginsConstructorRefusesStopsTheRunBeforeTheWeightsAreRead) {
+  const fs::path broken = dir_ / "broken-model";
+  fs::create_directories(broken);
+  fs::copy_file(dir_ / "model" / "config.json", broken / "config.json", fs::copy_options::overwrite_existing);
+  std::ofstream(broken / "model.safetensors") << "not a safetensors file";
+  const fs::path input = write("one-more.txt", "Hi\n");
+  const std::string bad = " --set scheduler.max_prefill_chunk=-1";
+  LoomRun run = run_loom("generate -m " + broken.string() + " --input " + input.string() + bad);
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_CONTAINS(run.output, "max_prefill_chunk: must be 0 (unlimited) or positive");
+  EXPECT_EQ(run.output.find("safetensors"), std::string::npos) << "the weights were read first: " << run.output;
+  LoomRun without = run_loom("generate -m " + broken.string() + " --input " + input.string());
+  EXPECT_NE(without.exit_code, 0);
+  EXPECT_CONTAINS(without.output, "model.safetensors") << "the broken weights are what a good config trips on";
+  LoomRun explain = run_loom("config --explain " + config() + bad);
+  EXPECT_EQ(explain.exit_code, 2) << explain.output;
+  EXPECT_CONTAINS(explain.output, "max_prefill_chunk: must be 0 (unlimited) or positive");
+  LoomRun good = run_loom("config --explain " + config(), "2>&1");
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  EXPECT_CONTAINS(good.output, "constructed with these values and the model's shape");
+}
+
 // Found by a hostile user: --output naming the --input file overwrote the requests, mkmodel
 // replaced an existing model in silence, and a bad workload argument truncated the output file
 // before failing. Each is now refused before anything is loaded or written.

@@ -5,7 +5,12 @@
 
 #include "core/config/config.h"
 #include "core/config/raw_config.h"
+#include "core/engine/engine_plugins.h"
+#include "core/io/model_loader.h"
+#include "core/io/random_model.h"
+#include "core/model/config_adapters.h"
 #include "core/plugin/plugin_setup.h"
+#include "tools/loom/engine_setup.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 
@@ -46,8 +51,20 @@ int run_config(std::span<const std::string> args) {
   Config config = load_config(find_config(file), overrides);
   PluginRegistry registry = make_registry(plugin_dirs);
   ResolvedPlugins plugins = resolve_plugins(config, registry);
+  // Construct the policy plugins as `loom generate` would before loading the model, with the
+  // model's shape when its config can be read (a stand-in shape otherwise: explaining a config
+  // does not need the model).
+  std::string tried_with = "a stand-in model shape (the config's model cannot be read here)";
+  sdk::ModelShape shape = shape_of(io::tiny_config(io::Architecture::kLlama), 4);
+  try {
+    shape = shape_of(io::load_model_config(model_path_of(config)), 4);
+    tried_with = "the model's shape";
+  } catch (const Error&) {
+  }
+  try_policy_plugins(config, plugins, shape);
 
   std::cout << "# " << config.source << ", fully resolved: every key, with where its value came from.\n";
+  std::cout << "# The policy plugins were constructed with these values and " << tried_with << ".\n";
   for (const auto& spec : engine_section_specs()) {
     std::cout << "\n[" << spec.section << "]\n";
     const sdk::PluginConfig& values = std::string_view(spec.section) == "model"    ? config.model

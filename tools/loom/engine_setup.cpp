@@ -7,7 +7,9 @@
 
 #include "core/config/byte_size.h"
 #include "core/config/raw_config.h"
+#include "core/engine/engine_plugins.h"
 #include "core/io/model_loader.h"
+#include "core/model/config_adapters.h"
 #include "core/plugin/plugin_setup.h"
 #include "loom/kernels/cpu/parallel_for.h"
 #include "tools/loom/cli_options.h"
@@ -68,10 +70,12 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
                      ? load_config_from(parse_config_text("", "(no --config: the defaults)"), fs::current_path(), overrides)
                      : load_config(find_config(config_file), overrides);
   setup.registry = std::make_unique<PluginRegistry>(make_registry(plugin_dirs));
-  resolve_plugins(setup.config, *setup.registry);  // refuse a bad plugin before loading a model
+  const ResolvedPlugins resolved = resolve_plugins(setup.config, *setup.registry);  // a bad plugin before a model
 
   const Config& config = setup.config;
   const fs::path model_path = model_path_of(config);
+  // Keys a plugin refuses only when constructed, before the weights load.
+  try_policy_plugins(config, resolved, shape_of(io::load_model_config(model_path), 4));
   if (std::int64_t threads = config.engine.integer("num_threads"); threads > 0) {
     try {
       kernels::cpu::set_num_threads(static_cast<int>(threads));
