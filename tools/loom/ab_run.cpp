@@ -4,11 +4,12 @@
 #include <chrono>
 
 #include "core/engine/engine.h"
+#include "tools/loom/progress.h"
 
 namespace loom::cli {
 
 ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry& registry, const io::LoadedModel& model,
-                  const std::vector<Request>& requests, const StepCost& cost) {
+                  const std::vector<Request>& requests, const StepCost& cost, const char* progress_label) {
   Engine engine(config, registry, model, std::nullopt);
   // During a step the clock already includes that step's cost (its tokens are counted before the
   // forward pass), so first tokens and finishes are stamped after the compute they needed.
@@ -27,6 +28,7 @@ ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry&
   std::vector<RequestResult> results;
   std::size_t next = 0;
   const auto start = std::chrono::steady_clock::now();
+  auto last_draw = start;
   while (next < requests.size() || engine.has_unfinished()) {
     if (!engine.has_unfinished() && next < requests.size())
       virtual_now = std::max(virtual_now, requests[next].arrival_time);  // idle: jump to the next arrival
@@ -41,6 +43,12 @@ ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry&
     virtual_now = clock();
     in_step = false;
     for (RequestResult& r : done) results.push_back(std::move(r));
+    const auto now = std::chrono::steady_clock::now();
+    if (progress_label && now - last_draw > std::chrono::milliseconds(250)) {  // a few redraws a second
+      draw_progress(results.size(), requests.size(), engine.stats().generated_tokens,
+                    std::chrono::duration<double>(now - start).count(), progress_label);
+      last_draw = now;
+    }
   }
   ArmResult arm;
   arm.name = name;

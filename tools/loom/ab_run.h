@@ -36,8 +36,9 @@ struct ArmResult {
 };
 
 // Replays `requests` (sorted by arrival_time) through an engine made from `config` with a copy of
-// `model`. Throws what the engine's construction throws.
+// `model`; a non-null `progress_label` draws a progress line behind it on standard error (left
+// for the caller to erase). Throws what the engine's construction throws.
 ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry& registry, const io::LoadedModel& model,
-                  const std::vector<Request>& requests, const StepCost& cost);
+                  const std::vector<Request>& requests, const StepCost& cost, const char* progress_label = nullptr);
 
 }  // namespace loom::cli

@@ -13,6 +13,7 @@
 #include "core/requests/request_reader.h"
 #include "core/workloads/workload.h"
 #include "tools/loom/ab_report.h"
+#include "tools/loom/progress.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 #include "tools/loom/engine_setup.h"
@@ -161,11 +162,14 @@ int run_ab(std::span<const std::string> args) {
         o.push_back("engine.seed=" + std::to_string(seed));
         return o;
       }());
-      std::cerr << "  seed " << seed << ", " << arms[a].name << " ..." << std::flush;
-      ArmResult result = run_arm(arms[a].name, config, registry, model, trace, cost);
+      const std::string label = "  seed " + std::to_string(seed) + ", " + arms[a].name + " ";
+      const bool progress = progress_wanted();
+      if (!progress) std::cerr << label << "..." << std::flush;
+      ArmResult result = run_arm(arms[a].name, config, registry, model, trace, cost, progress ? label.c_str() : nullptr);
+      if (progress) erase_progress();
       char took[32];
-      std::snprintf(took, sizeof took, " %.2f s\n", result.real_wall_s);
-      std::cerr << took;
+      std::snprintf(took, sizeof took, "%s%.2f s\n", progress ? "" : " ", result.real_wall_s);
+      std::cerr << (progress ? label : std::string()) << took;
       series[a].name = arms[a].name;
       if (a > 0 && result.outputs != series[0].runs.back().outputs) series[a].outputs_identical = false;
       series[a].runs.push_back(std::move(result));
