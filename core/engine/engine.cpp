@@ -158,7 +158,8 @@ void Engine::fail(const Request& request, std::int32_t index, std::int32_t n, co
 
 void Engine::submit(const Request& request) {
   const std::uint64_t request_index = next_request_index_++;
-  const std::int32_t n = std::max(1, request.params.n);
+  // One error line for an n out of range, not one per sample asked for.
+  const std::int32_t n = request.params.n >= 1 && request.params.n <= kMaxSamples ? request.params.n : 1;
   std::vector<std::int32_t> prompt;
   try {
     validate(request.params);

@@ -53,6 +53,7 @@ struct ReadResult {
   std::vector<Request> requests;  // in input order
   std::vector<BadLine> bad_lines;  // in input order; empty under BadLinePolicy::kFail
   InputFormat format = InputFormat::kText;  // the format used (never kAuto)
+  std::vector<std::string> warnings;        // "FILE:N: ..." for lines read on that may be misread
 };
 
 }  // namespace loom

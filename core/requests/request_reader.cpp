@@ -32,6 +32,10 @@ class Collector {
     result_.bad_lines.push_back({line, std::move(full)});
   }
 
+  void warn(std::size_t line, const std::string& message) {
+    result_.warnings.push_back(source_ + ":" + std::to_string(line) + ": " + message);
+  }
+
   void add(Request request) {
     if (!request.id.empty()) {
       auto [it, inserted] = first_line_of_id_.emplace(request.id, request.line);
@@ -72,14 +76,25 @@ ReadResult read_requests(std::istream& in, const std::string& source_name, const
   Collector collector(source_name, policy);
   std::string line;
   std::size_t line_number = 0;
+  bool auto_text = false, warned_json_line = false;  // text by detection; warned once
   while (std::getline(in, line)) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line_number == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
+    if (line.find('\0') != std::string::npos)
+      throw UsageError(source_name + ":" + std::to_string(line_number) +
+                       ": holds a NUL byte: this is not a text or JSONL file of requests");
     if (is_blank(line)) continue;
-    if (format == InputFormat::kAuto) format = detect_format(line);
+    const bool detected = format == InputFormat::kAuto;
+    if (detected) format = detect_format(line);
 
     if (format == InputFormat::kText) {
+      if (!detected && auto_text && detect_format(line) == InputFormat::kJsonl && !warned_json_line) {
+        collector.warn(line_number, "starts with '{' but the input is read as text (its first line is not a JSON "
+                                    "object); if it is JSONL, give --input-format jsonl or name the file *.jsonl");
+        warned_json_line = true;
+      }
+      auto_text = auto_text || detected;
       Request request;
       request.prompt = std::move(line);
       request.params = defaults;

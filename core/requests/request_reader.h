@@ -16,7 +16,9 @@ namespace loom {
 
 // Reads every line of `in`. `source_name` (usually the file's path) starts each message:
 // `requests.jsonl:7: "temperature" must be a number, got a string ("hot")`.
-// With InputFormat::kAuto the first non-blank line decides: JSONL when it starts with '{'.
+// With InputFormat::kAuto the first non-blank line decides: JSONL when it starts with '{'. Read
+// as text, a later line that starts with '{' gets a warning (a JSONL file whose first line is
+// not JSON). A NUL byte anywhere is not text: UsageError naming the line, whatever the policy.
 // A line is bad when it is not a JSON object, has an unknown or mistyped field, gives both or
 // neither of prompt and prompt_token_ids, or repeats an earlier line's id.
 // Policy kSkip: bad lines go to ReadResult::bad_lines and reading goes on.

@@ -41,7 +41,7 @@ void validate(const SamplingParams& p) {
   if (p.min_tokens > p.max_tokens) {
     reject("min_tokens", p.min_tokens, "min_tokens <= max_tokens");
   }
-  if (p.n < 1) reject("n", p.n, "n >= 1");
+  if (p.n < 1 || p.n > kMaxSamples) reject("n", p.n, "1 <= n <= 256 (for more samples, send more requests)");
   for (std::int32_t id : p.stop_token_ids) {
     if (id < 0) reject("stop_token_ids", id, "token ids >= 0");
   }

@@ -10,8 +10,12 @@ namespace loom {
 //   top_k         >= 0 (0 = all)          min_p               0 <= min_p <= 1
 //   repetition_penalty  finite, > 0       presence/frequency_penalty  finite
 //   max_tokens    >= 0                    min_tokens          0 <= min_tokens <= max_tokens
-//   n             >= 1                    stop_token_ids      each >= 0
+//   n             1 .. kMaxSamples        stop_token_ids      each >= 0
 // Returns normally when every field is acceptable.
 void validate(const SamplingParams& params);
+
+// The most samples one request may ask for (n): each is a sequence of its own, so a huge n is a
+// huge batch hiding in one line; more samples are more requests.
+constexpr int kMaxSamples = 256;
 
 }  // namespace loom

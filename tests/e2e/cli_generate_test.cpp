@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -211,6 +212,37 @@ TEST_F(CliGenerate, AKeyAPluginsConstructorRefusesStopsTheRunBeforeTheWeightsAre
   LoomRun good = run_loom("config --explain " + config(), "2>&1");
   EXPECT_EQ(good.exit_code, 0) << good.output;
   EXPECT_CONTAINS(good.output, "constructed with these values and the model's shape");
+}
+
+// Found by a hostile user: inputs that were silently misread. A *.jsonl file is JSONL even when
+// its first line is a comment (that line is skipped as bad, named); a text file whose later lines
+// look like JSON gets a warning naming the line; a binary file is refused (exit 2) instead of
+// becoming prompts; an n beyond the bound fails as one error line, not one per sample.
+TEST_F(CliGenerate, InputsThatWouldBeMisreadAreReadAsNamedWarnedOrRefused) {
+  const std::string json_line = R"({"prompt_token_ids": [5, 6, 7]})";
+  const fs::path jsonl = write("commented.jsonl", "# made by hand\n" + json_line + "\n");
+  LoomRun as_jsonl = run_loom("generate --config " + config() + " --input " + jsonl.string(), "2>&1");
+  EXPECT_EQ(as_jsonl.exit_code, 0) << as_jsonl.output;
+  EXPECT_CONTAINS(as_jsonl.output, "skipped " + jsonl.string() + ":1: not valid JSON");
+  EXPECT_CONTAINS(as_jsonl.output, "\"prompt_tokens\":3");
+
+  const fs::path text = write("commented.txt", "# made by hand\n" + json_line + "\n");
+  LoomRun as_text = run_loom("generate --config " + config() + " --input " + text.string(), "2>&1");
+  EXPECT_CONTAINS(as_text.output, "warning: " + text.string() + ":2: starts with '{' but the input is read as text");
+
+  std::string binary = "ELF";
+  binary += '\0';
+  binary += "\x01\x02\nmore\n";
+  const fs::path blob = write("blob.bin", binary);
+  LoomRun refused = run_loom("generate --config " + config() + " --input " + blob.string(), "2>&1");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_CONTAINS(refused.output, blob.string() + ":1: holds a NUL byte");
+
+  const fs::path many = write("many.jsonl", R"({"prompt_token_ids": [5], "n": 100000})" "\n");
+  LoomRun bounded = run_loom("generate --config " + config() + " --input " + many.string(), "2>/dev/null");
+  EXPECT_EQ(bounded.exit_code, 3);
+  EXPECT_EQ(std::count(bounded.output.begin(), bounded.output.end(), '\n'), 1) << bounded.output.substr(0, 400);
+  EXPECT_CONTAINS(bounded.output, "1 <= n <= 256");
 }
 
 // Found by a hostile user: --output naming the --input file overwrote the requests, mkmodel

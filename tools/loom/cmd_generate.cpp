@@ -131,9 +131,13 @@ int run_generate(std::span<const std::string> args) {
       input_stream.open(input_file);
       if (!input_stream) throw UsageError("cannot read --input " + input_file);
     }
+    // A file named *.jsonl or *.json is JSONL whatever its first line says.
+    const std::string extension = fs::path(input_file).extension().string();
+    if (format == InputFormat::kAuto && (extension == ".jsonl" || extension == ".json")) format = InputFormat::kJsonl;
     read = read_requests(from_stdin ? std::cin : input_stream, from_stdin ? "<stdin>" : input_file, defaults, format,
                          on_bad_line == "fail" ? BadLinePolicy::kFail : BadLinePolicy::kSkip);
   }
+  for (const std::string& warning : read.warnings) std::cerr << "loom generate: warning: " << warning << "\n";
   for (const BadLine& bad : read.bad_lines) std::cerr << "loom generate: skipped " << bad.message << "\n";
   if (max_tokens)  // a cap, also on requests that ask for more
     for (Request& r : read.requests) r.params.max_tokens = std::min<std::int32_t>(r.params.max_tokens, *max_tokens);
