@@ -10,10 +10,11 @@
 //     last anyway.
 //  2. If nobody was preempted, waiting sequences are admitted in arrival order while the budgets
 //     allow: prefix-cache lookup, then a chunk of the rest of the prompt. Admission is by
-//     projected need: the blocks every admitted sequence will still take — the rest of its
-//     prompt plus output_reserve of its remaining output up to max_tokens (lowered to the share
-//     finished sequences really generated, output_share.h) — must fit the pool's available
-//     blocks. Admitting whatever the next chunk fits instead fills the pool with prompts whose
+//     projected need: with the blocks held now, the most the admitted sequences will hold at
+//     any future step (kv_projection.h) — each growing by the rest of its prompt, then
+//     output_reserve of its remaining output up to max_tokens (lowered to the share finished
+//     sequences really generated, output_share.h), and giving back its growth when it
+//     finishes — must fit the pool. Admitting whatever the next chunk fits instead fills the pool with prompts whose
 //     outputs then push each other out: on an H100, 512 requests of 1000 + 1000 tokens on
 //     Llama-3-8B preempted 207 times and recomputed a third of their tokens. The first one that
 //     does not fit stops admission, so later (smaller) requests never overtake it: no
@@ -38,6 +39,7 @@
 #include <vector>
 
 #include "loom/scheduler.h"
+#include "kv_projection.h"
 #include "output_share.h"
 
 namespace {
@@ -49,6 +51,7 @@ using loom::sdk::SeqState;
 using loom::sdk::SequenceView;
 using loom::sdk::StepBudget;
 using loom::sdk::Tick;
+using loom::fcfs::KvProjection;
 
 const loom::sdk::ConfigKeySpec kKeys[] = {
     {"max_prefill_chunk", loom::sdk::KeyType::integer, "0",
@@ -76,7 +79,8 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
   SchedulePlan schedule(std::span<const SequenceView> seqs, KvAllocator& allocator,
                         const StepBudget& budget, Tick now) override {
     output_share_->observe(seqs);
-    Step step{seqs, allocator, now, budget.max_num_seqs, budget.max_num_batched_tokens, {}, {}, 0};
+    Step step{seqs, allocator, now, budget.max_num_seqs, budget.max_num_batched_tokens, {}, {},
+              KvProjection(allocator.block_size())};
     // The engine passes arrival order; sorting (stable, nearly free on sorted input) makes the
     // policy hold even if it did not.
     step.order.resize(seqs.size());
@@ -97,7 +101,7 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
     std::size_t tokens_left;
     std::vector<std::size_t> order;  // indices into seqs, by arrival
     SchedulePlan plan;
-    std::size_t admitted_need = 0;  // blocks the running and admitted sequences will still take
+    KvProjection projection;  // of the running and admitted sequences
   };
 
   // Tokens to compute for `seq` starting at `start`, within the step's remaining budget.
@@ -125,14 +129,19 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
     return std::min({seq.num_draft_tokens, step.tokens_left - n, may_generate - 1});
   }
 
-  // Blocks `seq` will still take beyond what it holds once its reserved range ends at `end`: the
-  // rest of its prompt and the reserved share of its remaining output.
-  std::size_t blocks_still_needed(const Step& step, const SequenceView& seq, std::size_t end) const {
-    const std::size_t prompt_left = seq.tokens.size() > end ? seq.tokens.size() - end : 0;
+  // Adds `seq`, whose reserved range ends at `end`, to the step's projection: its prompt all in,
+  // then the reserved share of its remaining output, one token a step.
+  void project(Step& step, const SequenceView& seq, std::size_t end) const {
+    step.projection.add(projected_start(seq, end), projected_steps(seq), step.allocator.block_table(seq.id).size());
+  }
+  static std::size_t projected_start(const SequenceView& seq, std::size_t end) {
+    return std::max(end, seq.tokens.size());
+  }
+  // The last token it may sample never gets KV: one step fewer than tokens left to generate.
+  std::size_t projected_steps(const SequenceView& seq) const {
     const std::size_t output_left =
-        seq.max_total_tokens > seq.tokens.size() ? seq.max_total_tokens - seq.tokens.size() : 0;
-    const auto reserved = static_cast<std::size_t>(std::ceil(output_share_->share() * static_cast<double>(output_left)));
-    return step.allocator.blocks_needed(seq.id, end, prompt_left + reserved);
+        seq.max_total_tokens > seq.tokens.size() + 1 ? seq.max_total_tokens - seq.tokens.size() - 1 : 0;
+    return static_cast<std::size_t>(std::ceil(output_share_->share() * static_cast<double>(output_left)));
   }
 
   void schedule_running(Step& step) {
@@ -162,8 +171,7 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
         reserved_end[k] = start + n;
       }
     }
-    for (std::size_t k = 0; k < alive; ++k)
-      step.admitted_need += blocks_still_needed(step, step.seqs[running[k]], reserved_end[k]);
+    for (std::size_t k = 0; k < alive; ++k) project(step, step.seqs[running[k]], reserved_end[k]);
   }
 
   void schedule_waiting(Step& step) {
@@ -194,15 +202,19 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
       }
       std::size_t n = chunk_size(step, seq, start);
       // Writes begin after the cached prefix: the connector's loaded tokens, then the chunk.
-      const bool alone = step.admitted_need == 0 && step.plan.scheduled.empty();  // must progress
+      const bool alone = step.projection.empty() && step.plan.scheduled.empty();  // must progress
       bool admitted = step.allocator.reserve(seq.id, cached, loaded + n, step.now);
-      const std::size_t need = admitted ? blocks_still_needed(step, seq, start + n) : 0;
-      if (admitted && !alone && step.admitted_need + need > step.allocator.num_available_blocks()) admitted = false;
+      if (admitted && !alone) {
+        const std::size_t held_now = step.allocator.num_blocks() - step.allocator.num_available_blocks();
+        const std::size_t growth = step.projection.peak_growth_with(
+            projected_start(seq, start + n), projected_steps(seq), step.allocator.block_table(seq.id).size());
+        admitted = held_now + growth <= step.allocator.num_blocks();
+      }
       if (!admitted) {
         step.allocator.release(seq.id, step.now);  // give back the prefix and slots it took
         return;                                    // FCFS: nobody overtakes it
       }
-      step.admitted_need += need;
+      project(step, seq, start + n);
       add(step, seq, start, n, loaded);
     }
   }

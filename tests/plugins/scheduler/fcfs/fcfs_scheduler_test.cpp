@@ -133,6 +133,21 @@ TEST(FcfsScheduler, AFullOutputReserveAdmitsOnlyWhatRunsToMaxTokensWithoutPreemp
     EXPECT_EQ(engine.finished().at(id), generate(iota_tokens(2, 10 * static_cast<int>(id)), 6));
 }
 
+TEST(FcfsScheduler, ShortRequestsRunBesideLongOnesBecauseTheyFinishFirst) {
+  // Two requests growing to 64 tokens (16 blocks each) and six of 8 tokens (2 blocks each) on 40
+  // blocks: their final sizes add up to 44, but the short ones finish long before the long ones
+  // peak, so all eight run at once, and nobody is preempted.
+  MiniEngine engine(engine_info(40, 4), {.max_num_seqs = 16, .max_num_batched_tokens = 256});
+  engine.submit(1, iota_tokens(4, 10), 64);
+  engine.submit(2, iota_tokens(4, 20), 64);
+  for (SeqId id = 3; id <= 8; ++id) engine.submit(id, iota_tokens(4, 10 * static_cast<int>(id)), 8);
+  engine.step();
+  EXPECT_EQ(engine.num_running(), 8u);
+  engine.run_to_completion();
+  EXPECT_EQ(engine.finished().size(), 8u);
+  EXPECT_EQ(engine.num_preemptions(), 0u);
+}
+
 TEST(FcfsScheduler, AHalfOutputReserveAdmitsMoreAndPreemptsLessThanNone) {
   // 40 sequences of 8 + 24 tokens on 64 blocks of 4 (256 slots; all of them would need 320).
   auto run = [](double reserve, std::size_t* most_running) {
@@ -158,9 +173,10 @@ TEST(FcfsScheduler, AHalfOutputReserveAdmitsMoreAndPreemptsLessThanNone) {
 
 TEST(FcfsScheduler, LearnsThatRequestsStopEarlyAndRunMoreAtOnce) {
   // max_tokens allows 60 tokens, but every request stops (EOS) after 4: once the first ones have
-  // finished, the learned share lets many run together where the full reserve allows two.
+  // finished, the learned share lets many run together where the full reserve allows two (16
+  // blocks each at max_tokens; 34 in the pool, two to spare for the projection's rounding).
   auto most_running = [](bool learn) {
-    MiniEngine engine(engine_info(32, 4), {.max_num_seqs = 64, .max_num_batched_tokens = 512},
+    MiniEngine engine(engine_info(34, 4), {.max_num_seqs = 64, .max_num_batched_tokens = 512},
                       reserve_keys(1.0, learn));
     for (SeqId id = 1; id <= 48; ++id) engine.submit(id, iota_tokens(4, 10 * static_cast<int>(id)), 64, 8);
     std::size_t most = 0;
@@ -171,7 +187,7 @@ TEST(FcfsScheduler, LearnsThatRequestsStopEarlyAndRunMoreAtOnce) {
     EXPECT_EQ(engine.finished().size(), 48u);
     return most;
   };
-  EXPECT_EQ(most_running(false), 2u) << "16 blocks each at max_tokens, 32 in the pool";
+  EXPECT_EQ(most_running(false), 2u);
   EXPECT_GE(most_running(true), 8u);
 }
 
