@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "core/config/byte_size.h"
-#include "core/model/cpu_model.h"
 #include "core/model/config_adapters.h"
+#include "core/model/cpu_model.h"
 #include "core/model/cuda_model_factory.h"
 #include "core/model/pipeline_model.h"
 #include "core/plugin/plugin_setup.h"
@@ -90,8 +90,8 @@ std::uint64_t pool_blocks(const Config& config, const sdk::EngineInfo& info, con
   }
   // Enough for every sequence at full length, within a CPU-friendly bound.
   const std::uint64_t per_seq = (max_model_len + info.block_size - 1) / info.block_size;
-  return std::max<std::uint64_t>(per_seq,
-                                 std::min<std::uint64_t>(per_seq * info.max_num_seqs, kDefaultCpuCacheBytes / block_bytes));
+  return std::max<std::uint64_t>(
+      per_seq, std::min<std::uint64_t>(per_seq * info.max_num_seqs, kDefaultCpuCacheBytes / block_bytes));
 }
 
 }  // namespace
@@ -103,13 +103,13 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   if (std::int64_t limit = config.engine.integer("max_model_len"); limit > 0) {
     const auto& c = model.config;
     if (static_cast<std::size_t>(limit) > max_model_len_)
-      throw config.engine.invalid(
-          "max_model_len", "is " + std::to_string(limit) + ", more than the model's context of " +
-                               std::to_string(max_model_len_) + " positions" +
-                               (c.context_length() < c.max_position_embeddings
-                                    ? " (its sliding window; Loom has no sliding-window attention)"
-                                    : "") +
-                               "; set at most that, or 0 for the model's whole context");
+      throw config.engine.invalid("max_model_len",
+                                  "is " + std::to_string(limit) + ", more than the model's context of " +
+                                      std::to_string(max_model_len_) + " positions" +
+                                      (c.context_length() < c.max_position_embeddings
+                                           ? " (its sliding window; Loom has no sliding-window attention)"
+                                           : "") +
+                                      "; set at most that, or 0 for the model's whole context");
     max_model_len_ = static_cast<std::size_t>(limit);
   }
   // The attention backend is asked whether it runs here, and the parallel plugin which layers

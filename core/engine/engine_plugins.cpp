@@ -19,8 +19,12 @@ PluginPtr<Interface> make(const ResolvedPlugins& resolved, const sdk::EngineInfo
 
 std::string whole(std::uint32_t first, std::uint32_t end, std::uint32_t of) {
   // (append, not "[" + ...: gcc 12's -Wrestrict misfires on the latter)
-  return std::string("[").append(std::to_string(first)).append(", ").append(std::to_string(end)).append(") of ").append(
-      std::to_string(of));
+  return std::string("[")
+      .append(std::to_string(first))
+      .append(", ")
+      .append(std::to_string(end))
+      .append(") of ")
+      .append(std::to_string(of));
 }
 
 // Each rank's decoder layers, from the plugin's layout: whole layers in contiguous stages, in rank
@@ -100,8 +104,8 @@ RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& r
   runner.attention = make<sdk::AttentionBackend>(resolved, info);
   if (!runner.attention->supports(device, kv_dtype)) {
     const auto* choice = config.plugin(sdk::PluginKind::attention);
-    throw ConfigError(choice->origin + ": [attention] plugin \"" + choice->plugin + "\" cannot run on " +
-                      info.device + " with " + sdk::dtype_name(kv_dtype) +
+    throw ConfigError(choice->origin + ": [attention] plugin \"" + choice->plugin + "\" cannot run on " + info.device +
+                      " with " + sdk::dtype_name(kv_dtype) +
                       " KV; choose a backend for this device (loom plugins lists them) or change [engine] device");
   }
   runner.parallel = make<sdk::Parallel>(resolved, info);

@@ -196,7 +196,8 @@ void Engine::lay_out_batch(StepWork& work) {
       stats_.computed_prompt_tokens += std::min(seq.num_prompt_tokens, s.start + s.num_tokens) - s.start;
     stats_.loaded_tokens += s.num_loaded_tokens;
     const std::size_t end = s.start + s.num_tokens;
-    if (s.start < seq.ever_computed_tokens) stats_.recomputed_tokens += std::min(end, seq.ever_computed_tokens) - s.start;
+    if (s.start < seq.ever_computed_tokens)
+      stats_.recomputed_tokens += std::min(end, seq.ever_computed_tokens) - s.start;
     seq.ever_computed_tokens = std::max(seq.ever_computed_tokens, end);
     if (s.num_loaded_tokens > 0) work.loading.push_back(s.id);
     if (s.start + s.num_tokens == seq.tokens.size()) {
@@ -263,7 +264,8 @@ void Engine::run_model(StepWork& work) {
     for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r) output_rows_[r].params = &seq.params;
     OutputRow& row = output_rows_[g.first_row];
     if (g.lookahead > 0 && verified_on_host(seq)) {
-      for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r) output_rows_[r].kind = OutputRow::Kind::logits;
+      for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r)
+        output_rows_[r].kind = OutputRow::Kind::logits;
     } else if (needs_host_sampling(seq)) {
       row.kind = OutputRow::Kind::logits;
     } else if (seq.params.temperature != 0.0) {

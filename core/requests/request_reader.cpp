@@ -12,9 +12,7 @@ namespace loom {
 
 namespace {
 
-bool is_blank(std::string_view line) {
-  return line.find_first_not_of(" \t\v\f") == std::string_view::npos;
-}
+bool is_blank(std::string_view line) { return line.find_first_not_of(" \t\v\f") == std::string_view::npos; }
 
 InputFormat detect_format(std::string_view first_non_blank) {
   auto start = first_non_blank.find_first_not_of(" \t\v\f");
@@ -40,8 +38,8 @@ class Collector {
     if (!request.id.empty()) {
       auto [it, inserted] = first_line_of_id_.emplace(request.id, request.line);
       if (!inserted) {
-        bad(request.line, "duplicate id \"" + request.id + "\" (first used on line " +
-                              std::to_string(it->second) + "); ids must be unique");
+        bad(request.line, "duplicate id \"" + request.id + "\" (first used on line " + std::to_string(it->second) +
+                              "); ids must be unique");
         return;
       }
     }
@@ -90,8 +88,9 @@ ReadResult read_requests(std::istream& in, const std::string& source_name, const
 
     if (format == InputFormat::kText) {
       if (!detected && auto_text && detect_format(line) == InputFormat::kJsonl && !warned_json_line) {
-        collector.warn(line_number, "starts with '{' but the input is read as text (its first line is not a JSON "
-                                    "object); if it is JSONL, give --input-format jsonl or name the file *.jsonl");
+        collector.warn(line_number,
+                       "starts with '{' but the input is read as text (its first line is not a JSON "
+                       "object); if it is JSONL, give --input-format jsonl or name the file *.jsonl");
         warned_json_line = true;
       }
       auto_text = auto_text || detected;

@@ -7,10 +7,10 @@
 // load per lane for all H heads and a few shuffles, then updates H online softmaxes (log2
 // domain, fp32). Grouped-query attention so reads each cached key once per group of H heads
 // rather than once per head. When an item has fewer than four such tasks (decode), several warps
-// split its keys and merge in shared memory. The step's own keys and values are read from k_new / v_new, and each is stored into the
-// cache by the one item whose tile and key range hold it (nothing in the launch reads them from
-// there). Split-K items write unnormalised partial results; the last of a tile's splits to
-// finish (a counter per tile) merges them.
+// split its keys and merge in shared memory. The step's own keys and values are read from k_new /
+// v_new, and each is stored into the cache by the one item whose tile and key range hold it
+// (nothing in the launch reads them from there). Split-K items write unnormalised partial results; the last of a tile's
+// splits to finish (a counter per tile) merges them.
 #include <cfloat>
 
 #include "common.cuh"
@@ -93,9 +93,9 @@ __device__ void attend_rows(const PagedAttentionArgs& a, const AttentionSeqMeta&
 #pragma unroll
     for (int i = 0; i < 8; ++i) q[h][i] = 0.0f;
     if (dims_here) {
-      detail::load8(static_cast<const T*>(a.q) + (static_cast<std::size_t>(q_row) * a.num_heads + head0 + h) * d +
-                        key_lane * 8,
-                    q[h]);
+      detail::load8(
+          static_cast<const T*>(a.q) + (static_cast<std::size_t>(q_row) * a.num_heads + head0 + h) * d + key_lane * 8,
+          q[h]);
 #pragma unroll
       for (int i = 0; i < 8; ++i) q[h][i] *= q_scale;
     }
@@ -216,7 +216,8 @@ __device__ void store_row(const PagedAttentionArgs& a, const AttentionWorkItem& 
 // Stores the step's keys that this item covers (its tile's tokens within its key range, for its
 // KV head) into the cache: every new key belongs to exactly one item of its own token's tile.
 template <typename T>
-__device__ void store_new_keys(const PagedAttentionArgs& a, const AttentionSeqMeta& seq, const AttentionWorkItem& item) {
+__device__ void store_new_keys(const PagedAttentionArgs& a, const AttentionSeqMeta& seq,
+                               const AttentionWorkItem& item) {
   const int first_new = seq.ctx_len - seq.q_len;
   const int begin = max(item.k_begin, first_new + item.q_begin);
   const int end = min(item.k_end, first_new + item.q_begin + item.q_count);
@@ -230,9 +231,10 @@ __device__ void store_new_keys(const PagedAttentionArgs& a, const AttentionSeqMe
   for (int i = threadIdx.x; i < (end - begin) * chunks; i += blockDim.x) {
     const int key = begin + i / chunks, c = i % chunks;
     const std::int32_t block = a.block_tables[seq.table_offset + key / a.block_size];
-    const std::size_t dst = (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * token_stride +
-                            head_offset + c * 8;
-    const std::size_t src = static_cast<std::size_t>(seq.q_start + key - first_new) * token_stride + head_offset + c * 8;
+    const std::size_t dst =
+        (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * token_stride + head_offset + c * 8;
+    const std::size_t src =
+        static_cast<std::size_t>(seq.q_start + key - first_new) * token_stride + head_offset + c * 8;
     *reinterpret_cast<uint4*>(k_cache + dst) = *reinterpret_cast<const uint4*>(k_new + src);
     *reinterpret_cast<uint4*>(v_cache + dst) = *reinterpret_cast<const uint4*>(v_new + src);
   }
@@ -301,8 +303,9 @@ __device__ void prefetch_first_item(const PagedAttentionArgs& a) {
   const int key = item.k_begin + static_cast<int>(threadIdx.x) / (2 * lines_per_row);
   if (key >= end) return;
   const std::int32_t block = a.block_tables[seq.table_offset + key / a.block_size];
-  const std::size_t at = (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * a.num_kv_heads * a.head_dim +
-                         static_cast<std::size_t>(item.kv_head) * a.head_dim + line * kLineElements;
+  const std::size_t at =
+      (static_cast<std::size_t>(block) * a.block_size + key % a.block_size) * a.num_kv_heads * a.head_dim +
+      static_cast<std::size_t>(item.kv_head) * a.head_dim + line * kLineElements;
   const T* row = static_cast<const T*>(which == 0 ? a.k_cache : a.v_cache) + at;
   asm volatile("prefetch.global.L2 [%0];" ::"l"(row));
 }

@@ -54,7 +54,8 @@ fs::path CliGenerate::dir_;
 TEST_F(CliGenerate, TextPromptsGiveOneJsonLinePerRequest) {
   fs::path input = write("prompts.txt", "Hello there\n\nOnce upon a time\n");
   fs::path output = dir_ / "out.jsonl";
-  LoomRun run = run_loom("generate --config " + config() + " --input " + input.string() + " --output " + output.string());
+  LoomRun run =
+      run_loom("generate --config " + config() + " --input " + input.string() + " --output " + output.string());
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_CONTAINS(run.output, "requests        2 (0 failed)");
   auto lines = lines_of(output);
@@ -95,9 +96,11 @@ TEST_F(CliGenerate, FailedRequestsMakeExitCode3UnlessAccepted) {
                          "{\"id\": \"good\", \"prompt_token_ids\": [1, 5, 6]}\n"
                          "{\"id\": \"bad\", \"prompt_token_ids\": [1, 99999]}\n");
   fs::path output = dir_ / "failing-out.jsonl";
-  LoomRun run = run_loom("generate --config " + config() + " --input " + input.string() + " --output " + output.string());
+  LoomRun run =
+      run_loom("generate --config " + config() + " --input " + input.string() + " --output " + output.string());
   EXPECT_EQ(run.exit_code, 3) << run.output;
-  EXPECT_CONTAINS(run.output, "1 of 2 requests failed; the first, bad: prompt token id 99999 is outside the vocabulary");
+  EXPECT_CONTAINS(run.output,
+                  "1 of 2 requests failed; the first, bad: prompt token id 99999 is outside the vocabulary");
   EXPECT_CONTAINS(run.output, "--accept-failures exits 0");
   EXPECT_EQ(lines_of(output).size(), 2u) << "both results are written";
   LoomRun accepted = run_loom("generate --config " + config() + " --input " + input.string() + " --output " +
@@ -116,8 +119,8 @@ TEST_F(CliGenerate, FailedRequestsMakeExitCode3UnlessAccepted) {
 // sampling defaults and a max-tokens cap as flags, results in input order, a quiet run.
 TEST_F(CliGenerate, ModelAndPromptFlagsRunWithoutAConfigAndOrderedKeepsInputOrder) {
   const std::string model = (dir_ / "model").string();
-  LoomRun prompts = run_loom("generate -m " + model + " -p Hello -p \"Once upon a time\" --max-tokens 3 --ordered",
-                             "2>/dev/null");
+  LoomRun prompts =
+      run_loom("generate -m " + model + " -p Hello -p \"Once upon a time\" --max-tokens 3 --ordered", "2>/dev/null");
   ASSERT_EQ(prompts.exit_code, 0) << prompts.output;
   std::istringstream lines(prompts.output);
   std::vector<nlohmann::json> results;
@@ -134,17 +137,23 @@ TEST_F(CliGenerate, ModelAndPromptFlagsRunWithoutAConfigAndOrderedKeepsInputOrde
                          "{\"id\": \"short\", \"prompt\": \"Hi\", \"max_tokens\": 2, \"ignore_eos\": true}\n");
   LoomRun unordered = run_loom("generate -m " + model + " -i " + input.string(), "2>/dev/null");
   EXPECT_LT(unordered.output.find("\"short\""), unordered.output.find("\"long\"")) << "finish order by default";
-  LoomRun ordered = run_loom("generate -m " + model + " -i " + input.string() + " --ordered --max-tokens 9", "2>/dev/null");
+  LoomRun ordered =
+      run_loom("generate -m " + model + " -i " + input.string() + " --ordered --max-tokens 9", "2>/dev/null");
   EXPECT_LT(ordered.output.find("\"long\""), ordered.output.find("\"short\""));
   std::istringstream capped(ordered.output);
   std::string first;
   std::getline(capped, first);
   EXPECT_EQ(nlohmann::json::parse(first)["token_ids"].size(), 9u) << "40 asked, capped at 9";
-  LoomRun sampled = run_loom("generate -m " + model + " -p Hello --temperature 0.9 --seed 4 --max-tokens 6", "2>/dev/null");
-  LoomRun again = run_loom("generate -m " + model + " -p Hello --temperature 0.9 --seed 4 --max-tokens 6", "2>/dev/null");
-  LoomRun other = run_loom("generate -m " + model + " -p Hello --temperature 0.9 --seed 5 --max-tokens 6", "2>/dev/null");
-  EXPECT_EQ(sampled.output.substr(0, sampled.output.find("timings")), again.output.substr(0, again.output.find("timings")));
-  EXPECT_NE(sampled.output.substr(0, sampled.output.find("timings")), other.output.substr(0, other.output.find("timings")));
+  LoomRun sampled =
+      run_loom("generate -m " + model + " -p Hello --temperature 0.9 --seed 4 --max-tokens 6", "2>/dev/null");
+  LoomRun again =
+      run_loom("generate -m " + model + " -p Hello --temperature 0.9 --seed 4 --max-tokens 6", "2>/dev/null");
+  LoomRun other =
+      run_loom("generate -m " + model + " -p Hello --temperature 0.9 --seed 5 --max-tokens 6", "2>/dev/null");
+  EXPECT_EQ(sampled.output.substr(0, sampled.output.find("timings")),
+            again.output.substr(0, again.output.find("timings")));
+  EXPECT_NE(sampled.output.substr(0, sampled.output.find("timings")),
+            other.output.substr(0, other.output.find("timings")));
 
   LoomRun quiet = run_loom("generate -m " + model + " -p Hello -q", "2>&1 >/dev/null");
   EXPECT_EQ(quiet.exit_code, 0);
@@ -181,7 +190,8 @@ TEST_F(CliGenerate, ConfigMistakesStopTheRunWithExitCode2) {
   LoomRun run = run_loom("generate --config " + config() + " --input " + input.string() + " --set evictor.plugin=lur");
   EXPECT_EQ(run.exit_code, 2) << run.output;
   EXPECT_CONTAINS(run.output, "Did you mean 'lru'?");
-  LoomRun key = run_loom("generate --config " + config() + " --input " + input.string() + " --set engine.max_num_seq=2");
+  LoomRun key =
+      run_loom("generate --config " + config() + " --input " + input.string() + " --set engine.max_num_seq=2");
   EXPECT_EQ(key.exit_code, 2);
   EXPECT_CONTAINS(key.output, "unknown key 'max_num_seq'");
   LoomRun usage = run_loom("generate --config " + config());
@@ -238,7 +248,8 @@ TEST_F(CliGenerate, InputsThatWouldBeMisreadAreReadAsNamedWarnedOrRefused) {
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_CONTAINS(refused.output, blob.string() + ":1: holds a NUL byte");
 
-  const fs::path many = write("many.jsonl", R"({"prompt_token_ids": [5], "n": 100000})" "\n");
+  const fs::path many = write("many.jsonl", R"({"prompt_token_ids": [5], "n": 100000})"
+                                            "\n");
   LoomRun bounded = run_loom("generate --config " + config() + " --input " + many.string(), "2>/dev/null");
   EXPECT_EQ(bounded.exit_code, 3);
   EXPECT_EQ(std::count(bounded.output.begin(), bounded.output.end(), '\n'), 1) << bounded.output.substr(0, 400);
@@ -250,8 +261,8 @@ TEST_F(CliGenerate, InputsThatWouldBeMisreadAreReadAsNamedWarnedOrRefused) {
 // before failing. Each is now refused before anything is loaded or written.
 TEST_F(CliGenerate, AMistakeNeverClobbersAUsersFile) {
   const fs::path requests = write("keep.txt", "Hello there\n");
-  LoomRun same = run_loom("generate --config " + config() + " --input " + requests.string() + " --output " +
-                          requests.string());
+  LoomRun same =
+      run_loom("generate --config " + config() + " --input " + requests.string() + " --output " + requests.string());
   EXPECT_EQ(same.exit_code, 2) << same.output;
   EXPECT_CONTAINS(same.output, "is the --input file");
   EXPECT_EQ(same.output.find("loom: loaded"), std::string::npos) << "refused before the model loads";
@@ -336,8 +347,10 @@ TEST(CliStories260K, GenerateReproducesTheReferenceFromTokenIds) {
   {
     std::ofstream input(dir / "in.jsonl");
     for (const auto& [name, item] : cases.items())
-      input << nlohmann::json{{"id", name}, {"prompt_token_ids", item["prompt_token_ids"]},
-                              {"max_tokens", item["max_new_tokens"]}, {"ignore_eos", true}}
+      input << nlohmann::json{{"id", name},
+                              {"prompt_token_ids", item["prompt_token_ids"]},
+                              {"max_tokens", item["max_new_tokens"]},
+                              {"ignore_eos", true}}
                    .dump()
             << "\n";
   }
@@ -360,14 +373,14 @@ TEST(CliStories260K, GenerateReproducesTheReferenceFromTokenIds) {
   EXPECT_GT(report["output_tok_s"].get<double>(), 0);
   EXPECT_GT(report["achieved_gb_s"].get<double>(), 0);
   // Bytes: every step reads the weights at least; flops: at least 2 per weight per token.
-  EXPECT_GE(report["bytes_moved"].get<double>(),
-            report["weight_bytes"].get<double>() * report["steps"].get<double>());
-  EXPECT_GE(report["flops"].get<double>(), report["weight_bytes"].get<double>() / 4 * 2 *
-                                               (report["output_tokens"].get<double>() + report["prompt_tokens"].get<double>()) * 0.5);
+  EXPECT_GE(report["bytes_moved"].get<double>(), report["weight_bytes"].get<double>() * report["steps"].get<double>());
+  EXPECT_GE(report["flops"].get<double>(),
+            report["weight_bytes"].get<double>() / 4 * 2 *
+                (report["output_tokens"].get<double>() + report["prompt_tokens"].get<double>()) * 0.5);
 
   // Several workloads on one loaded model: a JSON array, one object per --run, in order.
-  LoomRun runs = run_loom("bench --json --config " + (dir / "run.toml").string() +
-                          " --run 1,8,4 --run 3,4:6,2 2>/dev/null");
+  LoomRun runs =
+      run_loom("bench --json --config " + (dir / "run.toml").string() + " --run 1,8,4 --run 3,4:6,2 2>/dev/null");
   ASSERT_EQ(runs.exit_code, 0) << runs.output;
   auto array = nlohmann::json::parse(runs.output.substr(runs.output.find('[')));
   ASSERT_EQ(array.size(), 2u);

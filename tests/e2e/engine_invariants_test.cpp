@@ -106,9 +106,9 @@ TEST(EngineInvariants, GreedyOutputsDoNotDependOnAnyPolicyOrBudget) {
       {"engine.max_num_seqs=1"},
       {"engine.max_num_seqs=4"},
       {"engine.max_num_seqs=64"},
-      {"engine.max_num_batched_tokens=7"},                     // chunked prefill everywhere
+      {"engine.max_num_batched_tokens=7"},  // chunked prefill everywhere
       {"kv.prefix_caching=false"},
-      {"kv.block_size=4", "kv.num_blocks=24"},                 // too small: preemption and eviction
+      {"kv.block_size=4", "kv.num_blocks=24"},  // too small: preemption and eviction
       {"kv.block_size=8", "kv.num_blocks=12", "engine.max_num_batched_tokens=5", "scheduler.max_prefill_chunk=3"},
   };
   for (const auto& overrides : variants) {
@@ -121,8 +121,8 @@ TEST(EngineInvariants, GreedyOutputsDoNotDependOnAnyPolicyOrBudget) {
 TEST(EngineInvariants, APoolTooSmallForcesPreemptionAndEvictionYetLosesNothing) {
   const io::LoadedModel model = small_model();
   EngineStats stats;
-  auto results = run(model, workload(30, 24, 2), {"kv.block_size=4", "kv.num_blocks=20", "scheduler.output_reserve=0"},
-                     &stats);
+  auto results =
+      run(model, workload(30, 24, 2), {"kv.block_size=4", "kv.num_blocks=20", "scheduler.output_reserve=0"}, &stats);
   EXPECT_EQ(results.size(), 30u);
   EXPECT_GT(stats.preemptions, 0u);
   EXPECT_GT(stats.kv.evictions, 0u);
@@ -322,9 +322,10 @@ TEST(EngineInvariants, Stories260KThroughTheEngineMatchesTheReference) {
     r.params.ignore_eos = true;
     requests.push_back(r);
   }
-  for (const auto& overrides : std::vector<std::vector<std::string>>{
-           {"kv.block_size=8"}, {"kv.block_size=32", "engine.max_num_batched_tokens=4"},
-           {"kv.block_size=16", "kv.num_blocks=20"}}) {
+  for (const auto& overrides :
+       std::vector<std::vector<std::string>>{{"kv.block_size=8"},
+                                             {"kv.block_size=32", "engine.max_num_batched_tokens=4"},
+                                             {"kv.block_size=16", "kv.num_blocks=20"}}) {
     auto results = run(model, requests, overrides);
     for (const auto& [name, item] : cases.items())
       EXPECT_EQ(results.at(name + "#0").token_ids, item["output_token_ids"].get<std::vector<std::int32_t>>())

@@ -4,9 +4,9 @@
 // whose steps are the best packing.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <memory>
-#include <unistd.h>
 
 #include "core/io/model_loader.h"
 #include "core/io/random_model.h"

@@ -13,10 +13,10 @@
 #include "core/requests/request_reader.h"
 #include "core/workloads/workload.h"
 #include "tools/loom/ab_report.h"
-#include "tools/loom/progress.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 #include "tools/loom/engine_setup.h"
+#include "tools/loom/progress.h"
 
 namespace loom::cli {
 
@@ -60,7 +60,8 @@ std::vector<Arm> arms_from(const std::vector<std::string>& configs, const std::s
   } else {
     for (const auto& file : configs) arms.push_back({fs::path(file).stem().string(), file, overrides});
   }
-  if (arms.size() < 2) throw UsageError("an A/B test needs at least two arms: give --vary key=a,b or two --config files");
+  if (arms.size() < 2)
+    throw UsageError("an A/B test needs at least two arms: give --vary key=a,b or two --config files");
   return arms;
 }
 
@@ -80,7 +81,8 @@ std::vector<Request> workload_requests(const std::string& workload, std::uint64_
     write_workload(spec, trace);
     source = workload + " (generated, seed " + std::to_string(seed) + ")";
   } else {
-    throw UsageError("--workload " + workload + ": no such file, and not a workload kind "
+    throw UsageError("--workload " + workload +
+                     ": no such file, and not a workload kind "
                      "(chat, system-prompt, few-shot, scan)");
   }
   ReadResult read = read_requests(trace, source, defaults, InputFormat::kJsonl, BadLinePolicy::kFail);
@@ -119,18 +121,21 @@ int run_ab(std::span<const std::string> args) {
   po::options_description options("loom ab");
   options.add_options()("config", po::value(&configs)->composing()->required(),
                         "a config; give it once with --vary, or once per arm")(
-      "workload", po::value(&workload)->required(), "a JSONL trace, or a kind to generate: chat | system-prompt | few-shot | scan")(
+      "workload", po::value(&workload)->required(),
+      "a JSONL trace, or a kind to generate: chat | system-prompt | few-shot | scan")(
       "vary", po::value(&vary), "section.key=v1,v2,...: one arm per value, on the one --config")(
       "report", po::value(&report), "folder for report.md, report.json and plot.svg (default: the table only)")(
-      "seeds", po::value(&seeds), "repeat with this many seeds (generated workloads: the trace's seed; else [engine] seed)")(
-      "requests", po::value(&requests), "requests in a generated workload")(
-      "step-ms", po::value(&cost.step_ms), "virtual clock: cost of a step")(
+      "seeds", po::value(&seeds),
+      "repeat with this many seeds (generated workloads: the trace's seed; else [engine] seed)")(
+      "requests", po::value(&requests), "requests in a generated workload")("step-ms", po::value(&cost.step_ms),
+                                                                            "virtual clock: cost of a step")(
       "token-ms", po::value(&cost.token_ms), "virtual clock: cost of each token a step computes");
   add_set_option(options, overrides);
   add_plugin_dir_option(options, plugin_dirs);
   po::variables_map vm;
-  if (!parse_or_help("ab", "loom ab --config FILE --workload FILE|KIND (--vary key=v1,v2 | --config FILE2 ...) [--report DIR]",
-                     options, {}, args, vm))
+  if (!parse_or_help(
+          "ab", "loom ab --config FILE --workload FILE|KIND (--vary key=v1,v2 | --config FILE2 ...) [--report DIR]",
+          options, {}, args, vm))
     return 0;
   if (seeds < 1) throw UsageError("--seeds must be at least 1");
   const std::vector<Arm> arms = arms_from(configs, vary, overrides);
@@ -152,9 +157,9 @@ int run_ab(std::span<const std::string> args) {
   for (int s = 0; s < seeds; ++s) {
     const std::uint64_t seed = static_cast<std::uint64_t>(s);
     context.seeds.push_back(seed);
-    const std::vector<Request> trace = workload_requests(workload, seed, requests,
-                                                         static_cast<std::int32_t>(model.config.vocab_size),
-                                                         sampling_defaults(arm_configs[0]));
+    const std::vector<Request> trace =
+        workload_requests(workload, seed, requests, static_cast<std::int32_t>(model.config.vocab_size),
+                          sampling_defaults(arm_configs[0]));
     check_trace_fits(trace, model.config, workload);
     for (std::size_t a = 0; a < arms.size(); ++a) {
       Config config = load_config(find_config(arms[a].config_file), [&] {
@@ -165,7 +170,8 @@ int run_ab(std::span<const std::string> args) {
       const std::string label = "  seed " + std::to_string(seed) + ", " + arms[a].name + " ";
       const bool progress = progress_wanted();
       if (!progress) std::cerr << label << "..." << std::flush;
-      ArmResult result = run_arm(arms[a].name, config, registry, model, trace, cost, progress ? label.c_str() : nullptr);
+      ArmResult result =
+          run_arm(arms[a].name, config, registry, model, trace, cost, progress ? label.c_str() : nullptr);
       if (progress) erase_progress();
       char took[32];
       std::snprintf(took, sizeof took, "%s%.2f s\n", progress ? "" : " ", result.real_wall_s);

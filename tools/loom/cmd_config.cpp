@@ -10,9 +10,9 @@
 #include "core/io/random_model.h"
 #include "core/model/config_adapters.h"
 #include "core/plugin/plugin_setup.h"
-#include "tools/loom/engine_setup.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
+#include "tools/loom/engine_setup.h"
 
 namespace loom::cli {
 
@@ -44,8 +44,8 @@ int run_config(std::span<const std::string> args) {
   add_set_option(options, overrides);
   add_plugin_dir_option(options, plugin_dirs);
   po::variables_map vm;
-  if (!parse_or_help("config", "loom config --explain FILE [--set section.key=value]... [--plugin-dir DIR]...",
-                     options, {}, args, vm))
+  if (!parse_or_help("config", "loom config --explain FILE [--set section.key=value]... [--plugin-dir DIR]...", options,
+                     {}, args, vm))
     return 0;
 
   Config config = load_config(find_config(file), overrides);

@@ -10,8 +10,8 @@ namespace {
 // Per-token and per-step costs from the model's shape; weights share the KV element size.
 struct Costs {
   double element = 0;
-  double streamed_bytes = 0;      // read by every step: layers, final norm, lm head
-  double embedding_row_bytes = 0; // read per token of an untied embedding table
+  double streamed_bytes = 0;       // read by every step: layers, final norm, lm head
+  double embedding_row_bytes = 0;  // read per token of an untied embedding table
   double layer_params = 0, lm_head_params = 0;
   double kv_bytes_per_token = 0;  // K and V of every layer
   double attention_flops_per_pair = 0;
@@ -52,8 +52,8 @@ Roofline steps_roofline(const Model& model, const std::vector<StepRecord>& steps
   return total;
 }
 
-Roofline workload_roofline(const Model& model, const std::vector<RequestLengths>& requests, const PackingLimits& packing,
-                           const runtime::DeviceLimits* limits) {
+Roofline workload_roofline(const Model& model, const std::vector<RequestLengths>& requests,
+                           const PackingLimits& packing, const runtime::DeviceLimits* limits) {
   const Costs c = costs_of(model);
   double tokens = 0, rows = 0, pairs = 0, kv_read = 0, resident = 0;
   std::uint64_t longest_output = 0;
@@ -71,7 +71,8 @@ Roofline workload_roofline(const Model& model, const std::vector<RequestLengths>
   }
   // The fewest steps: the longest output, and what each budget and the pool's size allow.
   double steps = double(longest_output);
-  if (packing.max_num_batched_tokens) steps = std::max(steps, std::ceil(tokens / double(packing.max_num_batched_tokens)));
+  if (packing.max_num_batched_tokens)
+    steps = std::max(steps, std::ceil(tokens / double(packing.max_num_batched_tokens)));
   if (packing.max_num_seqs) steps = std::max(steps, std::ceil(rows / double(packing.max_num_seqs)));
   if (packing.kv_tokens) steps = std::max(steps, std::ceil(resident / double(packing.kv_tokens)));
   Roofline r;

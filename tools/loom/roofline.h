@@ -33,7 +33,7 @@ struct PackingLimits {
 
 Roofline steps_roofline(const Model& model, const std::vector<StepRecord>& steps, const runtime::DeviceLimits* limits);
 
-Roofline workload_roofline(const Model& model, const std::vector<RequestLengths>& requests, const PackingLimits& packing,
-                           const runtime::DeviceLimits* limits);
+Roofline workload_roofline(const Model& model, const std::vector<RequestLengths>& requests,
+                           const PackingLimits& packing, const runtime::DeviceLimits* limits);
 
 }  // namespace loom::cli

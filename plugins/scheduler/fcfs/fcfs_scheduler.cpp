@@ -10,16 +10,16 @@
 //     last anyway.
 //  2. If nobody was preempted, waiting sequences are admitted in arrival order while the budgets
 //     allow: prefix-cache lookup, then a chunk of the rest of the prompt. Admission is by
-//     projected need: with the blocks held now, the most the admitted sequences will hold at
-//     any future step (kv_projection.h) — each growing by the rest of its prompt, then
-//     output_reserve of its remaining output up to max_tokens (lowered to the share finished
-//     sequences really generated, output_share.h), and giving back its growth when it
-//     finishes — must fit the pool. Admitting whatever the next chunk fits instead fills the pool with prompts whose
-//     outputs then push each other out: on an H100, 512 requests of 1000 + 1000 tokens on
-//     Llama-3-8B preempted 207 times and recomputed a third of their tokens. The first one that
-//     does not fit stops admission, so later (smaller) requests never overtake it: no
-//     starvation. After a preemption admission waits a step, so the pool is not refilled by the
-//     sequences just pushed out (thrashing) and no sequence is both preempted and scheduled.
+//     projected need: the blocks held now plus the most the admitted sequences will add at any
+//     future step (kv_projection.h) must fit the pool, each sequence growing by the rest of its
+//     prompt, then by output_reserve of its remaining output up to max_tokens (lowered to the
+//     share finished sequences really generated, output_share.h), and giving its growth back
+//     when it finishes. Admitting whatever the next chunk fits instead fills the pool with
+//     prompts whose outputs then push each other out (on an H100, 512 requests of 1000 + 1000
+//     tokens on Llama-3-8B preempted 207 times). The first one that does not fit stops
+//     admission, so later (smaller) requests never overtake it: no starvation. After a
+//     preemption admission waits a step, so the pool is not refilled by the sequences just
+//     pushed out (thrashing) and no sequence is both preempted and scheduled.
 // Preempted sequences keep their arrival, so they are the first to be readmitted.
 //
 // Optional work the engine offers: a decoding sequence verifies its draft tokens as lookahead
@@ -38,12 +38,13 @@
 #include <string>
 #include <vector>
 
-#include "loom/scheduler.h"
 #include "kv_projection.h"
+#include "loom/scheduler.h"
 #include "output_share.h"
 
 namespace {
 
+using loom::fcfs::KvProjection;
 using loom::sdk::KvAllocator;
 using loom::sdk::ScheduledSeq;
 using loom::sdk::SchedulePlan;
@@ -51,7 +52,6 @@ using loom::sdk::SeqState;
 using loom::sdk::SequenceView;
 using loom::sdk::StepBudget;
 using loom::sdk::Tick;
-using loom::fcfs::KvProjection;
 
 const loom::sdk::ConfigKeySpec kKeys[] = {
     {"max_prefill_chunk", loom::sdk::KeyType::integer, "0",
@@ -76,10 +76,16 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
     output_share_.emplace(reserve, config.boolean("learn_output_share"));
   }
 
-  SchedulePlan schedule(std::span<const SequenceView> seqs, KvAllocator& allocator,
-                        const StepBudget& budget, Tick now) override {
+  SchedulePlan schedule(std::span<const SequenceView> seqs, KvAllocator& allocator, const StepBudget& budget,
+                        Tick now) override {
     output_share_->observe(seqs);
-    Step step{seqs, allocator, now, budget.max_num_seqs, budget.max_num_batched_tokens, {}, {},
+    Step step{seqs,
+              allocator,
+              now,
+              budget.max_num_seqs,
+              budget.max_num_batched_tokens,
+              {},
+              {},
               KvProjection(allocator.block_size())};
     // The engine passes arrival order; sorting (stable, nearly free on sorted input) makes the
     // policy hold even if it did not.
@@ -112,8 +118,8 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
     return n;
   }
 
-  void add(Step& step, const SequenceView& seq, std::size_t start, std::size_t n,
-           std::size_t loaded = 0, std::size_t lookahead = 0) {
+  void add(Step& step, const SequenceView& seq, std::size_t start, std::size_t n, std::size_t loaded = 0,
+           std::size_t lookahead = 0) {
     step.plan.scheduled.push_back(ScheduledSeq{seq.id, start, n, loaded, lookahead});
     step.seqs_left -= 1;
     step.tokens_left -= n + lookahead;
@@ -121,8 +127,7 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
 
   // Draft tokens `seq` may verify after its chunk [start, start + n): only when that chunk is
   // its one decode token, within the token budget, and never past what it may still generate.
-  static std::size_t lookahead(const Step& step, const SequenceView& seq, std::size_t start,
-                               std::size_t n) {
+  static std::size_t lookahead(const Step& step, const SequenceView& seq, std::size_t start, std::size_t n) {
     if (seq.num_draft_tokens == 0 || n != 1 || start + n != seq.tokens.size()) return 0;
     if (seq.max_total_tokens <= seq.tokens.size() + 1) return 0;
     const std::size_t may_generate = seq.max_total_tokens - seq.tokens.size();
@@ -156,7 +161,7 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
       std::size_t start = seq.num_computed_tokens;
       reserved_end[k] = start;
       if (step.seqs_left == 0 || step.tokens_left == 0) continue;  // waits for the next step
-      if (start >= seq.tokens.size()) continue;  // nothing to compute (the engine owes a token)
+      if (start >= seq.tokens.size()) continue;                    // nothing to compute (the engine owes a token)
       std::size_t n = chunk_size(step, seq, start);
       std::size_t drafts = lookahead(step, seq, start, n);
       if (drafts > 0 && !step.allocator.reserve(seq.id, start, n + drafts, step.now)) drafts = 0;
@@ -219,16 +224,14 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
     }
   }
 
-  static std::string rejection_reason(const SequenceView& seq, std::size_t block_size,
-                                      std::size_t pool_blocks) {
+  static std::string rejection_reason(const SequenceView& seq, std::size_t block_size, std::size_t pool_blocks) {
     if (seq.tokens.empty()) return "the request has no tokens: a prompt needs at least one token";
     std::size_t tokens = std::max(seq.max_total_tokens, seq.tokens.size());
     std::size_t blocks = (tokens + block_size - 1) / block_size;
     if (blocks <= pool_blocks) return {};
-    return "the request needs up to " + std::to_string(tokens) + " tokens of KV cache (" +
-           std::to_string(blocks) + " blocks of " + std::to_string(block_size) +
-           " tokens) but the pool has only " + std::to_string(pool_blocks) + " blocks (" +
-           std::to_string(pool_blocks * block_size) +
+    return "the request needs up to " + std::to_string(tokens) + " tokens of KV cache (" + std::to_string(blocks) +
+           " blocks of " + std::to_string(block_size) + " tokens) but the pool has only " +
+           std::to_string(pool_blocks) + " blocks (" + std::to_string(pool_blocks * block_size) +
            " tokens); shorten the prompt or max_tokens, or give [kv] more blocks";
   }
 
@@ -238,6 +241,7 @@ class FcfsScheduler final : public loom::sdk::Scheduler {
 
 }  // namespace
 
-LOOM_PLUGIN(scheduler, "fcfs", "1.0.0",
-            "First come first served continuous batching with chunked prefill, admission by projected KV need and preemption",
-            FcfsScheduler, kKeys)
+LOOM_PLUGIN(
+    scheduler, "fcfs", "1.0.0",
+    "First come first served continuous batching with chunked prefill, admission by projected KV need and preemption",
+    FcfsScheduler, kKeys)

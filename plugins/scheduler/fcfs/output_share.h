@@ -25,7 +25,8 @@ class OutputShare {
     std::unordered_map<sdk::SeqId, Seen> now;
     now.reserve(seqs.size());
     for (const sdk::SequenceView& s : seqs) {
-      const std::size_t allowed = s.max_total_tokens > s.num_prompt_tokens ? s.max_total_tokens - s.num_prompt_tokens : 0;
+      const std::size_t allowed =
+          s.max_total_tokens > s.num_prompt_tokens ? s.max_total_tokens - s.num_prompt_tokens : 0;
       now[s.id] = {s.tokens.size() - s.num_prompt_tokens, allowed};
     }
     for (const auto& [id, seen] : last_) {

@@ -75,8 +75,8 @@ TEST(FcfsScheduler, MaxPrefillChunkLimitsEachChunk) {
 TEST(FcfsScheduler, RefusesANegativeChunkLimit) {
   RawSection keys;
   keys.entries["max_prefill_chunk"] = RawEntry{std::int64_t{-1}, "test.toml:3"};
-  std::string msg = testing::message_of<ConfigError>(
-      [&] { testing::make_plugin<sdk::Scheduler>("fcfs", engine_info(8, 4), keys); });
+  std::string msg =
+      testing::message_of<ConfigError>([&] { testing::make_plugin<sdk::Scheduler>("fcfs", engine_info(8, 4), keys); });
   EXPECT_CONTAINS(msg, "max_prefill_chunk");
   EXPECT_CONTAINS(msg, "test.toml:3");
 }
@@ -98,7 +98,7 @@ TEST(FcfsScheduler, PreemptsTheNewestAndResumesItFirstWithoutAnOutputReserve) {
   ASSERT_EQ(plan.preempted, std::vector<SeqId>{3});
   EXPECT_TRUE(find(plan, 1) && find(plan, 2));
   engine.submit(4, iota_tokens(2, 40), 4);  // arrives after seq 3 was preempted
-  std::vector<SeqId> admitted;  // order in which 3 and 4 are (re)started
+  std::vector<SeqId> admitted;              // order in which 3 and 4 are (re)started
   for (int i = 0; i < 200 && engine.num_live() > 0; ++i) {
     const auto* s3 = engine.find(3);
     const auto* s4 = engine.find(4);
