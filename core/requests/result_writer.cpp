@@ -46,17 +46,21 @@ std::string format_result_line(const RequestResult& r) {
   return line.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
-ResultWriter::ResultWriter(std::ostream& out, std::string sink_name)
-    : out_(out), sink_name_(std::move(sink_name)) {}
+ResultWriter::ResultWriter(std::ostream& out, std::string sink_name) : out_(out), sink_name_(std::move(sink_name)) {}
 
 void ResultWriter::write(const RequestResult& result) {
-  out_ << format_result_line(result) << '\n';
+  // One write of the whole line: a reader (or a crash) never sees a line without its newline
+  // unless the write itself stopped part-way (a full disk).
+  std::string line = format_result_line(result);
+  line += '\n';
+  out_.write(line.data(), static_cast<std::streamsize>(line.size()));
   out_.flush();
   if (!out_) {
     throw Error(sink_name_ + ": writing the result of request \"" + result.id +
                 "\" failed; check free disk space and that the output is writable");
   }
   ++lines_written_;
+  bytes_written_ += line.size();
 }
 
 }  // namespace loom

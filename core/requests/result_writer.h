@@ -33,16 +33,21 @@ class ResultWriter {
   // it in errors.
   explicit ResultWriter(std::ostream& out, std::string sink_name = "output");
 
-  // Writes `result` as one line and flushes. Invalid UTF-8 in the text is written as U+FFFD,
-  // so every line is valid JSON. Throws Error when the stream fails (disk full, closed pipe).
+  // Writes `result` as one line, newline included, in one write, and flushes. Invalid UTF-8 in
+  // the text is written as U+FFFD, so every line is valid JSON. Throws Error when the stream
+  // fails (disk full, closed pipe); the stream may then end in part of that line, which
+  // bytes_written() lets a file's owner cut off.
   void write(const RequestResult& result);
 
   std::size_t lines_written() const { return lines_written_; }
+  // Bytes of the complete lines written: where the output ends if a write failed part-way.
+  std::uint64_t bytes_written() const { return bytes_written_; }
 
  private:
   std::ostream& out_;
   std::string sink_name_;
   std::size_t lines_written_ = 0;
+  std::uint64_t bytes_written_ = 0;
 };
 
 // The JSON text of one result line, without the newline; what write() writes.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -336,6 +337,92 @@ TEST_F(CliGenerate, MoreThreadsThanTheProcessLimitAllowsIsAClearErrorNotAnAbort)
   EXPECT_CONTAINS(output, "num_threads");
   EXPECT_CONTAINS(output, "of the 64 threads asked for the CPU kernels could be started");
   EXPECT_EQ(output.find("terminate called"), std::string::npos) << output;
+}
+
+// Runs `loom generate` in a child with `setup` applied first (limits, signal dispositions);
+// returns its pid and a pipe that carries its standard error.
+std::pair<pid_t, int> spawn_generate(const std::vector<std::string>& args, void (*setup)()) {
+  int err[2];
+  if (pipe(err) != 0) return {-1, -1};
+  const pid_t child = fork();
+  if (child == 0) {
+    dup2(err[1], 2);
+    close(err[0]);
+    setup();
+    const std::string loom = std::string(LOOM_BINARY_DIR) + "/bin/loom";
+    std::vector<char*> argv{const_cast<char*>(loom.c_str()), const_cast<char*>("generate")};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(loom.c_str(), argv.data());
+    _exit(102);
+  }
+  close(err[1]);
+  return {child, err[0]};
+}
+
+std::string read_all(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+  close(fd);
+  return text;
+}
+
+// Every line of `file` ends in a newline and is a JSON object; returns how many.
+std::size_t whole_json_lines(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(text.empty() || text.back() == '\n') << "the last line is torn: ..." << text.substr(text.size() - 80);
+  std::size_t lines = 0;
+  std::istringstream stream(text);
+  for (std::string line; std::getline(stream, line); ++lines)
+    EXPECT_TRUE(nlohmann::json::parse(line, nullptr, false).is_object()) << "line " << lines + 1 << ": " << line;
+  return lines;
+}
+
+// Found by a hostile user: a run stopped by a signal said nothing, and a full disk left half a
+// JSON line at the end of the results. SIGTERM now ends the run after its current step with exit
+// code 143, saying how many whole lines it wrote; a write that fails part-way (here a file-size
+// limit, as a full disk) is cut back to the complete lines, so the file stays valid JSONL.
+TEST_F(CliGenerate, ASignalOrAFullDiskLeavesOnlyWholeResultLinesAndSaysHowMany) {
+  std::string prompts;
+  for (int i = 0; i < 300; ++i) prompts += "Once upon a time " + std::to_string(i) + "\n";
+  const fs::path input = write("many.txt", prompts);
+  const fs::path stopped = dir_ / "stopped.jsonl";
+  fs::remove(stopped);
+  auto [child, err] = spawn_generate({"--config", config(), "--input", input.string(), "--output", stopped.string(),
+                                      "--max-tokens", "120", "--set", "engine.max_num_seqs=1"},
+                                     [] {});
+  ASSERT_GT(child, 0);
+  for (int i = 0; i < 2000 && (!fs::exists(stopped) || fs::file_size(stopped) < 2000); ++i) usleep(10000);
+  kill(child, SIGTERM);
+  const std::string said = read_all(err);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << said;
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << said;
+  const std::size_t lines = whole_json_lines(stopped);
+  EXPECT_GT(lines, 0u);
+  EXPECT_LT(lines, 300u) << "the run ended before the signal";
+  EXPECT_CONTAINS(said, "stopped by SIGTERM: " + std::to_string(lines) + " result lines written to " + stopped.string());
+
+  const fs::path full = dir_ / "full.jsonl";
+  fs::remove(full);
+  auto [limited, limited_err] = spawn_generate(
+      {"--config", config(), "--input", input.string(), "--output", full.string(), "--max-tokens", "40"}, [] {
+        signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG, as on a full disk
+        const rlimit limit{5000, 5000};
+        setrlimit(RLIMIT_FSIZE, &limit);
+      });
+  ASSERT_GT(limited, 0);
+  const std::string full_said = read_all(limited_err);
+  ASSERT_EQ(waitpid(limited, &status, 0), limited);
+  ASSERT_TRUE(WIFEXITED(status)) << full_said;
+  EXPECT_NE(WEXITSTATUS(status), 0) << full_said;
+  const std::size_t kept = whole_json_lines(full);
+  EXPECT_GT(kept, 0u);
+  EXPECT_LE(fs::file_size(full), 5000u);
+  EXPECT_CONTAINS(full_said, "keeps the " + std::to_string(kept) + " complete result lines");
 }
 
 TEST(CliStories260K, GenerateReproducesTheReferenceFromTokenIds) {

@@ -4,11 +4,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
-#include <fstream>
-#include <iostream>
 
 #include "core/requests/request_reader.h"
 #include "tools/loom/cli_options.h"
@@ -17,6 +17,7 @@
 #include "tools/loom/file_checks.h"
 #include "tools/loom/progress.h"
 #include "tools/loom/run_summary.h"
+#include "tools/loom/stop_signals.h"
 
 namespace loom::cli {
 
@@ -95,7 +96,7 @@ int run_generate(std::span<const std::string> args) {
     return 0;
   if (config_file.empty() && model.empty()) throw UsageError("give --config FILE or -m/--model PATH (or both)");
   if (input_file.empty() == prompts.empty()) throw UsageError("give either --input FILE (or -) or -p/--prompt TEXT");
-  InputFormat format = input_format == "text" ? InputFormat::kText
+  InputFormat format = input_format == "text"    ? InputFormat::kText
                        : input_format == "jsonl" ? InputFormat::kJsonl
                        : input_format == "auto"  ? InputFormat::kAuto
                                                  : throw UsageError("--input-format must be auto, text or jsonl");
@@ -157,18 +158,40 @@ int run_generate(std::span<const std::string> args) {
   std::size_t total = 0;
   for (const Request& request : read.requests) total += static_cast<std::size_t>(std::max(1, request.params.n));
   const bool progress = !quiet && progress_wanted();
+  const std::string sink = to_stdout ? std::string("standard output") : output_file;
   std::vector<RequestResult> results;
+  StopSignals stop;
   while (engine.has_unfinished()) {
-    for (RequestResult& result : engine.step()) {
-      if (in_order)
-        in_order->write(result);
-      else
-        writer.write(result);
-      results.push_back(std::move(result));
+    std::vector<RequestResult> done = engine.step();
+    try {
+      for (RequestResult& result : done) {
+        if (in_order)
+          in_order->write(result);
+        else
+          writer.write(result);
+        results.push_back(std::move(result));
+      }
+    } catch (const Error& e) {
+      // A write that stopped part-way (full disk) leaves a torn last line: cut the file back to
+      // its complete lines, so it stays valid JSONL.
+      if (!to_stdout) {
+        file_out.close();
+        std::error_code ignored;
+        fs::resize_file(output_file, writer.bytes_written(), ignored);
+      }
+      throw Error(std::string(e.what()) + "; " + sink + " keeps the " + std::to_string(writer.lines_written()) +
+                  " complete result lines written before");
     }
     if (progress)
       draw_progress(results.size(), total, engine.stats().generated_tokens,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (const int signal = stop.received()) {
+      if (progress) finish_progress();
+      std::cerr << "loom generate: stopped by " << signal_name(signal) << ": " << writer.lines_written()
+                << " result lines written to " << sink << " (each whole); " << (total - results.size())
+                << " samples unfinished, without a line\n";
+      return 128 + signal;
+    }
   }
   if (progress) finish_progress();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
