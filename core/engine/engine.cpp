@@ -1,5 +1,7 @@
 #include "core/engine/engine.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "core/config/byte_size.h"
@@ -88,10 +90,16 @@ std::uint64_t pool_blocks(const Config& config, const sdk::EngineInfo& info, con
     if (blocks == 0) throw config.engine.invalid("gpu_memory_utilization", "leaves no room for one KV block");
     return blocks;
   }
-  // Enough for every sequence at full length, within a CPU-friendly bound.
+  // Enough for every sequence at full length, within 2 GiB and a quarter of the memory available
+  // now (pages are touched only as blocks are written, but a pool beyond the memory would fail
+  // under load rather than at start-up).
   const std::uint64_t per_seq = (max_model_len + info.block_size - 1) / info.block_size;
-  return std::max<std::uint64_t>(
-      per_seq, std::min<std::uint64_t>(per_seq * info.max_num_seqs, kDefaultCpuCacheBytes / block_bytes));
+  const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  const long available_pages = sysconf(_SC_AVPHYS_PAGES);
+  const std::uint64_t cap =
+      available_pages > 0 ? std::min(kDefaultCpuCacheBytes, static_cast<std::uint64_t>(available_pages) * page / 4)
+                          : kDefaultCpuCacheBytes;
+  return std::max<std::uint64_t>(per_seq, std::min<std::uint64_t>(per_seq * info.max_num_seqs, cap / block_bytes));
 }
 
 }  // namespace
