@@ -74,7 +74,8 @@ ReadResult read_requests(std::istream& in, const std::string& source_name, const
   Collector collector(source_name, policy);
   std::string line;
   std::size_t line_number = 0;
-  bool auto_text = false, warned_json_line = false;  // text by detection; warned once
+  const bool detecting = format == InputFormat::kAuto;
+  bool warned_json_line = false;  // once is enough
   while (std::getline(in, line)) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -83,17 +84,17 @@ ReadResult read_requests(std::istream& in, const std::string& source_name, const
       throw UsageError(source_name + ":" + std::to_string(line_number) +
                        ": holds a NUL byte: this is not a text or JSONL file of requests");
     if (is_blank(line)) continue;
-    const bool detected = format == InputFormat::kAuto;
-    if (detected) format = detect_format(line);
+    if (format == InputFormat::kAuto) {
+      format = detect_format(line);  // the first non-blank line decides
+    } else if (detecting && format == InputFormat::kText && !warned_json_line &&
+               detect_format(line) == InputFormat::kJsonl) {
+      collector.warn(line_number,
+                     "starts with '{' but the input is read as text (its first line is not a JSON "
+                     "object); if it is JSONL, give --input-format jsonl or name the file *.jsonl");
+      warned_json_line = true;
+    }
 
     if (format == InputFormat::kText) {
-      if (!detected && auto_text && detect_format(line) == InputFormat::kJsonl && !warned_json_line) {
-        collector.warn(line_number,
-                       "starts with '{' but the input is read as text (its first line is not a JSON "
-                       "object); if it is JSONL, give --input-format jsonl or name the file *.jsonl");
-        warned_json_line = true;
-      }
-      auto_text = auto_text || detected;
       Request request;
       request.prompt = std::move(line);
       request.params = defaults;

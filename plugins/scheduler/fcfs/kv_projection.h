@@ -20,28 +20,39 @@ class KvProjection {
  public:
   explicit KvProjection(std::size_t block_size) : block_size_(block_size) {}
 
-  // A sequence holding `held_blocks` now.
+  // A sequence holding `held_blocks` now. Kept in order of `steps`, so a query is one pass.
   void add(std::size_t start_tokens, std::size_t steps, std::size_t held_blocks) {
-    seqs_.push_back({steps, start_tokens, held_blocks});
+    const Seq seq{steps, start_tokens, held_blocks};
+    seqs_.insert(
+        std::upper_bound(seqs_.begin(), seqs_.end(), seq, [](const Seq& a, const Seq& b) { return a.steps < b.steps; }),
+        seq);
   }
 
   bool empty() const { return seqs_.empty(); }
 
   // The peak growth, in blocks, with one more sequence of the given shape (not kept).
   std::size_t peak_growth_with(std::size_t start_tokens, std::size_t steps, std::size_t held_blocks) const {
-    std::vector<Seq> all = seqs_;
-    all.push_back({steps, start_tokens, held_blocks});
-    std::sort(all.begin(), all.end(), [](const Seq& a, const Seq& b) { return a.steps < b.steps; });
-    // At t = all[k].steps the sequences k.. still run, holding sum of ceil((start + t) / bs)
-    // blocks, at most (sum of start + count * (t + bs - 1)) / bs.
-    std::size_t peak = 0, start_sum = 0, held_sum = 0;
-    for (std::size_t k = all.size(); k-- > 0;) {
-      start_sum += all[k].start;
-      held_sum += all[k].held;
-      const std::size_t count = all.size() - k;
-      const std::size_t blocks = (start_sum + count * (all[k].steps + block_size_ - 1)) / block_size_;
+    // Visiting the sequences from the last to finish: at t = steps of the one visited, it and
+    // those visited before still run, holding sum of ceil((start + t) / bs) blocks, at most
+    // (sum of start + count * (t + bs - 1)) / bs.
+    std::size_t peak = 0, start_sum = 0, held_sum = 0, count = 0;
+    auto visit = [&](const Seq& s) {
+      start_sum += s.start;
+      held_sum += s.held;
+      ++count;
+      const std::size_t blocks = (start_sum + count * (s.steps + block_size_ - 1)) / block_size_;
       if (blocks > held_sum) peak = std::max(peak, blocks - held_sum);
+    };
+    const Seq extra{steps, start_tokens, held_blocks};
+    bool visited_extra = false;
+    for (auto it = seqs_.rbegin(); it != seqs_.rend(); ++it) {
+      if (!visited_extra && extra.steps >= it->steps) {
+        visit(extra);
+        visited_extra = true;
+      }
+      visit(*it);
     }
+    if (!visited_extra) visit(extra);
     return peak;
   }
 
