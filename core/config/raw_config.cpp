@@ -1,6 +1,7 @@
 #include "core/config/raw_config.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -62,6 +63,12 @@ RawConfig parse_config_text(std::string_view text, const std::string& source) {
 }
 
 RawConfig parse_config_file(const std::filesystem::path& path) {
+  // An ifstream opens a folder and reads it as empty, which would run with every default.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ConfigError("config file '" + path.string() +
+                      "' is a folder; give a TOML file in it (configs/default.toml is a complete example)");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ConfigError("cannot read config file '" + path.string() +

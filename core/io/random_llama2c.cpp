@@ -16,9 +16,10 @@
 
 namespace loom::io {
 
-void write_random_llama2c(const ModelConfig& c, std::uint64_t seed, const std::filesystem::path& path,
-                          float init_std) {
-  const std::string source = "llama2.c random model '" + path.string() + "'";
+namespace {
+
+// The llama2.c header of `c`, after checking the format can hold it.
+Llama2cHeader checked_header(const ModelConfig& c, const std::string& source) {
   validate_config(c, source);
   if (c.architecture != Architecture::kLlama || c.qkv_bias || c.o_bias || c.qk_norm || c.is_moe() ||
       c.head_dim * c.num_attention_heads != c.hidden_size)
@@ -27,7 +28,20 @@ void write_random_llama2c(const ModelConfig& c, std::uint64_t seed, const std::f
   if (c.hidden_size > INT32_MAX || c.intermediate_size > INT32_MAX || c.vocab_size > INT32_MAX ||
       c.max_position_embeddings > INT32_MAX || c.num_hidden_layers > INT32_MAX)
     throw ModelError(source + ": a size exceeds the int32 header of the llama2.c format");
-  const Llama2cHeader header = llama2c_header(c);
+  return llama2c_header(c);
+}
+
+}  // namespace
+
+std::uint64_t random_llama2c_bytes(const ModelConfig& c) {
+  const std::string source = "llama2.c random model";
+  return llama2c_file_size(checked_header(c, source), source);
+}
+
+void write_random_llama2c(const ModelConfig& c, std::uint64_t seed, const std::filesystem::path& path,
+                          float init_std) {
+  const std::string source = "llama2.c random model '" + path.string() + "'";
+  const Llama2cHeader header = checked_header(c, source);
   const std::uint64_t expected = llama2c_file_size(header, source);
 
   ModelWeights scratch;

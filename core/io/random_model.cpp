@@ -62,6 +62,18 @@ void write_shard(const std::filesystem::path& path, const std::vector<const HfTe
 
 }  // namespace
 
+std::uint64_t random_model_bytes(const ModelConfig& config, DType dtype) {
+  validate_config(config, "random model spec");
+  ModelWeights scratch;
+  unsigned __int128 total = 0;  // absurd shapes overflow 64 bits: saturate instead
+  for (const HfTensorSlot& s : hf_tensor_slots(config, scratch)) {
+    const auto numel = shape_numel(s.shape);
+    if (!numel) return UINT64_MAX;
+    total += static_cast<unsigned __int128>(*numel) * dtype_size(dtype);
+  }
+  return total > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(total);
+}
+
 void write_random_model(const RandomModelSpec& spec, const std::filesystem::path& dir) {
   ModelConfig config = spec.config;
   config.torch_dtype = torch_dtype_name(spec.dtype);

@@ -31,6 +31,10 @@ struct RandomModelSpec {
 // Throws loom::ModelError for an invalid config or tokenizer path, loom::Error on I/O failure.
 void write_random_model(const RandomModelSpec& spec, const std::filesystem::path& dir);
 
+// The bytes of tensor data write_random_model writes for `config` in `dtype` (headers, config.json
+// and the tokenizer, a few KiB to a MiB, not counted); throws ModelError for an invalid config.
+std::uint64_t random_model_bytes(const ModelConfig& config, DType dtype);
+
 // A small valid config of `arch` (hidden 64, 2 layers, 4 heads, 2 KV heads, vocab 256; Qwen3
 // with an explicit head_dim of 32; MoE with 4 experts, top 2), for tests.
 ModelConfig tiny_config(Architecture arch);

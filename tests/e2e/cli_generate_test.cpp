@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -298,6 +299,43 @@ TEST_F(CliGenerate, AMistakeNeverClobbersAUsersFile) {
   std::string first_line;
   std::getline(written, first_line);
   EXPECT_CONTAINS(first_line, "prompt_token_ids");
+}
+
+// Found by a hostile user: mkmodel with an absurd shape wrote until the disk was full and left the
+// partial file; `workload --requests` out of range ended in std::bad_alloc; a folder given as
+// --config ran with every default. Sizes are now checked first, a failed write (a file-size limit
+// standing in for a full disk) leaves nothing, and a folder is named as one.
+TEST_F(CliGenerate, ImpossibleSizesAreRefusedFirstAndAFailedModelWriteLeavesNothing) {
+  const fs::path huge = dir_ / "huge_model";
+  LoomRun absurd = run_loom("mkmodel --hidden 1000000 --layers 1000 --output " + huge.string());
+  EXPECT_EQ(absurd.exit_code, 2) << absurd.output;
+  EXPECT_CONTAINS(absurd.output, "free; choose a smaller shape or another place");
+  EXPECT_FALSE(fs::exists(huge));
+
+  for (const char* format : {"hf", "llama2c"}) {
+    const fs::path cut = dir_ / (std::string("cut_") + format);
+    const std::string command = "ulimit -f 200; trap '' XFSZ; exec " + std::string(LOOM_BINARY_DIR) +
+                                "/bin/loom mkmodel --preset tinystories-15m --format " + format + " --output " +
+                                cut.string() + " 2>/dev/null";
+    const int status = std::system(command.c_str());
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 1) << format;
+    for (const auto& entry : fs::directory_iterator(dir_))
+      EXPECT_EQ(entry.path().filename().string().find("cut_"), std::string::npos)
+          << format << ": left " << entry.path();
+  }
+
+  for (const char* count : {"0", "-1", "99999999999"}) {
+    LoomRun bad = run_loom(std::string("workload --kind chat --requests ") + count + " --output " +
+                           (dir_ / "trace.jsonl").string());
+    EXPECT_EQ(bad.exit_code, 2) << bad.output;
+    EXPECT_CONTAINS(bad.output, std::string("--requests ") + count + ": expected 1 to 1000000");
+  }
+
+  fs::create_directories(dir_ / "a_folder");
+  LoomRun folder = run_loom("generate --config " + (dir_ / "a_folder").string() + " -p hello");
+  EXPECT_EQ(folder.exit_code, 2) << folder.output;
+  EXPECT_CONTAINS(folder.output, "is a folder; give a TOML file in it");
 }
 
 // Found by a hostile user: under a process limit (ulimit -u, normal in containers) 64 kernel

@@ -1,9 +1,11 @@
 // `loom mkmodel`: writes a random-weight model of any supported architecture and shape, as a
 // Hugging Face directory (config.json + safetensors, optionally sharded) or a llama2.c .bin.
 // Tests and GPU benchmarks use it; Loom never downloads a model.
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
+#include "core/config/byte_size.h"
 #include "core/io/dtype.h"
 #include "core/io/model_config.h"
 #include "core/io/random_llama2c.h"
@@ -110,16 +112,19 @@ int run_mkmodel(std::span<const std::string> args) {
   const auto dtype = io::parse_safetensors_dtype(upper);
   if (!dtype) throw UsageError("--dtype " + dtype_name + ": expected f32, f16 or bf16");
   io::validate_config(*config, "the --preset and shape options");
-  make_room_for_new_output(output, "--output", force);
-  if (format == "llama2c") {
-    io::write_random_llama2c(*config, seed, output);
-  } else {
-    io::RandomModelSpec spec{*config, *dtype, seed, 0.02f, tokenizer, shards};
-    io::write_random_model(spec, output);
-  }
+  const bool llama2c = format == "llama2c";
+  const std::uint64_t bytes = llama2c ? io::random_llama2c_bytes(*config) : io::random_model_bytes(*config, *dtype);
+  write_new_output(output, "--output", force, bytes, [&](const std::filesystem::path& path) {
+    if (llama2c) {
+      io::write_random_llama2c(*config, seed, path);
+    } else {
+      io::RandomModelSpec spec{*config, *dtype, seed, 0.02f, tokenizer, shards};
+      io::write_random_model(spec, path);
+    }
+  });
   std::cerr << "wrote a random-weight " << arch_name << " model (" << preset_name << " shape, "
             << config->num_hidden_layers << " layers, hidden " << config->hidden_size << ", vocab "
-            << config->vocab_size << ") to " << output << "\n";
+            << config->vocab_size << ", " << format_byte_size(bytes) << ") to " << output << "\n";
   return 0;
 }
 

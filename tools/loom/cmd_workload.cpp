@@ -1,6 +1,7 @@
 // `loom workload`: writes a seeded request trace (JSONL with arrival times) for `loom ab` or
 // `loom generate`: multi-turn chat, shared system prompts, few-shot templates, or a scan.
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 
@@ -15,10 +16,11 @@ namespace loom::cli {
 int run_workload(std::span<const std::string> args) {
   std::string kind_name, output, model;
   WorkloadSpec spec;
+  std::int64_t requests = static_cast<std::int64_t>(spec.requests);
   po::options_description options("loom workload");
   options.add_options()("kind", po::value(&kind_name)->required(), "chat | system-prompt | few-shot | scan")(
       "output", po::value(&output)->required(), "the JSONL file to write")(
-      "requests", po::value(&spec.requests), "requests in the trace (default 200)")(
+      "requests", po::value(&requests), "requests in the trace (default 200, at most 1000000)")(
       "seed", po::value(&spec.seed), "seed (same seed, same trace)")(
       "vocab", po::value(&spec.vocab_size), "token ids are drawn from [3, vocab) (default 32000)")(
       "model", po::value(&model),
@@ -30,6 +32,10 @@ int run_workload(std::span<const std::string> args) {
                      "--output FILE",
                      options, {}, args, vm))
     return 0;
+  if (requests < 1 || requests > static_cast<std::int64_t>(kMaxWorkloadRequests))
+    throw UsageError("--requests " + std::to_string(requests) + ": expected 1 to " +
+                     std::to_string(kMaxWorkloadRequests) + " (the trace is built in memory)");
+  spec.requests = static_cast<std::size_t>(requests);
   auto kind = parse_workload_kind(kind_name);
   if (!kind) throw UsageError("--kind " + kind_name + ": expected chat, system-prompt, few-shot or scan");
   spec.kind = *kind;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "core/config/byte_size.h"
 #include "loom/error.h"
 
 namespace loom::cli {
@@ -42,12 +43,33 @@ void check_writable_file(const fs::path& path, const char* option, const fs::pat
     refuse(option, path, std::string("cannot write it: ") + std::strerror(errno));
 }
 
-void make_room_for_new_output(const fs::path& path, const char* option, bool force) {
+void write_new_output(const fs::path& path, const char* option, bool force, std::uint64_t bytes,
+                      const std::function<void(const fs::path&)>& write) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) return;
-  if (!force) refuse(option, path, "already exists; add --force to replace it, or choose another name");
-  fs::remove_all(path, ec);
-  if (ec) refuse(option, path, "cannot remove it to replace it: " + ec.message());
+  const bool exists = fs::exists(fs::symlink_status(path, ec));
+  if (exists && !force) refuse(option, path, "already exists; add --force to replace it, or choose another name");
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::is_directory(folder, ec)) refuse(option, path, "its folder " + folder.string() + " does not exist");
+  const fs::space_info space = fs::space(folder, ec);
+  if (!ec && space.available < bytes)
+    refuse(option, path,
+           "needs " + format_byte_size(bytes) + " and its file system has " + format_byte_size(space.available) +
+               " free; choose a smaller shape or another place");
+  // Hidden and named after its target, so a run killed mid-write leaves no model-looking output,
+  // and the next run of the same command clears it.
+  const fs::path partial = folder / std::string(".").append(path.filename().string()).append(".loom-partial");
+  fs::remove_all(partial, ec);
+  try {
+    write(partial);
+    if (exists) {
+      fs::remove_all(path, ec);
+      if (ec) refuse(option, path, "cannot remove it to replace it: " + ec.message());
+    }
+    fs::rename(partial, path);
+  } catch (...) {
+    fs::remove_all(partial, ec);
+    throw;
+  }
 }
 
 void write_file_atomically(const fs::path& path, const char* option, const std::function<void(std::ostream&)>& write) {

@@ -3,6 +3,7 @@
 // naming the option, the path and the system's reason.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 
@@ -16,9 +17,13 @@ void check_readable_file(const std::filesystem::path& path, const char* option);
 void check_writable_file(const std::filesystem::path& path, const char* option, const std::filesystem::path& input,
                          const char* input_option);
 
-// `path` does not exist yet, unless `force` (then it is removed first). For outputs a command
-// creates whole (a model folder or file).
-void make_room_for_new_output(const std::filesystem::path& path, const char* option, bool force);
+// Creates `path` (a file or folder a command makes whole, such as a model) through `write`, which
+// is given a hidden path beside it to fill; renamed to `path` only when `write` returns, so a
+// failure or a kill never leaves something that looks complete. Refused before anything is written
+// when `path` exists without `force` (with it, the old one is removed just before the rename), or
+// when its file system has less than `bytes` free. A failed write removes what it wrote.
+void write_new_output(const std::filesystem::path& path, const char* option, bool force, std::uint64_t bytes,
+                      const std::function<void(const std::filesystem::path&)>& write);
 
 // Writes `path` through `write` into a temporary file beside it, renamed over `path` only when
 // `write` returns: a failure leaves an existing file as it was and no partial file behind.
