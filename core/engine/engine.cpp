@@ -152,13 +152,15 @@ double Engine::now_s() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
-void Engine::fail(const Request& request, std::int32_t index, std::int32_t n, const std::string& message) {
+void Engine::fail(const Request& request, std::int32_t index, std::int32_t n, std::size_t prompt_tokens,
+                  const std::string& message) {
   RequestResult result;
   result.id = request.id;
   result.index = index;
   result.n = n;
   result.finish_reason = "error";
   result.error = message;
+  result.prompt_tokens = prompt_tokens;
   result.arrival_s = result.finish_s = now_s();
   finished_.push_back(std::move(result));
   ++stats_.rejected;
@@ -170,7 +172,7 @@ void Engine::submit(const Request& request) {
   const std::int32_t n = request.params.n >= 1 && request.params.n <= kMaxSamples ? request.params.n : 1;
   std::vector<std::int32_t> prompt;
   try {
-    validate(request.params);
+    // The prompt first, so that an error line still says how long the prompt was.
     if (request.prompt) {
       if (!tokenizer_)
         throw RequestError("the model has no tokenizer: give prompt_token_ids, or set [model] tokenizer");
@@ -178,6 +180,7 @@ void Engine::submit(const Request& request) {
     } else {
       prompt = request.prompt_token_ids;
     }
+    validate(request.params);
     if (prompt.empty()) throw RequestError("the prompt is empty");
     const auto vocab = static_cast<std::int32_t>(model_->config().vocab_size);
     for (std::int32_t id : prompt)
@@ -194,7 +197,7 @@ void Engine::submit(const Request& request) {
           (window ? "; it is the checkpoint's sliding window, and Loom has no sliding-window attention" : ""));
     }
   } catch (const RequestError& e) {
-    for (std::int32_t i = 0; i < n; ++i) fail(request, i, n, e.what());
+    for (std::int32_t i = 0; i < n; ++i) fail(request, i, n, prompt.size(), e.what());
     return;
   }
 

@@ -106,7 +106,8 @@ class Engine {
   const std::optional<Tokenizer>& tokenizer() const { return tokenizer_; }
 
  private:
-  void fail(const Request& request, std::int32_t index, std::int32_t n, const std::string& message);
+  void fail(const Request& request, std::int32_t index, std::int32_t n, std::size_t prompt_tokens,
+            const std::string& message);
   void finish(Sequence& seq, const std::string& reason, std::vector<RequestResult>& out);
   // Appends a sampled token; returns the finish reason or "" while it goes on.
   std::string append_token(Sequence& seq, std::int32_t token);

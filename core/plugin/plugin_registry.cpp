@@ -1,7 +1,10 @@
 #include "core/plugin/plugin_registry.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -35,6 +38,21 @@ std::string a_kind(sdk::PluginKind kind) {
 bool looks_like_path(std::string_view value) {
   return value.find('/') != std::string_view::npos ||
          (value.size() > 3 && value.substr(value.size() - 3) == ".so");
+}
+
+// Why `path` cannot be loaded, in the loader's words: boost::dll keeps only an errno-like code
+// ("Bad file descriptor" for a text file), so a file without an ELF header is named as such and
+// any other failure is asked of dlopen again for dlerror()'s reason.
+std::string load_failure_reason(const fs::path& path, const std::string& fallback) {
+  char magic[4] = {};
+  std::ifstream in(path, std::ios::binary);
+  in.read(magic, sizeof magic);
+  if (in.gcount() < 4 || magic[0] != 0x7f || magic[1] != 'E' || magic[2] != 'L' || magic[3] != 'F')
+    return "not a shared library (it does not start with an ELF header)";
+  std::string reason = fallback;
+  if (void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) ::dlclose(handle);
+  else if (const char* said = ::dlerror()) reason = said;
+  return reason + ". Is it a shared library built for this machine, with all its dependencies found?";
 }
 
 }  // namespace
@@ -259,8 +277,7 @@ std::shared_ptr<const LoadedPlugin> PluginRegistry::load_checked(const fs::path&
     boost::dll::fs::error_code ec;
     library->load(path.string(), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
     if (ec) {
-      throw PluginError("cannot load " + what + " '" + path.string() + "': " + ec.message() +
-                        ". Is it a shared library built for this machine, with all its dependencies found?");
+      throw PluginError("cannot load " + what + " '" + path.string() + "': " + load_failure_reason(path, ec.message()));
     }
     if (!library->has(sdk::kEntrySymbol)) {
       throw PluginError("'" + path.string() + "' is not a Loom plugin: it exports no '" + sdk::kEntrySymbol +

@@ -221,6 +221,8 @@ TEST(ReliabilityDoc, CommandLine) {
   s.error("results that would overwrite the requests",
           "generate --config run.toml --input prompts.txt --output prompts.txt", 2, "is the --input file");
   s.error("a model folder that already exists", "mkmodel --output model", 2, "add --force to replace it");
+  s.error("a trace of more requests than fit in memory", "workload --kind chat --requests 99999999999 --output w.jsonl",
+          2, "--requests 99999999999: expected 1 to 1000000");
   s.check_doc();
 }
 
@@ -228,6 +230,8 @@ TEST(ReliabilityDoc, ConfigFilesAndOverrides) {
   Section s("config");
   write_model_and_config(s);
   s.error("a config file that does not exist", "config --explain nowhere.toml", 2, "nowhere.toml");
+  fs::create_directories(s.dir() / "configs");
+  s.error("a folder given as the config file", "config --explain configs", 2, "is a folder; give a TOML file in it");
   s.write("syntax.toml", "[engine]\nmax_num_seqs = = 4\n");
   s.error("syntax.toml: max_num_seqs = = 4", "config --explain syntax.toml", 2, "syntax.toml:2");
   s.write("section.toml", "[evictr]\nplugin = \"lru\"\n");
@@ -340,6 +344,12 @@ TEST(ReliabilityDoc, Tokenizers) {
   s.write("garbage.model", garbage);
   s.error("a file that is not a sentencepiece model",
           "generate --config run.toml --input prompts.txt --set model.tokenizer=garbage.model", 2, "garbage.model");
+  io::RandomModelSpec small;
+  small.config = io::tiny_config(io::Architecture::kLlama);  // a 256-token vocabulary
+  io::write_random_model(small, s.dir() / "small");
+  s.error("the tokenizer of another model (32 000 pieces for a 256-token vocabulary)",
+          "generate --config run.toml --input prompts.txt --set model.path=small --set model.tokenizer=model/tokenizer.model",
+          2, "it belongs to another model");
   s.check_doc();
 }
 
@@ -407,6 +417,9 @@ TEST(ReliabilityDoc, WorkloadFiles) {
           "trace.jsonl:2");
   s.error("a workload that is neither a file nor a kind", ab + "chatty", 2, "not a workload kind");
   s.error("loom workload: an unknown kind", "workload --kind chatty --output w.jsonl", 2, "--kind chatty");
+  s.error("a report folder that is a file (refused before any arm runs)",
+          "ab --config run.toml --vary evictor.plugin=lru,lfu --workload chat --report prompts.txt", 2,
+          "--report prompts.txt: is a file; give a folder");
   s.check_doc();
 }
 

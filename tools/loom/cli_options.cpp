@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "core/workloads/workload.h"
 #include "loom/error.h"
 
 namespace loom::cli {
@@ -26,6 +27,13 @@ std::filesystem::path find_config(const std::string& value) {
   for (const fs::path& candidate : {installed / value, installed / (value + ".toml")})
     if (fs::is_regular_file(candidate, ec)) return candidate;
   return value;
+}
+
+std::size_t workload_request_count(std::int64_t value) {
+  if (value < 1 || value > static_cast<std::int64_t>(kMaxWorkloadRequests))
+    throw UsageError("--requests " + std::to_string(value) + ": expected 1 to " +
+                     std::to_string(kMaxWorkloadRequests) + " (the trace is built in memory)");
+  return static_cast<std::size_t>(value);
 }
 
 PluginRegistry make_registry(const std::vector<std::string>& plugin_dirs) {

@@ -1,6 +1,7 @@
 // Options several subcommands share, and the Boost.Program_options glue they all use.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -25,6 +26,9 @@ void add_set_option(po::options_description& options, std::vector<std::string>& 
 // (<prefix>/share/loom/configs, beside the running binary). Anything else is returned as given,
 // for the loader to report.
 std::filesystem::path find_config(const std::string& value);
+
+// The value of `--requests` for a generated workload, checked: 1 to kMaxWorkloadRequests.
+std::size_t workload_request_count(std::int64_t value);
 
 // The standard registry with the --plugin-dir folders first.
 PluginRegistry make_registry(const std::vector<std::string>& plugin_dirs);

@@ -13,6 +13,7 @@
 #include "core/requests/request_reader.h"
 #include "core/workloads/workload.h"
 #include "tools/loom/ab_report.h"
+#include "tools/loom/file_checks.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 #include "tools/loom/engine_setup.h"
@@ -116,7 +117,7 @@ int run_ab(std::span<const std::string> args) {
   std::vector<std::string> configs, overrides, plugin_dirs;
   std::string workload, vary, report;
   int seeds = 1;
-  std::size_t requests = 200;
+  std::int64_t requests = 200;
   StepCost cost;
   po::options_description options("loom ab");
   options.add_options()("config", po::value(&configs)->composing()->required(),
@@ -138,6 +139,8 @@ int run_ab(std::span<const std::string> args) {
           options, {}, args, vm))
     return 0;
   if (seeds < 1) throw UsageError("--seeds must be at least 1");
+  const std::size_t request_count = workload_request_count(requests);
+  if (!report.empty()) check_output_folder(report, "--report");  // not after every arm has run
   const std::vector<Arm> arms = arms_from(configs, vary, overrides);
 
   // Every arm must be valid before anything runs; they must share one model, loaded once.
@@ -158,7 +161,7 @@ int run_ab(std::span<const std::string> args) {
     const std::uint64_t seed = static_cast<std::uint64_t>(s);
     context.seeds.push_back(seed);
     const std::vector<Request> trace =
-        workload_requests(workload, seed, requests, static_cast<std::int32_t>(model.config.vocab_size),
+        workload_requests(workload, seed, request_count, static_cast<std::int32_t>(model.config.vocab_size),
                           sampling_defaults(arm_configs[0]));
     check_trace_fits(trace, model.config, workload);
     for (std::size_t a = 0; a < arms.size(); ++a) {

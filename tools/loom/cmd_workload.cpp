@@ -32,10 +32,7 @@ int run_workload(std::span<const std::string> args) {
                      "--output FILE",
                      options, {}, args, vm))
     return 0;
-  if (requests < 1 || requests > static_cast<std::int64_t>(kMaxWorkloadRequests))
-    throw UsageError("--requests " + std::to_string(requests) + ": expected 1 to " +
-                     std::to_string(kMaxWorkloadRequests) + " (the trace is built in memory)");
-  spec.requests = static_cast<std::size_t>(requests);
+  spec.requests = workload_request_count(requests);
   auto kind = parse_workload_kind(kind_name);
   if (!kind) throw UsageError("--kind " + kind_name + ": expected chat, system-prompt, few-shot or scan");
   spec.kind = *kind;

@@ -74,8 +74,9 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
 
   const Config& config = setup.config;
   const fs::path model_path = model_path_of(config);
+  const io::ModelConfig model_config = io::load_model_config(model_path);
   // Keys a plugin refuses only when constructed, before the weights load.
-  try_policy_plugins(config, resolved, shape_of(io::load_model_config(model_path), 4));
+  try_policy_plugins(config, resolved, shape_of(model_config, 4));
   if (std::int64_t threads = config.engine.integer("num_threads"); threads > 0) {
     try {
       kernels::cpu::set_num_threads(static_cast<int>(threads));
@@ -85,13 +86,24 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
   }
 
   const auto start = std::chrono::steady_clock::now();
-  io::LoadedModel model = io::load_model(model_path);
   std::optional<Tokenizer> tokenizer;
   fs::path tokenizer_path = config.model.string("tokenizer");
-  if (!tokenizer_path.empty() && tokenizer_path.is_relative()) tokenizer_path = config.base_dir / tokenizer_path;
+  const bool tokenizer_configured = !tokenizer_path.empty();
+  if (tokenizer_configured && tokenizer_path.is_relative()) tokenizer_path = config.base_dir / tokenizer_path;
   if (tokenizer_path.empty() && fs::is_directory(model_path) && fs::exists(model_path / "tokenizer.model"))
     tokenizer_path = model_path / "tokenizer.model";
   if (!tokenizer_path.empty()) tokenizer = Tokenizer::load(tokenizer_path);
+  // A tokenizer of another model would make prompts of ids the model does not have: every text
+  // request would fail alone. Checked before the weights load.
+  if (tokenizer && tokenizer->vocab_size() > model_config.vocab_size) {
+    const std::string why = "has " + std::to_string(tokenizer->vocab_size()) + " pieces, more than the model's " +
+                            std::to_string(model_config.vocab_size) +
+                            "-token vocabulary: it belongs to another model. Give this model's tokenizer";
+    if (tokenizer_configured) throw config.model.invalid("tokenizer", why);
+    throw ModelError("the tokenizer beside the model, " + tokenizer_path.string() + ", " + why +
+                     " (or remove it and prompt with token ids)");
+  }
+  io::LoadedModel model = io::load_model(model_path);
   log << "loom: loaded " << model_path.string() << " (" << io::architecture_hf_name(model.config.architecture) << ", "
       << model.config.num_hidden_layers << " layers, vocab " << model.config.vocab_size << ")"
       << (tokenizer ? ", tokenizer " + tokenizer_path.string() : std::string(", no tokenizer: token-id prompts only"))

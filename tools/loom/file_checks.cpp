@@ -43,6 +43,18 @@ void check_writable_file(const fs::path& path, const char* option, const fs::pat
     refuse(option, path, std::string("cannot write it: ") + std::strerror(errno));
 }
 
+void check_output_folder(const fs::path& path, const char* option) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec))
+    refuse(option, path, "is a file; give a folder (it is created when missing)");
+  fs::path existing = path;
+  while (!existing.empty() && !fs::exists(existing, ec)) existing = existing.parent_path();
+  if (existing.empty()) existing = ".";
+  if (!fs::is_directory(existing, ec)) refuse(option, path, existing.string() + " is a file, not a folder");
+  if (::access(existing.c_str(), W_OK) != 0)
+    refuse(option, path, "cannot write in " + existing.string() + ": " + std::strerror(errno));
+}
+
 void write_new_output(const fs::path& path, const char* option, bool force, std::uint64_t bytes,
                       const std::function<void(const fs::path&)>& write) {
   std::error_code ec;

@@ -17,6 +17,10 @@ void check_readable_file(const std::filesystem::path& path, const char* option);
 void check_writable_file(const std::filesystem::path& path, const char* option, const std::filesystem::path& input,
                          const char* input_option);
 
+// `path` can hold a command's output files: an existing writable folder, or one that can be created
+// (its nearest existing parent is a writable folder).
+void check_output_folder(const std::filesystem::path& path, const char* option);
+
 // Creates `path` (a file or folder a command makes whole, such as a model) through `write`, which
 // is given a hidden path beside it to fill; renamed to `path` only when `write` returns, so a
 // failure or a kill never leaves something that looks complete. Refused before anything is written
