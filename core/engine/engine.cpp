@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <limits>
 
 #include "core/config/byte_size.h"
 #include "core/model/config_adapters.h"
@@ -11,6 +13,7 @@
 #include "core/model/pipeline_model.h"
 #include "core/plugin/plugin_setup.h"
 #include "core/sampling/validate.h"
+#include "core/tokenizer/bounded_encode.h"
 #include "core/tokenizer/stop_strings.h"
 
 namespace loom {
@@ -74,14 +77,59 @@ std::unique_ptr<Model> make_model(const ModelPlan& plan, io::LoadedModel model, 
   return make_cuda_model(std::move(model), plan.cuda);
 }
 
+// Host memory the kernel says can be had now (free plus reclaimable cache: MemAvailable), or free
+// memory where /proc/meminfo cannot be read; 0 when neither is known.
+std::uint64_t available_host_memory() {
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    std::uint64_t kib = 0;
+    meminfo >> kib;
+    if (key == "MemAvailable:") return kib * 1024;
+    meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  const long pages = sysconf(_SC_AVPHYS_PAGES);
+  return pages > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// The memory a KV pool can take on the model's device: the host's available memory, or the GPU's
+// after the weights and work buffers.
+std::uint64_t memory_for_pool(const Model& model) {
+  if (model.device().kind == sdk::DeviceKind::cpu) return available_host_memory();
+  try {
+    return model.kv_cache_budget(1.0);
+  } catch (const DeviceError&) {
+    return 0;
+  }
+}
+
+// A pool size asked for by `key` is checked before anything is allocated (an allocation that
+// fails later blames whichever plugin allocated first), saying how much it asks of what there is.
+void check_pool_fits(const sdk::PluginConfig& kv, const char* key, std::uint64_t blocks, const sdk::EngineInfo& info,
+                     const Model& model) {
+  const std::uint64_t block_bytes = info.block_bytes();
+  const std::uint64_t room = memory_for_pool(model);
+  if (room == 0 || static_cast<unsigned __int128>(blocks) * block_bytes <= room) return;
+  const auto asked = static_cast<unsigned __int128>(blocks) * block_bytes;
+  const std::uint64_t shown = asked > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(asked);
+  throw kv.invalid(key, std::to_string(blocks) + " blocks of " + std::to_string(info.block_size) + " tokens (" +
+                            format_byte_size(block_bytes) + " each) need " + format_byte_size(shown) + "; the " +
+                            (model.device().kind == sdk::DeviceKind::cpu ? "machine has " : "GPU has ") +
+                            format_byte_size(room) + " available for them, room for at most " +
+                            std::to_string(room / block_bytes) + " blocks. Ask for less, or 0 for the default");
+}
+
 std::uint64_t pool_blocks(const Config& config, const sdk::EngineInfo& info, const Model& model,
                           std::size_t max_model_len) {
   const std::uint64_t block_bytes = info.block_bytes();
-  if (std::int64_t blocks = config.kv().integer("num_blocks"); blocks > 0) return static_cast<std::uint64_t>(blocks);
+  if (std::int64_t blocks = config.kv().integer("num_blocks"); blocks > 0) {
+    check_pool_fits(config.kv(), "num_blocks", static_cast<std::uint64_t>(blocks), info, model);
+    return static_cast<std::uint64_t>(blocks);
+  }
   if (std::int64_t bytes = config.kv().integer("cache_memory"); bytes > 0) {
     const std::uint64_t blocks = static_cast<std::uint64_t>(bytes) / block_bytes;
     if (blocks == 0)
       throw config.kv().invalid("cache_memory", "holds no KV block: one block needs " + format_byte_size(block_bytes));
+    check_pool_fits(config.kv(), "cache_memory", blocks, info, model);
     return blocks;
   }
   if (model.device().kind == sdk::DeviceKind::cuda) {
@@ -94,11 +142,8 @@ std::uint64_t pool_blocks(const Config& config, const sdk::EngineInfo& info, con
   // now (pages are touched only as blocks are written, but a pool beyond the memory would fail
   // under load rather than at start-up).
   const std::uint64_t per_seq = (max_model_len + info.block_size - 1) / info.block_size;
-  const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-  const long available_pages = sysconf(_SC_AVPHYS_PAGES);
-  const std::uint64_t cap =
-      available_pages > 0 ? std::min(kDefaultCpuCacheBytes, static_cast<std::uint64_t>(available_pages) * page / 4)
-                          : kDefaultCpuCacheBytes;
+  const std::uint64_t available = available_host_memory();
+  const std::uint64_t cap = available > 0 ? std::min(kDefaultCpuCacheBytes, available / 4) : kDefaultCpuCacheBytes;
   return std::max<std::uint64_t>(per_seq, std::min<std::uint64_t>(per_seq * info.max_num_seqs, cap / block_bytes));
 }
 
@@ -176,7 +221,13 @@ void Engine::submit(const Request& request) {
     if (request.prompt) {
       if (!tokenizer_)
         throw RequestError("the model has no tokenizer: give prompt_token_ids, or set [model] tokenizer");
-      prompt = tokenizer_->encode(*request.prompt, /*add_bos=*/true);
+      auto encoded = encode_bounded(*tokenizer_, *request.prompt, /*add_bos=*/true, max_model_len_ - 1);
+      if (const auto* too_long = std::get_if<TooManyTokens>(&encoded))
+        throw RequestError("the prompt is longer than the model's context of " + std::to_string(max_model_len_) +
+                           " tokens (prompt and output together): its first " +
+                           std::to_string(too_long->prefix_bytes) + " of " + std::to_string(request.prompt->size()) +
+                           " bytes are already " + std::to_string(too_long->prefix_tokens) + " tokens");
+      prompt = std::move(std::get<std::vector<std::int32_t>>(encoded));
     } else {
       prompt = request.prompt_token_ids;
     }

@@ -87,8 +87,10 @@ void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, c
   const std::string& device = config.engine.string("device");
   sdk::EngineInfo info = engine_info(config, sdk::Device{sdk::DeviceKind::cpu, 0}, model);
   info.device = device;
+  // At most the provisional count: a num_blocks beyond the memory is refused by name when the
+  // pool is sized, not as a plugin's failed allocation here.
   const std::int64_t blocks = config.kv().integer("num_blocks");
-  info.num_blocks = blocks > 0 ? static_cast<std::uint64_t>(blocks) : kProvisionalBlocks;
+  info.num_blocks = blocks > 0 ? std::min(static_cast<std::uint64_t>(blocks), kProvisionalBlocks) : kProvisionalBlocks;
   PluginPtr<sdk::Evictor> evictor = make<sdk::Evictor>(resolved, info);
   PluginPtr<sdk::KvAllocator> allocator = make<sdk::KvAllocator>(resolved, info);
   allocator->set_evictor(*evictor);

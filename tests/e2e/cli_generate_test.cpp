@@ -229,7 +229,8 @@ TEST_F(CliGenerate, AKeyAPluginsConstructorRefusesStopsTheRunBeforeTheWeightsAre
 // Found by a hostile user: inputs that were silently misread. A *.jsonl file is JSONL even when
 // its first line is a comment (that line is skipped as bad, named); a text file whose later lines
 // look like JSON gets a warning naming the line; a binary file is refused (exit 2) instead of
-// becoming prompts; an n beyond the bound fails as one error line, not one per sample.
+// becoming prompts; an n beyond the bound fails as one error line, not one per sample, that
+// gives the prompt's length; the summary counts the skipped lines.
 TEST_F(CliGenerate, InputsThatWouldBeMisreadAreReadAsNamedWarnedOrRefused) {
   const std::string json_line = R"({"prompt_token_ids": [5, 6, 7]})";
   const fs::path jsonl = write("commented.jsonl", "# made by hand\n" + json_line + "\n");
@@ -237,6 +238,7 @@ TEST_F(CliGenerate, InputsThatWouldBeMisreadAreReadAsNamedWarnedOrRefused) {
   EXPECT_EQ(as_jsonl.exit_code, 0) << as_jsonl.output;
   EXPECT_CONTAINS(as_jsonl.output, "skipped " + jsonl.string() + ":1: not valid JSON");
   EXPECT_CONTAINS(as_jsonl.output, "\"prompt_tokens\":3");
+  EXPECT_CONTAINS(as_jsonl.output, "requests        1 (0 failed); 1 input lines skipped");
 
   const fs::path text = write("commented.txt", "# made by hand\n" + json_line + "\n");
   LoomRun as_text = run_loom("generate --config " + config() + " --input " + text.string(), "2>&1");
@@ -250,12 +252,13 @@ TEST_F(CliGenerate, InputsThatWouldBeMisreadAreReadAsNamedWarnedOrRefused) {
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_CONTAINS(refused.output, blob.string() + ":1: holds a NUL byte");
 
-  const fs::path many = write("many.jsonl", R"({"prompt_token_ids": [5], "n": 100000})"
+  const fs::path many = write("many.jsonl", R"({"prompt_token_ids": [5, 6], "n": 100000})"
                                             "\n");
   LoomRun bounded = run_loom("generate --config " + config() + " --input " + many.string(), "2>/dev/null");
   EXPECT_EQ(bounded.exit_code, 3);
   EXPECT_EQ(std::count(bounded.output.begin(), bounded.output.end(), '\n'), 1) << bounded.output.substr(0, 400);
   EXPECT_CONTAINS(bounded.output, "1 <= n <= 256");
+  EXPECT_CONTAINS(bounded.output, "\"prompt_tokens\":2") << "an error line still says how long the prompt was";
 }
 
 // Found by a hostile user: --output naming the --input file overwrote the requests, mkmodel
@@ -299,6 +302,48 @@ TEST_F(CliGenerate, AMistakeNeverClobbersAUsersFile) {
   std::string first_line;
   std::getline(written, first_line);
   EXPECT_CONTAINS(first_line, "prompt_token_ids");
+}
+
+// Found by a hostile user: kv.cache_memory = "100GiB" or kv.num_blocks = 1e8 on the CPU ended in
+// "internal error: std::bad_alloc", and 1e12 blocks blamed the lru evictor. The pool a key asks
+// for is now compared with the memory there is, and the key is named with both figures.
+TEST_F(CliGenerate, AKvPoolBeyondTheMachinesMemoryIsRefusedByItsKey) {
+  for (const std::string set : {"kv.cache_memory=100TiB", "kv.num_blocks=100000000000", "kv.num_blocks=1000000000000"}) {
+    LoomRun run = run_loom("generate --config " + config() + " -p hello --set " + set);
+    EXPECT_EQ(run.exit_code, 2) << set << "\n" << run.output;
+    EXPECT_CONTAINS(run.output, "[kv] " + set.substr(3, set.find('=') - 3) + ": ");
+    EXPECT_CONTAINS(run.output, "available for them, room for at most");
+    EXPECT_EQ(run.output.find("bad_alloc"), std::string::npos) << run.output;
+  }
+}
+
+// Found by a hostile user: a 10 MB prompt held another request's first token back 18 s, all of it
+// spent tokenizing a prompt the model could never read. Its beginning now proves it too long.
+TEST_F(CliGenerate, AHugePromptFailsAloneAtOnceWithoutHoldingBackTheOthers) {
+  std::string huge;
+  while (huge.size() < 10'000'000) huge += "the cat sat on the mat. ";
+  const std::string input_text = R"({"id": "short", "prompt": "Once upon a time", "max_tokens": 4})" "\n"
+                                 R"({"id": "huge", "prompt": ")" + huge + "\"}\n" +
+                                 R"({"id": "after", "prompt": "Hello", "max_tokens": 4})" "\n";
+  const fs::path input = write("huge.jsonl", input_text);
+  const fs::path output = dir_ / "huge_out.jsonl";
+  LoomRun run = run_loom("generate --quiet --config " + config() + " --input " + input.string() + " --output " +
+                         output.string());
+  EXPECT_EQ(run.exit_code, 3) << run.output;
+  std::ifstream results(output);
+  int lines = 0;
+  for (std::string line; std::getline(results, line); ++lines) {
+    const nlohmann::json r = nlohmann::json::parse(line);
+    if (r["id"] == "huge") {
+      EXPECT_EQ(r["finish_reason"], "error");
+      EXPECT_CONTAINS(r["error"].get<std::string>(), "the prompt is longer than the model's context");
+    } else {
+      EXPECT_EQ(r["finish_reason"], "length") << line;
+      // Seconds before the fix; a loaded CI machine under a sanitizer still answers well within 2 s.
+      EXPECT_LT(r["timings"]["ttft_ms"].get<double>(), 2000.0) << line;
+    }
+  }
+  EXPECT_EQ(lines, 3);
 }
 
 // Found by a hostile user: mkmodel with an absurd shape wrote until the disk was full and left the

@@ -195,7 +195,8 @@ int run_generate(std::span<const std::string> args) {
   }
   if (progress) finish_progress();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const RunSummary summary = summarize(results, engine.stats(), wall);
+  RunSummary summary = summarize(results, engine.stats(), wall);
+  summary.skipped_lines = read.bad_lines.size();
   if (!quiet) {
     print_summary(std::cerr, summary);
     std::fprintf(stderr, "start-up        %.2f s before the first request (config, plugins, model, KV pool)\n",

@@ -61,13 +61,17 @@ void print_summary(std::ostream& out, const RunSummary& s) {
     std::snprintf(line, sizeof line, format, args...);
     out << line << "\n";
   };
-  emit("requests        %zu (%zu failed)", s.requests, s.failed);
-  // Computed prompt tokens: fewer than the prompts' when KV was shared (prefix cache, a KV
-  // connector's loads, samples forked from sample 0), more when preemption recomputed some.
-  const char* how = s.computed_prompt_tokens < s.prompt_tokens
-                        ? "the rest shared: prefix cache, loaded KV, forked samples"
-                        : s.computed_prompt_tokens > s.prompt_tokens ? "recomputation after preemption included"
-                                                                     : "none shared";
+  if (s.skipped_lines > 0)
+    emit("requests        %zu (%zu failed); %zu input lines skipped", s.requests, s.failed, s.skipped_lines);
+  else
+    emit("requests        %zu (%zu failed)", s.requests, s.failed);
+  // The prompt count is of the requests that finished. Computed prompt tokens are fewer when KV
+  // was shared (prefix cache, a KV connector's loads, samples forked from sample 0), more when
+  // preemption recomputed some or requests that failed had their prompts computed.
+  const char* how = s.computed_prompt_tokens < s.prompt_tokens ? "the rest shared: prefix cache, loaded KV, forked samples"
+                    : s.computed_prompt_tokens == s.prompt_tokens ? "none shared"
+                    : s.failed > 0 ? "more: recomputed after preemption, and prompts of requests that failed"
+                                   : "more: recomputed after preemption";
   emit("tokens          %llu prompt (%llu computed, %s), %llu generated", (unsigned long long)s.prompt_tokens,
        (unsigned long long)s.computed_prompt_tokens, how, (unsigned long long)s.generated_tokens);
   emit("time            %.2f s", s.wall_s);

@@ -20,6 +20,7 @@ Percentiles percentiles(std::vector<double> values);
 
 struct RunSummary {
   std::size_t requests = 0, failed = 0;
+  std::size_t skipped_lines = 0;  // input lines that were not requests (reported as they were read)
   std::uint64_t prompt_tokens = 0, generated_tokens = 0, computed_prompt_tokens = 0;
   double wall_s = 0;
   Percentiles ttft_ms, tpot_ms, e2e_ms;
