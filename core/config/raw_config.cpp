@@ -80,6 +80,12 @@ RawConfig parse_config_file(const std::filesystem::path& path) {
 }
 
 void apply_override(RawConfig& config, std::string_view assignment) {
+  if (assignment.find_first_of("\r\n") != std::string_view::npos) {
+    // Shown escaped: the message stays one line, and the break is visible.
+    std::string shown;
+    for (char c : assignment) shown += c == '\n' ? std::string("\\n") : c == '\r' ? std::string("\\r") : std::string(1, c);
+    throw ConfigError("--set " + shown + ": holds a line break; a --set is one line (give one --set per key)");
+  }
   const std::string origin = "--set " + std::string(assignment);
   auto eq = assignment.find('=');
   auto dot = assignment.find('.');

@@ -38,8 +38,8 @@ void require_range(std::string_view min_field, std::int32_t min, std::string_vie
 }
 
 void validate(const WorkloadSpec& spec) {
-  require(spec.requests >= 1 && spec.requests <= kMaxWorkloadRequests, "requests",
-          "from 1 to " + std::to_string(kMaxWorkloadRequests), spec.requests);
+  require(spec.requests <= kMaxWorkloadRequests, "requests", "at most " + std::to_string(kMaxWorkloadRequests),
+          spec.requests);
   require(spec.vocab_size >= 4, "vocab_size", "at least 4 (token ids are drawn from [3, vocab_size))",
           spec.vocab_size);
   require(std::isfinite(spec.rate) && spec.rate > 0, "rate", "a number > 0 (arrivals per second)", spec.rate);

@@ -68,7 +68,7 @@ inline constexpr std::size_t kMaxWorkloadRequests = 1'000'000;
 
 struct WorkloadSpec {
   WorkloadKind kind = WorkloadKind::chat;
-  std::size_t requests = 200;           // lines written: 1 to kMaxWorkloadRequests
+  std::size_t requests = 200;           // lines written: at most kMaxWorkloadRequests
   std::uint64_t seed = 0;
   std::int32_t vocab_size = 32000;      // token ids are drawn from [3, vocab_size); must be >= 4
   double rate = 8.0;                    // mean arrivals per second (Poisson process); must be > 0

@@ -133,6 +133,10 @@ TEST(Config, MalformedOverridesAreRefused) {
   EXPECT_CONTAINS(config_error("", {"engine.max_num_seqs"}), "expected section.key=value");
   EXPECT_CONTAINS(config_error("", {"engine.max_num_seq=3"}), "--set engine.max_num_seq=3: [engine] unknown key");
   EXPECT_CONTAINS(config_error("", {"engne.seed=3"}), "Did you mean 'engine'?");
+  // Found by a hostile user: text after a line break in a value was dropped without a word.
+  EXPECT_CONTAINS(config_error("", {"evictor.plugin=lru\njunk"}),
+                  "--set evictor.plugin=lru\\njunk: holds a line break; a --set is one line");
+  EXPECT_CONTAINS(config_error("", {"engine.seed=5\r"}), "--set engine.seed=5\\r: holds a line break");
 }
 
 TEST(Config, PluginSectionsSeparateEngineKeysFromPluginKeys) {
