@@ -4,7 +4,9 @@
 // CPU's up to a first difference where the CPU's two candidates are within 2% of the logit range
 // of each other (and most must be identical), whatever the block size, batch composition,
 // chunking, preemption or CUDA graphs; no request is lost, no block leaks.
+#include <algorithm>
 #include <cstdlib>
+#include <random>
 #include <filesystem>
 #include <map>
 
@@ -38,7 +40,8 @@ std::vector<Request> stories_requests(int count) {
 
 std::map<std::string, std::vector<std::int32_t>> run(const io::LoadedModel& model, const std::vector<Request>& requests,
                                                      std::vector<std::string> overrides, EngineStats* stats = nullptr) {
-  overrides.push_back("model.dtype=fp16");
+  if (std::none_of(overrides.begin(), overrides.end(), [](const std::string& o) { return o.starts_with("model.dtype="); }))
+    overrides.push_back("model.dtype=fp16");
   Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
   PluginRegistry registry(PluginRegistry::default_search_path());
   Engine engine(config, registry, model, std::nullopt);
@@ -119,6 +122,49 @@ TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
                                           {"engine.device=cuda", "speculative.plugin=ngram", "engine.cuda_graphs=false"},
                                           {"engine.device=cuda", "speculative.plugin=ngram", "kv.num_blocks=40"},
                                       });
+}
+
+// bf16 fidelity (issue 18): some prompts of about 100 tokens once made the bf16 path pick another
+// first token where the CPU's margin was about 9% of the logit range. Over 300 random prompts of
+// 1 to 256 tokens, in bf16 and in fp16, every continuation must follow the CPU's up to a first
+// difference that is a near-tie on the CPU: within 5% of the range (max - mean) in bf16, 2% in
+// fp16 (docs/numerics.md). The worst cases are printed, to say where any extra error comes from.
+TEST(EngineOnGpu, FirstDifferencesAreNearTiesOverRandomPromptsOf1To256TokensInBf16AndFp16) {
+  LOOM_REQUIRE_GPU();
+  ASSERT_TRUE(have_stories()) << "shared models not found at " << test_models_dir() << "; set LOOM_TEST_MODELS";
+  const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
+  std::mt19937 rng(2026);
+  std::uniform_int_distribution<int> length(1, 256), token(3, 511);
+  std::vector<Request> requests;
+  for (int i = 0; i < 300; ++i) {
+    Request r;
+    r.id = "p" + std::to_string(i);
+    r.prompt_token_ids = {1};
+    for (int j = length(rng) - 1; j > 0; --j) r.prompt_token_ids.push_back(token(rng));
+    r.params.max_tokens = 8;
+    r.params.ignore_eos = true;
+    requests.push_back(r);
+  }
+  const auto cpu = run(model, requests, {"engine.device=cpu"});
+  for (const auto& [dtype, bound] : {std::pair<std::string, double>{"bf16", 0.05}, {"fp16", 0.02}}) {
+    const auto gpu = run(model, requests, {"engine.device=cuda", "model.dtype=" + dtype});
+    ASSERT_EQ(gpu.size(), requests.size());
+    std::vector<std::pair<double, std::string>> gaps;
+    int first_token_differs = 0;
+    for (const Request& r : requests) {
+      const double gap = divergence_gap(model, r.prompt_token_ids, cpu.at(r.id), gpu.at(r.id));
+      if (gap == 0.0) continue;
+      first_token_differs += cpu.at(r.id)[0] != gpu.at(r.id)[0];
+      gaps.emplace_back(gap, r.id + " (" + std::to_string(r.prompt_token_ids.size()) + " prompt tokens)");
+      EXPECT_LE(gap, bound) << dtype << ": " << r.id << ", " << r.prompt_token_ids.size() << " prompt tokens";
+    }
+    std::sort(gaps.rbegin(), gaps.rend());
+    std::printf("%s: %zu of %zu continuations differ from the CPU (%d at the first token); worst gaps:", dtype.c_str(),
+                gaps.size(), requests.size(), first_token_differs);
+    for (std::size_t i = 0; i < std::min<std::size_t>(5, gaps.size()); ++i)
+      std::printf(" %.4f %s;", gaps[i].first, gaps[i].second.c_str());
+    std::printf("\n");
+  }
 }
 
 // sdk/examples/simple_cuda_attention, built from the example's sources like any test plugin: the
