@@ -103,6 +103,8 @@ class Engine {
   // Appends a StepRecord per model step to `log` (nullptr stops); `loom bench` computes rooflines.
   void record_steps(std::vector<StepRecord>* log) { step_log_ = log; }
   const sdk::StepBudget& budget() const { return budget_; }
+  // The longest sequence (prompt and output) served: the model's context or [engine] max_model_len.
+  std::size_t max_model_len() const { return max_model_len_; }
   const std::optional<Tokenizer>& tokenizer() const { return tokenizer_; }
 
  private:

@@ -79,6 +79,7 @@ std::span<float> CpuModel::step_logits(std::size_t rows) {
 
 void CpuModel::read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                             std::span<std::int32_t> tokens) {
+  clock_.start();
   const std::size_t vocab = static_cast<std::size_t>(model_.config.vocab_size);
   for (std::size_t r = 0; r < rows.size(); ++r) {
     std::span<const float> row(step_logits_.data() + r * vocab, vocab);
@@ -90,17 +91,21 @@ void CpuModel::read_outputs(std::span<const OutputRow> rows, std::span<float> lo
         break;
     }
   }
+  clock_.mark("sampling + copies");
 }
 
 void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache,
                        std::span<float> logits) {
   if (logits.size() < batch.logit_rows.size() * static_cast<std::size_t>(model_.config.vocab_size))
     throw Error("CpuModel::forward: the logits buffer is too small for the rows requested");
+  clock_.start();
   embed(batch);
   attention.prepare(attention_batch_of(model_.config, batch.seqs, static_cast<std::uint32_t>(batch.tokens.size())),
                     cache, nullptr);
+  clock_.mark("embedding");
   run_layers(batch, attention, cache);
   lm_head(batch, logits);
+  clock_.end_step();
 }
 
 std::span<float> CpuModel::residual(int T) {
@@ -122,11 +127,13 @@ void CpuModel::embed(const ForwardBatch& batch) {
 void CpuModel::run_layers(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) {
   const auto& c = model_.config;
   const int T = static_cast<int>(batch.tokens.size());
+  clock_.start();  // again: a pipeline stage enters here, with its input received
   // RoPE angles depend only on positions: computed once per step for all layers and heads.
   const std::size_t half = static_cast<std::size_t>(c.head_dim / 2);
   float* cos = sized(cos_, T * half);
   float* sin = sized(sin_, T * half);
   cpu::rope_cos_sin(inv_freq_, batch.positions.data(), T, cos, sin, rope_scale_);
+  clock_.mark("rope");
   for (std::size_t l = layers_.first; l < layers_.end; ++l) {
     attention_block(l, T, cos, sin, attention, cache);
     ffn_block(l, T);
@@ -144,7 +151,9 @@ void CpuModel::lm_head(const ForwardBatch& batch, std::span<float> logits) {
   for (int r = 0; r < R; ++r)
     std::copy_n(hidden + static_cast<std::size_t>(batch.logit_rows[r]) * H, H, selected + static_cast<std::size_t>(r) * H);
   cpu::rmsnorm(selected, w.final_norm.data(), R, H, static_cast<float>(c.rms_norm_eps), selected);
+  clock_.mark("rmsnorm");
   cpu::linear(selected, R, H, w.lm_head.data(), vocab, nullptr, logits.data());
+  clock_.mark("lm head");
 }
 
 void CpuModel::attention_block(std::size_t l, int T, const float* cos, const float* sin,
@@ -158,27 +167,34 @@ void CpuModel::attention_block(std::size_t l, int T, const float* cos, const flo
 
   float* x = sized(normed_, static_cast<std::size_t>(T) * H);
   cpu::rmsnorm(hidden, layer.attn_norm.data(), T, H, eps, x);
+  clock_.mark("rmsnorm");
   float* q = sized(q_, static_cast<std::size_t>(T) * heads * d);
   float* k = sized(k_, static_cast<std::size_t>(T) * kv_heads * d);
   float* v = sized(v_, static_cast<std::size_t>(T) * kv_heads * d);
   linear(x, T, layer.wq, layer.bq, q);
   linear(x, T, layer.wk, layer.bk, k);
   linear(x, T, layer.wv, layer.bv, v);
+  clock_.mark("qkv projection");
   if (c.qk_norm) {  // Qwen3: RMSNorm of each head before RoPE
     cpu::rmsnorm(q, layer.q_norm.data(), T * heads, d, eps, q);
     cpu::rmsnorm(k, layer.k_norm.data(), T * kv_heads, d, eps, k);
+    clock_.mark("rmsnorm");
   }
   const auto pairing =
       c.rope_style == io::RopeStyle::kInterleaved ? cpu::RopePairing::interleaved : cpu::RopePairing::rotate_half;
   cpu::apply_rope(q, T, heads, d, cos, sin, pairing);
   cpu::apply_rope(k, T, kv_heads, d, cos, sin, pairing);
+  clock_.mark("rope");
 
   float* out = sized(attn_, static_cast<std::size_t>(T) * heads * d);
   attention.forward(static_cast<std::uint32_t>(l), view(q, T, heads, d), view(k, T, kv_heads, d),
                     view(v, T, kv_heads, d), cache, view(out, T, heads, d), nullptr);
+  clock_.mark("attention (plugin)");
   float* projected = sized(proj_, static_cast<std::size_t>(T) * H);
   linear(out, T, layer.wo, layer.bo, projected);
+  clock_.mark("o projection");
   cpu::add_inplace(hidden, projected, static_cast<std::int64_t>(T) * H);
+  clock_.mark("residual add");
 }
 
 void CpuModel::ffn_block(std::size_t l, int T) {
@@ -188,6 +204,7 @@ void CpuModel::ffn_block(std::size_t l, int T) {
   float* hidden = hidden_.data();
   float* x = sized(normed_, static_cast<std::size_t>(T) * H);
   cpu::rmsnorm(hidden, layer.ffn_norm.data(), T, H, static_cast<float>(c.rms_norm_eps), x);
+  clock_.mark("rmsnorm");
   float* out = sized(proj_, static_cast<std::size_t>(T) * H);
   if (c.layer_is_moe(static_cast<std::int64_t>(l))) {
     moe_ffn(layer, T, x, out);
@@ -195,6 +212,7 @@ void CpuModel::ffn_block(std::size_t l, int T) {
     swiglu(layer.w_gate, layer.w_up, layer.w_down, T, x, out);
   }
   cpu::add_inplace(hidden, out, static_cast<std::int64_t>(T) * H);
+  clock_.mark("residual add");
 }
 
 // out[n, hidden] = down(silu(gate(x)) * up(x)): the dense FFN, each expert and the shared expert.
@@ -205,8 +223,11 @@ void CpuModel::swiglu(const io::Tensor& w_gate, const io::Tensor& w_up, const io
   float* up = sized(up_, static_cast<std::size_t>(n) * inter);
   linear(x, n, w_gate, {}, gate);
   linear(x, n, w_up, {}, up);
+  clock_.mark("gate/up projection");
   cpu::silu_and_mul(gate, up, static_cast<std::int64_t>(n) * inter, gate);
+  clock_.mark("silu * up");
   linear(gate, n, w_down, {}, out);
+  clock_.mark("down projection");
 }
 
 // Each token's routed output is the sum over its own top-k list, in that list's order, so the

@@ -38,6 +38,11 @@ class CpuModel final : public Model {
   std::uint64_t kv_cache_budget(double) const override { return 0; }
   std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) override;
 
+  std::string profile_report() const override { return phase_table(clock_.seconds(), clock_.steps(), "CPU"); }
+  PhaseSeconds phase_seconds() const override { return clock_.seconds(); }
+  void reset_timing() override { clock_.reset(); }
+  void set_profiling(bool on) override { clock_.set_enabled(on); }
+
   // Model interface: logits stay in a host buffer until read_outputs.
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
   void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
@@ -77,6 +82,7 @@ class CpuModel final : public Model {
   std::vector<float> hidden_, normed_, q_, k_, v_, attn_, proj_, gate_, up_, cos_, sin_;
   std::vector<float> router_logits_, expert_in_, expert_out_, routed_, route_weights_;
   std::vector<std::int32_t> route_ids_;
+  PhaseClock clock_{profiling_requested()};  // LOOM_PROFILE=1: host time per phase
 };
 
 }  // namespace loom

@@ -64,9 +64,7 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
   const std::uint32_t rows_per_seq = 1 + options_.max_draft_tokens;
   buffers_ = std::make_unique<CudaWorkBuffers>(
       c, max_tokens, std::min(max_tokens, std::max<std::uint32_t>(options_.max_num_seqs, 1) * rows_per_seq));
-  const char* profile = std::getenv("LOOM_PROFILE");
-  timer_ = std::make_unique<CudaStepTimer>(profile && std::string(profile) == "1");
-  if (timer_->profiling()) options_.cuda_graphs = false;  // phases are timed between kernels, which a graph hides
+  timer_ = std::make_unique<CudaStepTimer>(profiling_requested());
   stream_.synchronize();
 }
 
@@ -78,7 +76,7 @@ std::string CudaModel::describe() const {
   return "cuda:" + std::to_string(options_.device_index) + " (" + runtime::device_name() + "), " +
          sdk::dtype_name(dtype_) + ", weights " + runtime::format_gib(weights_->allocated_bytes()) +
          ", work buffers " + runtime::format_gib(buffers_->bytes()) + ", CUDA graphs " +
-         (options_.cuda_graphs ? "on" : "off");
+         (!options_.cuda_graphs ? "off" : timer_->profiling() ? "off while profiling" : "on");
 }
 
 std::uint64_t CudaModel::kv_cache_budget(double gpu_memory_utilization) const {
@@ -106,7 +104,8 @@ std::unique_ptr<KvCache> CudaModel::make_kv_cache(std::uint32_t num_blocks, std:
 }
 
 int CudaModel::graph_batch_size(int T) const {
-  if (!options_.cuda_graphs || T <= 0) return 0;
+  // Phases are timed between kernels, which a graph hides: profiled steps run eagerly.
+  if (!options_.cuda_graphs || timer_->profiling() || T <= 0) return 0;
   int size = T <= 8 ? 1 : 16;
   if (T <= 8) {
     while (size < T) size *= 2;

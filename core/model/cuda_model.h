@@ -58,6 +58,8 @@ class CudaModel final : public Model {
 
   double device_seconds() const override { return timer_->device_seconds(); }
   std::string profile_report() const override { return timer_->report(); }
+  PhaseSeconds phase_seconds() const override { return timer_->phase_seconds(); }
+  void set_profiling(bool on) override { timer_->set_profiling(on); }
   void reset_timing() override { timer_->reset(); }
 
  private:

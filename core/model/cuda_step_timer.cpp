@@ -50,7 +50,7 @@ void CudaStepTimer::collect() {
   for (std::size_t i = 0; i < phase_count_; ++i) {
     float at = 0;
     LOOM_CUDA_CHECK(cudaEventElapsedTime(&at, start_, phase_events_[i]));
-    phase_ms_[phase_names_[i]] += at - previous;  // the phase named at its end
+    phase_seconds_[phase_names_[i]] += (at - previous) / 1e3;  // the phase named at its end
     previous = at;
   }
   ++profiled_steps_;
@@ -58,25 +58,10 @@ void CudaStepTimer::collect() {
 
 void CudaStepTimer::reset() {
   device_ms_ = 0;
-  phase_ms_.clear();
+  phase_seconds_.clear();
   profiled_steps_ = 0;
 }
 
-std::string CudaStepTimer::report() const {
-  if (phase_ms_.empty()) return "";
-  double total = 0;
-  for (const auto& [name, ms] : phase_ms_) total += ms;
-  std::vector<std::pair<double, std::string>> sorted;
-  for (const auto& [name, ms] : phase_ms_) sorted.emplace_back(ms, name);
-  std::sort(sorted.rbegin(), sorted.rend());
-  std::string out = "GPU time by phase over " + std::to_string(profiled_steps_) + " steps (" +
-                    std::to_string(total) + " ms):\n";
-  for (const auto& [ms, name] : sorted) {
-    char line[128];
-    std::snprintf(line, sizeof line, "  %-22s %9.2f ms  %5.1f%%\n", name.c_str(), ms, 100.0 * ms / total);
-    out += line;
-  }
-  return out;
-}
+std::string CudaStepTimer::report() const { return phase_table(phase_seconds_, profiled_steps_, "GPU"); }
 
 }  // namespace loom

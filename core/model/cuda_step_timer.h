@@ -9,6 +9,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "core/model/phase_times.h"
+
 namespace loom {
 
 class CudaStepTimer {
@@ -19,6 +21,7 @@ class CudaStepTimer {
   CudaStepTimer& operator=(const CudaStepTimer&) = delete;
 
   bool profiling() const { return profile_; }
+  void set_profiling(bool on) { profile_ = on; }
   void start(cudaStream_t stream);               // before the step's first kernel
   void mark(const char* phase, cudaStream_t stream);  // end of a phase (profiling only)
   void stop(cudaStream_t stream);                // after the step's last kernel
@@ -26,6 +29,7 @@ class CudaStepTimer {
 
   double device_seconds() const { return device_ms_ / 1e3; }
   std::string report() const;  // per-phase table; "" without profiling
+  const PhaseSeconds& phase_seconds() const { return phase_seconds_; }
   void reset();
 
  private:
@@ -36,7 +40,7 @@ class CudaStepTimer {
   std::vector<cudaEvent_t> phase_events_;
   std::vector<const char*> phase_names_;
   std::size_t phase_count_ = 0;
-  std::map<std::string, double> phase_ms_;
+  PhaseSeconds phase_seconds_;
   std::uint64_t profiled_steps_ = 0;
 };
 

@@ -13,6 +13,7 @@
 #include "core/io/model_config.h"
 #include "core/model/forward_batch.h"
 #include "core/model/kv_cache.h"
+#include "core/model/phase_times.h"
 #include "core/sampling/sampling_params.h"
 #include "loom/attention.h"
 #include "loom/engine_info.h"
@@ -59,9 +60,15 @@ class Model {
                             std::span<std::int32_t> tokens) = 0;
 
   // Device time spent in forward passes since the last reset (GPU: measured with events; CPU: 0),
-  // and, when profiling was asked for (LOOM_PROFILE=1, GPU), a per-phase breakdown.
+  // and, when profiling was asked for (LOOM_PROFILE=1), a per-phase breakdown (GPU: device time;
+  // CPU: host time of the forward and of read_outputs' sampling).
   virtual double device_seconds() const { return 0.0; }
   virtual std::string profile_report() const { return ""; }
+  // The same breakdown as numbers: seconds per phase name (empty without profiling).
+  virtual PhaseSeconds phase_seconds() const { return {}; }
+  // Turns the per-phase breakdown on or off from the next step (the GPU runner runs steps
+  // eagerly while it is on: phases are timed between kernels, which a graph hides).
+  virtual void set_profiling(bool) {}
   virtual void reset_timing() {}
 };
 

@@ -14,10 +14,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/runtime/device_limits.h"
+#include "tools/loom/bench_report.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 #include "tools/loom/engine_setup.h"
+#include "tools/loom/file_checks.h"
 #include "tools/loom/progress.h"
+#include "tools/loom/random_requests.h"
 #include "tools/loom/roofline.h"
 #include "tools/loom/run_summary.h"
 
@@ -25,42 +28,6 @@ namespace loom::cli {
 
 namespace {
 
-struct Range {
-  int min = 0, max = 0;
-};
-
-// "128" or "100:1024".
-Range parse_range(const std::string& text, const char* option) {
-  Range r;
-  try {
-    auto colon = text.find(':');
-    r.min = std::stoi(text.substr(0, colon));
-    r.max = colon == std::string::npos ? r.min : std::stoi(text.substr(colon + 1));
-  } catch (const std::exception&) {
-    throw UsageError(std::string(option) + " " + text + ": expected N or MIN:MAX");
-  }
-  if (r.min < 1 || r.max < r.min) throw UsageError(std::string(option) + " " + text + ": need 1 <= MIN <= MAX");
-  return r;
-}
-
-// Random prompts; each request samples as the config's [sampling] says (greedy by default), with
-// its length drawn from `output` and EOS ignored.
-std::vector<Request> random_requests(int count, Range input, Range output, int vocab, std::uint64_t seed,
-                                     const SamplingParams& sampling) {
-  std::mt19937_64 rng(seed);
-  std::vector<Request> requests;
-  for (int i = 0; i < count; ++i) {
-    Request r;
-    r.id = "bench-" + std::to_string(i);
-    r.params = sampling;
-    const int in = std::uniform_int_distribution<int>(input.min, input.max)(rng);
-    for (int t = 0; t < in; ++t) r.prompt_token_ids.push_back(std::uniform_int_distribution<int>(3, vocab - 1)(rng));
-    r.params.max_tokens = std::uniform_int_distribution<int>(output.min, output.max)(rng);
-    r.params.ignore_eos = true;
-    requests.push_back(std::move(r));
-  }
-  return requests;
-}
 
 struct Measured {
   RunSummary summary;
@@ -210,7 +177,7 @@ nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured&
 }  // namespace
 
 int run_bench(std::span<const std::string> args) {
-  std::string config_file, input_len = "100:1024", output_len = "100:1024";
+  std::string config_file, input_len = "100:1024", output_len = "100:1024", report_dir;
   std::vector<std::string> overrides, plugin_dirs, runs;
   int num_prompts = 256;
   std::uint64_t seed = 0;
@@ -224,15 +191,31 @@ int run_bench(std::span<const std::string> args) {
       "PROMPTS,INPUT_LEN,OUTPUT_LEN: one workload; repeat to run several on the model loaded once")(
       "seed", po::value(&seed), "seed of the random prompts and lengths")(
       "json", po::bool_switch(&json), "print JSON (an array with several --run) instead of the table")(
-      "accept-failures", po::bool_switch(&accept_failures), "exit 0 even when requests failed (default: exit 3)");
+      "accept-failures", po::bool_switch(&accept_failures), "exit 0 even when requests failed (default: exit 3)")(
+      "report", po::value(&report_dir),
+      "instead of a workload, run the report's experiments (step time by phase, prefill latency, KV memory, "
+      "with and without the KV cache) and write DIR/report.md with SVG plots");
   add_set_option(options, overrides);
   add_plugin_dir_option(options, plugin_dirs);
   po::variables_map vm;
   if (!parse_or_help("bench",
                      "loom bench --config FILE [--num-prompts N] [--input-len A:B] [--output-len A:B] [--run N,A:B,C:D "
-                     "...] [--json] [--accept-failures]",
+                     "...] [--json] [--accept-failures] | loom bench --config FILE --report DIR",
                      options, {}, args, vm))
     return 0;
+  if (!report_dir.empty()) {
+    for (const char* workload_option : {"run", "num-prompts", "input-len", "output-len", "json"})
+      if (vm.count(workload_option) && !vm[workload_option].defaulted())
+        throw UsageError(std::string("--report runs its own experiments; leave out --") + workload_option);
+    check_output_folder(report_dir, "--report");
+    EngineSetup setup = setup_engine(config_file, overrides, plugin_dirs, std::cerr);
+    std::string command = "loom bench";
+    for (const std::string& a : args) command += " " + a;
+    write_bench_report(*setup.engine, {command, config_file, seed}, report_dir, std::cerr);
+    std::cout << "report: " << (std::filesystem::path(report_dir) / "report.md").string()
+              << " (plots beside it, figures in report.json)\n";
+    return 0;
+  }
   std::vector<Workload> workloads;
   for (const std::string& run : runs) workloads.push_back(parse_run(run));
   if (workloads.empty()) {
