@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/io/dtype.h"
 #include "core/model/config_adapters.h"
 #include "loom/error.h"
 #include "loom/kernels/cpu/elementwise.h"
@@ -21,6 +22,18 @@ namespace {
 void linear(const float* x, int T, const io::Tensor& w, const io::Tensor& bias, float* y) {
   cpu::linear(x, T, static_cast<int>(w.dim(1)), w.data(), static_cast<int>(w.dim(0)),
               bias.empty() ? nullptr : bias.data(), y);
+}
+
+// `x` as the 16-bit type stores it (round to nearest even), back in fp32.
+float stored_as(sdk::DType dtype, float x) {
+  return dtype == sdk::DType::bf16 ? io::bf16_to_fp32(io::fp32_to_bf16(x)) : io::fp16_to_fp32(io::fp32_to_fp16(x));
+}
+
+io::Tensor rounded(const io::Tensor& t, sdk::DType dtype) {
+  if (t.empty()) return t;
+  std::vector<float> values(t.values().begin(), t.values().end());
+  for (float& v : values) v = stored_as(dtype, v);
+  return io::Tensor::owned(t.shape(), std::move(values));
 }
 
 template <typename T>
@@ -57,6 +70,33 @@ CpuModel::CpuModel(io::LoadedModel model, std::optional<LayerRange> layers)
   const cpu::RopeScaling scaling = rope_scaling_of(c.rope_scaling);
   inv_freq_ = cpu::rope_inverse_frequencies(static_cast<int>(c.head_dim), c.rope_theta, scaling);
   rope_scale_ = scaling.attention_factor;
+}
+
+void CpuModel::store_like(sdk::DType dtype) {
+  if (dtype != sdk::DType::bf16 && dtype != sdk::DType::f16)
+    throw Error("CpuModel::store_like: bf16 or f16, not " + std::string(sdk::dtype_name(dtype)));
+  stored_as_ = dtype;
+  auto& w = model_.weights;
+  const bool tied = w.lm_head.data() == w.token_embedding.data();
+  w.token_embedding = rounded(w.token_embedding, dtype);
+  w.lm_head = tied ? w.token_embedding : rounded(w.lm_head, dtype);
+  w.final_norm = rounded(w.final_norm, dtype);
+  auto ffn = [&](io::Tensor& gate, io::Tensor& up, io::Tensor& down) {
+    gate = rounded(gate, dtype), up = rounded(up, dtype), down = rounded(down, dtype);
+  };
+  for (io::LayerWeights& l : w.layers) {
+    for (io::Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.bo, &l.q_norm, &l.k_norm,
+                          &l.ffn_norm, &l.router, &l.shared_expert_gate})
+      *t = rounded(*t, dtype);
+    ffn(l.w_gate, l.w_up, l.w_down);
+    for (io::ExpertWeights& e : l.experts) ffn(e.w_gate, e.w_up, e.w_down);
+    ffn(l.shared_expert.w_gate, l.shared_expert.w_up, l.shared_expert.w_down);
+  }
+}
+
+void CpuModel::store(float* x, std::size_t n) const {
+  if (!stored_as_) return;
+  for (std::size_t i = 0; i < n; ++i) x[i] = stored_as(*stored_as_, x[i]);
 }
 
 sdk::ModelShape CpuModel::shape() const { return shape_of(model_.config, 4); }
@@ -151,6 +191,7 @@ void CpuModel::lm_head(const ForwardBatch& batch, std::span<float> logits) {
   for (int r = 0; r < R; ++r)
     std::copy_n(hidden + static_cast<std::size_t>(batch.logit_rows[r]) * H, H, selected + static_cast<std::size_t>(r) * H);
   cpu::rmsnorm(selected, w.final_norm.data(), R, H, static_cast<float>(c.rms_norm_eps), selected);
+  store(selected, static_cast<std::size_t>(R) * H);
   clock_.mark("rmsnorm");
   cpu::linear(selected, R, H, w.lm_head.data(), vocab, nullptr, logits.data());
   clock_.mark("lm head");
@@ -167,6 +208,7 @@ void CpuModel::attention_block(std::size_t l, int T, const float* cos, const flo
 
   float* x = sized(normed_, static_cast<std::size_t>(T) * H);
   cpu::rmsnorm(hidden, layer.attn_norm.data(), T, H, eps, x);
+  store(x, static_cast<std::size_t>(T) * H);
   clock_.mark("rmsnorm");
   float* q = sized(q_, static_cast<std::size_t>(T) * heads * d);
   float* k = sized(k_, static_cast<std::size_t>(T) * kv_heads * d);
@@ -174,6 +216,9 @@ void CpuModel::attention_block(std::size_t l, int T, const float* cos, const flo
   linear(x, T, layer.wq, layer.bq, q);
   linear(x, T, layer.wk, layer.bk, k);
   linear(x, T, layer.wv, layer.bv, v);
+  store(q, static_cast<std::size_t>(T) * heads * d);
+  store(k, static_cast<std::size_t>(T) * kv_heads * d);
+  store(v, static_cast<std::size_t>(T) * kv_heads * d);
   clock_.mark("qkv projection");
   if (c.qk_norm) {  // Qwen3: RMSNorm of each head before RoPE
     cpu::rmsnorm(q, layer.q_norm.data(), T * heads, d, eps, q);
@@ -184,14 +229,18 @@ void CpuModel::attention_block(std::size_t l, int T, const float* cos, const flo
       c.rope_style == io::RopeStyle::kInterleaved ? cpu::RopePairing::interleaved : cpu::RopePairing::rotate_half;
   cpu::apply_rope(q, T, heads, d, cos, sin, pairing);
   cpu::apply_rope(k, T, kv_heads, d, cos, sin, pairing);
+  store(q, static_cast<std::size_t>(T) * heads * d);
+  store(k, static_cast<std::size_t>(T) * kv_heads * d);
   clock_.mark("rope");
 
   float* out = sized(attn_, static_cast<std::size_t>(T) * heads * d);
   attention.forward(static_cast<std::uint32_t>(l), view(q, T, heads, d), view(k, T, kv_heads, d),
                     view(v, T, kv_heads, d), cache, view(out, T, heads, d), nullptr);
+  store(out, static_cast<std::size_t>(T) * heads * d);
   clock_.mark("attention (plugin)");
   float* projected = sized(proj_, static_cast<std::size_t>(T) * H);
   linear(out, T, layer.wo, layer.bo, projected);
+  store(projected, static_cast<std::size_t>(T) * H);
   clock_.mark("o projection");
   cpu::add_inplace(hidden, projected, static_cast<std::int64_t>(T) * H);
   clock_.mark("residual add");
@@ -204,6 +253,7 @@ void CpuModel::ffn_block(std::size_t l, int T) {
   float* hidden = hidden_.data();
   float* x = sized(normed_, static_cast<std::size_t>(T) * H);
   cpu::rmsnorm(hidden, layer.ffn_norm.data(), T, H, static_cast<float>(c.rms_norm_eps), x);
+  store(x, static_cast<std::size_t>(T) * H);
   clock_.mark("rmsnorm");
   float* out = sized(proj_, static_cast<std::size_t>(T) * H);
   if (c.layer_is_moe(static_cast<std::int64_t>(l))) {
@@ -223,10 +273,14 @@ void CpuModel::swiglu(const io::Tensor& w_gate, const io::Tensor& w_up, const io
   float* up = sized(up_, static_cast<std::size_t>(n) * inter);
   linear(x, n, w_gate, {}, gate);
   linear(x, n, w_up, {}, up);
+  store(gate, static_cast<std::size_t>(n) * inter);
+  store(up, static_cast<std::size_t>(n) * inter);
   clock_.mark("gate/up projection");
   cpu::silu_and_mul(gate, up, static_cast<std::int64_t>(n) * inter, gate);
+  store(gate, static_cast<std::size_t>(n) * inter);
   clock_.mark("silu * up");
   linear(gate, n, w_down, {}, out);
+  store(out, static_cast<std::size_t>(n) * static_cast<std::size_t>(w_down.dim(0)));
   clock_.mark("down projection");
 }
 

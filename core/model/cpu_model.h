@@ -43,6 +43,12 @@ class CpuModel final : public Model {
   void reset_timing() override { clock_.reset(); }
   void set_profiling(bool on) override { clock_.set_enabled(on); }
 
+  // From now on, rounds the weights (once) and the activations between kernels to `dtype`
+  // (bf16 or f16) as the CUDA runner stores them, keeping fp32 accumulation, an fp32 residual
+  // stream and fp32 logits: the CPU's model of a 16-bit GPU run's numerics, so that tests can tell
+  // the error 16-bit storage causes from any error of the GPU's own (docs/numerics.md).
+  void store_like(sdk::DType dtype);
+
   // Model interface: logits stay in a host buffer until read_outputs.
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
   void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
@@ -65,6 +71,7 @@ class CpuModel final : public Model {
   LayerRange layers() const { return layers_; }
 
  private:
+  void store(float* x, std::size_t n) const;  // as store_like's type rounds it, if set
   void attention_block(std::size_t layer, int T, const float* cos, const float* sin, sdk::AttentionBackend& attention,
                        const sdk::KvCacheView& cache);
   void ffn_block(std::size_t layer, int T);
@@ -83,6 +90,7 @@ class CpuModel final : public Model {
   std::vector<float> router_logits_, expert_in_, expert_out_, routed_, route_weights_;
   std::vector<std::int32_t> route_ids_;
   PhaseClock clock_{profiling_requested()};  // LOOM_PROFILE=1: host time per phase
+  std::optional<sdk::DType> stored_as_;       // store_like's type
 };
 
 }  // namespace loom

@@ -6,9 +6,9 @@
 // chunking, preemption or CUDA graphs; no request is lost, no block leaks.
 #include <algorithm>
 #include <cstdlib>
-#include <random>
 #include <filesystem>
 #include <map>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -81,7 +81,7 @@ void expect_each_variant_follows_the_cpu(const io::LoadedModel& model, const std
                 worst);
     EXPECT_LE(worst, 0.02) << what;
     EXPECT_LE(differing, static_cast<int>(requests.size()) * 3 / 4) << what;
-    if (overrides.back() == "kv.num_blocks=40") {
+    if (std::find(overrides.begin(), overrides.end(), "kv.num_blocks=40") != overrides.end()) {
       EXPECT_GT(stats.preemptions, 0u) << what;
     }
   }
@@ -116,54 +116,67 @@ TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
                                           {"engine.device=cuda", "engine.max_num_seqs=1"},
                                           {"engine.device=cuda", "engine.max_num_batched_tokens=7"},
                                           {"engine.device=cuda", "kv.prefix_caching=false"},
-                                          {"engine.device=cuda", "kv.block_size=16", "kv.num_blocks=40"},  // preemption
+                                          // Preemption: admission by projected need would avoid it in so small a pool without the reserve off.
+                                          {"engine.device=cuda", "kv.block_size=16", "scheduler.output_reserve=0",
+                                           "kv.num_blocks=40"},
                                           // Verify steps of up to 1 + 4 tokens a sequence, graphed and eager.
                                           {"engine.device=cuda", "speculative.plugin=ngram"},
                                           {"engine.device=cuda", "speculative.plugin=ngram", "engine.cuda_graphs=false"},
-                                          {"engine.device=cuda", "speculative.plugin=ngram", "kv.num_blocks=40"},
+                                          {"engine.device=cuda", "speculative.plugin=ngram", "scheduler.output_reserve=0",
+                                           "kv.num_blocks=40"},
                                       });
 }
 
-// bf16 fidelity (issue 18): some prompts of about 100 tokens once made the bf16 path pick another
-// first token where the CPU's margin was about 9% of the logit range. Over 300 random prompts of
-// 1 to 256 tokens, in bf16 and in fp16, every continuation must follow the CPU's up to a first
-// difference that is a near-tie on the CPU: within 5% of the range (max - mean) in bf16, 2% in
-// fp16 (docs/numerics.md). The worst cases are printed, to say where any extra error comes from.
-TEST(EngineOnGpu, FirstDifferencesAreNearTiesOverRandomPromptsOf1To256TokensInBf16AndFp16) {
+// bf16 fidelity: some prompts of about 100 tokens once made the bf16 path pick another first token
+// where the CPU's margin was about 9% of the logit range. That is bf16 storage itself: the CPU
+// runner storing weights and activations as bf16 (CpuModel::store_like) parts from fp32 at the
+// same prompts by as much (cpu_model_test.cpp, up to about 12%). Over 300 random prompts of 1 to
+// 256 tokens, in bf16 and in fp16, every GPU continuation must follow the fp32 CPU's up to a
+// difference within what its storage accounts for (15% bf16, 2% fp16), and follow the CPU that
+// stores as it does up to a near-tie of that CPU's logits (3%): the GPU adds no error of its own
+// beyond accumulation order. The worst cases are printed.
+TEST(EngineOnGpu, FirstDifferencesAreWhatSixteenBitStorageExplainsOverRandomPromptsOf1To256Tokens) {
   LOOM_REQUIRE_GPU();
   ASSERT_TRUE(have_stories()) << "shared models not found at " << test_models_dir() << "; set LOOM_TEST_MODELS";
   const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
-  std::mt19937 rng(2026);
-  std::uniform_int_distribution<int> length(1, 256), token(3, 511);
+  const auto prompts = random_prompts(300, 512, 256, 2026);
+  constexpr int kSteps = 8, kMaxLen = 256 + kSteps;
   std::vector<Request> requests;
-  for (int i = 0; i < 300; ++i) {
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
     Request r;
     r.id = "p" + std::to_string(i);
-    r.prompt_token_ids = {1};
-    for (int j = length(rng) - 1; j > 0; --j) r.prompt_token_ids.push_back(token(rng));
-    r.params.max_tokens = 8;
+    r.prompt_token_ids = prompts[i];
+    r.params.max_tokens = kSteps;
     r.params.ignore_eos = true;
     requests.push_back(r);
   }
   const auto cpu = run(model, requests, {"engine.device=cpu"});
-  for (const auto& [dtype, bound] : {std::pair<std::string, double>{"bf16", 0.05}, {"fp16", 0.02}}) {
-    const auto gpu = run(model, requests, {"engine.device=cuda", "model.dtype=" + dtype});
+  for (const auto& [dtype, name, storage_bound] :
+       {std::tuple{sdk::DType::bf16, "bf16", 0.15}, std::tuple{sdk::DType::f16, "fp16", 0.02}}) {
+    const auto gpu = run(model, requests, {"engine.device=cuda", std::string("model.dtype=") + name});
+    auto stored_cpu = std::make_unique<CpuModel>(model);
+    stored_cpu->store_like(dtype);
+    ModelHarness stored(std::move(stored_cpu), 16, static_cast<int>(prompts.size()), kMaxLen,
+                        kMaxLen * static_cast<int>(prompts.size()));
+    const auto like = stored.greedy(prompts, kSteps);
     ASSERT_EQ(gpu.size(), requests.size());
-    std::vector<std::pair<double, std::string>> gaps;
-    int first_token_differs = 0;
-    for (const Request& r : requests) {
+    double worst = 0, worst_like = 0;
+    int differ = 0, differ_like = 0;
+    std::string worst_case;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const Request& r = requests[i];
       const double gap = divergence_gap(model, r.prompt_token_ids, cpu.at(r.id), gpu.at(r.id));
-      if (gap == 0.0) continue;
-      first_token_differs += cpu.at(r.id)[0] != gpu.at(r.id)[0];
-      gaps.emplace_back(gap, r.id + " (" + std::to_string(r.prompt_token_ids.size()) + " prompt tokens)");
-      EXPECT_LE(gap, bound) << dtype << ": " << r.id << ", " << r.prompt_token_ids.size() << " prompt tokens";
+      const double gap_like = divergence_gap(model, r.prompt_token_ids, like[i], gpu.at(r.id), dtype);
+      differ += gap != 0.0;
+      differ_like += gap_like != 0.0;
+      if (gap > worst) worst = gap, worst_case = r.id + " (" + std::to_string(r.prompt_token_ids.size()) + " tokens)";
+      worst_like = std::max(worst_like, gap_like);
+      EXPECT_LE(gap, storage_bound) << name << ": " << r.id << ", " << r.prompt_token_ids.size() << " prompt tokens";
+      EXPECT_LE(gap_like, 0.03) << name << ": " << r.id << " parts from the CPU that stores as " << name;
     }
-    std::sort(gaps.rbegin(), gaps.rend());
-    std::printf("%s: %zu of %zu continuations differ from the CPU (%d at the first token); worst gaps:", dtype.c_str(),
-                gaps.size(), requests.size(), first_token_differs);
-    for (std::size_t i = 0; i < std::min<std::size_t>(5, gaps.size()); ++i)
-      std::printf(" %.4f %s;", gaps[i].first, gaps[i].second.c_str());
-    std::printf("\n");
+    std::printf("%s: %d of %zu continuations differ from the fp32 CPU (largest gap %.4f, %s); %d from the CPU that "
+                "stores as %s (largest gap %.4f)\n",
+                name, differ, requests.size(), worst, worst_case.c_str(), differ_like, name, worst_like);
   }
 }
 
@@ -183,7 +196,8 @@ TEST(EngineOnGpu, TheOutOfTreeExampleAttentionBackendFollowsTheCpuEngine) {
                                           {simple, "engine.device=cuda", "engine.cuda_graphs=false"},
                                           {simple, "engine.device=cuda", "engine.max_num_batched_tokens=7"},
                                           {simple, "engine.device=cuda", "kv.block_size=32", "kv.prefix_caching=false"},
-                                          {simple, "engine.device=cuda", "kv.block_size=16", "kv.num_blocks=40"},
+                                          {simple, "engine.device=cuda", "kv.block_size=16", "scheduler.output_reserve=0",
+                                           "kv.num_blocks=40"},
                                       });
 }
 

@@ -119,14 +119,18 @@ std::pair<std::vector<std::vector<std::int32_t>>, std::vector<std::vector<std::i
 }
 
 double divergence_gap(const io::LoadedModel& model, const std::vector<std::int32_t>& prompt,
-                      const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b) {
+                      const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b,
+                      std::optional<sdk::DType> stored_as) {
   std::size_t p = 0;
   while (p < a.size() && p < b.size() && a[p] == b[p]) ++p;
   if (p == a.size() && p == b.size()) return 0.0;
   if (p == a.size() || p == b.size()) return 1.0;
   std::vector<std::int32_t> context = prompt;
   context.insert(context.end(), a.begin(), a.begin() + static_cast<std::ptrdiff_t>(p));
-  ModelHarness harness(model, 16, 1, static_cast<int>(context.size()) + 16);
+  auto cpu = std::make_unique<CpuModel>(model);
+  if (stored_as) cpu->store_like(*stored_as);
+  const int max_len = static_cast<int>(context.size()) + 16;
+  ModelHarness harness(std::move(cpu), 16, 1, max_len, max_len);
   const std::vector<float> logits = harness.step({{0, context}})[0].back();
   double mean = 0, top = -1e30;
   for (float x : logits) {
@@ -139,6 +143,17 @@ double divergence_gap(const io::LoadedModel& model, const std::vector<std::int32
 
 std::int32_t argmax(const std::vector<float>& logits) {
   return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+std::vector<std::vector<std::int32_t>> random_prompts(int count, int vocab, int max_len, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> length(1, max_len), token(3, vocab - 1);
+  std::vector<std::vector<std::int32_t>> prompts(static_cast<std::size_t>(count));
+  for (auto& prompt : prompts) {
+    prompt = {1};
+    for (int j = length(rng) - 1; j > 0; --j) prompt.push_back(token(rng));
+  }
+  return prompts;
 }
 
 }  // namespace loom::testing

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/model/cpu_model.h"
@@ -66,7 +67,14 @@ std::int32_t argmax(const std::vector<float>& logits);
 // CPU (fp32): (logit of a's token - logit of b's) / (max logit - mean logit) at the first position
 // where they differ, with a the CPU's (or reference) continuation. 0 when identical; 1 when one
 // is a prefix of the other. GPU tests accept differences below a small gap (docs/numerics.md).
+// With `stored_as`, the CPU that measures the gap stores its weights and activations in that
+// 16-bit type (CpuModel::store_like): the gap a 16-bit run's storage alone accounts for.
 double divergence_gap(const io::LoadedModel& model, const std::vector<std::int32_t>& prompt,
-                      const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b);
+                      const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b,
+                      std::optional<sdk::DType> stored_as = std::nullopt);
+
+// `count` prompts for a model of `vocab` token ids: BOS (1), then ids drawn from [3, vocab), of
+// lengths drawn from [1, max_len], from a fixed seed.
+std::vector<std::vector<std::int32_t>> random_prompts(int count, int vocab, int max_len, std::uint32_t seed);
 
 }  // namespace loom::testing
