@@ -356,6 +356,10 @@ TEST_F(CliGenerate, ImpossibleSizesAreRefusedFirstAndAFailedModelWriteLeavesNoth
   EXPECT_EQ(absurd.exit_code, 2) << absurd.output;
   EXPECT_CONTAINS(absurd.output, "free; choose a smaller shape or another place");
   EXPECT_FALSE(fs::exists(huge));
+  const fs::path nested = dir_ / "new" / "nested" / "model";  // folders made as mkdir -p would
+  LoomRun made = run_loom("mkmodel --output " + nested.string());
+  EXPECT_EQ(made.exit_code, 0) << made.output;
+  EXPECT_TRUE(fs::exists(nested / "config.json"));
 
   for (const char* format : {"hf", "llama2c"}) {
     const fs::path cut = dir_ / (std::string("cut_") + format);

@@ -198,7 +198,7 @@ void write_bench_report(Engine& engine, const BenchReportContext& context, const
     by_batch.push_back(step_shares(engine, measured, warm_up));
   }
   const int context_batch = std::min(gpu ? 16 : 4, max_seqs);
-  const std::vector<int> contexts = within({64, 256, 1024, 2048, 4096}, context_len - decode_tokens - 2);
+  const std::vector<int> contexts = within({64, 128, 256, 512, 1024, 2048, 4096}, context_len - decode_tokens - 2);
   std::vector<StepShares> by_context;
   for (int c : contexts) {
     log << "loom bench --report: decode steps at context " << c << "\n";

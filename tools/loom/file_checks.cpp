@@ -61,8 +61,11 @@ void write_new_output(const fs::path& path, const char* option, bool force, std:
   const bool exists = fs::exists(fs::symlink_status(path, ec));
   if (exists && !force) refuse(option, path, "already exists; add --force to replace it, or choose another name");
   const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  if (!fs::is_directory(folder, ec)) refuse(option, path, "its folder " + folder.string() + " does not exist");
-  const fs::space_info space = fs::space(folder, ec);
+  check_output_folder(folder, option);  // created below when missing, as mkdir -p would
+  fs::path existing = folder;
+  while (!fs::exists(existing, ec) && existing.has_parent_path() && existing != existing.parent_path())
+    existing = existing.parent_path();
+  const fs::space_info space = fs::space(existing, ec);
   if (!ec && space.available < bytes)
     refuse(option, path,
            "needs " + format_byte_size(bytes) + " and its file system has " + format_byte_size(space.available) +
@@ -71,6 +74,8 @@ void write_new_output(const fs::path& path, const char* option, bool force, std:
   // and the next run of the same command clears it.
   const fs::path partial = folder / std::string(".").append(path.filename().string()).append(".loom-partial");
   fs::remove_all(partial, ec);
+  fs::create_directories(folder, ec);
+  if (ec) refuse(option, path, "cannot create its folder " + folder.string() + ": " + ec.message());
   try {
     write(partial);
     if (exists) {

@@ -25,7 +25,8 @@ void check_output_folder(const std::filesystem::path& path, const char* option);
 // is given a hidden path beside it to fill; renamed to `path` only when `write` returns, so a
 // failure or a kill never leaves something that looks complete. Refused before anything is written
 // when `path` exists without `force` (with it, the old one is removed just before the rename), or
-// when its file system has less than `bytes` free. A failed write removes what it wrote.
+// when its file system has less than `bytes` free. Missing parent folders are created. A failed
+// write removes what it wrote.
 void write_new_output(const std::filesystem::path& path, const char* option, bool force, std::uint64_t bytes,
                       const std::function<void(const std::filesystem::path&)>& write);
 
