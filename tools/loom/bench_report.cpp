@@ -189,23 +189,24 @@ void write_bench_report(Engine& engine, const BenchReportContext& context, const
   const std::vector<int> batches = within(gpu ? std::vector<int>{1, 8, 32, 64, 128, 256}
                                               : std::vector<int>{1, 2, 4, 8, 16, 32},
                                           max_seqs);
+  // The decode steps of `batch` sequences with prompts of `prompt` tokens, after a warm-up.
+  auto decode_point = [&](int batch, int prompt) {
+    const auto warm_up = random_requests(batch, {prompt, prompt}, {4, 4}, vocab, ++seed, greedy);
+    const auto measured =
+        random_requests(batch, {prompt, prompt}, {decode_tokens + 1, decode_tokens + 1}, vocab, ++seed, greedy);
+    return step_shares(engine, measured, warm_up);
+  };
   std::vector<StepShares> by_batch;
   for (int b : batches) {
     log << "loom bench --report: decode steps at batch " << b << "\n";
-    const auto warm_up = random_requests(b, {prompt_len, prompt_len}, {4, 4}, vocab, ++seed, greedy);
-    const auto measured =
-        random_requests(b, {prompt_len, prompt_len}, {decode_tokens + 1, decode_tokens + 1}, vocab, ++seed, greedy);
-    by_batch.push_back(step_shares(engine, measured, warm_up));
+    by_batch.push_back(decode_point(b, prompt_len));
   }
   const int context_batch = std::min(gpu ? 16 : 4, max_seqs);
   const std::vector<int> contexts = within({64, 128, 256, 512, 1024, 2048, 4096}, context_len - decode_tokens - 2);
   std::vector<StepShares> by_context;
   for (int c : contexts) {
     log << "loom bench --report: decode steps at context " << c << "\n";
-    const auto warm_up = random_requests(context_batch, {c, c}, {4, 4}, vocab, ++seed, greedy);
-    const auto measured =
-        random_requests(context_batch, {c, c}, {decode_tokens + 1, decode_tokens + 1}, vocab, ++seed, greedy);
-    by_context.push_back(step_shares(engine, measured, warm_up));
+    by_context.push_back(decode_point(context_batch, c));
   }
 
   // 3: prefill latency, the median of three after a warm-up at each length.
