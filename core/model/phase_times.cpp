@@ -27,7 +27,8 @@ std::string phase_table(const PhaseSeconds& seconds, std::uint64_t steps, std::s
                 clock.data(), static_cast<unsigned long long>(steps), total * 1e3);
   std::string out = line;
   for (const auto& [s, name] : sorted) {
-    std::snprintf(line, sizeof line, "  %-22s %9.2f ms  %5.1f%%\n", name.c_str(), s * 1e3, total > 0 ? 100.0 * s / total : 0.0);
+    std::snprintf(line, sizeof line, "  %-22s %9.2f ms  %5.1f%%\n", name.c_str(), s * 1e3,
+                  total > 0 ? 100.0 * s / total : 0.0);
     out += line;
   }
   return out;

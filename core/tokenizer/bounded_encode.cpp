@@ -12,9 +12,8 @@ constexpr std::size_t kCutMargin = 16;
 
 }  // namespace
 
-std::variant<std::vector<std::int32_t>, TooManyTokens> encode_bounded(const Tokenizer& tokenizer,
-                                                                      std::string_view text, bool add_bos,
-                                                                      std::size_t max_tokens) {
+std::variant<std::vector<std::int32_t>, TooManyTokens> encode_bounded(const Tokenizer& tokenizer, std::string_view text,
+                                                                      bool add_bos, std::size_t max_tokens) {
   const std::size_t probe = (max_tokens + kCutMargin) * kProbeBytesPerToken;
   if (text.size() > 2 * probe) {
     std::size_t cut = text.rfind(' ', probe);

@@ -25,8 +25,7 @@ struct TooManyTokens {
 // first encoded only up to a space near that length: pieces do not cross the spaces sentencepiece
 // splits at, so when that beginning already holds more than `max_tokens` tokens (with a margin
 // for any piece that does cross), so does the whole. Otherwise the whole text is encoded.
-std::variant<std::vector<std::int32_t>, TooManyTokens> encode_bounded(const Tokenizer& tokenizer,
-                                                                      std::string_view text, bool add_bos,
-                                                                      std::size_t max_tokens);
+std::variant<std::vector<std::int32_t>, TooManyTokens> encode_bounded(const Tokenizer& tokenizer, std::string_view text,
+                                                                      bool add_bos, std::size_t max_tokens);
 
 }  // namespace loom

@@ -57,8 +57,7 @@ DecodeTiming time_decode(Engine& engine, const std::vector<Request>& requests, b
   model.set_profiling(profile);
   const std::uint64_t generated = engine.stats().generated_tokens;
   for (const Request& r : requests) engine.submit(r);
-  while (engine.has_unfinished() && engine.stats().generated_tokens - generated < requests.size())
-    step_checked(engine);
+  while (engine.has_unfinished() && engine.stats().generated_tokens - generated < requests.size()) step_checked(engine);
   model.reset_timing();
   const std::uint64_t steps = engine.stats().steps;
   const auto start = Clock::now();
@@ -135,7 +134,8 @@ std::string share_table(const std::string& first_column, const std::vector<int>&
   for (std::size_t i = 0; i < kCategories.size(); ++i) md += "---|";
   md += "\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    md += "| " + std::to_string(keys[i]) + " | " + format(rows[i].step_ms < 1 ? "%.3f" : "%.2f", rows[i].step_ms) + " |";
+    md +=
+        "| " + std::to_string(keys[i]) + " | " + format(rows[i].step_ms < 1 ? "%.3f" : "%.2f", rows[i].step_ms) + " |";
     for (const std::string& c : kCategories) md += format(" %.1f%% |", 100.0 * rows[i].share.at(c));
     md += "\n";
   }
@@ -186,9 +186,8 @@ void write_bench_report(Engine& engine, const BenchReportContext& context, const
   // 1 and 2: decode steps by batch size, and by context length.
   const int prompt_len = std::min(128, context_len / 4);
   const int decode_tokens = gpu ? 32 : 16;
-  const std::vector<int> batches = within(gpu ? std::vector<int>{1, 8, 32, 64, 128, 256}
-                                              : std::vector<int>{1, 2, 4, 8, 16, 32},
-                                          max_seqs);
+  const std::vector<int> batches =
+      within(gpu ? std::vector<int>{1, 8, 32, 64, 128, 256} : std::vector<int>{1, 2, 4, 8, 16, 32}, max_seqs);
   // The decode steps of `batch` sequences with prompts of `prompt` tokens, after a warm-up.
   auto decode_point = [&](int batch, int prompt) {
     const auto warm_up = random_requests(batch, {prompt, prompt}, {4, 4}, vocab, ++seed, greedy);
@@ -263,9 +262,8 @@ void write_bench_report(Engine& engine, const BenchReportContext& context, const
                    std::to_string(max_seqs) + ".  \n**Command**: `" + context.command +
                    "`\n\nEvery figure is measured in this run on random token ids (greedy, EOS ignored), except "
                    "section 4, which is computed from the model's shape.\n\n";
-  md += "## 1. Where a decode step's time goes, by batch size\n\n" + std::to_string(prompt_len) +
-        "-token prompts, " + std::to_string(decode_tokens) +
-        " decode steps timed after the prefills. " +
+  md += "## 1. Where a decode step's time goes, by batch size\n\n" + std::to_string(prompt_len) + "-token prompts, " +
+        std::to_string(decode_tokens) + " decode steps timed after the prefills. " +
         (gpu ? "Phases are timed with CUDA events in an eager run and split the device time of a run with CUDA "
                "graphs, as served; host is the rest of the wall time (scheduling, block tables, uploads, "
                "sampling decisions on the host)."
@@ -275,8 +273,9 @@ void write_bench_report(Engine& engine, const BenchReportContext& context, const
   md += "## 2. Where a decode step's time goes, by context length\n\n" + std::to_string(context_batch) +
         " sequences of each prompt length, " + std::to_string(decode_tokens) + " decode steps timed.\n\n" +
         share_table("context", contexts, by_context) + "\n![step time by context](step_phases_by_context.svg)\n\n";
-  md += "## 3. Prefill latency by prompt length\n\nOne prompt alone, submit to first token, median of three after "
-        "a warm-up.\n\n| prompt tokens | latency ms | prompt tokens/s |\n|---|---|---|\n";
+  md +=
+      "## 3. Prefill latency by prompt length\n\nOne prompt alone, submit to first token, median of three after "
+      "a warm-up.\n\n| prompt tokens | latency ms | prompt tokens/s |\n|---|---|---|\n";
   for (std::size_t i = 0; i < lengths.size(); ++i)
     md += "| " + std::to_string(lengths[i]) + " | " + format("%.2f", prefill_ms[i]) + " | " +
           format("%.0f", lengths[i] / (prefill_ms[i] / 1e3)) + " |\n";
@@ -291,19 +290,26 @@ void write_bench_report(Engine& engine, const BenchReportContext& context, const
   md += "\n";
   for (int b : kv_batches) {
     md += "| " + std::to_string(b) + " |";
-    for (int s : seq_lens) md.append(" ").append(format_byte_size(static_cast<std::uint64_t>(kv_per_token * s * b))).append(" |");
+    for (int s : seq_lens)
+      md.append(" ").append(format_byte_size(static_cast<std::uint64_t>(kv_per_token * s * b))).append(" |");
     md += "\n";
   }
   md += "\n![KV-cache memory](kv_memory.svg)\n\n";
-  md += "## 5. Generating with and without the KV cache\n\n" + std::to_string(new_tokens) +
-        " tokens after a " + std::to_string(prompt_len) +
+  md += "## 5. Generating with and without the KV cache\n\n" + std::to_string(new_tokens) + " tokens after a " +
+        std::to_string(prompt_len) +
         "-token prompt. With the cache each step computes one token; without it, each token is the prefill of "
         "the whole context so far (measured: one prompt of each length, no prefix-cache hit).\n\n"
-        "| | time for " + std::to_string(new_tokens) + " tokens | KV memory at the end |\n|---|---|---|\n"
-        "| with the KV cache | " + format("%.1f ms", cached_ms.empty() ? 0 : cached_ms.back()) + " | " +
-        format_byte_size(static_cast<std::uint64_t>(kv_per_token * (prompt_len + new_tokens))) + " |\n"
-        "| recomputing | " + format("%.1f ms", recompute_ms.empty() ? 0 : recompute_ms.back()) +
-        " | none kept (each step's K and V are dropped) |\n\n![with and without the KV cache](kv_cache_vs_recompute.svg)\n";
+        "| | time for " +
+        std::to_string(new_tokens) +
+        " tokens | KV memory at the end |\n|---|---|---|\n"
+        "| with the KV cache | " +
+        format("%.1f ms", cached_ms.empty() ? 0 : cached_ms.back()) + " | " +
+        format_byte_size(static_cast<std::uint64_t>(kv_per_token * (prompt_len + new_tokens))) +
+        " |\n"
+        "| recomputing | " +
+        format("%.1f ms", recompute_ms.empty() ? 0 : recompute_ms.back()) +
+        " | none kept (each step's K and V are dropped) |\n\n![with and without the KV "
+        "cache](kv_cache_vs_recompute.svg)\n";
 
   write_text(dir / "report.md", md);
   write_text(dir / "step_phases_by_batch.svg",

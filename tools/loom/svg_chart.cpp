@@ -15,10 +15,14 @@ constexpr int kWidth = 720, kHeight = 400, kLeft = 80, kRight = 190, kTop = 50, 
 std::string escaped(const std::string& text) {
   std::string out;
   for (char c : text) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else out += c;
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else
+      out += c;
   }
   return out;
 }
@@ -26,8 +30,10 @@ std::string escaped(const std::string& text) {
 std::string number(double v) {
   char text[32];
   const double a = std::fabs(v);
-  if (a != 0 && (a >= 1e5 || a < 1e-2)) std::snprintf(text, sizeof text, "%.2g", v);
-  else std::snprintf(text, sizeof text, "%.4g", v);
+  if (a != 0 && (a >= 1e5 || a < 1e-2))
+    std::snprintf(text, sizeof text, "%.2g", v);
+  else
+    std::snprintf(text, sizeof text, "%.4g", v);
   return text;
 }
 
@@ -35,8 +41,9 @@ std::string header(const std::string& title) {
   return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(kWidth) + "\" height=\"" +
          std::to_string(kHeight) +
          "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-         "<text x=\"" + std::to_string((kLeft + kWidth - kRight) / 2) +
-         "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">" + escaped(title) + "</text>\n";
+         "<text x=\"" +
+         std::to_string((kLeft + kWidth - kRight) / 2) + "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">" +
+         escaped(title) + "</text>\n";
 }
 
 // Maps values on one axis to pixels, linear or logarithmic, with round tick values.
@@ -82,13 +89,14 @@ std::string legend(const std::vector<std::string>& names, const std::vector<bool
     const int y = kTop + 10 + static_cast<int>(i) * 20, x = kWidth - kRight + 15;
     const char* colour = kColours[i % std::size(kColours)];
     if (boxes)
-      svg += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y - 9) + "\" width=\"14\" height=\"12\" fill=\"" +
-             colour + "\"/>\n";
+      svg += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y - 9) +
+             "\" width=\"14\" height=\"12\" fill=\"" + colour + "\"/>\n";
     else
-      svg += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(y - 4) + "\" x2=\"" + std::to_string(x + 18) +
-             "\" y2=\"" + std::to_string(y - 4) + "\" stroke=\"" + colour + "\" stroke-width=\"2\"" +
-             (dashed[i] ? " stroke-dasharray=\"5,3\"" : "") + "/>\n";
-    svg += "<text x=\"" + std::to_string(x + 24) + "\" y=\"" + std::to_string(y) + "\">" + escaped(names[i]) + "</text>\n";
+      svg += "<line x1=\"" + std::to_string(x) + "\" y1=\"" + std::to_string(y - 4) + "\" x2=\"" +
+             std::to_string(x + 18) + "\" y2=\"" + std::to_string(y - 4) + "\" stroke=\"" + colour +
+             "\" stroke-width=\"2\"" + (dashed[i] ? " stroke-dasharray=\"5,3\"" : "") + "/>\n";
+    svg +=
+        "<text x=\"" + std::to_string(x + 24) + "\" y=\"" + std::to_string(y) + "\">" + escaped(names[i]) + "</text>\n";
   }
   return svg;
 }

@@ -24,8 +24,8 @@ std::string svg_line_chart(const LineChart& chart);
 // One bar per group (x), split into components stacked bottom up; values are fractions of 1.
 struct StackedBars {
   std::string title, x_label;
-  std::vector<std::string> groups;      // the bars, left to right
-  std::vector<std::string> components;  // the parts of each bar, bottom up
+  std::vector<std::string> groups;          // the bars, left to right
+  std::vector<std::string> components;      // the parts of each bar, bottom up
   std::vector<std::vector<double>> shares;  // [group][component], summing to about 1 per group
 };
 

@@ -1,0 +1,174 @@
+// kv_connector/offload: KV blocks that leave the KV pool go to host memory instead of being
+// lost, and from there to disk; a later request whose prefix they hold loads them back instead
+// of recomputing them (docs/offload.md). Blocks are keyed by content hash, as the prefix cache
+// keys them. Every failure is a miss: a block that cannot be saved is not saved, a block that
+// cannot be read is recomputed by the engine; never wrong KV, never a failed request.
+//
+// This version copies with the CPU: it runs where the KV pool is in host memory (the CPU engine).
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "disk_tier.h"
+#include "host_tier.h"
+#include "loom/block_hash.h"
+#include "loom/error.h"
+#include "loom/kv_connector.h"
+
+namespace {
+
+using loom::offload::DiskTier;
+using loom::offload::HostTier;
+using loom::sdk::BlockHash;
+using loom::sdk::KvCacheView;
+using loom::sdk::KvTransfer;
+using loom::sdk::Stream;
+using loom::sdk::TokenId;
+
+const loom::sdk::ConfigKeySpec kKeys[] = {
+    {"host_bytes", loom::sdk::KeyType::bytes, "0",
+     "host memory for offloaded KV blocks (0: a quarter of the memory available at start, at most 16 GiB)"},
+    {"disk_path", loom::sdk::KeyType::string, "",
+     "folder for the disk tier, which takes the blocks the host tier lets go (\"\": no disk tier)"},
+    {"disk_bytes", loom::sdk::KeyType::bytes, "16GiB", "the most the disk tier's files take"},
+    {"save_new_blocks", loom::sdk::KeyType::boolean, "false",
+     "also copy every newly computed full block to the host tier, not only the blocks the pool evicts"},
+};
+
+constexpr std::uint64_t kDefaultHostCap = 16ull << 30;
+
+// MemAvailable from /proc/meminfo; 0 when unknown.
+std::uint64_t available_memory() {
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    std::uint64_t kib = 0;
+    meminfo >> kib;
+    if (key == "MemAvailable:") return kib * 1024;
+    meminfo.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+class OffloadConnector final : public loom::sdk::KvConnector {
+ public:
+  OffloadConnector(const loom::sdk::EngineInfo& info, const loom::sdk::PluginConfig& config)
+      : block_size_(info.block_size), block_bytes_(info.block_bytes()) {
+    if (info.device != "cpu")
+      throw loom::ConfigError(
+          "[kv_connector] plugin = \"offload\": the offload tier copies with the CPU so far and "
+          "runs with [engine] device = \"cpu\"; on " +
+          info.device + " leave [kv_connector] plugin unset");
+    std::uint64_t host_bytes = static_cast<std::uint64_t>(config.integer("host_bytes"));
+    if (host_bytes == 0) host_bytes = std::min(kDefaultHostCap, available_memory() / 4);
+    if (const std::uint64_t available = available_memory(); available > 0 && host_bytes > available)
+      throw config.invalid("host_bytes",
+                           "asks for more than the " + std::to_string(available >> 20) + " MiB of memory available");
+    host_ = std::make_unique<HostTier>(block_bytes_, block_bytes_ ? host_bytes / block_bytes_ : 0);
+    if (const std::string& folder = config.string("disk_path"); !folder.empty()) {
+      try {
+        disk_ =
+            std::make_unique<DiskTier>(folder, block_bytes_, static_cast<std::uint64_t>(config.integer("disk_bytes")));
+      } catch (const std::exception& e) {
+        throw config.invalid("disk_path", e.what());
+      }
+    }
+    save_new_blocks_ = config.boolean("save_new_blocks");
+    staging_.resize(block_bytes_);
+  }
+
+  std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::size_t num_local_tokens) override {
+    const std::vector<BlockHash> hashes = loom::sdk::full_block_hashes(tokens, block_size_);
+    std::size_t block = num_local_tokens / block_size_;
+    while (block < hashes.size() && (host_->contains(hashes[block]) || (disk_ && disk_->contains(hashes[block]))))
+      ++block;
+    return block * block_size_ - num_local_tokens;
+  }
+
+  // Copies each block from the host tier, or from disk through the host tier. A block that is no
+  // longer in either (or fails its checksum) fails the load: the engine then recomputes.
+  void start_load(std::span<const KvTransfer> loads, const KvCacheView& cache, Stream) override {
+    for (const KvTransfer& t : loads)
+      for (std::size_t i = 0; i < t.blocks.size(); ++i) {
+        std::span<const char> bytes = host_->find(t.hashes[i]);
+        if (bytes.empty() && disk_ && disk_->read(t.hashes[i], staging_)) {
+          bytes = staging_;
+          keep(t.hashes[i], staging_);  // back in the host tier: it is in use again
+        }
+        if (bytes.empty())
+          throw loom::Error("offload: block " + std::to_string(t.hashes[i]) + " of sequence " + std::to_string(t.seq) +
+                            " is no longer in the host or disk tier");
+        copy_in(cache, t.blocks[i], bytes);
+      }
+  }
+
+  void wait_for_load(Stream) override {}  // the copies above are done when start_load returns
+
+  void save(std::span<const KvTransfer> saves, const KvCacheView& cache, Stream) override {
+    if (!save_new_blocks_) return;
+    for (const KvTransfer& t : saves)
+      for (std::size_t i = 0; i < t.hashes.size(); ++i) keep_from_cache(t.hashes[i], cache, t.blocks[i]);
+  }
+
+  void on_evicted(std::span<const loom::sdk::EvictedBlock> blocks, const KvCacheView& cache, Stream) override {
+    for (const auto& b : blocks) keep_from_cache(b.hash, cache, b.block);
+  }
+
+  void on_finished(loom::sdk::SeqId) override {}
+
+ private:
+  std::size_t layer_bytes(const KvCacheView& cache) const {
+    return cache.block_elements() * loom::sdk::dtype_size(cache.dtype);
+  }
+  // A block that leaves the host tier goes to disk, when there is one.
+  HostTier::Spill spill() {
+    if (!disk_) return {};
+    return [this](BlockHash hash, std::span<const char> bytes) { disk_->write(hash, bytes); };
+  }
+  void keep(BlockHash hash, std::span<const char> bytes) {
+    std::span<char> slot = host_->insert(hash, spill());
+    if (!slot.empty())
+      std::memcpy(slot.data(), bytes.data(), bytes.size());
+    else if (disk_)
+      disk_->write(hash, bytes);  // no host tier: straight to disk
+  }
+  // K then V of every layer, one after the other, as the tiers store a block.
+  void keep_from_cache(BlockHash hash, const KvCacheView& cache, loom::sdk::BlockId block) {
+    const std::size_t n = layer_bytes(cache);
+    std::span<char> slot = host_->insert(hash, spill());
+    std::span<char> to = slot.empty() ? std::span<char>(staging_) : slot;
+    std::size_t at = 0;
+    for (const auto& layer : cache.layers)
+      for (const void* base : {layer.k, layer.v}) {
+        std::memcpy(to.data() + at, static_cast<const char*>(base) + block * n, n);
+        at += n;
+      }
+    if (slot.empty() && disk_) disk_->write(hash, staging_);
+  }
+  void copy_in(const KvCacheView& cache, loom::sdk::BlockId block, std::span<const char> bytes) const {
+    const std::size_t n = layer_bytes(cache);
+    std::size_t at = 0;
+    for (const auto& layer : cache.layers)
+      for (void* base : {layer.k, layer.v}) {
+        std::memcpy(static_cast<char*>(base) + block * n, bytes.data() + at, n);
+        at += n;
+      }
+  }
+
+  std::size_t block_size_;
+  std::size_t block_bytes_;
+  bool save_new_blocks_ = false;
+  std::unique_ptr<HostTier> host_;
+  std::unique_ptr<DiskTier> disk_;
+  std::vector<char> staging_;  // one block, read from disk or on its way there
+};
+
+}  // namespace
+
+LOOM_PLUGIN(kv_connector, "offload", "0.1.0",
+            "Offload tier: KV blocks evicted from the pool are kept in host memory, then on disk, and loaded "
+            "back for a later request with the same prefix",
+            OffloadConnector, kKeys)

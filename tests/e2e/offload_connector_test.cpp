@@ -1,0 +1,131 @@
+// kv_connector/offload in the engine (CPU): conversations come back after the KV pool has
+// evicted their history; with the offload tier their history is loaded back from host memory or
+// disk instead of recomputed, and every output is token for token what it is without the tier —
+// also when the disk files were damaged in between (the loads fail, the engine recomputes).
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "core/config/config.h"
+#include "core/engine/engine.h"
+#include "core/io/model_loader.h"
+#include "support/test_models.h"
+
+namespace loom::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Twelve conversations of 150-token histories; the second wave asks each again with 20 more tokens.
+std::vector<Request> wave(int turn) {
+  std::vector<Request> requests;
+  for (int c = 0; c < 12; ++c) {
+    std::mt19937 rng(100 + c);
+    Request r;
+    r.id = "c" + std::to_string(c) + "t" + std::to_string(turn);
+    r.prompt_token_ids = {1};
+    for (int t = 0; t < (turn == 0 ? 150 : 170); ++t) r.prompt_token_ids.push_back(3 + static_cast<int>(rng() % 500));
+    r.params.max_tokens = turn == 0 ? 4 : 8;
+    r.params.ignore_eos = true;
+    requests.push_back(r);
+  }
+  return requests;
+}
+
+struct Outcome {
+  std::map<std::string, std::vector<std::int32_t>> tokens;
+  std::uint64_t computed_prompt_tokens = 0;
+};
+
+// Both waves through one engine; `between` runs after the first.
+Outcome run(const std::vector<std::string>& overrides, const std::function<void()>& between = {}) {
+  static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
+  std::vector<std::string> all = {"kv.block_size=16", "kv.num_blocks=24", "engine.max_num_seqs=2"};
+  all.insert(all.end(), overrides.begin(), overrides.end());
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", all);
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  Engine engine(config, registry, model, std::nullopt);
+  Outcome out;
+  for (int turn = 0; turn < 2; ++turn) {
+    if (turn == 1 && between) between();
+    for (const Request& r : wave(turn)) engine.submit(r);
+    while (engine.has_unfinished())
+      for (RequestResult& result : engine.step()) {
+        EXPECT_NE(result.finish_reason, "error") << result.error;
+        out.tokens[result.id] = result.token_ids;
+      }
+  }
+  out.computed_prompt_tokens = engine.stats().computed_prompt_tokens;
+  EXPECT_EQ(engine.stats().kv.used_blocks, 0u);
+  return out;
+}
+
+class OffloadConnector : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(test_models_dir() / "stories260K.bin")) << "set LOOM_TEST_MODELS";
+    disk_ = fs::temp_directory_path() / ("loom_offload_disk_" + std::to_string(::getpid()));
+    fs::remove_all(disk_);
+  }
+  void TearDown() override { fs::remove_all(disk_); }
+  fs::path disk_;
+};
+
+TEST_F(OffloadConnector, ReturningConversationsLoadTheirHistoryFromHostOrDiskWithIdenticalTokens) {
+  const Outcome none = run({});
+  ASSERT_EQ(none.tokens.size(), 24u);
+  const std::uint64_t history = 12 * 144;  // 9 full blocks of each conversation's first turn
+
+  const Outcome host = run({"kv_connector.plugin=offload"});
+  EXPECT_EQ(host.tokens, none.tokens);
+  EXPECT_LE(host.computed_prompt_tokens + history, none.computed_prompt_tokens)
+      << "the second wave's histories came from the host tier";
+
+  // A host tier of one block: nearly everything passes through to disk and is read back from there.
+  const Outcome disk =
+      run({"kv_connector.plugin=offload", "kv_connector.host_bytes=20KiB", "kv_connector.disk_path=" + disk_.string()});
+  EXPECT_EQ(disk.tokens, none.tokens);
+  EXPECT_LE(disk.computed_prompt_tokens + history - 12 * 16, none.computed_prompt_tokens);
+
+  // Every disk file damaged between the waves: the loads fail, the engine recomputes, and the
+  // tokens are still the same.
+  const Outcome damaged =
+      run({"kv_connector.plugin=offload", "kv_connector.host_bytes=20KiB", "kv_connector.disk_path=" + disk_.string()},
+          [&] {
+            int files = 0;
+            for (const auto& entry : fs::directory_iterator(disk_)) {
+              std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+              f.seekp(200);
+              f.put('\x7f');
+              ++files;
+            }
+            EXPECT_GT(files, 50);
+          });
+  EXPECT_EQ(damaged.tokens, none.tokens);
+}
+
+TEST_F(OffloadConnector, EveryNewBlockSavedUpFrontAlsoServesTheReturningTurns) {
+  const Outcome none = run({});
+  const Outcome saved = run({"kv_connector.plugin=offload", "kv_connector.save_new_blocks=true"});
+  EXPECT_EQ(saved.tokens, none.tokens);
+  EXPECT_LT(saved.computed_prompt_tokens, none.computed_prompt_tokens);
+}
+
+TEST_F(OffloadConnector, AFolderThatCannotBeMadeIsAConfigErrorNamingTheKey) {
+  std::ofstream(disk_) << "a file, not a folder";
+  try {
+    run({"kv_connector.plugin=offload", "kv_connector.disk_path=" + (disk_ / "sub").string()});
+    FAIL() << "expected a configuration error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("disk_path"), std::string::npos) << e.what();
+  }
+  fs::remove(disk_);
+}
+
+}  // namespace
+}  // namespace loom::testing
