@@ -76,6 +76,39 @@ std::vector<TracePrompt> chat(const WorkloadSpec& spec) {
   return prompts;
 }
 
+std::vector<TracePrompt> multi_turn(const WorkloadSpec& spec) {
+  const MultiTurnOptions& o = spec.multi_turn;
+  SeededRandom random = SeededRandom::stream(spec.seed, kRequestStream);
+  std::size_t started = 0;
+  auto start = [&] {
+    Conversation c;
+    c.number = started++;
+    return c;
+  };
+  std::vector<Conversation> open;
+  for (std::size_t i = 0; i < o.conversations; ++i) open.push_back(start());
+
+  std::vector<TracePrompt> prompts;
+  prompts.reserve(spec.requests);
+  for (std::size_t i = 0; i < spec.requests; ++i) {
+    Conversation& c = open[i % open.size()];
+    const std::int64_t turn = random.between(o.turn_tokens_min, o.turn_tokens_max);
+    // The next prompt (history, answer stand-in, new turn) and its own output must fit.
+    if (c.next_turn > 0 &&
+        static_cast<std::int64_t>(c.prompt.size()) + 2 * spec.max_tokens + turn > o.max_history_tokens)
+      c = start();  // the history is as long as it gets: a new conversation takes its place
+    if (c.next_turn == 0) {
+      append_tokens(random, spec.vocab_size, o.first_tokens, c.prompt);
+    } else {
+      append_tokens(random, spec.vocab_size, spec.max_tokens, c.prompt);  // the answer's stand-in
+      append_tokens(random, spec.vocab_size, turn, c.prompt);
+    }
+    prompts.push_back({numbered("multi-c", c.number, "-t", c.next_turn), c.prompt});
+    ++c.next_turn;
+  }
+  return prompts;
+}
+
 std::vector<TracePrompt> system_prompt(const WorkloadSpec& spec) {
   const SystemPromptOptions& o = spec.system_prompt;
   SeededRandom shared = SeededRandom::stream(spec.seed, kSharedTextStream);
@@ -156,6 +189,7 @@ std::vector<TracePrompt> generate_prompts(const WorkloadSpec& spec) {
     case WorkloadKind::system_prompt: return system_prompt(spec);
     case WorkloadKind::few_shot: return few_shot(spec);
     case WorkloadKind::scan: return scan(spec);
+    case WorkloadKind::multi_turn: return multi_turn(spec);
   }
   return {};
 }

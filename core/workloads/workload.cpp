@@ -69,6 +69,17 @@ void validate(const WorkloadSpec& spec) {
       require(spec.few_shot.question_tokens >= 0, "few_shot.question_tokens", "an integer >= 0",
               spec.few_shot.question_tokens);
       break;
+    case WorkloadKind::multi_turn:
+      require(spec.multi_turn.conversations >= 1, "multi_turn.conversations", "at least 1",
+              spec.multi_turn.conversations);
+      require(spec.multi_turn.first_tokens >= 1, "multi_turn.first_tokens", "an integer >= 1",
+              spec.multi_turn.first_tokens);
+      require_range("multi_turn.turn_tokens_min", spec.multi_turn.turn_tokens_min, "multi_turn.turn_tokens_max",
+                    spec.multi_turn.turn_tokens_max);
+      require(spec.multi_turn.max_history_tokens >= spec.multi_turn.first_tokens + spec.max_tokens,
+              "multi_turn.max_history_tokens", ">= multi_turn.first_tokens + max_tokens",
+              spec.multi_turn.max_history_tokens);
+      break;
     case WorkloadKind::scan:
       require(spec.scan.hot_prefix_tokens >= 1, "scan.hot_prefix_tokens", "an integer >= 1",
               spec.scan.hot_prefix_tokens);
@@ -84,7 +95,8 @@ void validate(const WorkloadSpec& spec) {
 }  // namespace
 
 std::optional<WorkloadKind> parse_workload_kind(std::string_view name) {
-  for (auto kind : {WorkloadKind::chat, WorkloadKind::system_prompt, WorkloadKind::few_shot, WorkloadKind::scan}) {
+  for (auto kind : {WorkloadKind::chat, WorkloadKind::system_prompt, WorkloadKind::few_shot, WorkloadKind::scan,
+                    WorkloadKind::multi_turn}) {
     std::string_view canonical = workload_kind_name(kind);
     bool same = canonical.size() == name.size();
     for (std::size_t i = 0; same && i < name.size(); ++i)
@@ -100,8 +112,25 @@ std::string_view workload_kind_name(WorkloadKind kind) {
     case WorkloadKind::system_prompt: return "system-prompt";
     case WorkloadKind::few_shot: return "few-shot";
     case WorkloadKind::scan: return "scan";
+    case WorkloadKind::multi_turn: return "multi-turn";
   }
   return "unknown";
+}
+
+void fit_to_context(WorkloadSpec& spec, std::int64_t context_length) {
+  const auto longest = static_cast<std::int32_t>(std::max<std::int64_t>(1, context_length - spec.max_tokens - 1));
+  spec.scan.scan_tokens_max = std::max(1, std::min(spec.scan.scan_tokens_max, longest));
+  spec.scan.scan_tokens_min = std::min(spec.scan.scan_tokens_min, spec.scan.scan_tokens_max);
+  MultiTurnOptions& m = spec.multi_turn;
+  const auto whole = static_cast<std::int32_t>(std::max<std::int64_t>(1, context_length - 1));  // with the output
+  if (m.max_history_tokens > whole) {
+    // Histories of the same shape, scaled down: a first turn of about 1/8 of the longest, turns
+    // of 1/16 to 1/8.
+    m.max_history_tokens = whole;
+    m.first_tokens = std::max(1, std::min(m.first_tokens, longest / 8));
+    m.turn_tokens_max = std::max(1, std::min(m.turn_tokens_max, longest / 8));
+    m.turn_tokens_min = std::max(1, std::min(m.turn_tokens_min, longest / 16));
+  }
 }
 
 void write_workload(const WorkloadSpec& spec, std::ostream& out) {

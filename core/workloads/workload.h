@@ -23,7 +23,7 @@
 
 namespace loom {
 
-enum class WorkloadKind { chat, system_prompt, few_shot, scan };
+enum class WorkloadKind { chat, system_prompt, few_shot, scan, multi_turn };
 
 // Conversations: turn k's prompt = turn k-1's prompt + an answer stand-in of max_tokens random
 // tokens (the real answer is not known when the trace is written) + a new user turn.
@@ -66,6 +66,20 @@ struct ScanOptions {
 // The most lines one trace holds: traces are built in memory before they are written.
 inline constexpr std::size_t kMaxWorkloadRequests = 1'000'000;
 
+// Long conversations that come back (an offload tier's workload): turn 0 is a document of
+// first_tokens; each later turn appends an answer stand-in of max_tokens and a new user turn of
+// turn_tokens_min..turn_tokens_max, until a prompt and its output would pass max_history_tokens; then the
+// conversation ends and a new one opens. The open conversations take turns round robin, so each
+// returns only after every other has had a turn: a KV pool that cannot hold all their histories
+// has evicted a conversation's history by the time it comes back.
+struct MultiTurnOptions {
+  std::size_t conversations = 8;
+  std::int32_t first_tokens = 2048;
+  std::int32_t turn_tokens_min = 1024;
+  std::int32_t turn_tokens_max = 2048;
+  std::int32_t max_history_tokens = 16384;
+};
+
 struct WorkloadSpec {
   WorkloadKind kind = WorkloadKind::chat;
   std::size_t requests = 200;           // lines written: at most kMaxWorkloadRequests
@@ -77,9 +91,15 @@ struct WorkloadSpec {
   SystemPromptOptions system_prompt;
   FewShotOptions few_shot;
   ScanOptions scan;
+  MultiTurnOptions multi_turn;
 };
 
-// "chat" | "system-prompt" | "few-shot" | "scan" (underscores accepted too); nullopt otherwise.
+// Shrinks the lengths of `spec` that would not fit a model of `context_length` positions (prompt
+// and output together): scans, and multi-turn histories with their turns in proportion.
+void fit_to_context(WorkloadSpec& spec, std::int64_t context_length);
+
+// "chat" | "system-prompt" | "few-shot" | "scan" | "multi-turn" (underscores accepted too); nullopt
+// otherwise.
 std::optional<WorkloadKind> parse_workload_kind(std::string_view name);
 
 // The name parse_workload_kind accepts for `kind`, e.g. "system-prompt".

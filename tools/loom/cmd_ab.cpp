@@ -67,7 +67,7 @@ std::vector<Arm> arms_from(const std::vector<std::string>& configs, const std::s
 }
 
 std::vector<Request> workload_requests(const std::string& workload, std::uint64_t seed, std::size_t count,
-                                       std::int32_t vocab, const SamplingParams& defaults) {
+                                       const io::ModelConfig& model, const SamplingParams& defaults) {
   std::stringstream trace;
   std::string source = workload;
   if (fs::exists(workload)) {
@@ -78,13 +78,14 @@ std::vector<Request> workload_requests(const std::string& workload, std::uint64_
     spec.kind = *kind;
     spec.seed = seed;
     spec.requests = count;
-    spec.vocab_size = vocab;
+    spec.vocab_size = static_cast<std::int32_t>(model.vocab_size);
+    fit_to_context(spec, model.context_length());
     write_workload(spec, trace);
     source = workload + " (generated, seed " + std::to_string(seed) + ")";
   } else {
     throw UsageError("--workload " + workload +
                      ": no such file, and not a workload kind "
-                     "(chat, system-prompt, few-shot, scan)");
+                     "(chat, system-prompt, few-shot, scan, multi-turn)");
   }
   ReadResult read = read_requests(trace, source, defaults, InputFormat::kJsonl, BadLinePolicy::kFail);
   std::stable_sort(read.requests.begin(), read.requests.end(),
@@ -123,7 +124,7 @@ int run_ab(std::span<const std::string> args) {
   options.add_options()("config", po::value(&configs)->composing()->required(),
                         "a config; give it once with --vary, or once per arm")(
       "workload", po::value(&workload)->required(),
-      "a JSONL trace, or a kind to generate: chat | system-prompt | few-shot | scan")(
+      "a JSONL trace, or a kind to generate: chat | system-prompt | few-shot | scan | multi-turn")(
       "vary", po::value(&vary), "section.key=v1,v2,...: one arm per value, on the one --config")(
       "report", po::value(&report), "folder for report.md, report.json and plot.svg (default: the table only)")(
       "seeds", po::value(&seeds),
@@ -161,8 +162,7 @@ int run_ab(std::span<const std::string> args) {
     const std::uint64_t seed = static_cast<std::uint64_t>(s);
     context.seeds.push_back(seed);
     const std::vector<Request> trace =
-        workload_requests(workload, seed, request_count, static_cast<std::int32_t>(model.config.vocab_size),
-                          sampling_defaults(arm_configs[0]));
+        workload_requests(workload, seed, request_count, model.config, sampling_defaults(arm_configs[0]));
     check_trace_fits(trace, model.config, workload);
     for (std::size_t a = 0; a < arms.size(); ++a) {
       Config config = load_config(find_config(arms[a].config_file), [&] {

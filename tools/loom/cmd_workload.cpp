@@ -1,5 +1,6 @@
 // `loom workload`: writes a seeded request trace (JSONL with arrival times) for `loom ab` or
-// `loom generate`: multi-turn chat, shared system prompts, few-shot templates, or a scan.
+// `loom generate`: multi-turn chat, shared system prompts, few-shot templates, a scan, or long
+// conversations that come back (multi-turn).
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
@@ -18,7 +19,7 @@ int run_workload(std::span<const std::string> args) {
   WorkloadSpec spec;
   std::int64_t requests = static_cast<std::int64_t>(spec.requests);
   po::options_description options("loom workload");
-  options.add_options()("kind", po::value(&kind_name)->required(), "chat | system-prompt | few-shot | scan")(
+  options.add_options()("kind", po::value(&kind_name)->required(), "chat | system-prompt | few-shot | scan | multi-turn")(
       "output", po::value(&output)->required(), "the JSONL file to write")(
       "requests", po::value(&requests), "requests in the trace (default 200, at most 1000000)")(
       "seed", po::value(&spec.seed), "seed (same seed, same trace)")(
@@ -28,22 +29,19 @@ int run_workload(std::span<const std::string> args) {
       "rate", po::value(&spec.rate), "mean arrivals per second (default 8)")(
       "max-tokens", po::value(&spec.max_tokens), "tokens generated per request (default 32)");
   po::variables_map vm;
-  if (!parse_or_help("workload", "loom workload --kind chat|system-prompt|few-shot|scan [--requests N] [--seed S] [--vocab N | --model PATH] "
+  if (!parse_or_help("workload", "loom workload --kind chat|system-prompt|few-shot|scan|multi-turn [--requests N] [--seed S] [--vocab N | --model PATH] "
                      "--output FILE",
                      options, {}, args, vm))
     return 0;
   spec.requests = workload_request_count(requests);
   auto kind = parse_workload_kind(kind_name);
-  if (!kind) throw UsageError("--kind " + kind_name + ": expected chat, system-prompt, few-shot or scan");
+  if (!kind) throw UsageError("--kind " + kind_name + ": expected chat, system-prompt, few-shot, scan or multi-turn");
   spec.kind = *kind;
   if (!model.empty()) {
     if (vm.count("vocab")) throw UsageError("give --vocab or --model, not both");
-    const io::ModelConfig config = io::load_model(model).config;
+    const io::ModelConfig config = io::load_model_config(model);
     spec.vocab_size = static_cast<std::int32_t>(config.vocab_size);
-    // Scans fit the model's context with their output.
-    const auto longest = static_cast<std::int32_t>(config.context_length()) - spec.max_tokens - 1;
-    spec.scan.scan_tokens_max = std::max(1, std::min(spec.scan.scan_tokens_max, longest));
-    spec.scan.scan_tokens_min = std::min(spec.scan.scan_tokens_min, spec.scan.scan_tokens_max);
+    fit_to_context(spec, config.context_length());  // scans and histories with their output
   }
   // Written beside and renamed when complete: a bad argument never truncates an existing file.
   write_file_atomically(output, "--output", [&](std::ostream& out) { write_workload(spec, out); });

@@ -18,7 +18,7 @@ namespace loom {
 namespace {
 
 constexpr WorkloadKind kAllKinds[] = {WorkloadKind::chat, WorkloadKind::system_prompt, WorkloadKind::few_shot,
-                                      WorkloadKind::scan};
+                                      WorkloadKind::scan, WorkloadKind::multi_turn};
 
 std::string trace_text(const WorkloadSpec& spec) {
   std::ostringstream out;
@@ -183,6 +183,49 @@ TEST(Workload, ScanOneOffPromptsShareNoBlockWhileTheHotPrefixRecurs) {
   ASSERT_FALSE(hot_prefix.empty());
   EXPECT_EQ(one_off_blocks.count(head(hot_prefix, 16)), 0u);
   EXPECT_NEAR(static_cast<double>(hot) / 400.0, 0.5, 0.1);
+}
+
+// multi-turn: each turn extends its conversation's previous prompt by the answer's stand-in and
+// a new turn, histories stay within max_history_tokens, and the open conversations take turns
+// round robin, so each returns only after all the others.
+TEST(Workload, MultiTurnHistoriesGrowTurnByTurnWithinTheirBoundAndComeBackRoundRobin) {
+  WorkloadSpec spec = spec_of(WorkloadKind::multi_turn, 120);
+  spec.multi_turn = {4, 512, 128, 256, 2048};
+  const std::vector<Request> requests = trace(spec);
+  ASSERT_EQ(requests.size(), 120u);
+  std::map<std::string, std::vector<std::int32_t>> last;  // conversation -> its last prompt
+  std::map<std::string, std::size_t> last_seen;
+  std::size_t ended = 0;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const Request& r = requests[i];
+    const std::string conversation = r.id.substr(0, r.id.find("-t"));
+    const int turn = std::stoi(r.id.substr(r.id.find("-t") + 2));
+    EXPECT_LE(r.prompt_token_ids.size() + static_cast<std::size_t>(spec.max_tokens), 2048u) << r.id;
+    if (turn == 0) {
+      EXPECT_EQ(r.prompt_token_ids.size(), 512u) << r.id;
+      ended += !last.empty() && i >= 4;
+    } else {
+      ASSERT_TRUE(last.contains(conversation)) << r.id;
+      const std::size_t added = r.prompt_token_ids.size() - last[conversation].size();
+      EXPECT_TRUE(starts_with(r.prompt_token_ids, last[conversation])) << r.id << " extends its previous turn";
+      EXPECT_GE(added, 32u + 128u) << r.id;
+      EXPECT_LE(added, 32u + 256u) << r.id;
+      EXPECT_EQ(i - last_seen[conversation], 4u) << r.id << " comes back after the three others";
+    }
+    last[conversation] = r.prompt_token_ids;
+    last_seen[conversation] = i;
+  }
+  EXPECT_GT(ended, 4u) << "conversations reach their longest history and are replaced";
+}
+
+TEST(Workload, FittingToAContextShrinksScansAndHistoriesToFitWithTheOutput) {
+  WorkloadSpec spec = spec_of(WorkloadKind::multi_turn, 60);
+  fit_to_context(spec, 512);
+  for (WorkloadKind kind : {WorkloadKind::multi_turn, WorkloadKind::scan}) {
+    spec.kind = kind;
+    for (const Request& r : trace(spec))
+      EXPECT_LE(r.prompt_token_ids.size() + static_cast<std::size_t>(spec.max_tokens), 511u) << r.id;
+  }
 }
 
 TEST(Workload, ZeroRequestsWriteNothing) {
