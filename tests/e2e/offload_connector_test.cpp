@@ -4,6 +4,7 @@
 // also when the disk files were damaged in between (the loads fail, the engine recomputes).
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -114,6 +115,48 @@ TEST_F(OffloadConnector, EveryNewBlockSavedUpFrontAlsoServesTheReturningTurns) {
   const Outcome saved = run({"kv_connector.plugin=offload", "kv_connector.save_new_blocks=true"});
   EXPECT_EQ(saved.tokens, none.tokens);
   EXPECT_LT(saved.computed_prompt_tokens, none.computed_prompt_tokens);
+}
+
+// Preemption becomes a swap: a preempted sequence's full blocks stay cached on the device, go to
+// the host tier when the pool evicts them, and load back when it resumes, instead of being
+// recomputed; outputs are unchanged.
+TEST_F(OffloadConnector, PreemptedSequencesReloadTheirBlocksInsteadOfRecomputingThem) {
+  static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
+  auto run_preempting = [&](const std::string& connector, EngineStats& stats) {
+    Config config = load_config_from(parse_config_text("", "test.toml"), ".",
+                                     std::vector<std::string>{"kv.num_blocks=40", "scheduler.output_reserve=0",
+                                                              "kv_connector.plugin=" + connector});
+    PluginRegistry registry(PluginRegistry::default_search_path());
+    Engine engine(config, registry, model, std::nullopt);
+    std::mt19937 rng(5);
+    for (int i = 0; i < 24; ++i) {
+      Request r;
+      r.id = "r" + std::to_string(i);
+      r.prompt_token_ids = {1};
+      for (int t = 0; t < 100 + i * 4; ++t) r.prompt_token_ids.push_back(3 + static_cast<int>(rng() % 500));
+      r.params.max_tokens = 120;
+      r.params.ignore_eos = true;
+      engine.submit(r);
+    }
+    std::map<std::string, std::vector<std::int32_t>> tokens;
+    while (engine.has_unfinished())
+      for (RequestResult& result : engine.step()) tokens[result.id] = result.token_ids;
+    stats = engine.stats();
+    return tokens;
+  };
+  EngineStats dropped, swapped;
+  const auto recomputing = run_preempting("none", dropped);
+  const auto reloading = run_preempting("offload", swapped);
+  EXPECT_EQ(reloading, recomputing);
+  ASSERT_GT(dropped.preemptions, 0u);
+  ASSERT_GT(swapped.preemptions, 0u);
+  std::printf("recomputed tokens after %llu preemptions: %llu dropping blocks, %llu with the offload tier\n",
+              static_cast<unsigned long long>(dropped.preemptions),
+              static_cast<unsigned long long>(dropped.recomputed_tokens),
+              static_cast<unsigned long long>(swapped.recomputed_tokens));
+  EXPECT_GT(dropped.recomputed_tokens, 500u);
+  EXPECT_LT(swapped.recomputed_tokens * 4, dropped.recomputed_tokens)
+      << "only the partial last block of a preempted sequence is computed again";
 }
 
 TEST_F(OffloadConnector, AFolderThatCannotBeMadeIsAConfigErrorNamingTheKey) {
