@@ -124,6 +124,9 @@ TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
                                           {"engine.device=cuda", "speculative.plugin=ngram", "engine.cuda_graphs=false"},
                                           {"engine.device=cuda", "speculative.plugin=ngram", "scheduler.output_reserve=0",
                                            "kv.num_blocks=40"},
+                                          // The offload tier: preempted and evicted blocks copied to the host and back.
+                                          {"engine.device=cuda", "kv_connector.plugin=offload", "scheduler.output_reserve=0",
+                                           "kv.num_blocks=40"},
                                       });
 }
 

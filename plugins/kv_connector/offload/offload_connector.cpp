@@ -4,7 +4,8 @@
 // keys them. Every failure is a miss: a block that cannot be saved is not saved, a block that
 // cannot be read is recomputed by the engine; never wrong KV, never a failed request.
 //
-// This version copies with the CPU: it runs where the KV pool is in host memory (the CPU engine).
+// The KV pool may be in host memory (the CPU engine) or on a CUDA device; on a GPU each block is
+// copied layer by layer with synchronous copies (block_copy.h) — correct, not yet fast.
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "block_copy.h"
 #include "disk_tier.h"
 #include "host_tier.h"
 #include "loom/block_hash.h"
@@ -21,6 +23,8 @@
 
 namespace {
 
+using loom::offload::copy_block_in;
+using loom::offload::copy_block_out;
 using loom::offload::DiskTier;
 using loom::offload::HostTier;
 using loom::sdk::BlockHash;
@@ -57,11 +61,11 @@ class OffloadConnector final : public loom::sdk::KvConnector {
  public:
   OffloadConnector(const loom::sdk::EngineInfo& info, const loom::sdk::PluginConfig& config)
       : block_size_(info.block_size), block_bytes_(info.block_bytes()) {
+#if !LOOM_HAVE_CUDA
     if (info.device != "cpu")
-      throw loom::ConfigError(
-          "[kv_connector] plugin = \"offload\": the offload tier copies with the CPU so far and "
-          "runs with [engine] device = \"cpu\"; on " +
-          info.device + " leave [kv_connector] plugin unset");
+      throw loom::ConfigError("[kv_connector] plugin = \"offload\": this build has no CUDA, so the offload tier "
+                              "runs with [engine] device = \"cpu\" only");
+#endif
     std::uint64_t host_bytes = static_cast<std::uint64_t>(config.integer("host_bytes"));
     if (host_bytes == 0) host_bytes = std::min(kDefaultHostCap, available_memory() / 4);
     if (const std::uint64_t available = available_memory(); available > 0 && host_bytes > available)
@@ -101,7 +105,7 @@ class OffloadConnector final : public loom::sdk::KvConnector {
         if (bytes.empty())
           throw loom::Error("offload: block " + std::to_string(t.hashes[i]) + " of sequence " + std::to_string(t.seq) +
                             " is no longer in the host or disk tier");
-        copy_in(cache, t.blocks[i], bytes);
+        copy_block_in(cache, t.blocks[i], bytes);
       }
   }
 
@@ -120,9 +124,6 @@ class OffloadConnector final : public loom::sdk::KvConnector {
   void on_finished(loom::sdk::SeqId) override {}
 
  private:
-  std::size_t layer_bytes(const KvCacheView& cache) const {
-    return cache.block_elements() * loom::sdk::dtype_size(cache.dtype);
-  }
   // A block that leaves the host tier goes to disk, when there is one.
   HostTier::Spill spill() {
     if (!disk_) return {};
@@ -135,27 +136,10 @@ class OffloadConnector final : public loom::sdk::KvConnector {
     else if (disk_)
       disk_->write(hash, bytes);  // no host tier: straight to disk
   }
-  // K then V of every layer, one after the other, as the tiers store a block.
   void keep_from_cache(BlockHash hash, const KvCacheView& cache, loom::sdk::BlockId block) {
-    const std::size_t n = layer_bytes(cache);
     std::span<char> slot = host_->insert(hash, spill());
-    std::span<char> to = slot.empty() ? std::span<char>(staging_) : slot;
-    std::size_t at = 0;
-    for (const auto& layer : cache.layers)
-      for (const void* base : {layer.k, layer.v}) {
-        std::memcpy(to.data() + at, static_cast<const char*>(base) + block * n, n);
-        at += n;
-      }
+    copy_block_out(cache, block, slot.empty() ? std::span<char>(staging_) : slot);
     if (slot.empty() && disk_) disk_->write(hash, staging_);
-  }
-  void copy_in(const KvCacheView& cache, loom::sdk::BlockId block, std::span<const char> bytes) const {
-    const std::size_t n = layer_bytes(cache);
-    std::size_t at = 0;
-    for (const auto& layer : cache.layers)
-      for (void* base : {layer.k, layer.v}) {
-        std::memcpy(static_cast<char*>(base) + block * n, bytes.data() + at, n);
-        at += n;
-      }
   }
 
   std::size_t block_size_;
