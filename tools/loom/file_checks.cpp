@@ -19,6 +19,15 @@ namespace {
   throw UsageError(std::string(option) + " " + path.string() + ": " + why);
 }
 
+// `path` itself if it exists, else its nearest existing parent ("." for a relative path none of
+// whose parents exist).
+fs::path nearest_existing(const fs::path& path) {
+  std::error_code ec;
+  fs::path existing = path;
+  while (!existing.empty() && !fs::exists(existing, ec)) existing = existing.parent_path();
+  return existing.empty() ? fs::path(".") : existing;
+}
+
 }  // namespace
 
 void check_readable_file(const fs::path& path, const char* option) {
@@ -47,9 +56,7 @@ void check_output_folder(const fs::path& path, const char* option) {
   std::error_code ec;
   if (fs::exists(path, ec) && !fs::is_directory(path, ec))
     refuse(option, path, "is a file; give a folder (it is created when missing)");
-  fs::path existing = path;
-  while (!existing.empty() && !fs::exists(existing, ec)) existing = existing.parent_path();
-  if (existing.empty()) existing = ".";
+  const fs::path existing = nearest_existing(path);
   if (!fs::is_directory(existing, ec)) refuse(option, path, existing.string() + " is a file, not a folder");
   if (::access(existing.c_str(), W_OK) != 0)
     refuse(option, path, "cannot write in " + existing.string() + ": " + std::strerror(errno));
@@ -62,10 +69,7 @@ void write_new_output(const fs::path& path, const char* option, bool force, std:
   if (exists && !force) refuse(option, path, "already exists; add --force to replace it, or choose another name");
   const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
   check_output_folder(folder, option);  // created below when missing, as mkdir -p would
-  fs::path existing = folder;
-  while (!fs::exists(existing, ec) && existing.has_parent_path() && existing != existing.parent_path())
-    existing = existing.parent_path();
-  const fs::space_info space = fs::space(existing, ec);
+  const fs::space_info space = fs::space(nearest_existing(folder), ec);
   if (!ec && space.available < bytes)
     refuse(option, path,
            "needs " + format_byte_size(bytes) + " and its file system has " + format_byte_size(space.available) +
