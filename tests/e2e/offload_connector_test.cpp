@@ -41,6 +41,7 @@ std::vector<Request> wave(int turn) {
 struct Outcome {
   std::map<std::string, std::vector<std::int32_t>> tokens;
   std::uint64_t computed_prompt_tokens = 0;
+  std::uint64_t loaded_tokens = 0;
 };
 
 // Both waves through one engine; `between` runs after the first.
@@ -62,6 +63,7 @@ Outcome run(const std::vector<std::string>& overrides, const std::function<void(
       }
   }
   out.computed_prompt_tokens = engine.stats().computed_prompt_tokens;
+  out.loaded_tokens = engine.stats().loaded_tokens;
   EXPECT_EQ(engine.stats().kv.used_blocks, 0u);
   return out;
 }
@@ -86,6 +88,8 @@ TEST_F(OffloadConnector, ReturningConversationsLoadTheirHistoryFromHostOrDiskWit
   EXPECT_EQ(host.tokens, none.tokens);
   EXPECT_LE(host.computed_prompt_tokens + history, none.computed_prompt_tokens)
       << "the second wave's histories came from the host tier";
+  EXPECT_GE(host.loaded_tokens, history);
+  EXPECT_EQ(none.loaded_tokens, 0u);
 
   // A host tier of one block: nearly everything passes through to disk and is read back from there.
   const Outcome disk =

@@ -58,6 +58,7 @@ const std::vector<Row>& rows() {
       {"prefix hit rate (tokens)", "%.3f", hit_rate},
       {"hits per block lookup", "%.3f", lookup_hit_rate},
       {"prefill tokens computed", "%.0f", [](const ArmResult& r) { return double(r.summary.computed_prompt_tokens); }},
+      {"prefill tokens loaded (connector)", "%.0f", [](const ArmResult& r) { return double(r.summary.loaded_tokens); }},
       {"evictions", "%.0f", [](const ArmResult& r) { return double(r.summary.evictions); }},
       {"preemptions", "%.0f", [](const ArmResult& r) { return double(r.summary.preemptions); }},
       {"TTFT p50 ms (virtual)", "%.1f", [](const ArmResult& r) { return r.summary.ttft_ms.p50; }},
@@ -162,6 +163,7 @@ void write_ab_report(const std::filesystem::path& dir, const AbContext& context,
     a["prefix_hit_rate"] = mean(hit_rate);  // share of prompt tokens served from the cache
     a["block_lookup_hit_rate"] = mean(lookup_hit_rate);
     a["recomputed_prefill_tokens"] = mean([](const ArmResult& r) { return double(r.summary.computed_prompt_tokens); });
+    a["loaded_prefill_tokens"] = mean([](const ArmResult& r) { return double(r.summary.loaded_tokens); });
     a["evictions"] = mean([](const ArmResult& r) { return double(r.summary.evictions); });
     a["preemptions"] = mean([](const ArmResult& r) { return double(r.summary.preemptions); });
     a["throughput_tok_s"] = mean([](const ArmResult& r) { return r.summary.total_tokens_per_s(); });

@@ -66,6 +66,7 @@ Measured run_batch(Engine& engine, const std::vector<Request>& requests, bool pr
   stats.preemptions -= before.preemptions;
   stats.batched_tokens -= before.batched_tokens;
   stats.recomputed_tokens -= before.recomputed_tokens;
+  stats.loaded_tokens -= before.loaded_tokens;
   stats.draft_tokens -= before.draft_tokens;
   stats.accepted_draft_tokens -= before.accepted_draft_tokens;
   stats.verify_rows -= before.verify_rows;
@@ -147,6 +148,7 @@ nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured&
     j["kv_blocks"] = s.num_blocks;
     j["preemptions"] = s.preemptions;
     j["computed_tokens"] = s.computed_tokens;
+    j["loaded_tokens"] = s.loaded_tokens;
     j["recomputed_tokens"] = s.recomputed_tokens;
     j["recomputed_fraction"] = s.recomputed_fraction();
     j["draft_tokens"] = s.draft_tokens;

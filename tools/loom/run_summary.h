@@ -22,6 +22,7 @@ struct RunSummary {
   std::size_t requests = 0, failed = 0;
   std::size_t skipped_lines = 0;  // input lines that were not requests (reported as they were read)
   std::uint64_t prompt_tokens = 0, generated_tokens = 0, computed_prompt_tokens = 0;
+  std::uint64_t loaded_tokens = 0;  // prompt tokens a KV connector loaded instead of computing
   double wall_s = 0;
   Percentiles ttft_ms, tpot_ms, e2e_ms;
   double prefix_hit_rate = 0;  // full-block lookups found in the prefix cache
