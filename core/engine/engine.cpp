@@ -224,9 +224,9 @@ void Engine::submit(const Request& request) {
       auto encoded = encode_bounded(*tokenizer_, *request.prompt, /*add_bos=*/true, max_model_len_ - 1);
       if (const auto* too_long = std::get_if<TooManyTokens>(&encoded))
         throw RequestError("the prompt is longer than the model's context of " + std::to_string(max_model_len_) +
-                           " tokens (prompt and output together): its first " +
-                           std::to_string(too_long->prefix_bytes) + " of " + std::to_string(request.prompt->size()) +
-                           " bytes are already " + std::to_string(too_long->prefix_tokens) + " tokens");
+                           " tokens (prompt and output together): its first " + std::to_string(too_long->prefix_bytes) +
+                           " of " + std::to_string(request.prompt->size()) + " bytes are already " +
+                           std::to_string(too_long->prefix_tokens) + " tokens");
       prompt = std::move(std::get<std::vector<std::int32_t>>(encoded));
     } else {
       prompt = request.prompt_token_ids;

@@ -79,14 +79,9 @@ std::vector<TracePrompt> chat(const WorkloadSpec& spec) {
 std::vector<TracePrompt> multi_turn(const WorkloadSpec& spec) {
   const MultiTurnOptions& o = spec.multi_turn;
   SeededRandom random = SeededRandom::stream(spec.seed, kRequestStream);
+  std::vector<Conversation> open(o.conversations);
   std::size_t started = 0;
-  auto start = [&] {
-    Conversation c;
-    c.number = started++;
-    return c;
-  };
-  std::vector<Conversation> open;
-  for (std::size_t i = 0; i < o.conversations; ++i) open.push_back(start());
+  for (Conversation& c : open) c.number = started++;
 
   std::vector<TracePrompt> prompts;
   prompts.reserve(spec.requests);
@@ -94,9 +89,11 @@ std::vector<TracePrompt> multi_turn(const WorkloadSpec& spec) {
     Conversation& c = open[i % open.size()];
     const std::int64_t turn = random.between(o.turn_tokens_min, o.turn_tokens_max);
     // The next prompt (history, answer stand-in, new turn) and its own output must fit.
-    if (c.next_turn > 0 &&
-        static_cast<std::int64_t>(c.prompt.size()) + 2 * spec.max_tokens + turn > o.max_history_tokens)
-      c = start();  // the history is as long as it gets: a new conversation takes its place
+    const auto next_length = static_cast<std::int64_t>(c.prompt.size()) + 2 * spec.max_tokens + turn;
+    if (c.next_turn > 0 && next_length > o.max_history_tokens) {
+      c = Conversation{};  // the history is as long as it gets: a new conversation takes its place
+      c.number = started++;
+    }
     if (c.next_turn == 0) {
       append_tokens(random, spec.vocab_size, o.first_tokens, c.prompt);
     } else {

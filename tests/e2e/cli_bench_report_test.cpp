@@ -86,8 +86,8 @@ TEST_F(CliBenchReport, IsRefusedBesideAWorkloadAndForAReportPathThatIsAFile) {
   LoomRun file = run_loom("bench --config " + (dir_ / "run.toml").string() + " --report " + (dir_ / "a_file").string());
   EXPECT_EQ(file.exit_code, 2) << file.output;
   EXPECT_CONTAINS(file.output, "is a file; give a folder");
-  LoomRun both = run_loom("bench --config " + (dir_ / "run.toml").string() + " --run 1,16,16 --report " +
-                          (dir_ / "r").string());
+  LoomRun both =
+      run_loom("bench --config " + (dir_ / "run.toml").string() + " --run 1,16,16 --report " + (dir_ / "r").string());
   EXPECT_EQ(both.exit_code, 2) << both.output;
   EXPECT_CONTAINS(both.output, "--report runs its own experiments; leave out --run");
 }

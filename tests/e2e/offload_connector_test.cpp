@@ -127,9 +127,9 @@ TEST_F(OffloadConnector, EveryNewBlockSavedUpFrontAlsoServesTheReturningTurns) {
 TEST_F(OffloadConnector, PreemptedSequencesReloadTheirBlocksInsteadOfRecomputingThem) {
   static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
   auto run_preempting = [&](const std::string& connector, EngineStats& stats) {
-    Config config = load_config_from(parse_config_text("", "test.toml"), ".",
-                                     std::vector<std::string>{"kv.num_blocks=40", "scheduler.output_reserve=0",
-                                                              "kv_connector.plugin=" + connector});
+    Config config = load_config_from(
+        parse_config_text("", "test.toml"), ".",
+        std::vector<std::string>{"kv.num_blocks=40", "scheduler.output_reserve=0", "kv_connector.plugin=" + connector});
     PluginRegistry registry(PluginRegistry::default_search_path());
     Engine engine(config, registry, model, std::nullopt);
     std::mt19937 rng(5);

@@ -31,8 +31,8 @@ std::filesystem::path find_config(const std::string& value) {
 
 std::size_t workload_request_count(std::int64_t value) {
   if (value < 1 || value > static_cast<std::int64_t>(kMaxWorkloadRequests))
-    throw UsageError("--requests " + std::to_string(value) + ": expected 1 to " +
-                     std::to_string(kMaxWorkloadRequests) + " (the trace is built in memory)");
+    throw UsageError("--requests " + std::to_string(value) + ": expected 1 to " + std::to_string(kMaxWorkloadRequests) +
+                     " (the trace is built in memory)");
   return static_cast<std::size_t>(value);
 }
 

@@ -13,10 +13,10 @@
 #include "core/requests/request_reader.h"
 #include "core/workloads/workload.h"
 #include "tools/loom/ab_report.h"
-#include "tools/loom/file_checks.h"
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 #include "tools/loom/engine_setup.h"
+#include "tools/loom/file_checks.h"
 #include "tools/loom/progress.h"
 
 namespace loom::cli {

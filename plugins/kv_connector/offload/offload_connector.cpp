@@ -63,8 +63,9 @@ class OffloadConnector final : public loom::sdk::KvConnector {
       : block_size_(info.block_size), block_bytes_(info.block_bytes()) {
 #if !LOOM_HAVE_CUDA
     if (info.device != "cpu")
-      throw loom::ConfigError("[kv_connector] plugin = \"offload\": this build has no CUDA, so the offload tier "
-                              "runs with [engine] device = \"cpu\" only");
+      throw loom::ConfigError(
+          "[kv_connector] plugin = \"offload\": this build has no CUDA, so the offload tier "
+          "runs with [engine] device = \"cpu\" only");
 #endif
     std::uint64_t host_bytes = static_cast<std::uint64_t>(config.integer("host_bytes"));
     if (host_bytes == 0) host_bytes = std::min(kDefaultHostCap, available_memory() / 4);

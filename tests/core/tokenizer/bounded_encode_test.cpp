@@ -16,7 +16,7 @@ using tokenizer_test::llama2_tokenizer;
 
 // Words, runs of spaces, punctuation, newlines and multi-byte characters, to `bytes` long.
 std::string random_text(std::mt19937& rng, std::size_t bytes) {
-  static const char* const kParts[] = {"the",  "cat",   " ",  "  ",        "      ", ".",  ",", "\n",
+  static const char* const kParts[] = {"the",  "cat",   " ",  "  ",        "      ", ".", ",", "\n",
                                        "Once", "upon",  "a",  "time",      "你好",   "😀", "é", "internationalization",
                                        "x",    "12345", "()", "          "};
   std::uniform_int_distribution<std::size_t> pick(0, std::size(kParts) - 1);
