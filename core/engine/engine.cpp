@@ -1,10 +1,6 @@
 #include "core/engine/engine.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <fstream>
-#include <limits>
 
 #include "core/config/byte_size.h"
 #include "core/model/config_adapters.h"
@@ -15,6 +11,7 @@
 #include "core/sampling/validate.h"
 #include "core/tokenizer/bounded_encode.h"
 #include "core/tokenizer/stop_strings.h"
+#include "loom/host_memory.h"
 
 namespace loom {
 
@@ -77,24 +74,10 @@ std::unique_ptr<Model> make_model(const ModelPlan& plan, io::LoadedModel model, 
   return make_cuda_model(std::move(model), plan.cuda);
 }
 
-// Host memory the kernel says can be had now (free plus reclaimable cache: MemAvailable), or free
-// memory where /proc/meminfo cannot be read; 0 when neither is known.
-std::uint64_t available_host_memory() {
-  std::ifstream meminfo("/proc/meminfo");
-  for (std::string key; meminfo >> key;) {
-    std::uint64_t kib = 0;
-    meminfo >> kib;
-    if (key == "MemAvailable:") return kib * 1024;
-    meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-  }
-  const long pages = sysconf(_SC_AVPHYS_PAGES);
-  return pages > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
-}
-
 // The memory a KV pool can take on the model's device: the host's available memory, or the GPU's
 // after the weights and work buffers.
 std::uint64_t memory_for_pool(const Model& model) {
-  if (model.device().kind == sdk::DeviceKind::cpu) return available_host_memory();
+  if (model.device().kind == sdk::DeviceKind::cpu) return sdk::available_host_memory();
   try {
     return model.kv_cache_budget(1.0);
   } catch (const DeviceError&) {
@@ -142,7 +125,7 @@ std::uint64_t pool_blocks(const Config& config, const sdk::EngineInfo& info, con
   // now (pages are touched only as blocks are written, but a pool beyond the memory would fail
   // under load rather than at start-up).
   const std::uint64_t per_seq = (max_model_len + info.block_size - 1) / info.block_size;
-  const std::uint64_t available = available_host_memory();
+  const std::uint64_t available = sdk::available_host_memory();
   const std::uint64_t cap = available > 0 ? std::min(kDefaultCpuCacheBytes, available / 4) : kDefaultCpuCacheBytes;
   return std::max<std::uint64_t>(per_seq, std::min<std::uint64_t>(per_seq * info.max_num_seqs, cap / block_bytes));
 }

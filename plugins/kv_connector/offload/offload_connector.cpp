@@ -8,7 +8,6 @@
 // copied layer by layer with synchronous copies (block_copy.h) — correct, not yet fast.
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +18,7 @@
 #include "host_tier.h"
 #include "loom/block_hash.h"
 #include "loom/error.h"
+#include "loom/host_memory.h"
 #include "loom/kv_connector.h"
 
 namespace {
@@ -45,18 +45,6 @@ const loom::sdk::ConfigKeySpec kKeys[] = {
 
 constexpr std::uint64_t kDefaultHostCap = 16ull << 30;
 
-// MemAvailable from /proc/meminfo; 0 when unknown.
-std::uint64_t available_memory() {
-  std::ifstream meminfo("/proc/meminfo");
-  for (std::string key; meminfo >> key;) {
-    std::uint64_t kib = 0;
-    meminfo >> kib;
-    if (key == "MemAvailable:") return kib * 1024;
-    meminfo.ignore(1 << 20, '\n');
-  }
-  return 0;
-}
-
 class OffloadConnector final : public loom::sdk::KvConnector {
  public:
   OffloadConnector(const loom::sdk::EngineInfo& info, const loom::sdk::PluginConfig& config)
@@ -68,8 +56,9 @@ class OffloadConnector final : public loom::sdk::KvConnector {
           "runs with [engine] device = \"cpu\" only");
 #endif
     std::uint64_t host_bytes = static_cast<std::uint64_t>(config.integer("host_bytes"));
-    if (host_bytes == 0) host_bytes = std::min(kDefaultHostCap, available_memory() / 4);
-    if (const std::uint64_t available = available_memory(); available > 0 && host_bytes > available)
+    const std::uint64_t available = loom::sdk::available_host_memory();
+    if (host_bytes == 0) host_bytes = std::min(kDefaultHostCap, available / 4);
+    if (available > 0 && host_bytes > available)
       throw config.invalid("host_bytes",
                            "asks for more than the " + std::to_string(available >> 20) + " MiB of memory available");
     host_ = std::make_unique<HostTier>(block_bytes_, block_bytes_ ? host_bytes / block_bytes_ : 0);
@@ -101,7 +90,7 @@ class OffloadConnector final : public loom::sdk::KvConnector {
         std::span<const char> bytes = host_->find(t.hashes[i]);
         if (bytes.empty() && disk_ && disk_->read(t.hashes[i], staging_)) {
           bytes = staging_;
-          keep(t.hashes[i], staging_);  // back in the host tier: it is in use again
+          if (host_->capacity() > 0) keep(t.hashes[i], staging_);  // back in the host tier: in use again
         }
         if (bytes.empty())
           throw loom::Error("offload: block " + std::to_string(t.hashes[i]) + " of sequence " + std::to_string(t.seq) +
@@ -130,12 +119,10 @@ class OffloadConnector final : public loom::sdk::KvConnector {
     if (!disk_) return {};
     return [this](BlockHash hash, std::span<const char> bytes) { disk_->write(hash, bytes); };
   }
+  // Into the host tier (which has room for at least one block), its least recent block to disk.
   void keep(BlockHash hash, std::span<const char> bytes) {
     std::span<char> slot = host_->insert(hash, spill());
-    if (!slot.empty())
-      std::memcpy(slot.data(), bytes.data(), bytes.size());
-    else if (disk_)
-      disk_->write(hash, bytes);  // no host tier: straight to disk
+    std::memcpy(slot.data(), bytes.data(), bytes.size());
   }
   void keep_from_cache(BlockHash hash, const KvCacheView& cache, loom::sdk::BlockId block) {
     std::span<char> slot = host_->insert(hash, spill());
