@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/config/byte_size.h"
+#include "core/engine/model_services.h"
 #include "core/model/config_adapters.h"
 #include "core/model/cpu_model.h"
 #include "core/model/cuda_model_factory.h"
@@ -165,8 +166,18 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   for (std::int64_t id : c.eos_token_ids) eos_ids_.push_back(static_cast<std::int32_t>(id));
   if (eos_ids_.empty() && tokenizer_) eos_ids_.push_back(tokenizer_->eos_id());
 
+  ServicesPlan services_plan;
+  services_plan.base_dir = config.base_dir;
+  services_plan.target = info;
+  services_plan.max_model_len = max_model_len_;
+  services_plan.device = plan.device;
+  services_plan.cuda = plan.cuda;
+  services_plan.gpu_memory_utilization = config.engine.number("gpu_memory_utilization");
+  services_plan.attention = resolved.find(sdk::PluginKind::attention);
+  EngineModelServices services(std::move(services_plan));
+  PluginPtr<sdk::Drafter> drafter = make_drafter(resolved, info, services);  // before the pool: see make_drafter
   info.num_blocks = pool_blocks(config, info, *model_, max_model_len_);
-  plugins_ = make_engine_plugins(config, resolved, info, std::move(runner));
+  plugins_ = make_engine_plugins(config, resolved, info, std::move(runner), std::move(drafter));
   for (std::uint32_t rank = 0; rank < num_ranks; ++rank) plugins_.parallel->init_rank(rank);  // shares loaded
   cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
   stats_.num_blocks = info.num_blocks;

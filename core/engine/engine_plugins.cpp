@@ -1,5 +1,6 @@
 #include "core/engine/engine_plugins.h"
 
+#include "core/engine/model_services.h"
 #include "core/plugin/plugin_setup.h"
 
 namespace loom {
@@ -96,7 +97,14 @@ void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, c
   allocator->set_evictor(*evictor);
   make<sdk::Scheduler>(resolved, info).reset();
   make<sdk::KvConnector>(resolved, info).reset();
-  make<sdk::Drafter>(resolved, info).reset();
+  ServicesPlan plan;
+  plan.base_dir = config.base_dir;
+  plan.target = info;
+  plan.max_model_len = model.max_position;
+  plan.device.kind = device == "cpu" ? sdk::DeviceKind::cpu : sdk::DeviceKind::cuda;
+  plan.check_only = true;
+  EngineModelServices services(std::move(plan));
+  make_drafter(resolved, info, services).reset();
   allocator.reset();  // before the evictor it uses
 }
 
@@ -115,8 +123,14 @@ RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& r
   return runner;
 }
 
+PluginPtr<sdk::Drafter> make_drafter(const ResolvedPlugins& resolved, sdk::EngineInfo info,
+                                     sdk::EngineServices& services) {
+  info.services = &services;
+  return make<sdk::Drafter>(resolved, info);
+}
+
 EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
-                                  RunnerPlugins runner) {
+                                  RunnerPlugins runner, PluginPtr<sdk::Drafter> drafter) {
   EnginePlugins plugins;
   plugins.evictor = make<sdk::Evictor>(resolved, info);
   plugins.allocator = make<sdk::KvAllocator>(resolved, info);
@@ -125,7 +139,7 @@ EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& r
   plugins.attention = std::move(runner.attention);
   plugins.parallel = std::move(runner.parallel);
   plugins.connector = make<sdk::KvConnector>(resolved, info);
-  plugins.drafter = make<sdk::Drafter>(resolved, info);
+  plugins.drafter = std::move(drafter);
   if (plugins.drafter)
     plugins.num_draft_tokens =
         static_cast<std::size_t>(config.plugin(sdk::PluginKind::drafter)->engine_keys.integer("num_draft_tokens"));

@@ -49,10 +49,16 @@ struct RunnerPlugins {
 RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
                                   const sdk::Device& device, sdk::DType kv_dtype);
 
+// The drafter of `config` (null without a [speculative] section), told `services`: made once the
+// target is on its device and before the pool is sized, so a draft model it loads takes its
+// memory from the pool's.
+PluginPtr<sdk::Drafter> make_drafter(const ResolvedPlugins& resolved, sdk::EngineInfo info,
+                                     sdk::EngineServices& services);
+
 // Constructs the other plugins of `config` (resolved and validated by resolve_plugins) with
-// `info`, the pool sized, and takes over the runner's; the allocator gets the evictor. Throws
-// ConfigError / PluginError naming the config line and the plugin.
+// `info`, the pool sized, and takes over the runner's and the drafter; the allocator gets the
+// evictor. Throws ConfigError / PluginError naming the config line and the plugin.
 EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
-                                  RunnerPlugins runner);
+                                  RunnerPlugins runner, PluginPtr<sdk::Drafter> drafter);
 
 }  // namespace loom

@@ -113,6 +113,31 @@ TEST_F(CliModelErrors, MissingModelAndUsageErrors) {
   EXPECT_CONTAINS(unknown.output, "unknown command 'frobnicate'");
 }
 
+// A draft model is checked with the config, before the target's weights load: the message names
+// the [speculative] key and says what is wrong with it.
+TEST_F(CliModelErrors, ADraftModelMissingOfAnotherVocabularyOrTooLargeIsRefusedByItsKey) {
+  write(dir_ / "in.jsonl", "{\"prompt_token_ids\": [1, 2, 3], \"max_tokens\": 4}\n");
+  const std::string generate = "generate --input " + (dir_ / "in.jsonl").string() + " --output " +
+                               (dir_ / "out.jsonl").string() + " -m " +
+                               (test_models_dir() / "stories260K.bin").string() +
+                               " --set speculative.plugin=draft_model --set speculative.model=";
+  LoomRun missing = run_loom(generate + (dir_ / "nowhere").string());
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_CONTAINS(missing.output, "[speculative] model: '" + (dir_ / "nowhere").string() + "' does not exist");
+  LoomRun other_vocabulary = run_loom(generate + dir_.string());  // 256 tokens; stories260K has 512
+  EXPECT_EQ(other_vocabulary.exit_code, 2) << other_vocabulary.output;
+  EXPECT_CONTAINS(other_vocabulary.output, "[speculative] model: " + dir_.string() + " has a vocabulary of 256 tokens");
+  EXPECT_CONTAINS(other_vocabulary.output, "one of 512");
+  LoomRun too_large = run_loom(generate + (test_models_dir() / "stories260K.bin").string() +
+                               " --set speculative.kv_tokens=1000000000000");
+  EXPECT_EQ(too_large.exit_code, 2) << too_large.output;
+  EXPECT_CONTAINS(too_large.output, "[speculative] model: its KV cache of 1000000000000 tokens");
+  EXPECT_FALSE(fs::exists(dir_ / "out.jsonl"));
+  LoomRun none = run_loom(generate);
+  EXPECT_EQ(none.exit_code, 2) << none.output;
+  EXPECT_CONTAINS(none.output, "[speculative] model: no draft model given");
+}
+
 TEST(CliRealModel, InspectsStories260K) {
   LoomRun run = run_loom("inspect " + (test_models_dir() / "stories260K.bin").string());
   EXPECT_EQ(run.exit_code, 0) << run.output;

@@ -1,6 +1,8 @@
-// Speculative decoding with the n-gram drafter on the CPU engine: greedy outputs are token for
-// token those of plain decoding, whatever k, batch, chunking or preemption; the drafter's
-// proposals are really verified (some accepted, some not).
+// Speculative decoding with the n-gram and draft-model drafters on the CPU engine: greedy outputs
+// are token for token those of plain decoding, whatever k, batch, chunking or preemption; the
+// drafter's proposals are really verified (some accepted, some not).
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 #include <random>
@@ -10,6 +12,7 @@
 #include "core/config/config.h"
 #include "core/engine/engine.h"
 #include "core/io/model_loader.h"
+#include "core/io/random_model.h"
 #include "support/test_models.h"
 
 namespace loom::testing {
@@ -129,6 +132,75 @@ TEST(Speculative, SampledAndPenalisedSequencesVerifyDraftsReproducibly) {
   const Outcome plain = run(batch, {});
   for (std::size_t i = 1; i < batch.size(); i += 2)
     EXPECT_EQ(first.tokens.at(batch[i].id), plain.tokens.at(batch[i].id)) << batch[i].id;
+}
+
+// The draft models: stories260K itself (every greedy draft right, on a batch-invariant CPU) and
+// a random-weight model of its vocabulary (drafts mostly wrong).
+std::string same_model_draft() { return "speculative.model=" + (test_models_dir() / "stories260K.bin").string(); }
+
+struct RandomDraftModel {
+  fs::path dir = fs::temp_directory_path() / ("loom_speculative_draft_" + std::to_string(::getpid()));
+  RandomDraftModel() {
+    io::RandomModelSpec spec;
+    spec.config = io::tiny_config(io::Architecture::kLlama);
+    spec.config.vocab_size = stories().config.vocab_size;
+    spec.config.max_position_embeddings = stories().config.max_position_embeddings;
+    spec.init_std = 0.08f;
+    spec.seed = 5;
+    io::write_random_model(spec, dir);
+  }
+  ~RandomDraftModel() { fs::remove_all(dir); }
+  std::string setting() const { return "speculative.model=" + dir.string(); }
+};
+
+TEST(Speculative, DraftModelDraftsLeaveGreedyTokensUnchangedForAnyNumberOfDrafts) {
+  const auto batch = requests(16, 7);
+  const Outcome plain = run(batch, {});
+  for (int k : {1, 2, 4, 8}) {
+    const Outcome spec = run(batch, {"speculative.plugin=draft_model", same_model_draft(),
+                                     "speculative.num_draft_tokens=" + std::to_string(k)});
+    EXPECT_EQ(spec.tokens, plain.tokens) << "k = " << k;
+    EXPECT_GT(spec.stats.draft_tokens, 0u) << "k = " << k;
+    EXPECT_EQ(spec.stats.accepted_draft_tokens, spec.stats.draft_tokens) << "k = " << k << ": the target drafting itself";
+    EXPECT_LT(spec.stats.steps, plain.stats.steps) << "k = " << k;
+  }
+  const RandomDraftModel random;
+  const Outcome wrong = run(batch, {"speculative.plugin=draft_model", random.setting(), "speculative.num_draft_tokens=4"});
+  EXPECT_EQ(wrong.tokens, plain.tokens);
+  EXPECT_GT(wrong.stats.draft_tokens, 0u);
+  EXPECT_LT(wrong.stats.accepted_draft_tokens, wrong.stats.draft_tokens / 2) << "a random draft model right so often?";
+}
+
+TEST(Speculative, DraftModelDraftsLeaveGreedyTokensUnchangedUnderChunkingPreemptionAndAFullDraftCache) {
+  const auto batch = requests(24, 8);
+  const std::vector<std::string> tight = {"kv.block_size=4", "kv.num_blocks=48", "engine.max_num_batched_tokens=16",
+                                          "scheduler.output_reserve=0"};
+  const Outcome plain = run(batch, tight);
+  const Outcome spec = run(batch, with(tight, {"speculative.plugin=draft_model", same_model_draft()}));
+  EXPECT_EQ(spec.tokens, plain.tokens);
+  EXPECT_GT(spec.stats.preemptions, 0u);
+  EXPECT_EQ(spec.stats.accepted_draft_tokens, spec.stats.draft_tokens);
+  EXPECT_GT(spec.stats.draft_tokens, 0u);
+  // A draft cache of 160 tokens holds a few sequences at a time: the others draft nothing.
+  const Outcome full = run(batch, with(tight, {"speculative.plugin=draft_model", same_model_draft(),
+                                               "speculative.kv_tokens=160"}));
+  EXPECT_EQ(full.tokens, plain.tokens);
+  EXPECT_GT(full.stats.draft_tokens, 0u);
+  EXPECT_LT(full.stats.draft_tokens, spec.stats.draft_tokens);
+}
+
+TEST(Speculative, SampledSequencesVerifyDraftModelDraftsReproducibly) {
+  auto batch = requests(12, 9);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    batch[i].params.temperature = 0.7;
+    batch[i].params.seed = 200 + i;
+  }
+  const std::vector<std::string> spec = {"speculative.plugin=draft_model", same_model_draft()};
+  const Outcome first = run(batch, spec);
+  const Outcome again = run(batch, spec);
+  EXPECT_EQ(first.tokens, again.tokens);
+  EXPECT_GT(first.stats.accepted_draft_tokens, 0u);
+  EXPECT_LT(first.stats.accepted_draft_tokens, first.stats.draft_tokens) << "greedy drafts of sampled sequences";
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 
 namespace loom::sdk {
 
+class EngineServices;  // loom/model_runner.h
+
 // The shape of the loaded model, as far as policies and backends need it.
 struct ModelShape {
   std::uint32_t num_layers = 0;
@@ -25,13 +27,17 @@ struct EngineInfo {
   std::uint32_t block_size = 16;         // tokens per KV block
   // KV blocks in the pool, fixed before allocators are made. 0 for the attention backend and the
   // parallel plugin, which are made before the model is loaded (to be asked supports() and each
-  // rank's layers); a backend reads the pool's size from its KvCacheView.
+  // rank's layers), and for the drafter, made before the pool is sized (a draft model it loads
+  // takes its memory from the pool's); a backend reads the pool's size from its KvCacheView.
   std::uint64_t num_blocks = 0;
   std::uint32_t max_num_seqs = 64;       // sequences in one step, at most
   std::uint32_t max_num_batched_tokens = 2048;  // tokens processed in one step, at most
   std::uint64_t seed = 0;                // the run's seed, for policies that randomize
   bool prefix_caching = true;
   ModelShape model;
+  // What the engine lends the plugin (loom/model_runner.h: a model runner of its own): set for a
+  // drafter, null for the other kinds. Valid while the plugin's constructor runs.
+  EngineServices* services = nullptr;
 
   // Bytes of K plus V for one block across all layers.
   std::uint64_t block_bytes() const {

@@ -1,0 +1,40 @@
+// What the engine lends plugins (sdk::EngineServices, loom/model_runner.h): load_model() makes a
+// LentModelRunner — a second model on the target's device and in its data type, with a KV cache
+// of its own — and refuses, saying why, a model that is missing, malformed, of another
+// vocabulary or beyond the memory there is. In the dry run of a config (check_only) it reads only
+// the model's config.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/model/cuda_model_factory.h"
+#include "core/plugin/plugin_setup.h"
+#include "loom/model_runner.h"
+
+namespace loom {
+
+struct ServicesPlan {
+  std::filesystem::path base_dir;  // relative model paths resolve against it (the config's folder)
+  sdk::EngineInfo target;          // block size, batch limits and the target's shape
+  std::size_t max_model_len = 0;   // the target's
+  sdk::Device device;
+  CudaModelOptions cuda;           // device.kind == cuda: the target's options
+  double gpu_memory_utilization = 0.9;
+  const ResolvedPlugin* attention = nullptr;  // the attention plugin a lent runner makes its own instance of
+  bool check_only = false;                    // the dry run: configs are read, nothing loads
+};
+
+class EngineModelServices final : public sdk::EngineServices {
+ public:
+  explicit EngineModelServices(ServicesPlan plan) : plan_(std::move(plan)) {}
+
+  std::unique_ptr<sdk::ModelRunner> load_model(const std::string& path, std::uint64_t kv_tokens) override;
+
+ private:
+  ServicesPlan plan_;
+};
+
+}  // namespace loom
