@@ -49,6 +49,9 @@ const ConfigKeySpec kKvEngineKeys[] = {
 
 const ConfigKeySpec kSpeculativeEngineKeys[] = {
     {"num_draft_tokens", KeyType::integer, "4", "draft tokens proposed per sequence and step"},
+    {"adaptive", KeyType::boolean, "true",
+     "lower the drafts of a sequence whose drafts fail, pausing at none; false: always num_draft_tokens (to measure "
+     "verify steps)"},
 };
 
 const EngineSectionSpec kEngineSections[] = {

@@ -140,9 +140,11 @@ EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& r
   plugins.parallel = std::move(runner.parallel);
   plugins.connector = make<sdk::KvConnector>(resolved, info);
   plugins.drafter = std::move(drafter);
-  if (plugins.drafter)
-    plugins.num_draft_tokens =
-        static_cast<std::size_t>(config.plugin(sdk::PluginKind::drafter)->engine_keys.integer("num_draft_tokens"));
+  if (plugins.drafter) {
+    const sdk::PluginConfig& keys = config.plugin(sdk::PluginKind::drafter)->engine_keys;
+    plugins.num_draft_tokens = static_cast<std::size_t>(keys.integer("num_draft_tokens"));
+    plugins.adaptive_drafts = keys.boolean("adaptive");
+  }
   return plugins;
 }
 

@@ -21,6 +21,7 @@ struct EnginePlugins {
   PluginPtr<sdk::KvConnector> connector;  // null without a [kv_connector] section
   PluginPtr<sdk::Drafter> drafter;        // null without a [speculative] section
   std::size_t num_draft_tokens = 0;       // [speculative] num_draft_tokens; 0 without a drafter
+  bool adaptive_drafts = true;            // [speculative] adaptive
 };
 
 // What every plugin is told, but the pool's size (num_blocks stays 0).

@@ -90,7 +90,8 @@ void Engine::propose_drafts() {
       --seq.draft_pause;
       continue;
     }
-    requests.push_back({id, seq.tokens, std::min(plugins_.num_draft_tokens, seq.draft_limit)});
+    const std::size_t k = plugins_.num_draft_tokens;
+    requests.push_back({id, seq.tokens, plugins_.adaptive_drafts ? std::min(k, seq.draft_limit) : k});
     drafting.push_back(&seq);
   }
   if (requests.empty()) return;
@@ -363,7 +364,9 @@ void Engine::verify_on_host(RowGroup& g) {
 // A verify step costs a row per draft (and on a GPU, a graph per new padded size): a sequence
 // starts with one draft, drafts all accepted earn one more, up to num_draft_tokens; drafts
 // rejected outright halve the number, down to a pause that doubles while nothing is accepted.
+// With [speculative] adaptive = false every step asks for num_draft_tokens.
 void Engine::adapt_drafts(Sequence& seq, std::size_t proposed, std::size_t accepted) const {
+  if (!plugins_.adaptive_drafts) return;
   const std::size_t k = plugins_.num_draft_tokens;
   std::size_t& limit = seq.draft_limit;
   if (accepted == 0) {

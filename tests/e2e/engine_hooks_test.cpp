@@ -265,6 +265,25 @@ TEST(EngineHooks, DraftsThatAreAlwaysWrongChangeNoGreedyOutput) {
   }
 }
 
+// [speculative] adaptive = false: every step asks for num_draft_tokens whatever was accepted
+// (what measures a verify step's cost), and outputs stay plain decoding's.
+TEST(EngineHooks, WithoutAdaptationAlwaysWrongDraftsAreAskedForInFullEveryStep) {
+  const fs::path dir = fresh_dir("fixed_drafts");
+  const Outcome plain = run(waves(), {});
+  const Outcome hooked =
+      run(waves(), {"speculative.plugin=" + hook_plugin("drafter", "script"), "speculative.tokens=5 6 7",
+                    "speculative.num_draft_tokens=3", "speculative.adaptive=false",
+                    "speculative.log=" + (dir / "calls.txt").string()});
+  EXPECT_EQ(hooked.greedy_tokens(), plain.greedy_tokens());
+  std::size_t proposals = 0;
+  for (const auto& c : read_log(dir / "calls.txt")) {
+    if (c[0] != "propose") continue;
+    ++proposals;
+    EXPECT_EQ(std::stoul(c[3]), 3u) << "sequence " << c[1];
+  }
+  EXPECT_GT(proposals, 0u);
+}
+
 // Both hooks at once, with a pool small enough to preempt, chunked prefill, and an attention
 // backend that throws at random (failed steps are redone): outputs still match, nothing leaks.
 TEST(EngineHooks, ConnectorAndDrafterTogetherSurvivePreemptionAndFailedSteps) {
