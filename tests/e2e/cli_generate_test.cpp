@@ -567,6 +567,26 @@ TEST(CliStories260K, GenerateReproducesTheReferenceFromTokenIds) {
   LoomRun malformed = run_loom("bench --config " + (dir / "run.toml").string() + " --run 1,8 2>&1");
   EXPECT_EQ(malformed.exit_code, 2) << malformed.output;
   EXPECT_CONTAINS(malformed.output, "PROMPTS,INPUT_LEN,OUTPUT_LEN");
+
+  // A workload from a file: the reference requests, with the n-gram drafter's figures.
+  LoomRun file = run_loom("bench --json --config " + (dir / "run.toml").string() + " --input " +
+                          (dir / "in.jsonl").string() + " --set speculative.plugin=ngram 2>/dev/null");
+  ASSERT_EQ(file.exit_code, 0) << file.output;
+  auto from_file = nlohmann::json::parse(file.output.substr(file.output.find('{')));
+  int expected_tokens = 0;
+  for (const auto& [name, item] : cases.items()) expected_tokens += item["max_new_tokens"].get<int>();
+  EXPECT_EQ(from_file["output_tokens"], expected_tokens);
+  EXPECT_EQ(from_file["num_prompts"], 3);
+  EXPECT_EQ(from_file["run"], (dir / "in.jsonl").string());
+  EXPECT_GT(from_file["accepted_draft_tokens"].get<int>(), 0) << "the reference continuations repeat themselves";
+  LoomRun both = run_loom("bench --config " + (dir / "run.toml").string() + " --input " + (dir / "in.jsonl").string() +
+                          " --run 1,8,4 2>&1");
+  EXPECT_EQ(both.exit_code, 2) << both.output;
+  EXPECT_CONTAINS(both.output, "either --input");
+  LoomRun missing = run_loom("bench --config " + (dir / "run.toml").string() + " --input " +
+                             (dir / "nowhere.jsonl").string() + " 2>&1");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_CONTAINS(missing.output, "nowhere.jsonl: cannot open it");
   fs::remove_all(dir);
 }
 

@@ -1,18 +1,21 @@
 // `loom bench`: offline throughput in the manner of nano-vLLM's bench.py. N prompts of random
-// token ids with input and output lengths drawn from ranges, ignore-eos, everything submitted at
-// once; a warm-up run is excluded. Prints output and total tokens/s, TTFT/TPOT percentiles, KV
+// token ids with input and output lengths drawn from ranges, ignore-eos, or the requests of a
+// JSONL file (--input), everything submitted at once; a warm-up run is excluded. Prints output and total tokens/s, TTFT/TPOT percentiles, KV
 // usage, and, from the model's byte and flop counts per step, the memory bandwidth and TFLOP/s
 // achieved. On a GPU it also measures the device's copy bandwidth and GEMM rate and reports the
 // run against its rooflines (roofline.h): the workload's own, and that of the steps that ran.
 // --json for machines.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <optional>
 #include <iostream>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
+#include "core/requests/request_reader.h"
 #include "core/runtime/device_limits.h"
 #include "tools/loom/bench_report.h"
 #include "tools/loom/cli_options.h"
@@ -83,7 +86,26 @@ struct Workload {
   std::string text;  // as given, for the report
   int num_prompts = 0;
   Range input, output;
+  std::vector<Request> requests;  // --input: the file's requests (else random ones of the ranges)
 };
+
+// --input FILE: the file's requests, read as `loom generate` reads JSONL (a bad line is an error),
+// warmed up with random prompts as long as its token-id prompts.
+Workload read_workload(const std::string& file, const SamplingParams& defaults) {
+  std::ifstream in(file);
+  if (!in) throw UsageError("--input " + file + ": cannot open it");
+  Workload w;
+  w.text = file;
+  w.requests = read_requests(in, file, defaults, InputFormat::kJsonl, BadLinePolicy::kFail).requests;
+  if (w.requests.empty()) throw UsageError("--input " + file + ": holds no request");
+  w.num_prompts = static_cast<int>(w.requests.size());
+  w.input = {1 << 30, 1};
+  for (const Request& r : w.requests) {
+    const int length = r.prompt ? 16 : static_cast<int>(r.prompt_token_ids.size());  // text: a guess
+    w.input = {std::min(w.input.min, length), std::max(w.input.max, length)};
+  }
+  return w;
+}
 
 // "N,IN,OUT" with IN and OUT as N or MIN:MAX.
 Workload parse_run(const std::string& text) {
@@ -179,7 +201,7 @@ nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured&
 }  // namespace
 
 int run_bench(std::span<const std::string> args) {
-  std::string config_file, input_len = "100:1024", output_len = "100:1024", report_dir;
+  std::string config_file, input_len = "100:1024", output_len = "100:1024", report_dir, input_file;
   std::vector<std::string> overrides, plugin_dirs, runs;
   int num_prompts = 256;
   std::uint64_t seed = 0;
@@ -191,6 +213,9 @@ int run_bench(std::span<const std::string> args) {
       "output-len", po::value(&output_len), "tokens generated per prompt: N or MIN:MAX (uniform, EOS ignored)")(
       "run", po::value(&runs)->composing(),
       "PROMPTS,INPUT_LEN,OUTPUT_LEN: one workload; repeat to run several on the model loaded once")(
+      "input", po::value(&input_file),
+      "a JSONL file of requests (as loom generate reads) instead of random prompts; warmed up with random "
+      "prompts of its lengths")(
       "seed", po::value(&seed), "seed of the random prompts and lengths")(
       "json", po::bool_switch(&json), "print JSON (an array with several --run) instead of the table")(
       "accept-failures", po::bool_switch(&accept_failures), "exit 0 even when requests failed (default: exit 3)")(
@@ -202,11 +227,11 @@ int run_bench(std::span<const std::string> args) {
   po::variables_map vm;
   if (!parse_or_help("bench",
                      "loom bench --config FILE [--num-prompts N] [--input-len A:B] [--output-len A:B] [--run N,A:B,C:D "
-                     "...] [--json] [--accept-failures] | loom bench --config FILE --report DIR",
+                     "...] [--input FILE] [--json] [--accept-failures] | loom bench --config FILE --report DIR",
                      options, {}, args, vm))
     return 0;
   if (!report_dir.empty()) {
-    for (const char* workload_option : {"run", "num-prompts", "input-len", "output-len", "json"})
+    for (const char* workload_option : {"run", "num-prompts", "input-len", "output-len", "input", "json"})
       if (vm.count(workload_option) && !vm[workload_option].defaulted())
         throw UsageError(std::string("--report runs its own experiments; leave out --") + workload_option);
     check_output_folder(report_dir, "--report");
@@ -220,10 +245,15 @@ int run_bench(std::span<const std::string> args) {
   }
   std::vector<Workload> workloads;
   for (const std::string& run : runs) workloads.push_back(parse_run(run));
-  if (workloads.empty()) {
+  if (!input_file.empty()) {
+    if (!runs.empty() || vm.count("num-prompts") || vm.count("input-len") || vm.count("output-len"))
+      throw UsageError("give either --input or random prompts (--run, --num-prompts/--input-len/--output-len), not both");
+    std::ifstream probe(input_file);
+    if (!probe) throw UsageError("--input " + input_file + ": cannot open it");
+  } else if (workloads.empty()) {
     if (num_prompts < 1) throw UsageError("--num-prompts must be at least 1");
     workloads.push_back({std::to_string(num_prompts) + "," + input_len + "," + output_len, num_prompts,
-                         parse_range(input_len, "--input-len"), parse_range(output_len, "--output-len")});
+                         parse_range(input_len, "--input-len"), parse_range(output_len, "--output-len"), {}});
   } else if (vm.count("num-prompts") || vm.count("input-len") || vm.count("output-len")) {
     throw UsageError("give either --run (repeatable) or --num-prompts/--input-len/--output-len, not both");
   }
@@ -240,6 +270,7 @@ int run_bench(std::span<const std::string> args) {
   }
   const int vocab = static_cast<int>(engine.model().config().vocab_size);
   const SamplingParams sampling = sampling_defaults(setup.config);
+  if (!input_file.empty()) workloads.push_back(read_workload(input_file, sampling));
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   Failures failures;
   for (const Workload& w : workloads) {
@@ -249,7 +280,9 @@ int run_bench(std::span<const std::string> args) {
     // its token count).
     run_batch(engine, random_requests(w.num_prompts, w.input, {4, 4}, vocab, seed + 1, sampling));
     const Measured m =
-        run_batch(engine, random_requests(w.num_prompts, w.input, w.output, vocab, seed, sampling), progress_wanted());
+        run_batch(engine, w.requests.empty() ? random_requests(w.num_prompts, w.input, w.output, vocab, seed, sampling)
+                                             : w.requests,
+                  progress_wanted());
     if (!json && workloads.size() > 1) std::printf("== run %s (prompts, input length, output length) ==\n", w.text.c_str());
     all.push_back(report(engine, w, m, limits, json));
     if (!m.profile.empty()) std::fprintf(stderr, "%s", m.profile.c_str());
