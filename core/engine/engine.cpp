@@ -180,6 +180,10 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   plugins_ = make_engine_plugins(config, resolved, info, std::move(runner), std::move(drafter));
   for (std::uint32_t rank = 0; rank < num_ranks; ++rank) plugins_.parallel->init_rank(rank);  // shares loaded
   cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
+  // Verify steps of a few sequences come in padded sizes of up to 16 tokens (1 + k each): their
+  // graphs are captured now, not inside the first steps that draft (tens of ms each on a GPU).
+  if (plugins_.drafter)
+    for (int size : {1, 2, 4, 8, 16}) model_->prepare_step(size, *plugins_.attention, cache_->view());
   stats_.num_blocks = info.num_blocks;
   stats_.block_size = info.block_size;
 }

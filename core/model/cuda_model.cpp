@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "core/model/config_adapters.h"
 #include "core/model/cuda_kv_cache.h"
@@ -141,6 +142,30 @@ void CudaModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attent
   else
     graphs_.launch({padded, attention.graph_key()}, stream_.get(), [&] { enqueue_step(step); });
   timer_->stop(stream_.get());
+}
+
+void CudaModel::prepare_step(int num_tokens, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) {
+  if (graph_batch_size(num_tokens) != num_tokens) return;
+  // Sequences of up to kMaxGraphQueryLen tokens (a verify step's shape), each in blocks of its own.
+  const int T = num_tokens, seqs_needed = (T + kMaxGraphQueryLen - 1) / kMaxGraphQueryLen;
+  const std::uint32_t blocks_per_seq = (kMaxGraphQueryLen + cache.block_size - 1) / cache.block_size;
+  if (seqs_needed > static_cast<int>(options_.max_num_seqs) || seqs_needed * blocks_per_seq > cache.num_blocks) return;
+  std::vector<std::int32_t> tokens(T, 0), positions(T), rows(T);
+  std::vector<sdk::BlockId> tables(seqs_needed * blocks_per_seq);
+  std::vector<sdk::AttentionSeq> seqs(seqs_needed);
+  for (std::size_t b = 0; b < tables.size(); ++b) tables[b] = static_cast<sdk::BlockId>(b);
+  for (int s = 0; s < seqs_needed; ++s) {
+    sdk::AttentionSeq& a = seqs[s];
+    a.id = static_cast<sdk::SeqId>(s);
+    a.q_start = static_cast<std::uint32_t>(s * kMaxGraphQueryLen);
+    a.q_len = static_cast<std::uint32_t>(std::min<int>(kMaxGraphQueryLen, T - s * kMaxGraphQueryLen));
+    a.ctx_len = a.q_len;
+    a.block_table = std::span<const sdk::BlockId>(tables).subspan(s * blocks_per_seq, blocks_per_seq);
+    for (std::uint32_t i = 0; i < a.q_len; ++i) positions[a.q_start + i] = static_cast<std::int32_t>(i);
+  }
+  for (int r = 0; r < T; ++r) rows[r] = r;
+  forward(ForwardBatch{tokens, positions, seqs, rows}, attention, cache);
+  stream_.synchronize();
 }
 
 // Tokens, positions and logit rows into pinned memory (padding rows are token 0 at position 0

@@ -50,6 +50,7 @@ class CudaModel final : public Model {
   std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) override;
 
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
+  void prepare_step(int num_tokens, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
   void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                     std::span<std::int32_t> tokens) override;
 

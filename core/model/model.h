@@ -54,6 +54,13 @@ class Model {
   // RequestError for a token id outside the vocabulary, DeviceError when the device fails.
   virtual void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) = 0;
 
+  // Makes the first step of `num_tokens` tokens that samples every one (a decode or verify step)
+  // as fast as the ones after it. GPU: captures that padded size's CUDA graph now, by running
+  // such a step once over the first blocks of `cache`, which must hold nothing yet (at start-up).
+  // CPU, or a size that is not replayed: nothing.
+  virtual void prepare_step(int /*num_tokens*/, sdk::AttentionBackend& /*attention*/,
+                            const sdk::KvCacheView& /*cache*/) {}
+
   // For each logit row r of the last forward: rows[r].kind == logits copies its logits to
   // logits[r * vocab, (r + 1) * vocab); otherwise sets tokens[r] to the token rows[r] asks for.
   virtual void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
