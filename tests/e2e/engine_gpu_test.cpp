@@ -102,6 +102,7 @@ const CpuBaseline& cpu_baseline() {
   return baseline;
 }
 bool have_stories() { return fs::exists(test_models_dir() / "stories260K.bin"); }
+std::string stories_draft() { return "speculative.model=" + (test_models_dir() / "stories260K.bin").string(); }
 
 TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
   LOOM_REQUIRE_GPU();
@@ -124,10 +125,35 @@ TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
                                           {"engine.device=cuda", "speculative.plugin=ngram", "engine.cuda_graphs=false"},
                                           {"engine.device=cuda", "speculative.plugin=ngram", "scheduler.output_reserve=0",
                                            "kv.num_blocks=40"},
+                                          // A draft model beside the target (stories260K drafting for itself).
+                                          {"engine.device=cuda", "speculative.plugin=draft_model", stories_draft()},
+                                          {"engine.device=cuda", "speculative.plugin=draft_model", stories_draft(),
+                                           "engine.cuda_graphs=false", "scheduler.output_reserve=0", "kv.num_blocks=40"},
                                           // The offload tier: preempted and evicted blocks copied to the host and back.
                                           {"engine.device=cuda", "kv_connector.plugin=offload", "scheduler.output_reserve=0",
                                            "kv.num_blocks=40"},
                                       });
+}
+
+// A draft model is loaded before the target's KV pool is sized: its weights, work buffers and KV
+// cache (here a million tokens, about 610 MiB) come out of the pool.
+TEST(EngineOnGpu, ADraftModelsMemoryIsTakenFromTheKvPool) {
+  LOOM_REQUIRE_GPU();
+  ASSERT_TRUE(have_stories()) << "shared models not found at " << test_models_dir() << "; set LOOM_TEST_MODELS";
+  const CpuBaseline& cpu = cpu_baseline();
+  const std::vector<Request> one(cpu.requests.begin(), cpu.requests.begin() + 1);
+  EngineStats plain, drafting;
+  run(cpu.model, one, {"engine.device=cuda"}, &plain);
+  const auto tokens = run(cpu.model, one,
+                          {"engine.device=cuda", "speculative.plugin=draft_model", stories_draft(),
+                           "speculative.kv_tokens=1000000"},
+                          &drafting);
+  EXPECT_FALSE(tokens.at(one[0].id).empty());
+  const std::uint64_t draft_kv_blocks = 1000000ull / plain.block_size;  // the draft is the target: same blocks
+  std::printf("KV pool: %llu blocks alone, %llu beside a draft model with a %llu-block KV cache\n",
+              static_cast<unsigned long long>(plain.num_blocks), static_cast<unsigned long long>(drafting.num_blocks),
+              static_cast<unsigned long long>(draft_kv_blocks));
+  EXPECT_LE(drafting.num_blocks + draft_kv_blocks, plain.num_blocks);
 }
 
 // bf16 fidelity: some prompts of about 100 tokens once made the bf16 path pick another first token
