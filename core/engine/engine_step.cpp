@@ -85,31 +85,44 @@ void Engine::propose_drafts() {
   std::vector<Sequence*> drafting;
   for (auto& [id, seq] : sequences_) {
     seq.drafts.clear();
+    seq.draft_probabilities.clear();
     if (!takes_drafts(seq)) continue;
     if (seq.draft_pause > 0) {
       --seq.draft_pause;
       continue;
     }
     const std::size_t k = plugins_.num_draft_tokens;
-    requests.push_back({id, seq.tokens, plugins_.adaptive_drafts ? std::min(k, seq.draft_limit) : k});
+    const std::size_t limit = plugins_.adaptive_drafts ? std::min(k, seq.draft_limit) : k;
+    // The drafter's draws: from the request's seed and the sequence's length, not the batch.
+    const std::uint64_t seed = derive_seed(seq.rng.seed(), seq.tokens.size());
+    requests.push_back({id, seq.tokens, limit, static_cast<float>(seq.params.temperature), seed});
     drafting.push_back(&seq);
   }
   if (requests.empty()) return;
+  const auto vocab = static_cast<sdk::TokenId>(model_->config().vocab_size);
   std::vector<std::vector<sdk::TokenId>> drafts(requests.size());
+  std::vector<std::vector<float>> probabilities(requests.size());
   const std::string error = try_call("drafter.propose()", [&] {
-    plugins_.drafter->propose(requests, drafts);
-    if (drafts.size() != requests.size())
-      throw Error("it returned " + std::to_string(drafts.size()) + " draft lists for " +
-                  std::to_string(requests.size()) + " requests");
+    plugins_.drafter->propose_with_probabilities(requests, drafts, probabilities);
+    if (drafts.size() != requests.size() || probabilities.size() != requests.size())
+      throw Error("it returned " + std::to_string(drafts.size()) + " draft lists and " +
+                  std::to_string(probabilities.size()) + " probability lists for " + std::to_string(requests.size()) +
+                  " requests");
+    for (std::size_t i = 0; i < drafts.size(); ++i)
+      if (!probabilities[i].empty() && probabilities[i].size() != drafts[i].size() * static_cast<std::size_t>(vocab))
+        throw Error("it returned " + std::to_string(probabilities[i].size()) + " probabilities for " +
+                    std::to_string(drafts[i].size()) + " drafts over a vocabulary of " + std::to_string(vocab) +
+                    ": a row of the vocabulary's size per draft, or none");
   });
   if (!error.empty()) return;  // no drafts this step: every sequence decodes one token
-  const auto vocab = static_cast<sdk::TokenId>(model_->config().vocab_size);
   for (std::size_t i = 0; i < drafting.size(); ++i) {
     std::vector<sdk::TokenId>& d = drafts[i];
     if (d.size() > requests[i].max_draft_tokens) d.resize(requests[i].max_draft_tokens);
     // A token outside the vocabulary would fail the whole forward: such a draft ends there.
     d.erase(std::find_if(d.begin(), d.end(), [&](sdk::TokenId t) { return t < 0 || t >= vocab; }), d.end());
+    if (!probabilities[i].empty()) probabilities[i].resize(d.size() * static_cast<std::size_t>(vocab));
     drafting[i]->drafts = std::move(d);
+    drafting[i]->draft_probabilities = std::move(probabilities[i]);
   }
 }
 
@@ -350,7 +363,9 @@ void Engine::verify_on_host(RowGroup& g) {
       verdict.accepted = verdict.token == draft;
     } else {
       sampling_distribution(row, seq.params, p);
-      verdict = verify_point_draft(p, draft, g.rng);
+      verdict = seq.draft_probabilities.empty()
+                    ? verify_point_draft(p, draft, g.rng)
+                    : verify_draft(p, draft, std::span(seq.draft_probabilities).subspan(i * vocab, vocab), g.rng);
     }
     if (!verdict.accepted) {
       g.token = verdict.token;

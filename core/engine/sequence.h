@@ -40,6 +40,7 @@ struct Sequence {
   // This step's offers (engine_step.cpp): the drafter's draft tokens (a greedy sequence about to
   // decode), and what the KV connector can load for a waiting sequence.
   std::vector<std::int32_t> drafts;
+  std::vector<float> draft_probabilities;  // empty, or per draft the drafter's distribution (vocab floats)
   std::size_t loadable_from = 0;
   std::size_t num_loadable_tokens = 0;
   // Speculation's own throttle (Engine::adapt_drafts): at most draft_limit drafts are asked for,

@@ -1,5 +1,7 @@
 #include "core/sampling/speculative_verify.h"
 
+#include <algorithm>
+
 namespace loom {
 
 DraftVerdict verify_point_draft(std::span<const TokenProbability> p, std::int32_t draft, SequenceRng& rng) {
@@ -18,6 +20,31 @@ DraftVerdict verify_point_draft(std::span<const TokenProbability> p, std::int32_
     if (mass > target) return {false, t.id};
   }
   return {false, last};  // rounding left the running mass just short of the target
+}
+
+DraftVerdict verify_draft(std::span<const TokenProbability> p, std::int32_t draft, std::span<const float> q,
+                          SequenceRng& rng) {
+  const auto in_q = [&](std::int32_t id) { return id >= 0 && static_cast<std::size_t>(id) < q.size() ? q[id] : 0.0f; };
+  const double q_draft = in_q(draft);
+  if (!(q_draft > 0.0) || !(q_draft <= 1.0)) return verify_point_draft(p, draft, rng);
+  double p_draft = 0.0;
+  for (const TokenProbability& t : p)
+    if (t.id == draft) p_draft = t.p;
+  if (rng.next_uniform() * q_draft < p_draft) return {true, draft};
+  // The residual max(0, p - q): tokens outside p's support have none.
+  double residual = 0.0;
+  for (const TokenProbability& t : p) residual += std::max(0.0, t.p - static_cast<double>(in_q(t.id)));
+  const double target = rng.next_uniform() * residual;
+  double mass = 0.0;
+  std::int32_t last = p.empty() ? 0 : p.front().id;
+  for (const TokenProbability& t : p) {
+    const double r = std::max(0.0, t.p - static_cast<double>(in_q(t.id)));
+    if (r == 0.0) continue;
+    mass += r;
+    last = t.id;
+    if (mass > target) return {false, t.id};
+  }
+  return {false, last};  // rounding (or p == q, where a rejection cannot happen) left the mass short
 }
 
 }  // namespace loom

@@ -1,12 +1,14 @@
 // Verifying a sampled sequence's draft tokens so that what it emits is distributed exactly as
 // sampling from the target model alone (Leviathan et al. 2023, Chen et al. 2023).
 //
-// A drafter that proposes plain tokens (the n-gram drafter) puts all its probability on the
-// draft, so the rule reduces to: accept the draft with probability p(draft), the target's
-// probability of it at that position; otherwise draw the replacement from p with the draft
-// removed and renormalised. Either way the token at that position has distribution p, and the
-// positions after a rejection are discarded. Greedy sequences need none of this: a draft is
-// accepted when it equals the target's argmax.
+// A draft x drawn from the drafter's distribution q is accepted with probability
+// min(1, p(x) / q(x)), p the target's distribution at its position; otherwise the replacement is
+// drawn from max(0, p - q), renormalised. Either way the token at that position has
+// distribution p, and the positions after a rejection are discarded. A drafter that proposes
+// plain tokens (the n-gram drafter) puts all its probability on the draft, so the rule reduces
+// to: accept with probability p(draft), else draw from p without the draft — which is exact for
+// a draft drawn from any distribution, only less often accepted than with q itself. Greedy
+// sequences need none of this: a draft is accepted when it equals the target's argmax.
 #pragma once
 
 #include <cstdint>
@@ -27,5 +29,11 @@ struct DraftVerdict {
 // when the draft is accepted, two when it is not. An empty `p` (no finite logit) rejects the
 // draft in favour of greedy_token's fallback, token 0 — the same as sampling without drafts.
 DraftVerdict verify_point_draft(std::span<const TokenProbability> p, std::int32_t draft, SequenceRng& rng);
+
+// The same for a draft drawn from `q` (the drafter's probabilities over the whole vocabulary).
+// A q that does not give the draft a positive probability is not what it was drawn from: the
+// draft is verified as a point mass (exact whatever it was drawn from).
+DraftVerdict verify_draft(std::span<const TokenProbability> p, std::int32_t draft, std::span<const float> q,
+                          SequenceRng& rng);
 
 }  // namespace loom

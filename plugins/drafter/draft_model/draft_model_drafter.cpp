@@ -3,13 +3,12 @@
 // own, loaded before the target's KV pool is sized so its memory counts. Each step, for every
 // sequence about to decode, the draft model first rolls back the drafts the target rejected and
 // catches up on what it has not seen (the prompt the first time, then the tokens the target
-// emitted), then drafts greedily one token at a time: k forward passes over every drafting
-// sequence at once.
-//
-// Greedy drafts suit every request: a greedy target keeps the drafts that equal its own tokens,
-// and a sampled one verifies each as a point mass (the engine's rejection sampling), so outputs
-// are the target's either way.
+// emitted), then drafts one token at a time: k forward passes over every drafting sequence at
+// once. Greedy sequences get the draft model's greedy tokens; sampled ones get tokens drawn from
+// the draft model's distribution at the sequence's temperature, returned with that distribution
+// so the engine accepts each with probability min(1, p / q) (Leviathan et al.).
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -50,6 +49,13 @@ class DraftModelDrafter final : public Drafter {
   }
 
   void propose(std::span<const DraftRequest> requests, std::vector<std::vector<TokenId>>& drafts) override {
+    std::vector<std::vector<float>> probabilities(requests.size());
+    propose_with_probabilities(requests, drafts, probabilities);
+  }
+
+  void propose_with_probabilities(std::span<const DraftRequest> requests, std::vector<std::vector<TokenId>>& drafts,
+                                  std::vector<std::vector<float>>& probabilities) override {
+    const std::size_t vocab = runner_->shape().vocab_size;
     std::vector<ModelInput> inputs;
     std::vector<std::size_t> of;  // the request of each input
     for (std::size_t r = 0; r < requests.size(); ++r) {
@@ -59,9 +65,12 @@ class DraftModelDrafter final : public Drafter {
       of.push_back(r);
     }
     // Round i feeds each sequence's newest token (its catch-up the first time) and drafts one more.
+    std::vector<float> logits;
     while (!inputs.empty()) {
       std::vector<TokenId> next(inputs.size());
-      runner_->extend(inputs, next, {});
+      const bool sampled = std::any_of(of.begin(), of.end(), [&](std::size_t r) { return requests[r].temperature > 0; });
+      logits.resize(sampled ? inputs.size() * vocab : 0);
+      runner_->extend(inputs, next, logits);
       std::vector<ModelInput> more;
       std::vector<std::size_t> more_of;
       for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -73,6 +82,12 @@ class DraftModelDrafter final : public Drafter {
         Fed& fed = fed_[request.id];
         fed.tokens.insert(fed.tokens.end(), inputs[i].tokens.begin(), inputs[i].tokens.end());
         std::vector<TokenId>& draft = drafts[of[i]];
+        if (request.temperature > 0) {
+          std::vector<float>& q = probabilities[of[i]];
+          q.resize((draft.size() + 1) * vocab);
+          const std::span<float> row(q.data() + draft.size() * vocab, vocab);
+          next[i] = draw(std::span<const float>(logits).subspan(i * vocab, vocab), request, draft.size(), row);
+        }
         draft.push_back(next[i]);
         if (draft.size() < request.max_draft_tokens) {
           more.push_back({request.id, std::span<const TokenId>(&draft.back(), 1)});
@@ -108,6 +123,32 @@ class DraftModelDrafter final : public Drafter {
     fed.tokens.resize(common);
     fed.known = tokens.size();
     return tokens.subspan(common);
+  }
+
+  // Fills q with softmax(logits / temperature) and draws a token from it, the draw seeded by the
+  // request's seed and the draft's place.
+  static TokenId draw(std::span<const float> logits, const DraftRequest& request, std::size_t place,
+                      std::span<float> q) {
+    const float top = *std::max_element(logits.begin(), logits.end());
+    double total = 0;
+    for (std::size_t t = 0; t < logits.size(); ++t) {
+      q[t] = std::isfinite(logits[t]) ? std::exp((logits[t] - top) / request.temperature) : 0.0f;
+      total += q[t];
+    }
+    for (float& p : q) p = static_cast<float>(p / total);
+    const double u = uniform(request.seed, place);
+    double mass = 0;
+    for (std::size_t t = 0; t < q.size(); ++t)
+      if ((mass += q[t]) > u) return static_cast<TokenId>(t);
+    return static_cast<TokenId>(std::max_element(q.begin(), q.end()) - q.begin());
+  }
+
+  // A uniform number in [0, 1) from (seed, place): SplitMix64 of their mix, top 53 bits.
+  static double uniform(std::uint64_t seed, std::uint64_t place) {
+    std::uint64_t z = seed + (place + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
   }
 
   void forget(SeqId seq) {

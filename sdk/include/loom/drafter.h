@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -24,6 +25,12 @@ struct DraftRequest {
   SeqId id = 0;
   std::span<const TokenId> tokens;  // prompt followed by generated tokens
   std::size_t max_draft_tokens = 0;
+  // How the sequence samples: 0 is greedy (a draft stands when it is the target's own token);
+  // above 0 a drafter may draw its drafts at this temperature and return the distributions it
+  // drew them from (propose_with_probabilities). `seed` is for such draws: it depends only on
+  // the request's seed and the sequence's length, so seeded runs repeat, alone or batched.
+  float temperature = 0.0f;
+  std::uint64_t seed = 0;
 };
 
 class LOOM_SDK_VISIBLE Drafter : public Plugin {
@@ -34,6 +41,19 @@ class LOOM_SDK_VISIBLE Drafter : public Plugin {
   // request. `drafts` arrives sized like `requests`, each entry empty.
   virtual void propose(std::span<const DraftRequest> requests,
                        std::vector<std::vector<TokenId>>& drafts) = 0;
+
+  // What the engine calls: drafts as propose() gives them, and for each request either no
+  // probabilities (each draft a certainty, verified as a point mass) or drafts[i].size() rows
+  // of vocab_size floats, row j the distribution draft j was drawn from given the tokens and
+  // the drafts before it. Sampled sequences accept more of drafts whose distribution is given;
+  // outputs follow the target either way. `probabilities` arrives sized like `requests`, each
+  // entry empty. The default gives none.
+  virtual void propose_with_probabilities(std::span<const DraftRequest> requests,
+                                          std::vector<std::vector<TokenId>>& drafts,
+                                          std::vector<std::vector<float>>& probabilities) {
+    (void)probabilities;
+    propose(requests, drafts);
+  }
 
   // How many of the last proposed drafts for `seq` the target model accepted.
   virtual void on_accepted(SeqId seq, std::size_t num_accepted) = 0;

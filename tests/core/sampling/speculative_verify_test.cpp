@@ -1,6 +1,7 @@
-// Verification of point-mass drafts leaves the emitted tokens distributed exactly as the target's
-// sampling distribution: chi-square tests over many seeded draws, for one position and for a
-// chain of two where the second position's distribution depends on the first token.
+// Verification of drafts leaves the emitted tokens distributed exactly as the target's sampling
+// distribution: chi-square tests over many seeded draws, for point-mass drafts and for drafts
+// drawn from a drafter's own distribution q, for one position and for a chain of two where the
+// second position's distribution depends on the first token.
 #include <array>
 #include <cmath>
 #include <map>
@@ -90,6 +91,55 @@ TEST(SpeculativeVerify, AChainOfTwoDraftsEmitsPairsWithTheTargetsJointDistributi
   for (const auto& a : kFirst)
     for (const auto& b : second(a.id)) joint.push_back({a.id * 5 + b.id, a.p * b.p});
   EXPECT_LT(chi_square(counts, joint, kDraws), kCritical);
+}
+
+// Drafts drawn from q (a drafter's probabilities over a vocabulary of 8): the emitted token follows
+// p whatever q is — near p, far from it, with mass where p has none — and a draft is accepted
+// with probability sum_x min(p(x), q(x)). Verifying the same drafts as point masses is exact too
+// but accepts less (sum_x q(x) p(x)).
+TEST(SpeculativeVerify, ADraftDrawnFromQFollowsTheTargetAndIsAcceptedWithTheOverlapOfPAndQ) {
+  constexpr int kDraws = 200000;
+  constexpr double kCritical = 18.47;  // chi-square, 4 degrees of freedom, 99.9%
+  const std::vector<std::vector<float>> qs = {
+      {0.15f, 0.25f, 0.08f, 0.12f, 0.40f, 0.0f, 0.0f, 0.0f},   // q = p
+      {0.10f, 0.30f, 0.05f, 0.15f, 0.35f, 0.05f, 0.0f, 0.0f},  // near p, a little mass outside it
+      {0.05f, 0.05f, 0.50f, 0.05f, 0.05f, 0.10f, 0.10f, 0.10f},  // far from p
+  };
+  for (std::size_t c = 0; c < qs.size(); ++c) {
+    const std::vector<float>& q = qs[c];
+    SequenceRng rng(300 + c), drafter(900 + c);
+    std::map<std::int32_t, int> counts;
+    int accepted = 0, accepted_as_point = 0;
+    SequenceRng point_rng(600 + c);
+    for (int i = 0; i < kDraws; ++i) {
+      // The draft: a draw from q by inverse CDF.
+      const double u = drafter.next_uniform();
+      std::int32_t x = 0;
+      for (double mass = 0; x < 7 && (mass += q[x]) <= u;) ++x;
+      const DraftVerdict v = verify_draft(kFirst, x, q, rng);
+      ++counts[v.token];
+      accepted += v.accepted;
+      accepted_as_point += verify_point_draft(kFirst, x, point_rng).accepted;
+    }
+    EXPECT_LT(chi_square(counts, kFirst, kDraws), kCritical) << "q " << c;
+    double overlap = 0, point = 0;
+    for (const auto& t : kFirst) {
+      overlap += std::min<double>(t.p, q[t.id]);
+      point += t.p * q[t.id];
+    }
+    EXPECT_NEAR(double(accepted) / kDraws, overlap, 0.005) << "q " << c;
+    EXPECT_NEAR(double(accepted_as_point) / kDraws, point, 0.005) << "q " << c;
+  }
+}
+
+TEST(SpeculativeVerify, AQThatGivesTheDraftNoProbabilityVerifiesItAsAPointMass) {
+  SequenceRng a(11), b(11);
+  const std::vector<float> q = {1.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  for (int i = 0; i < 1000; ++i) {
+    const DraftVerdict with_q = verify_draft(kFirst, 3, q, a), point = verify_point_draft(kFirst, 3, b);
+    EXPECT_EQ(with_q.accepted, point.accepted);
+    EXPECT_EQ(with_q.token, point.token);
+  }
 }
 
 TEST(SpeculativeVerify, ACertainDraftIsAlwaysAcceptedAndAnEmptyDistributionFallsBackToTokenZero) {
