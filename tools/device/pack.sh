@@ -11,7 +11,7 @@ for t in test_cuda_devices test_cuda_kernels test_cuda_model test_engine_gpu; do
   [ -x "$build/tests/$t" ] && tests+=("$build/tests/$t")
 done
 # The GPU example plugin the engine test runs (sdk/examples/simple_cuda_attention), and the test
-# plugins tools/device/spec_oracle.sh drafts with (drafter/script).
+# plugins tools/device/spec_bench.sh drafts with (drafter/script).
 [ -d "$build/tests/example_plugins" ] && tests+=("$build/tests/example_plugins")
 [ -d "$build/tests/hook_plugins" ] && tests+=("$build/tests/hook_plugins")
 ../shared/tools/device-pack .device/pack "$build/bin/loom" "$build/lib/loom/plugins" "${tests[@]}" >/dev/null
