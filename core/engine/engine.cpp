@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/config/byte_size.h"
-#include "core/engine/model_services.h"
+#include "core/engine/engine_services.h"
 #include "core/model/config_adapters.h"
 #include "core/model/cpu_model.h"
 #include "core/model/cuda_model_factory.h"
@@ -174,10 +174,11 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   services_plan.cuda = plan.cuda;
   services_plan.gpu_memory_utilization = config.engine.number("gpu_memory_utilization");
   services_plan.attention = resolved.find(sdk::PluginKind::attention);
-  EngineModelServices services(std::move(services_plan));
+  services_plan.registry = &registry;
+  EngineServiceProvider services(std::move(services_plan));
   PluginPtr<sdk::Drafter> drafter = make_drafter(resolved, info, services);  // before the pool: see make_drafter
   info.num_blocks = pool_blocks(config, info, *model_, max_model_len_);
-  plugins_ = make_engine_plugins(config, resolved, info, std::move(runner), std::move(drafter));
+  plugins_ = make_engine_plugins(config, resolved, info, std::move(runner), std::move(drafter), services);
   for (std::uint32_t rank = 0; rank < num_ranks; ++rank) plugins_.parallel->init_rank(rank);  // shares loaded
   cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
   // Verify steps of a few sequences come in padded sizes of up to 16 tokens (1 + k each): their

@@ -1,6 +1,6 @@
 #include "core/engine/engine_plugins.h"
 
-#include "core/engine/model_services.h"
+#include "core/engine/engine_services.h"
 #include "core/plugin/plugin_setup.h"
 
 namespace loom {
@@ -12,9 +12,11 @@ namespace {
 constexpr std::uint64_t kProvisionalBlocks = 1024;
 
 template <typename Interface>
-PluginPtr<Interface> make(const ResolvedPlugins& resolved, const sdk::EngineInfo& info) {
+PluginPtr<Interface> make(const ResolvedPlugins& resolved, sdk::EngineInfo info,
+                          sdk::EngineServices* services = nullptr) {
   const ResolvedPlugin* plugin = resolved.find(Interface::kKind);
   if (!plugin) return nullptr;
+  info.services = services;
   return plugin->library->template create<Interface>(info, plugin->config);
 }
 
@@ -83,7 +85,8 @@ sdk::EngineInfo engine_info(const Config& config, const sdk::Device& device, con
   return info;
 }
 
-void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::ModelShape& model) {
+void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, PluginRegistry& registry,
+                        const sdk::ModelShape& model) {
   // The device is not opened here: plugins are told the one the config names.
   const std::string& device = config.engine.string("device");
   sdk::EngineInfo info = engine_info(config, sdk::Device{sdk::DeviceKind::cpu, 0}, model);
@@ -96,14 +99,15 @@ void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, c
   PluginPtr<sdk::KvAllocator> allocator = make<sdk::KvAllocator>(resolved, info);
   allocator->set_evictor(*evictor);
   make<sdk::Scheduler>(resolved, info).reset();
-  make<sdk::KvConnector>(resolved, info).reset();
   ServicesPlan plan;
   plan.base_dir = config.base_dir;
   plan.target = info;
   plan.max_model_len = model.max_position;
   plan.device.kind = device == "cpu" ? sdk::DeviceKind::cpu : sdk::DeviceKind::cuda;
+  plan.registry = &registry;
   plan.check_only = true;
-  EngineModelServices services(std::move(plan));
+  EngineServiceProvider services(std::move(plan));
+  make<sdk::KvConnector>(resolved, info, &services).reset();
   make_drafter(resolved, info, services).reset();
   allocator.reset();  // before the evictor it uses
 }
@@ -123,14 +127,14 @@ RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& r
   return runner;
 }
 
-PluginPtr<sdk::Drafter> make_drafter(const ResolvedPlugins& resolved, sdk::EngineInfo info,
+PluginPtr<sdk::Drafter> make_drafter(const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
                                      sdk::EngineServices& services) {
-  info.services = &services;
-  return make<sdk::Drafter>(resolved, info);
+  return make<sdk::Drafter>(resolved, info, &services);
 }
 
 EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
-                                  RunnerPlugins runner, PluginPtr<sdk::Drafter> drafter) {
+                                  RunnerPlugins runner, PluginPtr<sdk::Drafter> drafter,
+                                  sdk::EngineServices& services) {
   EnginePlugins plugins;
   plugins.evictor = make<sdk::Evictor>(resolved, info);
   plugins.allocator = make<sdk::KvAllocator>(resolved, info);
@@ -138,7 +142,7 @@ EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& r
   plugins.scheduler = make<sdk::Scheduler>(resolved, info);
   plugins.attention = std::move(runner.attention);
   plugins.parallel = std::move(runner.parallel);
-  plugins.connector = make<sdk::KvConnector>(resolved, info);
+  plugins.connector = make<sdk::KvConnector>(resolved, info, &services);
   plugins.drafter = std::move(drafter);
   if (plugins.drafter) {
     const sdk::PluginConfig& keys = config.plugin(sdk::PluginKind::drafter)->engine_keys;

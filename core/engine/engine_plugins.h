@@ -31,7 +31,8 @@ sdk::EngineInfo engine_info(const Config& config, const sdk::Device& device, con
 // scheduler, KV connector, drafter) for a model of config `model` with a provisional pool, then
 // drops them, so that a key a plugin refuses in its constructor is refused before the model
 // loads (and by `loom config --explain`). Throws as make_engine_plugins.
-void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::ModelShape& model);
+void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, PluginRegistry& registry,
+                        const sdk::ModelShape& model);
 
 // The plugins the model runner is built around, made before it (EngineInfo::num_blocks is still
 // 0: the pool is sized once the model is on its device): the attention backend, asked whether it
@@ -53,13 +54,15 @@ RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& r
 // The drafter of `config` (null without a [speculative] section), told `services`: made once the
 // target is on its device and before the pool is sized, so a draft model it loads takes its
 // memory from the pool's.
-PluginPtr<sdk::Drafter> make_drafter(const ResolvedPlugins& resolved, sdk::EngineInfo info,
+PluginPtr<sdk::Drafter> make_drafter(const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
                                      sdk::EngineServices& services);
 
 // Constructs the other plugins of `config` (resolved and validated by resolve_plugins) with
 // `info`, the pool sized, and takes over the runner's and the drafter; the allocator gets the
-// evictor. Throws ConfigError / PluginError naming the config line and the plugin.
+// evictor, the KV connector `services`. Throws ConfigError / PluginError naming the config line
+// and the plugin.
 EnginePlugins make_engine_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
-                                  RunnerPlugins runner, PluginPtr<sdk::Drafter> drafter);
+                                  RunnerPlugins runner, PluginPtr<sdk::Drafter> drafter,
+                                  sdk::EngineServices& services);
 
 }  // namespace loom

@@ -1,4 +1,4 @@
-// The model runner the engine lends a plugin (sdk::ModelRunner, loom/model_runner.h): a second
+// The model runner the engine lends a plugin (sdk::ModelRunner, loom/engine_services.h): a second
 // model on the engine's device with a paged KV cache and an attention backend of its own. It
 // hands out its blocks itself — each sequence holds the blocks of its tokens, taken from a free
 // list — so nothing of the target's pool, allocator or prefix cache is shared.
@@ -11,7 +11,7 @@
 
 #include "core/model/model.h"
 #include "core/plugin/plugin_registry.h"
-#include "loom/model_runner.h"
+#include "loom/engine_services.h"
 
 namespace loom {
 

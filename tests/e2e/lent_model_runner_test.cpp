@@ -9,7 +9,7 @@
 
 #include "core/config/config.h"
 #include "core/engine/lent_model_runner.h"
-#include "core/engine/model_services.h"
+#include "core/engine/engine_services.h"
 #include "core/io/model_loader.h"
 #include "core/model/config_adapters.h"
 #include "support/expect_error.h"
@@ -36,7 +36,7 @@ class LentRunner {
     plan.target.model = shape_of(io::load_model_config(model), 4);
     plan.max_model_len = plan.target.model.max_position;
     plan.attention = resolved_.find(sdk::PluginKind::attention);
-    EngineModelServices services(plan);
+    EngineServiceProvider services(plan);
     runner = services.load_model(model.string(), kv_tokens);
   }
   std::size_t free_blocks() const { return dynamic_cast<const LentModelRunner&>(*runner).num_free_blocks(); }

@@ -163,6 +163,27 @@ TEST_F(OffloadConnector, PreemptedSequencesReloadTheirBlocksInsteadOfRecomputing
       << "only the partial last block of a preempted sequence is computed again";
 }
 
+// Each tier's order is an evictor plugin's: whichever orders the host and disk tiers, the tokens
+// are those without the tier and the histories still load; an evictor that does not exist is
+// refused by its key.
+TEST_F(OffloadConnector, TiersOrderedByAnyEvictorPluginGiveTheSameTokens) {
+  const Outcome none = run({});
+  for (const char* order : {"lfu", "arc"}) {
+    const Outcome tiered =
+        run({"kv_connector.plugin=offload", "kv_connector.host_bytes=60KiB", "kv_connector.disk_path=" + disk_.string(),
+             std::string("kv_connector.host_evictor=") + order, std::string("kv_connector.disk_evictor=") + order});
+    EXPECT_EQ(tiered.tokens, none.tokens) << order;
+    EXPECT_GT(tiered.loaded_tokens, 0u) << order;
+  }
+  try {
+    run({"kv_connector.plugin=offload", "kv_connector.host_evictor=lur"});
+    FAIL() << "expected a configuration error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[kv_connector] host_evictor"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'lur' not found"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(OffloadConnector, AFolderThatCannotBeMadeIsAConfigErrorNamingTheKey) {
   std::ofstream(disk_) << "a file, not a folder";
   try {

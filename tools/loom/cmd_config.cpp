@@ -61,7 +61,7 @@ int run_config(std::span<const std::string> args) {
     tried_with = "the model's shape";
   } catch (const Error&) {
   }
-  try_policy_plugins(config, plugins, shape);
+  try_policy_plugins(config, plugins, registry, shape);
 
   std::cout << "# " << config.source << ", fully resolved: every key, with where its value came from.\n";
   std::cout << "# The policy plugins were constructed with these values and " << tried_with << ".\n";

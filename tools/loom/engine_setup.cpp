@@ -76,7 +76,7 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
   const fs::path model_path = model_path_of(config);
   const io::ModelConfig model_config = io::load_model_config(model_path);
   // Keys a plugin refuses only when constructed, before the weights load.
-  try_policy_plugins(config, resolved, shape_of(model_config, 4));
+  try_policy_plugins(config, resolved, *setup.registry, shape_of(model_config, 4));
   if (std::int64_t threads = config.engine.integer("num_threads"); threads > 0) {
     try {
       kernels::cpu::set_num_threads(static_cast<int>(threads));

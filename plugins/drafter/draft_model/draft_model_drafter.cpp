@@ -1,5 +1,5 @@
 // drafter/draft_model: a smaller model of the target's vocabulary drafts for it. The engine lends
-// the model runner (loom/model_runner.h): the target's device and data type, a KV cache of its
+// the model runner (loom/engine_services.h): the target's device and data type, a KV cache of its
 // own, loaded before the target's KV pool is sized so its memory counts. Each step, for every
 // sequence about to decode, the draft model first rolls back the drafts the target rejected and
 // catches up on what it has not seen (the prompt the first time, then the tokens the target
@@ -17,7 +17,7 @@
 
 #include "loom/drafter.h"
 #include "loom/error.h"
-#include "loom/model_runner.h"
+#include "loom/engine_services.h"
 
 namespace {
 

@@ -21,6 +21,10 @@ struct Header {
 
 }  // namespace
 
+std::uint64_t DiskTier::files_for(std::size_t block_bytes, std::uint64_t capacity_bytes) {
+  return capacity_bytes / (sizeof(Header) + block_bytes);
+}
+
 std::uint64_t checksum(std::span<const char> bytes) {
   std::uint64_t h = 0x9E3779B97F4A7C15ull ^ bytes.size();
   std::size_t i = 0;
@@ -34,9 +38,12 @@ std::uint64_t checksum(std::span<const char> bytes) {
   return h ^ (h >> 32);
 }
 
-DiskTier::DiskTier(std::filesystem::path folder, std::size_t block_bytes, std::uint64_t capacity_bytes)
-    : folder_(std::move(folder)), block_bytes_(block_bytes), file_bytes_(sizeof(Header) + block_bytes) {
-  capacity_files_ = capacity_bytes / file_bytes_;
+DiskTier::DiskTier(std::filesystem::path folder, std::size_t block_bytes, std::uint64_t capacity_bytes,
+                   std::shared_ptr<sdk::Evictor> order)
+    : folder_(std::move(folder)),
+      block_bytes_(block_bytes),
+      file_bytes_(sizeof(Header) + block_bytes),
+      order_(std::move(order), files_for(block_bytes, capacity_bytes)) {
   std::error_code ec;
   std::filesystem::create_directories(folder_, ec);
   if (ec || !std::filesystem::is_directory(folder_))
@@ -55,18 +62,19 @@ std::filesystem::path DiskTier::path_of(sdk::BlockHash hash) const {
 }
 
 void DiskTier::forget(sdk::BlockHash hash) {
-  auto it = index_.find(hash);
-  if (it == index_.end()) return;
-  recency_.erase(it->second);
-  index_.erase(it);
+  if (!order_.contains(hash)) return;
+  order_.remove(hash);
   std::error_code ec;
   std::filesystem::remove(path_of(hash), ec);
 }
 
 bool DiskTier::write(sdk::BlockHash hash, std::span<const char> bytes) {
-  if (capacity_files_ == 0 || bytes.size() != block_bytes_) return false;
+  if (order_.capacity() == 0 || bytes.size() != block_bytes_) return false;
   forget(hash);
-  while (index_.size() >= capacity_files_) forget(recency_.back());
+  if (order_.size() == order_.capacity()) {
+    std::error_code ec;
+    std::filesystem::remove(path_of(order_.evict().hash), ec);
+  }
   Header header{};
   std::memcpy(header.magic, kMagic, sizeof kMagic);
   header.payload_bytes = bytes.size();
@@ -85,14 +93,12 @@ bool DiskTier::write(sdk::BlockHash hash, std::span<const char> bytes) {
       return false;
     }
   }
-  recency_.push_front(hash);
-  index_[hash] = recency_.begin();
+  order_.add(hash);
   return true;
 }
 
 bool DiskTier::read(sdk::BlockHash hash, std::span<char> out) {
-  auto it = index_.find(hash);
-  if (it == index_.end() || out.size() != block_bytes_) return false;
+  if (!order_.contains(hash) || out.size() != block_bytes_) return false;
   std::ifstream in(path_of(hash), std::ios::binary);
   Header header{};
   in.read(reinterpret_cast<char*>(&header), sizeof header);
@@ -103,7 +109,7 @@ bool DiskTier::read(sdk::BlockHash hash, std::span<char> out) {
     forget(hash);
     return false;
   }
-  recency_.splice(recency_.begin(), recency_, it->second);
+  order_.touch(hash);
   return true;
 }
 

@@ -1,7 +1,8 @@
 // kv_connector/offload: KV blocks that leave the KV pool go to host memory instead of being
 // lost, and from there to disk; a later request whose prefix they hold loads them back instead
 // of recomputing them (docs/offload.md). Blocks are keyed by content hash, as the prefix cache
-// keys them. Every failure is a miss: a block that cannot be saved is not saved, a block that
+// keys them; which block leaves a full tier is chosen by an evictor plugin the engine lends
+// (host_evictor, disk_evictor). Every failure is a miss: a block that cannot be saved is not saved, a block that
 // cannot be read is recomputed by the engine; never wrong KV, never a failed request.
 //
 // The KV pool may be in host memory (the CPU engine) or on a CUDA device; on a GPU each block is
@@ -17,6 +18,7 @@
 #include "disk_tier.h"
 #include "host_tier.h"
 #include "loom/block_hash.h"
+#include "loom/engine_services.h"
 #include "loom/error.h"
 #include "loom/host_memory.h"
 #include "loom/kv_connector.h"
@@ -41,7 +43,23 @@ const loom::sdk::ConfigKeySpec kKeys[] = {
     {"disk_bytes", loom::sdk::KeyType::bytes, "16GiB", "the most the disk tier's files take"},
     {"save_new_blocks", loom::sdk::KeyType::boolean, "false",
      "also copy every newly computed full block to the host tier, not only the blocks the pool evicts"},
+    {"host_evictor", loom::sdk::KeyType::string, "lru",
+     "the evictor plugin that picks which block leaves the host tier (lru, lfu, arc or a path)"},
+    {"disk_evictor", loom::sdk::KeyType::string, "lru",
+     "the evictor plugin that picks which block file leaves the disk tier (lru, lfu, arc or a path)"},
 };
+
+// An evictor plugin for a tier of `blocks`, lent by the engine; refused by its key.
+std::shared_ptr<loom::sdk::Evictor> tier_evictor(const loom::sdk::EngineInfo& info,
+                                                 const loom::sdk::PluginConfig& config, const char* key,
+                                                 std::uint64_t blocks) {
+  if (!info.services) throw loom::Error("offload: this engine lends no evictor plugins");
+  try {
+    return info.services->make_evictor(config.string(key), blocks);
+  } catch (const loom::Error& e) {
+    throw config.invalid(key, e.what());
+  }
+}
 
 constexpr std::uint64_t kDefaultHostCap = 16ull << 30;
 
@@ -61,11 +79,13 @@ class OffloadConnector final : public loom::sdk::KvConnector {
     if (available > 0 && host_bytes > available)
       throw config.invalid("host_bytes",
                            "asks for more than the " + std::to_string(available >> 20) + " MiB of memory available");
-    host_ = std::make_unique<HostTier>(block_bytes_, block_bytes_ ? host_bytes / block_bytes_ : 0);
+    const std::uint64_t host_blocks = block_bytes_ ? host_bytes / block_bytes_ : 0;
+    host_ = std::make_unique<HostTier>(block_bytes_, host_blocks, tier_evictor(info, config, "host_evictor", host_blocks));
     if (const std::string& folder = config.string("disk_path"); !folder.empty()) {
+      const auto disk_bytes = static_cast<std::uint64_t>(config.integer("disk_bytes"));
+      auto order = tier_evictor(info, config, "disk_evictor", DiskTier::files_for(block_bytes_, disk_bytes));
       try {
-        disk_ =
-            std::make_unique<DiskTier>(folder, block_bytes_, static_cast<std::uint64_t>(config.integer("disk_bytes")));
+        disk_ = std::make_unique<DiskTier>(folder, block_bytes_, disk_bytes, std::move(order));
       } catch (const std::exception& e) {
         throw config.invalid("disk_path", e.what());
       }

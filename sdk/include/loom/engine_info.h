@@ -6,7 +6,7 @@
 
 namespace loom::sdk {
 
-class EngineServices;  // loom/model_runner.h
+class EngineServices;  // loom/engine_services.h
 
 // The shape of the loaded model, as far as policies and backends need it.
 struct ModelShape {
@@ -35,8 +35,9 @@ struct EngineInfo {
   std::uint64_t seed = 0;                // the run's seed, for policies that randomize
   bool prefix_caching = true;
   ModelShape model;
-  // What the engine lends the plugin (loom/model_runner.h: a model runner of its own): set for a
-  // drafter, null for the other kinds. Valid while the plugin's constructor runs.
+  // What the engine lends the plugin (loom/engine_services.h: a model runner, evictors): set for
+  // a drafter and a KV connector, null for the other kinds. Valid while the plugin's constructor
+  // runs.
   EngineServices* services = nullptr;
 
   // Bytes of K plus V for one block across all layers.

@@ -9,7 +9,7 @@
 #include "loom/evictor.h"
 #include "loom/kv_allocator.h"
 #include "loom/kv_connector.h"
-#include "loom/model_runner.h"
+#include "loom/engine_services.h"
 #include "loom/parallel.h"
 #include "loom/plugin.h"
 #include "loom/plugin_config.h"

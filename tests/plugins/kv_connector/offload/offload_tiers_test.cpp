@@ -1,5 +1,6 @@
-// The offload connector's tiers on their own: the host tier's slots and recency, the disk tier's
-// files, and every way a disk file can go bad turning into a miss.
+// The offload connector's tiers on their own, ordered by the real evictor plugins: the host
+// tier's slots and its evictor's choice (LRU, LFU), the disk tier's files, and every way a disk
+// file can go bad turning into a miss.
 #include <sys/resource.h>
 
 #include <csignal>
@@ -12,11 +13,19 @@
 
 #include "disk_tier.h"
 #include "host_tier.h"
+#include "plugin_test_support.h"
 
 namespace loom::offload {
 namespace {
 
 namespace fs = std::filesystem;
+
+// An evictor plugin for a tier of `blocks`, as the engine lends one.
+std::shared_ptr<sdk::Evictor> evictor(std::uint64_t blocks, std::string_view name = "lru") {
+  PluginPtr<sdk::Evictor> made = testing::make_plugin<sdk::Evictor>(name, testing::engine_info(blocks, 16));
+  const PluginDeleter deleter = made.get_deleter();
+  return std::shared_ptr<sdk::Evictor>(made.release(), deleter);
+}
 
 std::vector<char> block(std::size_t bytes, char seed) {
   std::vector<char> b(bytes);
@@ -25,7 +34,7 @@ std::vector<char> block(std::size_t bytes, char seed) {
 }
 
 TEST(HostTier, TheLeastRecentlyUsedBlockIsSpilledWhenFullAndAFindRefreshesABlock) {
-  HostTier tier(64, 2);
+  HostTier tier(64, 2, evictor(2));
   std::vector<sdk::BlockHash> spilled;
   std::vector<char> spilled_first;
   auto spill = [&](sdk::BlockHash h, std::span<const char> bytes) {
@@ -49,8 +58,22 @@ TEST(HostTier, TheLeastRecentlyUsedBlockIsSpilledWhenFullAndAFindRefreshesABlock
   tier.insert(33, spill);  // present already: its own slot, nothing spilled
   EXPECT_EQ(spilled.size(), 1u);
   EXPECT_EQ(tier.size(), 2u);
-  HostTier none(64, 0);
+  HostTier none(64, 0, evictor(0));
   EXPECT_TRUE(none.insert(1, spill).empty());
+}
+
+// host_evictor = "lfu": the block used most stays, however long ago its last use.
+TEST(HostTier, AnLfuOrderedTierKeepsTheMostUsedBlockWhereLruWouldNot) {
+  for (const std::string_view name : {"lru", "lfu"}) {
+    HostTier tier(64, 2, evictor(2, name));
+    std::vector<sdk::BlockHash> spilled;
+    auto spill = [&](sdk::BlockHash h, std::span<const char>) { spilled.push_back(h); };
+    tier.insert(11, spill);
+    for (int i = 0; i < 3; ++i) ASSERT_FALSE(tier.find(11).empty());  // 11: used often, long ago
+    tier.insert(22, spill);                                            // 22: once, just now
+    tier.insert(33, spill);
+    EXPECT_EQ(spilled, std::vector<sdk::BlockHash>{name == "lru" ? 11u : 22u}) << name;
+  }
 }
 
 class DiskTierTest : public ::testing::Test {
@@ -65,7 +88,7 @@ class DiskTierTest : public ::testing::Test {
 
 TEST_F(DiskTierTest, ABlockReadsBackAsWrittenAndTheOldestFilesGoAtCapacity) {
   const std::size_t bytes = 1000;
-  DiskTier tier(dir_, bytes, 3 * (bytes + 64));  // room for 3 files (32-byte header)
+  DiskTier tier(dir_, bytes, 3 * (bytes + 64), evictor(3));  // room for 3 files (32-byte header)
   for (sdk::BlockHash h = 1; h <= 3; ++h) ASSERT_TRUE(tier.write(h, block(bytes, static_cast<char>(h))));
   std::vector<char> out(bytes);
   ASSERT_TRUE(tier.read(1, out));  // 1 becomes the most recent
@@ -81,7 +104,7 @@ TEST_F(DiskTierTest, ABlockReadsBackAsWrittenAndTheOldestFilesGoAtCapacity) {
 
 TEST_F(DiskTierTest, AMissingTruncatedCorruptOrForeignFileIsAMissAndForgotten) {
   const std::size_t bytes = 512;
-  DiskTier tier(dir_, bytes, 1 << 20);
+  DiskTier tier(dir_, bytes, 1 << 20, evictor(DiskTier::files_for(bytes, 1 << 20)));
   for (sdk::BlockHash h = 1; h <= 5; ++h) ASSERT_TRUE(tier.write(h, block(bytes, static_cast<char>(h))));
   fs::remove(tier.path_of(1));                                            // missing
   fs::resize_file(tier.path_of(2), fs::file_size(tier.path_of(2)) - 10);  // truncated
@@ -103,10 +126,10 @@ TEST_F(DiskTierTest, AMissingTruncatedCorruptOrForeignFileIsAMissAndForgotten) {
 TEST_F(DiskTierTest, AWriteThatFailsLeavesNoFileAndAnEarlierRunsFilesAreCleared) {
   const std::size_t bytes = 4096;
   {
-    DiskTier first(dir_, bytes, 1 << 20);
+    DiskTier first(dir_, bytes, 1 << 20, evictor(DiskTier::files_for(bytes, 1 << 20)));
     ASSERT_TRUE(first.write(7, block(bytes, 7)));
   }
-  DiskTier tier(dir_, bytes, 1 << 20);
+  DiskTier tier(dir_, bytes, 1 << 20, evictor(DiskTier::files_for(bytes, 1 << 20)));
   EXPECT_FALSE(tier.contains(7));
   EXPECT_FALSE(fs::exists(tier.path_of(7))) << "KV is only valid for the run (the model) that computed it";
 

@@ -1,8 +1,8 @@
-// What the engine lends plugins (sdk::EngineServices, loom/model_runner.h): load_model() makes a
+// What the engine lends plugins (sdk::EngineServices, loom/engine_services.h): load_model() makes a
 // LentModelRunner — a second model on the target's device and in its data type, with a KV cache
 // of its own — and refuses, saying why, a model that is missing, malformed, of another
 // vocabulary or beyond the memory there is. In the dry run of a config (check_only) it reads only
-// the model's config.
+// the model's config. make_evictor() loads an evictor plugin through the engine's registry.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 #include "core/model/cuda_model_factory.h"
 #include "core/plugin/plugin_setup.h"
-#include "loom/model_runner.h"
+#include "loom/engine_services.h"
 
 namespace loom {
 
@@ -24,14 +24,16 @@ struct ServicesPlan {
   CudaModelOptions cuda;           // device.kind == cuda: the target's options
   double gpu_memory_utilization = 0.9;
   const ResolvedPlugin* attention = nullptr;  // the attention plugin a lent runner makes its own instance of
+  PluginRegistry* registry = nullptr;         // where evictors are found
   bool check_only = false;                    // the dry run: configs are read, nothing loads
 };
 
-class EngineModelServices final : public sdk::EngineServices {
+class EngineServiceProvider final : public sdk::EngineServices {
  public:
-  explicit EngineModelServices(ServicesPlan plan) : plan_(std::move(plan)) {}
+  explicit EngineServiceProvider(ServicesPlan plan) : plan_(std::move(plan)) {}
 
   std::unique_ptr<sdk::ModelRunner> load_model(const std::string& path, std::uint64_t kv_tokens) override;
+  std::shared_ptr<sdk::Evictor> make_evictor(const std::string& plugin, std::uint64_t num_blocks) override;
 
  private:
   ServicesPlan plan_;

@@ -1,8 +1,9 @@
-#include "core/engine/model_services.h"
+#include "core/engine/engine_services.h"
 
 #include <algorithm>
 
 #include "core/config/byte_size.h"
+#include "core/config/key_validation.h"
 #include "core/engine/lent_model_runner.h"
 #include "core/io/model_loader.h"
 #include "core/model/config_adapters.h"
@@ -44,7 +45,7 @@ std::uint64_t memory_for_cache(const Model& model, double gpu_memory_utilization
 
 }  // namespace
 
-std::unique_ptr<sdk::ModelRunner> EngineModelServices::load_model(const std::string& path, std::uint64_t kv_tokens) {
+std::unique_ptr<sdk::ModelRunner> EngineServiceProvider::load_model(const std::string& path, std::uint64_t kv_tokens) {
   if (path.empty()) throw Error("no model given: name a Hugging Face folder or a llama2.c .bin file");
   fs::path where = path;
   if (where.is_relative()) where = fs::weakly_canonical(plan_.base_dir / where);
@@ -94,6 +95,20 @@ std::unique_ptr<sdk::ModelRunner> EngineModelServices::load_model(const std::str
   limits.max_step_seqs = plan_.target.max_num_seqs;
   limits.context = static_cast<std::uint32_t>(context);
   return std::make_unique<LentModelRunner>(std::move(model), std::move(attention), limits);
+}
+
+std::shared_ptr<sdk::Evictor> EngineServiceProvider::make_evictor(const std::string& plugin, std::uint64_t num_blocks) {
+  if (!plan_.registry) throw Error("this engine lends no evictor");
+  const std::shared_ptr<const LoadedPlugin> library = plan_.registry->load(sdk::PluginKind::evictor, plugin, plan_.base_dir);
+  RawSection defaults;
+  defaults.name = "evictor";
+  const sdk::PluginConfig config = validate_section(defaults, library->keys(), library->label());
+  sdk::EngineInfo info = plan_.target;
+  info.num_blocks = num_blocks;
+  info.services = nullptr;
+  PluginPtr<sdk::Evictor> evictor = library->create<sdk::Evictor>(info, config);
+  const PluginDeleter deleter = evictor.get_deleter();  // keeps the library loaded while the object lives
+  return std::shared_ptr<sdk::Evictor>(evictor.release(), deleter);
 }
 
 }  // namespace loom

@@ -1,6 +1,7 @@
 // What the engine lends a plugin besides EngineInfo's facts: a model runner of its own (a draft
-// model beside the target, for a drafter). EngineInfo::services points here for a drafter; other
-// kinds get null.
+// model beside the target, for a drafter) and evictor plugins to order caches of its own (the
+// offload connector's tiers). EngineInfo::services points here for a drafter and a KV
+// connector; other kinds get null.
 //
 // The runner is Loom's own (the CPU or CUDA model the target runs on, the same device and data
 // type) with a paged KV cache of its own, sized when the model is loaded. The plugin loads it in
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "loom/engine_info.h"
+#include "loom/evictor.h"
 #include "loom/export.h"
 #include "loom/types.h"
 
@@ -66,6 +68,13 @@ class LOOM_SDK_VISIBLE EngineServices {
   // the plugin adds its key. In the engine's dry run of the config (before the target loads)
   // only the model's config is read and checked, and the runner returned cannot run.
   virtual std::unique_ptr<ModelRunner> load_model(const std::string& path, std::uint64_t kv_tokens) = 0;
+
+  // An evictor plugin — a name, as in [evictor] plugin, or a path to its library (relative to
+  // the config's folder) — with its keys' defaults, told a cache of num_blocks blocks: for a
+  // plugin that keeps blocks of its own in an order a policy chooses. Its BlockIds are the
+  // caller's, in [0, num_blocks). The object keeps its library loaded. Throws loom::Error
+  // saying why (not found, not an evictor); the plugin adds its key.
+  virtual std::shared_ptr<Evictor> make_evictor(const std::string& plugin, std::uint64_t num_blocks) = 0;
 };
 
 }  // namespace loom::sdk
