@@ -337,6 +337,7 @@ void Engine::finish(Sequence& seq, const std::string& reason, std::vector<Reques
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.kv = plugins_.allocator->stats();
+  if (plugins_.connector) s.connector_counts = plugins_.connector->counts();
   return s;
 }
 

@@ -61,6 +61,7 @@ struct EngineStats {
   std::uint64_t accepted_draft_tokens = 0;  // of those, accepted
   std::uint64_t verify_rows = 0;            // (sequence, step) pairs that verified drafts
   sdk::AllocatorStats kv;
+  std::vector<std::pair<std::string, std::uint64_t>> connector_counts;  // KvConnector::counts()
   std::uint64_t num_blocks = 0;
   std::uint32_t block_size = 0;
 };

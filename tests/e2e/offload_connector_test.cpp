@@ -42,6 +42,7 @@ struct Outcome {
   std::map<std::string, std::vector<std::int32_t>> tokens;
   std::uint64_t computed_prompt_tokens = 0;
   std::uint64_t loaded_tokens = 0;
+  std::map<std::string, std::uint64_t> counts;  // the connector's
 };
 
 // Both waves through one engine; `between` runs after the first.
@@ -64,6 +65,7 @@ Outcome run(const std::vector<std::string>& overrides, const std::function<void(
   }
   out.computed_prompt_tokens = engine.stats().computed_prompt_tokens;
   out.loaded_tokens = engine.stats().loaded_tokens;
+  for (const auto& [name, value] : engine.stats().connector_counts) out.counts[name] = value;
   EXPECT_EQ(engine.stats().kv.used_blocks, 0u);
   return out;
 }
@@ -90,12 +92,20 @@ TEST_F(OffloadConnector, ReturningConversationsLoadTheirHistoryFromHostOrDiskWit
       << "the second wave's histories came from the host tier";
   EXPECT_GE(host.loaded_tokens, history);
   EXPECT_EQ(none.loaded_tokens, 0u);
+  // Per tier: all from the host, nothing spilled without a disk tier.
+  EXPECT_EQ(host.counts.at("host_loaded_tokens"), host.loaded_tokens);
+  EXPECT_EQ(host.counts.at("disk_loaded_tokens"), 0u);
+  EXPECT_EQ(host.counts.at("spilled_blocks"), 0u);
+  EXPECT_GT(host.counts.at("kept_blocks"), 0u);
 
   // A host tier of one block: nearly everything passes through to disk and is read back from there.
   const Outcome disk =
       run({"kv_connector.plugin=offload", "kv_connector.host_bytes=20KiB", "kv_connector.disk_path=" + disk_.string()});
   EXPECT_EQ(disk.tokens, none.tokens);
   EXPECT_LE(disk.computed_prompt_tokens + history - 12 * 16, none.computed_prompt_tokens);
+  EXPECT_EQ(disk.counts.at("host_loaded_tokens") + disk.counts.at("disk_loaded_tokens"), disk.loaded_tokens);
+  EXPECT_GT(disk.counts.at("disk_loaded_tokens"), disk.counts.at("host_loaded_tokens"));
+  EXPECT_GT(disk.counts.at("spilled_blocks"), 50u);
 
   // Every disk file damaged between the waves: the loads fail, the engine recomputes, and the
   // tokens are still the same.

@@ -70,6 +70,12 @@ Measured run_batch(Engine& engine, const std::vector<Request>& requests, bool pr
   stats.batched_tokens -= before.batched_tokens;
   stats.recomputed_tokens -= before.recomputed_tokens;
   stats.loaded_tokens -= before.loaded_tokens;
+  stats.kv.lookup_blocks -= before.kv.lookup_blocks;
+  stats.kv.hit_blocks -= before.kv.hit_blocks;
+  stats.kv.evictions -= before.kv.evictions;
+  for (auto& [name, value] : stats.connector_counts)  // cumulative: this run's part
+    for (const auto& [was_name, was] : before.connector_counts)
+      if (was_name == name) value -= was;
   stats.draft_tokens -= before.draft_tokens;
   stats.accepted_draft_tokens -= before.accepted_draft_tokens;
   stats.verify_rows -= before.verify_rows;
@@ -171,6 +177,11 @@ nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured&
     j["preemptions"] = s.preemptions;
     j["computed_tokens"] = s.computed_tokens;
     j["loaded_tokens"] = s.loaded_tokens;
+    j["prefix_hit_rate"] = s.prefix_hit_rate;
+    j["prompt_served_fraction"] = s.served_prompt_fraction();
+    nlohmann::ordered_json counts = nlohmann::ordered_json::object();
+    for (const auto& [name, value] : s.connector_counts) counts[name] = value;
+    j["kv_connector"] = counts;
     j["recomputed_tokens"] = s.recomputed_tokens;
     j["recomputed_fraction"] = s.recomputed_fraction();
     j["draft_tokens"] = s.draft_tokens;

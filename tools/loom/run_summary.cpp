@@ -43,6 +43,7 @@ RunSummary summarize(const std::vector<RequestResult>& results, const EngineStat
   s.e2e_ms = percentiles(e2e);
   s.computed_prompt_tokens = stats.computed_prompt_tokens;
   s.loaded_tokens = stats.loaded_tokens;
+  s.connector_counts = stats.connector_counts;
   s.prefix_hit_rate = stats.kv.lookup_blocks ? double(stats.kv.hit_blocks) / stats.kv.lookup_blocks : 0.0;
   s.preemptions = stats.preemptions;
   s.computed_tokens = stats.batched_tokens;
@@ -83,9 +84,20 @@ void print_summary(std::ostream& out, const RunSummary& s) {
   emit("KV cache        %llu blocks of %u tokens; prefix hit rate %.1f%%; %llu evictions; %llu preemptions",
        (unsigned long long)s.num_blocks, s.block_size, 100.0 * s.prefix_hit_rate, (unsigned long long)s.evictions,
        (unsigned long long)s.preemptions);
-  if (s.loaded_tokens > 0)
-    emit("KV loaded       %llu prompt tokens from the kv_connector instead of computing them",
-         (unsigned long long)s.loaded_tokens);
+  if (s.loaded_tokens > 0) {
+    // Per tier, from the connector's TIER_loaded_tokens counts.
+    std::string tiers;
+    for (const auto& [name, value] : s.connector_counts)
+      if (name.ends_with("_loaded_tokens") && s.prompt_tokens > 0) {
+        char part[96];
+        std::snprintf(part, sizeof part, "%s%s %.1f%%", tiers.empty() ? "" : ", ",
+                      name.substr(0, name.size() - 14).c_str(), 100.0 * double(value) / double(s.prompt_tokens));
+        tiers += part;
+      }
+    emit("KV loaded       %llu prompt tokens from the kv_connector instead of computing them%s%s%s",
+         (unsigned long long)s.loaded_tokens, tiers.empty() ? "" : " (of the prompt tokens: ", tiers.c_str(),
+         tiers.empty() ? "" : ")");
+  }
   if (s.recomputed_tokens > 0)
     emit("recomputed      %llu of %llu computed tokens (%.2f%%), computed before a preemption or failed step",
          (unsigned long long)s.recomputed_tokens, (unsigned long long)s.computed_tokens, 100.0 * s.recomputed_fraction());

@@ -23,6 +23,14 @@ struct RunSummary {
   std::size_t skipped_lines = 0;  // input lines that were not requests (reported as they were read)
   std::uint64_t prompt_tokens = 0, generated_tokens = 0, computed_prompt_tokens = 0;
   std::uint64_t loaded_tokens = 0;  // prompt tokens a KV connector loaded instead of computing
+  // The KV connector's own counts over the run (KvConnector::counts(); cumulative ones
+  // differenced by the caller when it measures a part of a run).
+  std::vector<std::pair<std::string, std::uint64_t>> connector_counts;
+  // Of the prompt tokens, the share not computed: served by the prefix cache, a connector's
+  // loads or forked samples (the prefix hit rate counts device-cache lookups only).
+  double served_prompt_fraction() const {
+    return prompt_tokens > computed_prompt_tokens ? double(prompt_tokens - computed_prompt_tokens) / prompt_tokens : 0;
+  }
   double wall_s = 0;
   Percentiles ttft_ms, tpot_ms, e2e_ms;
   double prefix_hit_rate = 0;  // full-block lookups found in the prefix cache

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "block_copy.h"
@@ -108,14 +109,17 @@ class OffloadConnector final : public loom::sdk::KvConnector {
     for (const KvTransfer& t : loads)
       for (std::size_t i = 0; i < t.blocks.size(); ++i) {
         std::span<const char> bytes = host_->find(t.hashes[i]);
+        std::uint64_t* loaded = &host_loaded_tokens_;
         if (bytes.empty() && disk_ && disk_->read(t.hashes[i], staging_)) {
           bytes = staging_;
+          loaded = &disk_loaded_tokens_;
           if (host_->capacity() > 0) keep(t.hashes[i], staging_);  // back in the host tier: in use again
         }
         if (bytes.empty())
           throw loom::Error("offload: block " + std::to_string(t.hashes[i]) + " of sequence " + std::to_string(t.seq) +
                             " is no longer in the host or disk tier");
         copy_block_in(cache, t.blocks[i], bytes);
+        *loaded += block_size_;
       }
   }
 
@@ -133,11 +137,18 @@ class OffloadConnector final : public loom::sdk::KvConnector {
 
   void on_finished(loom::sdk::SeqId) override {}
 
+  std::vector<std::pair<std::string, std::uint64_t>> counts() const override {
+    return {{"host_loaded_tokens", host_loaded_tokens_},
+            {"disk_loaded_tokens", disk_loaded_tokens_},
+            {"kept_blocks", kept_blocks_},
+            {"spilled_blocks", spilled_blocks_}};
+  }
+
  private:
   // A block that leaves the host tier goes to disk, when there is one.
   HostTier::Spill spill() {
     if (!disk_) return {};
-    return [this](BlockHash hash, std::span<const char> bytes) { disk_->write(hash, bytes); };
+    return [this](BlockHash hash, std::span<const char> bytes) { spilled_blocks_ += disk_->write(hash, bytes); };
   }
   // Into the host tier (which has room for at least one block), its least recent block to disk.
   void keep(BlockHash hash, std::span<const char> bytes) {
@@ -145,6 +156,7 @@ class OffloadConnector final : public loom::sdk::KvConnector {
     std::memcpy(slot.data(), bytes.data(), bytes.size());
   }
   void keep_from_cache(BlockHash hash, const KvCacheView& cache, loom::sdk::BlockId block) {
+    ++kept_blocks_;
     std::span<char> slot = host_->insert(hash, spill());
     copy_block_out(cache, block, slot.empty() ? std::span<char>(staging_) : slot);
     if (slot.empty() && disk_) disk_->write(hash, staging_);
@@ -156,6 +168,9 @@ class OffloadConnector final : public loom::sdk::KvConnector {
   std::unique_ptr<HostTier> host_;
   std::unique_ptr<DiskTier> disk_;
   std::vector<char> staging_;  // one block, read from disk or on its way there
+  // Cumulative counts for the reports: tokens loaded from each tier, blocks handed to the host
+  // tier by save / on_evicted, blocks written to disk when they left the host tier.
+  std::uint64_t host_loaded_tokens_ = 0, disk_loaded_tokens_ = 0, kept_blocks_ = 0, spilled_blocks_ = 0;
 };
 
 }  // namespace

@@ -17,7 +17,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "loom/export.h"
 #include "loom/kv_allocator.h"
@@ -63,6 +67,11 @@ class LOOM_SDK_VISIBLE KvConnector : public Plugin {
 
   // A sequence finished or was preempted: drop per-sequence state.
   virtual void on_finished(SeqId seq) = 0;
+
+  // Named counts for the run's reports, cumulative since the connector was made (the offload
+  // connector: tokens loaded from each tier, blocks kept, blocks in each tier). A count named
+  // TIER_loaded_tokens is shown as that tier's share of the prompt tokens served. Must not throw.
+  virtual std::vector<std::pair<std::string, std::uint64_t>> counts() const { return {}; }
 };
 
 template <>
