@@ -68,7 +68,9 @@ void Engine::offer_external_kv() {
     if (!plugins_.connector || seq.state != sdk::SeqState::waiting || seq.external_kv_failed) continue;
     try_call("kv_connector.num_loadable_tokens()", [&] {
       const std::size_t local = plugins_.allocator->num_cached_prefix_tokens(seq.tokens);
-      const std::size_t loadable = plugins_.connector->num_loadable_tokens(seq.tokens, local);
+      const std::size_t bs = stats_.block_size;
+      const std::size_t loadable =
+          plugins_.connector->num_loadable_tokens(seq.tokens, seq.block_hashes(seq.tokens.size() / bs, bs), local);
       if (loadable % stats_.block_size != 0 || local + loadable > seq.tokens.size())
         throw Error("it offered " + std::to_string(loadable) + " tokens after " + std::to_string(local) +
                     " cached ones of a " + std::to_string(seq.tokens.size()) +

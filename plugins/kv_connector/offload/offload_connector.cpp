@@ -95,8 +95,8 @@ class OffloadConnector final : public loom::sdk::KvConnector {
     staging_.resize(block_bytes_);
   }
 
-  std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::size_t num_local_tokens) override {
-    const std::vector<BlockHash> hashes = loom::sdk::full_block_hashes(tokens, block_size_);
+  std::size_t num_loadable_tokens(std::span<const TokenId>, std::span<const BlockHash> hashes,
+                                  std::size_t num_local_tokens) override {
     std::size_t block = num_local_tokens / block_size_;
     while (block < hashes.size() && (host_->contains(hashes[block]) || (disk_ && disk_->contains(hashes[block]))))
       ++block;

@@ -47,8 +47,10 @@ class LOOM_SDK_VISIBLE KvConnector : public Plugin {
   static constexpr PluginKind kKind = PluginKind::kv_connector;
 
   // Scheduling side: of `tokens`, whose first `num_local_tokens` are cached on the device, how
-  // many more (a multiple of block_size) the connector can load. O(tokens / block_size).
-  virtual std::size_t num_loadable_tokens(std::span<const TokenId> tokens,
+  // many more (a multiple of block_size) the connector can load. `block_hashes` are the chained
+  // hashes of every full block of `tokens` (loom/block_hash.h), computed once per sequence by
+  // the engine: a waiting sequence is asked every step. O(blocks looked up).
+  virtual std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::span<const BlockHash> block_hashes,
                                           std::size_t num_local_tokens) = 0;
 
   // Worker side: begins loading; returns at once.

@@ -7,6 +7,7 @@
 
 #include "hook_plugins/call_log.h"
 #include "loom/block_hash.h"
+#include "loom/error.h"
 #include "loom/kv_connector.h"
 
 namespace {
@@ -27,8 +28,11 @@ class RecordingConnector final : public loom::sdk::KvConnector {
   RecordingConnector(const loom::sdk::EngineInfo& info, const loom::sdk::PluginConfig& config)
       : block_size_(info.block_size), corrupt_(config.boolean("corrupt")), log_(config.string("log")) {}
 
-  std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::size_t num_local_tokens) override {
-    const std::vector<BlockHash> hashes = loom::sdk::full_block_hashes(tokens, block_size_);
+  std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::span<const BlockHash> hashes,
+                                  std::size_t num_local_tokens) override {
+    if (hashes.size() != tokens.size() / block_size_ ||
+        (!hashes.empty() && hashes.back() != loom::sdk::full_block_hashes(tokens, block_size_).back()))
+      throw loom::Error("recording connector: the engine's block hashes are not the tokens'");
     std::size_t block = num_local_tokens / block_size_;
     while (block < hashes.size() && store_.contains(hashes[block])) ++block;
     const std::size_t loadable = block * block_size_ - num_local_tokens;
