@@ -136,6 +136,9 @@ std::uint64_t pool_blocks(const Config& config, const sdk::EngineInfo& info, con
 Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel model,
                std::optional<Tokenizer> tokenizer)
     : tokenizer_(std::move(tokenizer)) {
+  // Prompts of ids the model does not have would fail every text request alone.
+  if (const std::string why = tokenizer_ ? tokenizer_->mismatch(model.config.vocab_size) : ""; !why.empty())
+    throw ModelError("the tokenizer " + why);
   max_model_len_ = static_cast<std::size_t>(model.config.context_length());
   if (std::int64_t limit = config.engine.integer("max_model_len"); limit > 0) {
     const auto& c = model.config;

@@ -127,4 +127,10 @@ void Tokenizer::check_id(std::int32_t id) const {
 
 const std::filesystem::path& Tokenizer::path() const { return impl_->path; }
 
+std::string Tokenizer::mismatch(std::int64_t model_vocab) const {
+  if (vocab_size() <= model_vocab) return "";
+  return "has " + std::to_string(vocab_size()) + " pieces, more than the model's " + std::to_string(model_vocab) +
+         "-token vocabulary: it belongs to another model. Give this model's tokenizer";
+}
+
 }  // namespace loom

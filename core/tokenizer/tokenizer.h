@@ -40,6 +40,9 @@ class Tokenizer {
   std::string decode(std::span<const std::int32_t> ids) const;
 
   std::int32_t vocab_size() const;
+  // Why this tokenizer cannot serve a model of `model_vocab` tokens (it has more pieces: it
+  // belongs to another model), or "" when it can.
+  std::string mismatch(std::int64_t model_vocab) const;
   // -1 when the model defines none.
   std::int32_t bos_id() const;
   std::int32_t eos_id() const;

@@ -333,5 +333,17 @@ TEST(EngineInvariants, Stories260KThroughTheEngineMatchesTheReference) {
   }
 }
 
+// A tokenizer of another model is refused by the engine itself, not only by the command line:
+// its ids beyond the model's vocabulary would fail every text request.
+TEST(EngineInvariants, ATokenizerLargerThanTheModelsVocabularyIsRefused) {
+  const fs::path dir = test_models_dir();
+  io::LoadedModel model = io::load_model(dir / "stories260K.bin");  // 512 tokens
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", {});
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  const std::string message = message_of<ModelError>(
+      [&] { Engine engine(config, registry, std::move(model), Tokenizer::load(dir / "llama2-tokenizer.model")); });
+  EXPECT_CONTAINS(message, "has 32000 pieces, more than the model's 512-token vocabulary");
+}
+
 }  // namespace
 }  // namespace loom::testing

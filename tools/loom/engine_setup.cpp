@@ -95,10 +95,7 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
   if (!tokenizer_path.empty()) tokenizer = Tokenizer::load(tokenizer_path);
   // A tokenizer of another model would make prompts of ids the model does not have: every text
   // request would fail alone. Checked before the weights load.
-  if (tokenizer && tokenizer->vocab_size() > model_config.vocab_size) {
-    const std::string why = "has " + std::to_string(tokenizer->vocab_size()) + " pieces, more than the model's " +
-                            std::to_string(model_config.vocab_size) +
-                            "-token vocabulary: it belongs to another model. Give this model's tokenizer";
+  if (const std::string why = tokenizer ? tokenizer->mismatch(model_config.vocab_size) : ""; !why.empty()) {
     if (tokenizer_configured) throw config.model.invalid("tokenizer", why);
     throw ModelError("the tokenizer beside the model, " + tokenizer_path.string() + ", " + why +
                      " (or remove it and prompt with token ids)");
