@@ -88,6 +88,27 @@ TEST_F(CliAb, TheOutOfTreeExamplePluginRunsNextToInTreeOnes) {
   EXPECT_EQ(table.output.find("report:"), std::string::npos);
 }
 
+// The offload tier against none on returning conversations: the token hit rate counts prompt
+// tokens served from any tier, each tier's share beside it.
+TEST_F(CliAb, TheOffloadTiersShareOfTheHitRateIsReportedPerTier) {
+  std::ofstream(dir_ / "offload.toml") << "[model]\npath = \"model\"\n[engine]\nmax_num_seqs = 4\n"
+                                          "[kv]\nblock_size = 16\nnum_blocks = 64\n[sampling]\nmax_tokens = 4\n"
+                                          "[kv_connector]\nplugin = \"offload\"\n";
+  LoomRun run = run_loom("ab --config " + (dir_ / "ab.toml").string() + " --config " + (dir_ / "offload.toml").string() +
+                         " --workload multi-turn --requests 24 --report " + (dir_ / "tiers").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_CONTAINS(run.output, "of it loaded: host");
+  const auto json = report("tiers");
+  ASSERT_EQ(json["arms"].size(), 2u);
+  const auto& tiered = json["arms"][1];
+  EXPECT_TRUE(tiered["outputs_identical"].get<bool>());
+  ASSERT_TRUE(tiered.contains("prefix_hit_rate_host")) << tiered.dump();
+  EXPECT_GT(tiered["prefix_hit_rate_host"].get<double>(), 0.0);
+  EXPECT_LE(tiered["prefix_hit_rate_host"].get<double>() + tiered["prefix_hit_rate_disk"].get<double>(),
+            tiered["prefix_hit_rate"].get<double>());
+  EXPECT_FALSE(json["arms"][0].contains("prefix_hit_rate_host"));
+}
+
 TEST_F(CliAb, NeedsTwoArms) {
   LoomRun run = run_loom("ab --config " + (dir_ / "ab.toml").string() + " --workload scan --report " +
                          (dir_ / "none").string());

@@ -47,7 +47,7 @@ std::string cell(const Spread& s, const char* format, bool show_range) {
 }
 
 struct Row {
-  const char* label;
+  std::string label;
   const char* format;
   std::function<double(const ArmResult&)> metric;
 };
@@ -68,6 +68,25 @@ const std::vector<Row>& rows() {
       {"throughput tok/s (real)", "%.0f", [](const ArmResult& r) { return r.summary.total_tokens_per_s(); }},
   };
   return kRows;
+}
+
+// The rows, then each tier's share of the prompt tokens for a connector that counts
+// TIER_loaded_tokens (the offload tier's host and disk).
+std::vector<Row> rows_for(const std::vector<ArmSeries>& arms) {
+  std::vector<Row> all = rows();
+  std::vector<std::string> tiers;
+  for (const ArmSeries& arm : arms)
+    for (const ArmResult& run : arm.runs)
+      for (const auto& [name, value] : run.summary.connector_counts)
+        if (name.ends_with("_loaded_tokens") && std::find(tiers.begin(), tiers.end(), name) == tiers.end())
+          tiers.push_back(name);
+  for (const std::string& name : tiers)
+    all.push_back({"  of it loaded: " + name.substr(0, name.size() - 14), "%.3f", [name](const ArmResult& r) {
+                     for (const auto& [count, value] : r.summary.connector_counts)
+                       if (count == name && r.summary.prompt_tokens > 0) return double(value) / r.summary.prompt_tokens;
+                     return 0.0;
+                   }});
+  return all;
 }
 
 
@@ -120,8 +139,8 @@ void print_ab_table(std::ostream& out, const std::vector<ArmSeries>& arms) {
     out << text;
   }
   out << "\n";
-  for (const Row& row : rows()) {
-    std::snprintf(text, sizeof text, "%-28s", row.label);
+  for (const Row& row : rows_for(arms)) {
+    std::snprintf(text, sizeof text, "%-28s", row.label.c_str());
     out << text;
     for (const auto& arm : arms) {
       std::snprintf(text, sizeof text, "%22s", cell(spread(arm, row.metric), row.format, false).c_str());
@@ -164,6 +183,9 @@ void write_ab_report(const std::filesystem::path& dir, const AbContext& context,
     a["block_lookup_hit_rate"] = mean(lookup_hit_rate);
     a["recomputed_prefill_tokens"] = mean([](const ArmResult& r) { return double(r.summary.computed_prompt_tokens); });
     a["loaded_prefill_tokens"] = mean([](const ArmResult& r) { return double(r.summary.loaded_tokens); });
+    for (const Row& row : rows_for({arm}))
+      if (row.label.starts_with("  of it loaded: "))
+        a["prefix_hit_rate_" + row.label.substr(16)] = mean(row.metric);  // per tier, beside the total
     a["evictions"] = mean([](const ArmResult& r) { return double(r.summary.evictions); });
     a["preemptions"] = mean([](const ArmResult& r) { return double(r.summary.preemptions); });
     a["throughput_tok_s"] = mean([](const ArmResult& r) { return r.summary.total_tokens_per_s(); });
@@ -196,7 +218,7 @@ void write_ab_report(const std::filesystem::path& dir, const AbContext& context,
   md << "\n|---|";
   for (std::size_t i = 0; i < arms.size(); ++i) md << "---|";
   md << "\n";
-  for (const Row& row : rows()) {
+  for (const Row& row : rows_for(arms)) {
     md << "| " << row.label << " |";
     for (const auto& arm : arms) md << " " << cell(spread(arm, row.metric), row.format, true) << " |";
     md << "\n";
