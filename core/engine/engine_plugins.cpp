@@ -86,7 +86,7 @@ sdk::EngineInfo engine_info(const Config& config, const sdk::Device& device, con
 }
 
 void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, PluginRegistry& registry,
-                        const sdk::ModelShape& model) {
+                        const sdk::ModelShape& model, bool model_known) {
   // The device is not opened here: plugins are told the one the config names.
   const std::string& device = config.engine.string("device");
   sdk::EngineInfo info = engine_info(config, sdk::Device{sdk::DeviceKind::cpu, 0}, model);
@@ -106,6 +106,7 @@ void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, P
   plan.device.kind = device == "cpu" ? sdk::DeviceKind::cpu : sdk::DeviceKind::cuda;
   plan.registry = &registry;
   plan.check_only = true;
+  plan.target_known = model_known;
   EngineServiceProvider services(std::move(plan));
   make<sdk::KvConnector>(resolved, info, &services).reset();
   make_drafter(resolved, info, services).reset();

@@ -31,8 +31,10 @@ sdk::EngineInfo engine_info(const Config& config, const sdk::Device& device, con
 // scheduler, KV connector, drafter) for a model of config `model` with a provisional pool, then
 // drops them, so that a key a plugin refuses in its constructor is refused before the model
 // loads (and by `loom config --explain`). Throws as make_engine_plugins.
+// `model_known` false: `model` is a stand-in shape (the config's model could not be read), so
+// nothing is checked against it (a draft model's vocabulary).
 void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, PluginRegistry& registry,
-                        const sdk::ModelShape& model);
+                        const sdk::ModelShape& model, bool model_known = true);
 
 // The plugins the model runner is built around, made before it (EngineInfo::num_blocks is still
 // 0: the pool is sized once the model is on its device): the attention backend, asked whether it

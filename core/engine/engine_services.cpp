@@ -52,7 +52,7 @@ std::unique_ptr<sdk::ModelRunner> EngineServiceProvider::load_model(const std::s
   if (!fs::exists(where)) throw Error("'" + where.string() + "' does not exist");
   const io::ModelConfig config = io::load_model_config(where);
   const sdk::ModelShape& target = plan_.target.model;
-  if (config.vocab_size != static_cast<std::int64_t>(target.vocab_size))
+  if (plan_.target_known && config.vocab_size != static_cast<std::int64_t>(target.vocab_size))
     throw Error(where.string() + " has a vocabulary of " + std::to_string(config.vocab_size) +
                 " tokens and the target model one of " + std::to_string(target.vocab_size) +
                 ": a draft model must share the target's tokenizer");

@@ -26,6 +26,7 @@ struct ServicesPlan {
   const ResolvedPlugin* attention = nullptr;  // the attention plugin a lent runner makes its own instance of
   PluginRegistry* registry = nullptr;         // where evictors are found
   bool check_only = false;                    // the dry run: configs are read, nothing loads
+  bool target_known = true;                   // false: `target.model` is a stand-in (its vocabulary unchecked)
 };
 
 class EngineServiceProvider final : public sdk::EngineServices {

@@ -136,6 +136,12 @@ TEST_F(CliModelErrors, ADraftModelMissingOfAnotherVocabularyOrTooLargeIsRefusedB
   LoomRun none = run_loom(generate);
   EXPECT_EQ(none.exit_code, 2) << none.output;
   EXPECT_CONTAINS(none.output, "[speculative] model: no draft model given");
+  // `loom config --explain` of a config whose own model cannot be read tries the plugins with a
+  // stand-in shape: the draft model's vocabulary is not held against it.
+  write(dir_ / "run.toml", "[model]\npath = \"missing\"\n[speculative]\nplugin = \"draft_model\"\nmodel = \"" +
+                               (test_models_dir() / "stories260K.bin").string() + "\"\n");
+  LoomRun explain = run_loom("config --explain " + (dir_ / "run.toml").string());
+  EXPECT_EQ(explain.exit_code, 0) << explain.output;
 }
 
 TEST(CliRealModel, InspectsStories260K) {

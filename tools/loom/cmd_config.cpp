@@ -56,12 +56,14 @@ int run_config(std::span<const std::string> args) {
   // does not need the model).
   std::string tried_with = "a stand-in model shape (the config's model cannot be read here)";
   sdk::ModelShape shape = shape_of(io::tiny_config(io::Architecture::kLlama), 4);
+  bool model_known = false;
   try {
     shape = shape_of(io::load_model_config(model_path_of(config)), 4);
     tried_with = "the model's shape";
+    model_known = true;
   } catch (const Error&) {
   }
-  try_policy_plugins(config, plugins, registry, shape);
+  try_policy_plugins(config, plugins, registry, shape, model_known);
 
   std::cout << "# " << config.source << ", fully resolved: every key, with where its value came from.\n";
   std::cout << "# The policy plugins were constructed with these values and " << tried_with << ".\n";
