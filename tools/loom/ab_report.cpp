@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <span>
 
 #include <nlohmann/json.hpp>
 
@@ -29,8 +30,8 @@ Spread spread(const ArmSeries& arm, const std::function<double(const ArmResult&)
   return s;
 }
 
-// The headline: the share of prompt tokens served from the prefix cache instead of computed.
-double hit_rate(const ArmResult& r) { return r.hit_rate_tokens; }
+// The headline: the share of prompt tokens served (prefix cache, a connector's loads) instead of computed.
+double hit_rate(const ArmResult& r) { return r.summary.served_prompt_fraction(); }
 // Hits over lookups. Lookups stop at a request's first miss, so this depends on the policy's
 // own misses and is not comparable on its own; shown for completeness.
 double lookup_hit_rate(const ArmResult& r) { return r.lookup_blocks ? double(r.hit_blocks) / r.lookup_blocks : 0.0; }
@@ -70,22 +71,29 @@ const std::vector<Row>& rows() {
   return kRows;
 }
 
-// The rows, then each tier's share of the prompt tokens for a connector that counts
-// TIER_loaded_tokens (the offload tier's host and disk).
-std::vector<Row> rows_for(const std::vector<ArmSeries>& arms) {
-  std::vector<Row> all = rows();
+// The tiers some run of `arms` loaded from (RunSummary::loaded_by_tier), in first-seen order.
+std::vector<std::string> tiers_of(std::span<const ArmSeries> arms) {
   std::vector<std::string> tiers;
   for (const ArmSeries& arm : arms)
     for (const ArmResult& run : arm.runs)
-      for (const auto& [name, value] : run.summary.connector_counts)
-        if (name.ends_with("_loaded_tokens") && std::find(tiers.begin(), tiers.end(), name) == tiers.end())
-          tiers.push_back(name);
-  for (const std::string& name : tiers)
-    all.push_back({"  of it loaded: " + name.substr(0, name.size() - 14), "%.3f", [name](const ArmResult& r) {
-                     for (const auto& [count, value] : r.summary.connector_counts)
-                       if (count == name && r.summary.prompt_tokens > 0) return double(value) / r.summary.prompt_tokens;
-                     return 0.0;
-                   }});
+      for (const auto& [tier, tokens] : run.summary.loaded_by_tier())
+        if (std::find(tiers.begin(), tiers.end(), tier) == tiers.end()) tiers.push_back(tier);
+  return tiers;
+}
+
+// A tier's share of a run's prompt tokens.
+std::function<double(const ArmResult&)> tier_share(const std::string& tier) {
+  return [tier](const ArmResult& r) {
+    for (const auto& [name, tokens] : r.summary.loaded_by_tier())
+      if (name == tier && r.summary.prompt_tokens > 0) return double(tokens) / r.summary.prompt_tokens;
+    return 0.0;
+  };
+}
+
+// The rows, then each tier's share of the prompt tokens beside the token hit rate.
+std::vector<Row> rows_for(std::span<const ArmSeries> arms) {
+  std::vector<Row> all = rows();
+  for (const std::string& tier : tiers_of(arms)) all.push_back({"  of it loaded: " + tier, "%.3f", tier_share(tier)});
   return all;
 }
 
@@ -183,9 +191,8 @@ void write_ab_report(const std::filesystem::path& dir, const AbContext& context,
     a["block_lookup_hit_rate"] = mean(lookup_hit_rate);
     a["recomputed_prefill_tokens"] = mean([](const ArmResult& r) { return double(r.summary.computed_prompt_tokens); });
     a["loaded_prefill_tokens"] = mean([](const ArmResult& r) { return double(r.summary.loaded_tokens); });
-    for (const Row& row : rows_for({arm}))
-      if (row.label.starts_with("  of it loaded: "))
-        a["prefix_hit_rate_" + row.label.substr(16)] = mean(row.metric);  // per tier, beside the total
+    for (const std::string& tier : tiers_of({&arm, 1}))
+      a["prefix_hit_rate_" + tier] = mean(tier_share(tier));  // per tier, beside the total
     a["evictions"] = mean([](const ArmResult& r) { return double(r.summary.evictions); });
     a["preemptions"] = mean([](const ArmResult& r) { return double(r.summary.preemptions); });
     a["throughput_tok_s"] = mean([](const ArmResult& r) { return r.summary.total_tokens_per_s(); });

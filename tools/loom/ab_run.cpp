@@ -58,9 +58,6 @@ ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry&
   arm.summary = summarize(results, stats, arm.real_wall_s);
   arm.hit_blocks = stats.kv.hit_blocks;
   arm.lookup_blocks = stats.kv.lookup_blocks;
-  arm.hit_rate_tokens =
-      arm.summary.prompt_tokens ? 1.0 - double(stats.computed_prompt_tokens) / double(arm.summary.prompt_tokens) : 0.0;
-  arm.hit_rate_tokens = std::max(0.0, arm.hit_rate_tokens);  // recomputation after preemption can exceed the prompt
   for (const RequestResult& r : results) arm.outputs[r.id + "#" + std::to_string(r.index)] = r.token_ids;
   arm.failures.add(results);
   return arm;

@@ -30,7 +30,6 @@ struct ArmResult {
   double real_wall_s = 0;
   double virtual_s = 0;
   std::uint64_t hit_blocks = 0, lookup_blocks = 0;
-  double hit_rate_tokens = 0;        // share of prompt tokens served by the prefix cache (the headline rate)
   std::map<std::string, std::vector<std::int32_t>> outputs;  // request id#index -> tokens
   Failures failures;                 // requests that failed, and the first one's reason
 };

@@ -1,9 +1,10 @@
 // `loom bench`: offline throughput in the manner of nano-vLLM's bench.py. N prompts of random
 // token ids with input and output lengths drawn from ranges, ignore-eos, or the requests of a
-// JSONL file (--input), everything submitted at once; a warm-up run is excluded. Prints output and total tokens/s, TTFT/TPOT percentiles, KV
-// usage, and, from the model's byte and flop counts per step, the memory bandwidth and TFLOP/s
-// achieved. On a GPU it also measures the device's copy bandwidth and GEMM rate and reports the
-// run against its rooflines (roofline.h): the workload's own, and that of the steps that ran.
+// JSONL file (--input), everything submitted at once; a warm-up run is excluded. Prints output
+// and total tokens/s, TTFT/TPOT percentiles, KV usage, and, from the model's byte and flop
+// counts per step, the memory bandwidth and TFLOP/s achieved. On a GPU it also measures the
+// device's copy bandwidth and GEMM rate and reports the run against its rooflines (roofline.h):
+// the workload's own, and that of the steps that ran.
 // --json for machines.
 #include <algorithm>
 #include <chrono>

@@ -57,6 +57,15 @@ RunSummary summarize(const std::vector<RequestResult>& results, const EngineStat
   return s;
 }
 
+std::vector<std::pair<std::string, std::uint64_t>> RunSummary::loaded_by_tier() const {
+  constexpr std::string_view kSuffix = "_loaded_tokens";
+  std::vector<std::pair<std::string, std::uint64_t>> tiers;
+  for (const auto& [name, value] : connector_counts)
+    if (name.size() > kSuffix.size() && name.ends_with(kSuffix))
+      tiers.emplace_back(name.substr(0, name.size() - kSuffix.size()), value);
+  return tiers;
+}
+
 void print_summary(std::ostream& out, const RunSummary& s) {
   char line[256];
   auto emit = [&](const char* format, auto... args) {
@@ -85,15 +94,14 @@ void print_summary(std::ostream& out, const RunSummary& s) {
        (unsigned long long)s.num_blocks, s.block_size, 100.0 * s.prefix_hit_rate, (unsigned long long)s.evictions,
        (unsigned long long)s.preemptions);
   if (s.loaded_tokens > 0) {
-    // Per tier, from the connector's TIER_loaded_tokens counts.
     std::string tiers;
-    for (const auto& [name, value] : s.connector_counts)
-      if (name.ends_with("_loaded_tokens") && s.prompt_tokens > 0) {
-        char part[96];
-        std::snprintf(part, sizeof part, "%s%s %.1f%%", tiers.empty() ? "" : ", ",
-                      name.substr(0, name.size() - 14).c_str(), 100.0 * double(value) / double(s.prompt_tokens));
-        tiers += part;
-      }
+    for (const auto& [tier, tokens] : s.loaded_by_tier()) {
+      if (s.prompt_tokens == 0) break;
+      char part[96];
+      std::snprintf(part, sizeof part, "%s%s %.1f%%", tiers.empty() ? "" : ", ", tier.c_str(),
+                    100.0 * double(tokens) / double(s.prompt_tokens));
+      tiers += part;
+    }
     emit("KV loaded       %llu prompt tokens from the kv_connector instead of computing them%s%s%s",
          (unsigned long long)s.loaded_tokens, tiers.empty() ? "" : " (of the prompt tokens: ", tiers.c_str(),
          tiers.empty() ? "" : ")");

@@ -31,6 +31,8 @@ struct RunSummary {
   double served_prompt_fraction() const {
     return prompt_tokens > computed_prompt_tokens ? double(prompt_tokens - computed_prompt_tokens) / prompt_tokens : 0;
   }
+  // Prompt tokens loaded per tier, from the connector's counts named TIER_loaded_tokens, in order.
+  std::vector<std::pair<std::string, std::uint64_t>> loaded_by_tier() const;
   double wall_s = 0;
   Percentiles ttft_ms, tpot_ms, e2e_ms;
   double prefix_hit_rate = 0;  // full-block lookups found in the prefix cache
