@@ -57,7 +57,8 @@ std::unique_ptr<sdk::ModelRunner> EngineServiceProvider::load_model(const std::s
                 " tokens and the target model one of " + std::to_string(target.vocab_size) +
                 ": a draft model must share the target's tokenizer");
   const auto kv_bytes = target.kv_bytes_per_element;
-  const std::size_t context = std::min<std::size_t>(plan_.max_model_len, static_cast<std::size_t>(config.context_length()));
+  const std::size_t context =
+      std::min<std::size_t>(plan_.max_model_len, static_cast<std::size_t>(config.context_length()));
   const std::uint32_t block_size = plan_.target.block_size;
   if (kv_tokens == 0) kv_tokens = static_cast<std::uint64_t>(plan_.target.max_num_seqs) * context;
   const std::uint64_t num_blocks = (kv_tokens + block_size - 1) / block_size;
@@ -86,8 +87,8 @@ std::unique_ptr<sdk::ModelRunner> EngineServiceProvider::load_model(const std::s
     model = make_cuda_model(io::load_model(where), options);
     check_room(memory_for_cache(*model, plan_.gpu_memory_utilization), " after its weights");
   }
-  PluginPtr<sdk::AttentionBackend> attention = plan_.attention->library->create<sdk::AttentionBackend>(
-      info, plan_.attention->config);
+  PluginPtr<sdk::AttentionBackend> attention =
+      plan_.attention->library->create<sdk::AttentionBackend>(info, plan_.attention->config);
   LentRunnerLimits limits;
   limits.num_blocks = static_cast<std::uint32_t>(num_blocks);
   limits.block_size = block_size;
@@ -99,7 +100,8 @@ std::unique_ptr<sdk::ModelRunner> EngineServiceProvider::load_model(const std::s
 
 std::shared_ptr<sdk::Evictor> EngineServiceProvider::make_evictor(const std::string& plugin, std::uint64_t num_blocks) {
   if (!plan_.registry) throw Error("this engine lends no evictor");
-  const std::shared_ptr<const LoadedPlugin> library = plan_.registry->load(sdk::PluginKind::evictor, plugin, plan_.base_dir);
+  const std::shared_ptr<const LoadedPlugin> library =
+      plan_.registry->load(sdk::PluginKind::evictor, plugin, plan_.base_dir);
   RawSection defaults;
   defaults.name = "evictor";
   const sdk::PluginConfig config = validate_section(defaults, library->keys(), library->label());

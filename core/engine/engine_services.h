@@ -21,7 +21,7 @@ struct ServicesPlan {
   sdk::EngineInfo target;          // block size, batch limits and the target's shape
   std::size_t max_model_len = 0;   // the target's
   sdk::Device device;
-  CudaModelOptions cuda;           // device.kind == cuda: the target's options
+  CudaModelOptions cuda;  // device.kind == cuda: the target's options
   double gpu_memory_utilization = 0.9;
   const ResolvedPlugin* attention = nullptr;  // the attention plugin a lent runner makes its own instance of
   PluginRegistry* registry = nullptr;         // where evictors are found

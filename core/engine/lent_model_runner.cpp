@@ -49,7 +49,8 @@ void LentModelRunner::extend(std::span<const sdk::ModelInput> inputs, std::span<
                 " logits; it needs one token, and none or " + std::to_string(vocab) + " logits, per input");
   std::unordered_set<sdk::SeqId> seen;
   for (const sdk::ModelInput& input : inputs) {
-    if (input.tokens.empty()) throw Error("model runner: the input of sequence " + std::to_string(input.id) + " is empty");
+    if (input.tokens.empty())
+      throw Error("model runner: the input of sequence " + std::to_string(input.id) + " is empty");
     if (!seen.insert(input.id).second)
       throw Error("model runner: sequence " + std::to_string(input.id) + " appears twice in one extend()");
   }

@@ -94,8 +94,9 @@ TEST_F(CliAb, TheOffloadTiersShareOfTheHitRateIsReportedPerTier) {
   std::ofstream(dir_ / "offload.toml") << "[model]\npath = \"model\"\n[engine]\nmax_num_seqs = 4\n"
                                           "[kv]\nblock_size = 16\nnum_blocks = 64\n[sampling]\nmax_tokens = 4\n"
                                           "[kv_connector]\nplugin = \"offload\"\n";
-  LoomRun run = run_loom("ab --config " + (dir_ / "ab.toml").string() + " --config " + (dir_ / "offload.toml").string() +
-                         " --workload multi-turn --requests 24 --report " + (dir_ / "tiers").string());
+  LoomRun run = run_loom("ab --config " + (dir_ / "ab.toml").string() + " --config " +
+                         (dir_ / "offload.toml").string() + " --workload multi-turn --requests 24 --report " +
+                         (dir_ / "tiers").string());
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_CONTAINS(run.output, "of it loaded: host");
   const auto json = report("tiers");

@@ -8,8 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "core/config/config.h"
-#include "core/engine/lent_model_runner.h"
 #include "core/engine/engine_services.h"
+#include "core/engine/lent_model_runner.h"
 #include "core/io/model_loader.h"
 #include "core/model/config_adapters.h"
 #include "support/expect_error.h"
@@ -51,7 +51,8 @@ class LentRunner {
 
 std::vector<sdk::TokenId> prompt(std::size_t n, int salt) {
   std::vector<sdk::TokenId> t(n);
-  for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<sdk::TokenId>((i * 37 + static_cast<std::size_t>(salt) * 11) % 500 + 3);
+  for (std::size_t i = 0; i < n; ++i)
+    t[i] = static_cast<sdk::TokenId>((i * 37 + static_cast<std::size_t>(salt) * 11) % 500 + 3);
   return t;
 }
 
@@ -94,7 +95,8 @@ TEST(LentModelRunner, SeveralSequencesInOneExtendGiveEachItsOwnLogits) {
                                  logits.begin() + static_cast<std::ptrdiff_t>((i + 1) * vocab)),
               expected)
         << "input " << i;
-    EXPECT_EQ(next[i], static_cast<sdk::TokenId>(std::max_element(expected.begin(), expected.end()) - expected.begin()));
+    EXPECT_EQ(next[i],
+              static_cast<sdk::TokenId>(std::max_element(expected.begin(), expected.end()) - expected.begin()));
   }
 }
 

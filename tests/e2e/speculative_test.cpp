@@ -161,11 +161,13 @@ TEST(Speculative, DraftModelDraftsLeaveGreedyTokensUnchangedForAnyNumberOfDrafts
                                      "speculative.num_draft_tokens=" + std::to_string(k)});
     EXPECT_EQ(spec.tokens, plain.tokens) << "k = " << k;
     EXPECT_GT(spec.stats.draft_tokens, 0u) << "k = " << k;
-    EXPECT_EQ(spec.stats.accepted_draft_tokens, spec.stats.draft_tokens) << "k = " << k << ": the target drafting itself";
+    EXPECT_EQ(spec.stats.accepted_draft_tokens, spec.stats.draft_tokens)
+        << "k = " << k << ": the target drafting itself";
     EXPECT_LT(spec.stats.steps, plain.stats.steps) << "k = " << k;
   }
   const RandomDraftModel random;
-  const Outcome wrong = run(batch, {"speculative.plugin=draft_model", random.setting(), "speculative.num_draft_tokens=4"});
+  const Outcome wrong =
+      run(batch, {"speculative.plugin=draft_model", random.setting(), "speculative.num_draft_tokens=4"});
   EXPECT_EQ(wrong.tokens, plain.tokens);
   EXPECT_GT(wrong.stats.draft_tokens, 0u);
   EXPECT_LT(wrong.stats.accepted_draft_tokens, wrong.stats.draft_tokens / 2) << "a random draft model right so often?";
@@ -182,8 +184,8 @@ TEST(Speculative, DraftModelDraftsLeaveGreedyTokensUnchangedUnderChunkingPreempt
   EXPECT_EQ(spec.stats.accepted_draft_tokens, spec.stats.draft_tokens);
   EXPECT_GT(spec.stats.draft_tokens, 0u);
   // A draft cache of 160 tokens holds a few sequences at a time: the others draft nothing.
-  const Outcome full = run(batch, with(tight, {"speculative.plugin=draft_model", same_model_draft(),
-                                               "speculative.kv_tokens=160"}));
+  const Outcome full =
+      run(batch, with(tight, {"speculative.plugin=draft_model", same_model_draft(), "speculative.kv_tokens=160"}));
   EXPECT_EQ(full.tokens, plain.tokens);
   EXPECT_GT(full.stats.draft_tokens, 0u);
   EXPECT_LT(full.stats.draft_tokens, spec.stats.draft_tokens);

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "loom/drafter.h"
-#include "loom/error.h"
 #include "loom/engine_services.h"
+#include "loom/error.h"
 
 namespace {
 
@@ -35,12 +35,14 @@ class DraftModelDrafter final : public Drafter {
  public:
   DraftModelDrafter(const EngineInfo& info, const PluginConfig& config) {
     if (config.string("model").empty())
-      throw config.invalid("model", "no draft model given: name a Hugging Face folder or a llama2.c .bin file "
-                                    "of the target's vocabulary");
+      throw config.invalid("model",
+                           "no draft model given: name a Hugging Face folder or a llama2.c .bin file "
+                           "of the target's vocabulary");
     if (config.integer("kv_tokens") < 0) throw config.invalid("kv_tokens", "must be 0 (the default) or more");
     if (!info.services) throw loom::Error("drafter/draft_model: this engine lends no model runner");
     try {
-      runner_ = info.services->load_model(config.string("model"), static_cast<std::uint64_t>(config.integer("kv_tokens")));
+      runner_ =
+          info.services->load_model(config.string("model"), static_cast<std::uint64_t>(config.integer("kv_tokens")));
     } catch (const loom::ConfigError&) {
       throw;
     } catch (const loom::Error& e) {
@@ -68,7 +70,8 @@ class DraftModelDrafter final : public Drafter {
     std::vector<float> logits;
     while (!inputs.empty()) {
       std::vector<TokenId> next(inputs.size());
-      const bool sampled = std::any_of(of.begin(), of.end(), [&](std::size_t r) { return requests[r].temperature > 0; });
+      const bool sampled =
+          std::any_of(of.begin(), of.end(), [&](std::size_t r) { return requests[r].temperature > 0; });
       logits.resize(sampled ? inputs.size() * vocab : 0);
       runner_->extend(inputs, next, logits);
       std::vector<ModelInput> more;

@@ -2,8 +2,9 @@
 // lost, and from there to disk; a later request whose prefix they hold loads them back instead
 // of recomputing them (docs/offload.md). Blocks are keyed by content hash, as the prefix cache
 // keys them; which block leaves a full tier is chosen by an evictor plugin the engine lends
-// (host_evictor, disk_evictor). Every failure is a miss: a block that cannot be saved is not saved, a block that
-// cannot be read is recomputed by the engine; never wrong KV, never a failed request.
+// (host_evictor, disk_evictor). Every failure is a miss: a block that cannot be saved is not
+// saved, a block that cannot be read is recomputed by the engine; never wrong KV, never a failed
+// request.
 //
 // The KV pool may be in host memory (the CPU engine) or on a CUDA device; on a GPU each block is
 // copied layer by layer with synchronous copies (block_copy.h) — correct, not yet fast.
@@ -81,7 +82,8 @@ class OffloadConnector final : public loom::sdk::KvConnector {
       throw config.invalid("host_bytes",
                            "asks for more than the " + std::to_string(available >> 20) + " MiB of memory available");
     const std::uint64_t host_blocks = block_bytes_ ? host_bytes / block_bytes_ : 0;
-    host_ = std::make_unique<HostTier>(block_bytes_, host_blocks, tier_evictor(info, config, "host_evictor", host_blocks));
+    host_ =
+        std::make_unique<HostTier>(block_bytes_, host_blocks, tier_evictor(info, config, "host_evictor", host_blocks));
     if (const std::string& folder = config.string("disk_path"); !folder.empty()) {
       const auto disk_bytes = static_cast<std::uint64_t>(config.integer("disk_bytes"));
       auto order = tier_evictor(info, config, "disk_evictor", DiskTier::files_for(block_bytes_, disk_bytes));

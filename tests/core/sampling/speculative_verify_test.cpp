@@ -101,8 +101,8 @@ TEST(SpeculativeVerify, ADraftDrawnFromQFollowsTheTargetAndIsAcceptedWithTheOver
   constexpr int kDraws = 200000;
   constexpr double kCritical = 18.47;  // chi-square, 4 degrees of freedom, 99.9%
   const std::vector<std::vector<float>> qs = {
-      {0.15f, 0.25f, 0.08f, 0.12f, 0.40f, 0.0f, 0.0f, 0.0f},   // q = p
-      {0.10f, 0.30f, 0.05f, 0.15f, 0.35f, 0.05f, 0.0f, 0.0f},  // near p, a little mass outside it
+      {0.15f, 0.25f, 0.08f, 0.12f, 0.40f, 0.0f, 0.0f, 0.0f},     // q = p
+      {0.10f, 0.30f, 0.05f, 0.15f, 0.35f, 0.05f, 0.0f, 0.0f},    // near p, a little mass outside it
       {0.05f, 0.05f, 0.50f, 0.05f, 0.05f, 0.10f, 0.10f, 0.10f},  // far from p
   };
   for (std::size_t c = 0; c < qs.size(); ++c) {

@@ -70,7 +70,7 @@ TEST(HostTier, AnLfuOrderedTierKeepsTheMostUsedBlockWhereLruWouldNot) {
     auto spill = [&](sdk::BlockHash h, std::span<const char>) { spilled.push_back(h); };
     tier.insert(11, spill);
     for (int i = 0; i < 3; ++i) ASSERT_FALSE(tier.find(11).empty());  // 11: used often, long ago
-    tier.insert(22, spill);                                            // 22: once, just now
+    tier.insert(22, spill);                                           // 22: once, just now
     tier.insert(33, spill);
     EXPECT_EQ(spilled, std::vector<sdk::BlockHash>{name == "lru" ? 11u : 22u}) << name;
   }
