@@ -1,6 +1,7 @@
 // drafter/ngram: prompt lookup. The draft is what followed the most recent earlier occurrence of
 // the sequence's last n tokens (prompt and output alike), trying n from max_n down to min_n; no
-// occurrence, no draft. Outputs that copy spans of their prompt (summaries, code edits, quoting)
+// occurrence, no draft. A continuation that runs into the end of the tokens repeats the period it
+// found, so an output caught in a loop is drafted a full k ahead. Outputs that copy spans of their prompt (summaries, code edits, quoting)
 // or repeat themselves are drafted well; anything else costs a lookup and drafts nothing.
 //
 // Each sequence keeps an index from every n-gram it has seen to where its latest occurrence
@@ -85,8 +86,12 @@ class NgramDrafter final : public Drafter {
                       tokens.begin() + static_cast<std::ptrdiff_t>(end),
                       tokens.begin() + static_cast<std::ptrdiff_t>(size - n)))
         continue;  // a hash collision
-      const std::size_t stop = std::min(size, end + k);
-      return {tokens.begin() + static_cast<std::ptrdiff_t>(end), tokens.begin() + static_cast<std::ptrdiff_t>(stop)};
+      // Copies what followed, overlapping like LZ77: where the copy reaches the end of the
+      // tokens it goes on with its own start, so a sequence that repeats itself with period
+      // size - end (a looping output) is drafted k tokens ahead, not just up to its end.
+      std::vector<TokenId> draft(k);
+      for (std::size_t i = 0; i < k; ++i) draft[i] = end + i < size ? tokens[end + i] : draft[end + i - size];
+      return draft;
     }
     return {};
   }

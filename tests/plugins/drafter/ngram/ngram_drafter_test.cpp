@@ -32,8 +32,17 @@ TEST(NgramDrafter, DraftsWhatFollowedTheLatestEarlierOccurrenceOfTheSuffix) {
   // "7 8" occurs twice before the end; the latest occurrence (at 5) was followed by 40 41 42.
   EXPECT_EQ(draft(*d, 1, {7, 8, 30, 31, 5, 7, 8, 40, 41, 42, 9, 7, 8}, 3), (Tokens{40, 41, 42}));
   EXPECT_EQ(draft(*d, 2, {7, 8, 30, 31, 5, 7, 8, 40, 41, 42, 9, 7, 8}, 2), (Tokens{40, 41})) << "k bounds the draft";
-  // Runs up to the end of the tokens: the continuation may overlap the suffix itself.
-  EXPECT_EQ(draft(*d, 3, {4, 5, 4, 5, 4}, 8), (Tokens{5, 4}));
+}
+
+TEST(NgramDrafter, ContinuationThatReachesTheEndRepeatsItsPeriodUpToK) {
+  auto d = ngram();
+  // "5 4" last occurred ending at 3, two tokens before the end: the sequence repeats with period 2
+  // and the draft goes on with it, k tokens long.
+  EXPECT_EQ(draft(*d, 1, {4, 5, 4, 5, 4}, 8), (Tokens{5, 4, 5, 4, 5, 4, 5, 4}));
+  // A token repeated: period 1.
+  EXPECT_EQ(draft(*d, 2, {9, 3, 7, 7}, 4), (Tokens{7, 7, 7, 7}));
+  // Period 3 after a prefix that does not repeat.
+  EXPECT_EQ(draft(*d, 3, {8, 1, 2, 3, 1, 2, 3}, 5), (Tokens{1, 2, 3, 1, 2}));
 }
 
 TEST(NgramDrafter, PrefersTheLongestSuffixThatOccursBefore) {
