@@ -20,14 +20,19 @@ bool needs_host_sampling(const Sequence& seq) {
          seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens));
 }
 
-// A sequence about to decode takes drafts. Plain greedy ones are verified against the target's
-// greedy tokens chosen where the logits are; sampled ones (and greedy ones with penalties) on
-// the host, by rejection sampling (Engine::verify_on_host).
+// A sequence about to decode takes drafts (verified_on_host says where they are checked).
 bool takes_drafts(const Sequence& seq) {
   return seq.state == sdk::SeqState::running && seq.num_computed_tokens + 1 == seq.tokens.size();
 }
 
-bool verified_on_host(const Sequence& seq) { return seq.params.temperature != 0.0 || needs_host_sampling(seq); }
+// Drafts with probabilities (a draft model's) are verified by the full rejection rule on the host.
+// A point-mass draft (the n-gram drafter's) is verified where the logits are: each row samples
+// its token with the next draw of the sequence's stream, and a draft stands while it equals the
+// sample. That is the rejection rule for a point mass (accepted with probability p(draft), else a
+// draw from p without the draft) and draws each emitted token as decoding without drafts would.
+bool verified_on_host(const Sequence& seq) {
+  return needs_host_sampling(seq) || (seq.params.temperature != 0.0 && !seq.draft_probabilities.empty());
+}
 
 }  // namespace
 
@@ -276,17 +281,17 @@ void Engine::run_model(StepWork& work) {
   tokens_.assign(rows, 0);
   for (const RowGroup& g : work.groups) {
     Sequence& seq = *g.seq;
-    row_rngs_[g.first_row] = seq.rng;
-    for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r) output_rows_[r].params = &seq.params;
-    OutputRow& row = output_rows_[g.first_row];
-    if (g.lookahead > 0 && verified_on_host(seq)) {
-      for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r)
-        output_rows_[r].kind = OutputRow::Kind::logits;
-    } else if (needs_host_sampling(seq)) {
-      row.kind = OutputRow::Kind::logits;
-    } else if (seq.params.temperature != 0.0) {
-      row.kind = OutputRow::Kind::sample;
-      row.uniform = row_rngs_[g.first_row].next_uniform();
+    SequenceRng rng = seq.rng;
+    for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r) {
+      OutputRow& row = output_rows_[r];
+      row.params = &seq.params;
+      if (g.lookahead > 0 ? verified_on_host(seq) : needs_host_sampling(seq)) {
+        row.kind = OutputRow::Kind::logits;
+      } else if (seq.params.temperature != 0.0) {
+        row.kind = OutputRow::Kind::sample;
+        row.uniform = rng.next_uniform();
+      }
+      row_rngs_[r] = rng;  // the stream after this row's draw
     }
   }
   if (logits_.size() < rows * vocab) logits_.resize(rows * vocab);
@@ -417,7 +422,7 @@ void Engine::emit_tokens(StepWork& work) {
       std::span<float> row(logits_.data() + g.first_row * vocab, vocab);
       token = sample_token(row, seq.params, seq.prompt(), seq.output(), eos_ids_, seq.rng);
     } else {
-      seq.rng = row_rngs_[g.first_row];
+      seq.rng = row_rngs_[g.first_row + g.accepted];  // a draw per emitted token
     }
     emitted.push_back(token);
     for (std::int32_t t : emitted) {

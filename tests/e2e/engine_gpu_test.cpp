@@ -257,6 +257,20 @@ TEST(EngineOnGpu, SeededSamplingRunsOnTheDeviceReproduciblyBesidePenalisedRows) 
   ASSERT_EQ(preempted.size(), requests.size());
   for (const Request& r : requests) EXPECT_EQ(preempted.at(r.id).size(), first.at(r.id).size()) << r.id;
 
+  // N-gram drafts of sampled rows are verified on the device, each row drawn with the stream's
+  // next number: reproducible, and (up to 16-bit near-ties between a verify row and a decode row)
+  // the tokens of plain sampling for the rows without a penalty.
+  const std::vector<std::string> ngram = {"engine.device=cuda", "speculative.plugin=ngram"};
+  const auto drafted = run(model, requests, ngram);
+  ASSERT_EQ(drafted.size(), requests.size());
+  EXPECT_EQ(drafted, run(model, requests, ngram));
+  int unpenalised = 0, as_plain = 0;
+  for (const Request& r : requests)
+    if (r.params.repetition_penalty == 1.0) ++unpenalised, as_plain += drafted.at(r.id) == first.at(r.id);
+  std::printf("sampled with n-gram drafts on the GPU: %d of %d unpenalised requests as without drafts\n", as_plain,
+              unpenalised);
+  EXPECT_GE(as_plain, unpenalised / 2);
+
   auto greedy = requests;
   for (Request& r : greedy) {
     const std::int32_t max_tokens = r.params.max_tokens;

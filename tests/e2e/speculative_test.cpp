@@ -108,9 +108,36 @@ TEST(Speculative, ASequenceDecodedAloneOrInABatchWithDraftsGivesTheSameTokens) {
   }
 }
 
-// Sampled sequences (and greedy ones with a repetition penalty) take drafts too, verified on the
-// host by rejection sampling: the same seeds give the same tokens run after run, whatever else
-// is in the batch, and the greedy penalised ones keep plain decoding's tokens.
+// Sampled sequences verify n-gram drafts where the logits are: each row samples with the next
+// draw of the sequence's stream and a draft stands while it equals the sample (the rejection rule
+// for a point-mass draft), so a seeded sequence emits the tokens plain sampling emits, for any k,
+// alone or in a batch, under chunking and preemption.
+TEST(Speculative, SampledSequencesWithNgramDraftsEmitPlainSamplingsTokensForAnyNumberOfDrafts) {
+  auto batch = requests(16, 8);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    SamplingParams& p = batch[i].params;
+    p.temperature = i % 3 == 0 ? 0.3 : 0.9;
+    p.top_k = i % 2 == 0 ? 20 : 0;
+    p.top_p = i % 4 == 1 ? 0.9 : 1.0;
+    p.seed = 300 + i;
+  }
+  const Outcome plain = run(batch, {});
+  for (int k : {1, 3, 8}) {
+    const Outcome spec = run(batch, {"speculative.plugin=ngram", "speculative.num_draft_tokens=" + std::to_string(k)});
+    EXPECT_EQ(spec.tokens, plain.tokens) << "k = " << k;
+    EXPECT_GT(spec.stats.accepted_draft_tokens, 0u) << "k = " << k;
+    EXPECT_LT(spec.stats.accepted_draft_tokens, spec.stats.draft_tokens) << "k = " << k << ": every draft right?";
+  }
+  const std::vector<std::string> tight = {"kv.block_size=4", "kv.num_blocks=48", "engine.max_num_batched_tokens=16",
+                                          "scheduler.output_reserve=0"};
+  const Outcome squeezed = run(batch, with(tight, {"speculative.plugin=ngram", "speculative.num_draft_tokens=4"}));
+  EXPECT_EQ(squeezed.tokens, plain.tokens);
+  EXPECT_GT(squeezed.stats.preemptions, 0u);
+}
+
+// Sampled sequences with a repetition penalty (and greedy ones with one) take drafts too,
+// verified on the host by rejection sampling: the same seeds give the same tokens run after run,
+// whatever else is in the batch, and the greedy penalised ones keep plain decoding's tokens.
 TEST(Speculative, SampledAndPenalisedSequencesVerifyDraftsReproducibly) {
   auto batch = requests(16, 6);
   for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -118,6 +145,7 @@ TEST(Speculative, SampledAndPenalisedSequencesVerifyDraftsReproducibly) {
       batch[i].params.temperature = 0.8;
       batch[i].params.top_k = 20;
       batch[i].params.seed = 100 + i;
+      batch[i].params.presence_penalty = 0.2;  // sampled on the host
     } else {
       batch[i].params.repetition_penalty = 1.1;  // greedy, its penalties applied on the host
     }
