@@ -49,11 +49,12 @@ void write_shard(const std::filesystem::path& path, const std::vector<const HfTe
   std::vector<float> buffer;
   for (const HfTensorSlot* s : slots) {
     const std::uint64_t stream = random_stream(spec.seed, s->name);
+    const float std = tensor_init_std(spec, s->name, s->role);
     const auto numel = static_cast<std::uint64_t>(*shape_numel(s->shape));
     for (std::uint64_t begin = 0; begin < numel; begin += kChunk) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, numel - begin));
       buffer.resize(n);
-      for (std::size_t i = 0; i < n; ++i) buffer[i] = random_init_value(stream, s->role, spec.init_std, begin + i);
+      for (std::size_t i = 0; i < n; ++i) buffer[i] = random_init_value(stream, s->role, std, begin + i);
       writer.write_fp32(buffer);
     }
   }
@@ -61,6 +62,11 @@ void write_shard(const std::filesystem::path& path, const std::vector<const HfTe
 }
 
 }  // namespace
+
+float tensor_init_std(const RandomModelSpec& spec, const std::string& name, TensorRole role) {
+  const bool in_a_layer = name.rfind("model.layers.", 0) == 0 && role != TensorRole::kNorm;
+  return in_a_layer && spec.layer_std >= 0.0f ? spec.layer_std : spec.init_std;
+}
 
 std::uint64_t random_model_bytes(const ModelConfig& config, DType dtype) {
   validate_config(config, "random model spec");

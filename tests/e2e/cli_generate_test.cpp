@@ -346,6 +346,18 @@ TEST_F(CliGenerate, AHugePromptFailsAloneAtOnceWithoutHoldingBackTheOthers) {
   EXPECT_EQ(lines, 3);
 }
 
+TEST_F(CliGenerate, MkmodelRefusesALayerStdOutsideZeroToOneOrForLlama2cBeforeWriting) {
+  for (const char* bad : {"--layer-std -0.5", "--layer-std 2", "--layer-std 1e-4 --format llama2c"}) {
+    const fs::path out = dir_ / "layer_std_model";
+    LoomRun run = run_loom(std::string("mkmodel ") + bad + " --output " + out.string());
+    EXPECT_EQ(run.exit_code, 2) << bad << ": " << run.output;
+    EXPECT_CONTAINS(run.output, "--layer-std");
+    EXPECT_FALSE(fs::exists(out)) << bad;
+  }
+  LoomRun made = run_loom("mkmodel --layer-std 0 --output " + (dir_ / "zero_layers").string());
+  EXPECT_EQ(made.exit_code, 0) << made.output;
+}
+
 // Found by a hostile user: mkmodel with an absurd shape wrote until the disk was full and left the
 // partial file; `workload --requests` out of range ended in std::bad_alloc; a folder given as
 // --config ran with every default. Sizes are now checked first, a failed write (a file-size limit

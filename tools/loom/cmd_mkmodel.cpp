@@ -53,6 +53,7 @@ int run_mkmodel(std::span<const std::string> args) {
   std::string arch_name = "llama", preset_name = "tiny", output, dtype_name = "f32", tokenizer, format = "hf";
   std::uint64_t seed = 0;
   int shards = 1;
+  float layer_std = -1.0f;
   std::int64_t hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0,
                max_position = 0;
   bool tied = false, untied = false, force = false;
@@ -76,6 +77,9 @@ int run_mkmodel(std::span<const std::string> args) {
       ("max-position", po::value(&max_position), "override: longest context")
       ("tied", po::bool_switch(&tied), "share the embedding with the lm head")
       ("untied", po::bool_switch(&untied), "separate lm head")
+      ("layer-std", po::value(&layer_std), "std of the decoder layers' weights (default 0.02, as the rest); near 0 "
+                                           "(1e-4) the next token hangs almost only on the last: a random bigram "
+                                           "model, whose continuations repeat (benchmarks of prompt lookup)")
       ("force", po::bool_switch(&force), "replace --output when it exists");
   po::variables_map vm;
   if (!parse_or_help("mkmodel", "loom mkmodel --output DIR [--arch A] [--preset P] [--dtype D] [shape overrides]",
@@ -113,12 +117,15 @@ int run_mkmodel(std::span<const std::string> args) {
   if (!dtype) throw UsageError("--dtype " + dtype_name + ": expected f32, f16 or bf16");
   io::validate_config(*config, "the --preset and shape options");
   const bool llama2c = format == "llama2c";
+  if (vm.count("layer-std") && (!(layer_std >= 0.0f && layer_std <= 1.0f) || llama2c))
+    throw UsageError("--layer-std " + std::to_string(layer_std) +
+                     (llama2c ? ": only with --format hf" : ": expected a standard deviation in [0, 1]"));
   const std::uint64_t bytes = llama2c ? io::random_llama2c_bytes(*config) : io::random_model_bytes(*config, *dtype);
   write_new_output(output, "--output", force, bytes, [&](const std::filesystem::path& path) {
     if (llama2c) {
       io::write_random_llama2c(*config, seed, path);
     } else {
-      io::RandomModelSpec spec{*config, *dtype, seed, 0.02f, tokenizer, shards};
+      io::RandomModelSpec spec{*config, *dtype, seed, 0.02f, layer_std, tokenizer, shards};
       io::write_random_model(spec, path);
     }
   });

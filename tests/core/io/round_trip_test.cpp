@@ -73,7 +73,8 @@ TEST_P(IoRoundTrip, GeneratedModelLoadsBack) {
     EXPECT_EQ(t.is_view(), k.dtype == DType::f32) << s.name;
     const std::uint64_t stream = random_stream(spec.seed, s.name);
     for (std::size_t i : {std::size_t{0}, t.numel() / 2, t.numel() - 1})
-      ASSERT_EQ(t.data()[i], through_dtype(random_init_value(stream, s.role, spec.init_std, i), k.dtype))
+      ASSERT_EQ(t.data()[i], through_dtype(random_init_value(stream, s.role, tensor_init_std(spec, s.name, s.role), i),
+                                           k.dtype))
           << s.name << "[" << i << "]";
   }
   if (k.tied) {
@@ -98,6 +99,28 @@ TEST_P(IoRoundTrip, GeneratedModelLoadsBack) {
   }
   EXPECT_EQ(L.bq.empty(), !c.qkv_bias);
   EXPECT_EQ(L.q_norm.empty(), !c.qk_norm);
+}
+
+TEST(IoRandomModel, LayerStdScalesTheDecoderLayersWeightsOnly) {
+  test::TempDir dir;
+  RandomModelSpec spec;
+  spec.config = tiny_config(Architecture::kLlama);
+  spec.config.tie_word_embeddings = false;
+  spec.layer_std = 1e-4f;
+  write_random_model(spec, dir.path());
+  const LoadedModel m = load_model(dir.path());
+  const auto rms = [](const Tensor& t) {
+    double sum_sq = 0;
+    for (float v : t.values()) sum_sq += double(v) * v;
+    return std::sqrt(sum_sq / double(t.numel()));
+  };
+  for (const LayerWeights& L : m.weights.layers) {
+    EXPECT_NEAR(rms(L.wq), 1e-4, 1e-5);
+    EXPECT_NEAR(rms(L.w_down), 1e-4, 1e-5);
+    EXPECT_NEAR(L.attn_norm.data()[3], 1.0f, 0.1f) << "norms keep init_std";
+  }
+  EXPECT_NEAR(rms(m.weights.token_embedding), spec.init_std, spec.init_std * 0.1);
+  EXPECT_NEAR(rms(m.weights.lm_head), spec.init_std, spec.init_std * 0.1);
 }
 
 TEST(IoRandomModel, ShardingDoesNotChangeValuesAndCopiesTokenizer) {
