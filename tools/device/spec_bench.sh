@@ -3,8 +3,11 @@
 # shape with random weights in fp16, configs/gpu-bench.toml, every run a `loom bench` (a warm-up
 # excluded) with --json under $OUT, one table last.
 #   tools/device/spec_bench.sh SCRIPT_DRAFTER_SO
-# 1. A workload that repeats its prompt, batch 1: P + Y + P, where P is 128 random tokens and Y the
-#    model's own greedy continuation of P (a plain run), 256 output tokens: plain against n-gram.
+# 1. A workload whose outputs repeat spans of their prompts, batch 1: the 7B's shape with its
+#    decoder layers' weights at std 1e-4 (mkmodel --layer-std), so its next token hangs almost
+#    only on the last one (a random bigram model, every layer still computed); prompts P + Y + P,
+#    where P is 128 random tokens and Y the model's greedy continuation of P (a plain run): the
+#    model goes on with Y again. 256 output tokens, plain against n-gram.
 # 2. Nothing to accept (random prompts; 1, 32 and 128 sequences): plain against n-gram.
 # 3. A verify step's cost: the oracle drafter (test plugin drafter/script, replaying the plain
 #    run's tokens) with its first draft made wrong and [speculative] adaptive = false, so every
@@ -12,11 +15,8 @@
 #    batch 1 and k = 4 at batch 32.
 # 4. The draft-model drafter's cost: a random model of TinyStories-110M's shape and Llama-2's
 #    vocabulary drafting for the 7B (accepting nothing), k = 4 fixed, and the draft alone.
-# 5. A workload that repeats itself, batch 1: the 7B's shape with the embedding tied to the lm
-#    head (--tied), whose random weights make it repeat its last token over and over — the
-#    degenerate loop real models fall into — so the n-gram drafter's drafts stand; plain against
-#    n-gram on random prompts.
-# LOOM_SPEC_SECTIONS picks sections (default: "repeat random verify draft loop").
+# LOOM_SPEC_SECTIONS picks sections (default: "repeat random verify draft"), LOOM_SPEC_BATCHES
+# the batches of section 2.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 pack=.device/pack
@@ -24,16 +24,17 @@ export LD_LIBRARY_PATH=$PWD/$pack/lib:${LD_LIBRARY_PATH:-} LOOM_PLUGIN_PATH=$PWD
 script_drafter=$1
 model=${LOOM_BENCH_MODEL:-/tmp/loom-llama-2-7b-f16}
 draft=/tmp/loom-draft-110m-f16
-tied=/tmp/loom-llama-2-7b-tied-f16
-sections=" ${LOOM_SPEC_SECTIONS:-repeat random verify draft loop} "
+bigram=/tmp/loom-llama-2-7b-bigram-f16
+sections=" ${LOOM_SPEC_SECTIONS:-repeat random verify draft} "
 want() { [[ $sections == *" $1 "* ]]; }
 out=${OUT:-/tmp}
 loom=$pack/bin/loom
 config=configs/gpu-bench.toml
-[ -e "$model" ] || "$loom" mkmodel --preset llama-2-7b --dtype f16 -o "$model" > /dev/null
+want random || want verify || want draft && { [ -e "$model" ] || "$loom" mkmodel --preset llama-2-7b --dtype f16 -o "$model" > /dev/null; }
 want draft && { [ -e "$draft" ] || "$loom" mkmodel --preset tinystories-110m --vocab 32000 --max-position 4096 \
   --dtype f16 -o "$draft" > /dev/null; }
-want loop && { [ -e "$tied" ] || "$loom" mkmodel --preset llama-2-7b --tied --dtype f16 -o "$tied" > /dev/null; }
+want repeat && { [ -e "$bigram" ] || "$loom" mkmodel --preset llama-2-7b --layer-std 1e-4 --dtype f16 -o "$bigram" \
+  > /dev/null; }
 bench() {  # name model args...
   local name=$1 m=$2; shift 2
   "$loom" bench --json --config "$config" --set model.path="$m" "$@" > "$out/$name.json" 2> "$out/$name.log" ||
@@ -50,9 +51,10 @@ with open(path, "w") as f:
         f.write(json.dumps({"id": f"r{i}", "prompt_token_ids": prompt, "max_tokens": 256, "ignore_eos": True}) + "\n")
 PY
 }
-want repeat || want verify && for b in 1 32; do
+continue_plainly() {  # model batch: requests-B, its plain outputs, the oracle's script-B, repeat-B
+  local m=$1 b=$2
   requests $b "$out/requests-$b.jsonl"
-  "$loom" generate --config "$config" --set model.path="$model" --input "$out/requests-$b.jsonl" \
+  "$loom" generate --config "$config" --set model.path="$m" --input "$out/requests-$b.jsonl" \
     --output "$out/plain-$b.jsonl" > /dev/null 2>&1
   python3 - "$out/requests-$b.jsonl" "$out/plain-$b.jsonl" "$out/script-$b.txt" "$out/repeat-$b.jsonl" <<'PY'
 import json, sys
@@ -64,15 +66,16 @@ with open(sys.argv[3], "w") as script, open(sys.argv[4], "w") as repeat:
         repeat.write(json.dumps({"id": r["id"], "prompt_token_ids": p + r["token_ids"] + p[1:], "max_tokens": 256,
                                  "ignore_eos": True}) + "\n")
 PY
-done
+}
 ngram=(--set speculative.plugin=ngram --set speculative.num_draft_tokens=4)
 oracle() {  # batch k
   echo --set speculative.plugin="$script_drafter" --set speculative.script="$out/script-$1.txt" \
     --set speculative.wrong_at=0 --set speculative.adaptive=false --set speculative.num_draft_tokens=$2
 }
 if want repeat; then
-  bench repeat-plain "$model" --input "$out/repeat-1.jsonl"
-  bench repeat-ngram "$model" --input "$out/repeat-1.jsonl" "${ngram[@]}"
+  continue_plainly "$bigram" 1
+  bench repeat-plain "$bigram" --input "$out/repeat-1.jsonl"
+  bench repeat-ngram "$bigram" --input "$out/repeat-1.jsonl" "${ngram[@]}"
 fi
 if want random; then
   for b in ${LOOM_SPEC_BATCHES:-1 32 128}; do
@@ -81,19 +84,17 @@ if want random; then
   done
 fi
 if want verify; then
+  for b in 1 32; do continue_plainly "$model" $b; done
   bench verify-1-plain "$model" --input "$out/requests-1.jsonl"
   for k in 1 2 4 8; do bench verify-1-k$k "$model" --input "$out/requests-1.jsonl" $(oracle 1 $k); done
   bench verify-32-plain "$model" --input "$out/requests-32.jsonl"
   bench verify-32-k4 "$model" --input "$out/requests-32.jsonl" $(oracle 32 4)
 fi
 if want draft; then
+  [ -e "$out/requests-1.jsonl" ] || requests 1 "$out/requests-1.jsonl"
   bench draft-alone "$draft" --run 1,128,256
   bench draft-k4 "$model" --input "$out/requests-1.jsonl" --set speculative.plugin=draft_model \
     --set speculative.model="$draft" --set speculative.num_draft_tokens=4 --set speculative.adaptive=false
-fi
-if want loop; then
-  bench loop-plain "$tied" --run 1,128,256
-  bench loop-ngram "$tied" --run 1,128,256 "${ngram[@]}"
 fi
 echo "== speculative decoding ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null)) =="
 python3 - "$out" <<'PY'
