@@ -25,14 +25,9 @@ bool takes_drafts(const Sequence& seq) {
   return seq.state == sdk::SeqState::running && seq.num_computed_tokens + 1 == seq.tokens.size();
 }
 
-// Drafts with probabilities (a draft model's) are verified by the full rejection rule on the host.
-// A point-mass draft (the n-gram drafter's) is verified where the logits are: each row samples
-// its token with the next draw of the sequence's stream, and a draft stands while it equals the
-// sample. That is the rejection rule for a point mass (accepted with probability p(draft), else a
-// draw from p without the draft) and draws each emitted token as decoding without drafts would.
-bool verified_on_host(const Sequence& seq) {
-  return needs_host_sampling(seq) || (seq.params.temperature != 0.0 && !seq.draft_probabilities.empty());
-}
+// Drafts are verified where the logits are (on the GPU for a GPU run) unless the sequence needs
+// the host sampler (penalties, min_tokens): see Engine::run_model.
+bool verified_on_host(const Sequence& seq) { return needs_host_sampling(seq); }
 
 }  // namespace
 
@@ -274,8 +269,15 @@ void Engine::run_model(StepWork& work) {
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
   const std::size_t rows = work.logit_rows.size();
   // Each row's token is chosen where the logits are unless the host sampler must see them. A
-  // sampled row's draw is taken from a copy of its stream, kept only if the step counts, so a
-  // failed and redone step draws the same number again.
+  // sampled row's draws are taken from a copy of its stream, kept only if the step counts, so a
+  // failed and redone step draws the same numbers again. A sampled sequence's drafts:
+  //  - a point mass (the n-gram drafter's): the row samples with the stream's next draw and the
+  //    draft stands while it equals the sample — the rejection rule for a point mass (kept with
+  //    probability p(draft), else a draw from p without it) drawing each emitted token as
+  //    decoding without drafts would;
+  //  - with the drafter's probabilities q: the row verifies the draft by the full rule
+  //    (OutputRow::Kind::verify, two draws), returning the draft or its replacement.
+  // The row after the drafts samples as without drafts.
   output_rows_.assign(rows, OutputRow{});
   row_rngs_.assign(rows, SequenceRng(0));
   tokens_.assign(rows, 0);
@@ -284,14 +286,20 @@ void Engine::run_model(StepWork& work) {
     SequenceRng rng = seq.rng;
     for (std::size_t r = g.first_row; r <= g.first_row + g.lookahead; ++r) {
       OutputRow& row = output_rows_[r];
+      const std::size_t position = r - g.first_row;
       row.params = &seq.params;
-      if (g.lookahead > 0 ? verified_on_host(seq) : needs_host_sampling(seq)) {
+      if (needs_host_sampling(seq)) {
         row.kind = OutputRow::Kind::logits;
+      } else if (seq.params.temperature != 0.0 && position < g.lookahead && !seq.draft_probabilities.empty()) {
+        row.kind = OutputRow::Kind::verify;
+        row.draft = seq.drafts[position];
+        row.draft_q = std::span<const float>(seq.draft_probabilities).subspan(position * vocab, vocab);
+        row.draws = next_verify_draws(rng);
       } else if (seq.params.temperature != 0.0) {
         row.kind = OutputRow::Kind::sample;
         row.uniform = rng.next_uniform();
       }
-      row_rngs_[r] = rng;  // the stream after this row's draw
+      row_rngs_[r] = rng;  // the stream after this row's draws
     }
   }
   if (logits_.size() < rows * vocab) logits_.resize(rows * vocab);
@@ -343,9 +351,10 @@ void Engine::commit_kv(StepWork& work) {
   }
 }
 
-// Each draft against the target's distribution at its position, given the output so far and the
-// drafts accepted before it (penalties and min_tokens see them): greedy compares it with the
-// argmax, sampling applies verify_point_draft. After a rejection the replacement is the emitted
+// For sequences the host sampler must see (penalties, min_tokens): each draft against the target's
+// distribution at its position, given the output so far and the drafts accepted before it
+// (penalties and min_tokens see them): greedy compares it with the argmax, sampling applies
+// verify_point_draft or verify_draft. After a rejection the replacement is the emitted
 // token; after all are accepted, a token is sampled from the last row as without drafts.
 void Engine::verify_on_host(RowGroup& g) {
   Sequence& seq = *g.seq;
@@ -370,9 +379,10 @@ void Engine::verify_on_host(RowGroup& g) {
       verdict.accepted = verdict.token == draft;
     } else {
       sampling_distribution(row, seq.params, p);
+      const VerifyDraws u = next_verify_draws(g.rng);
       verdict = seq.draft_probabilities.empty()
-                    ? verify_point_draft(p, draft, g.rng)
-                    : verify_draft(p, draft, std::span(seq.draft_probabilities).subspan(i * vocab, vocab), g.rng);
+                    ? verify_point_draft(p, draft, u)
+                    : verify_draft(p, draft, std::span(seq.draft_probabilities).subspan(i * vocab, vocab), u);
     }
     if (!verdict.accepted) {
       g.token = verdict.token;

@@ -126,7 +126,9 @@ void LentModelRunner::run(std::span<const sdk::ModelInput> inputs, std::vector<P
     }
     if (seqs.empty()) break;
     model_->forward(ForwardBatch{tokens, positions, seqs, logit_rows}, *attention_, cache_->view());
-    rows.assign(logit_rows.size(), OutputRow{want_logits ? OutputRow::Kind::logits : OutputRow::Kind::greedy});
+    OutputRow row;
+    row.kind = want_logits ? OutputRow::Kind::logits : OutputRow::Kind::greedy;
+    rows.assign(logit_rows.size(), row);
     row_tokens.assign(logit_rows.size(), 0);
     row_logits.resize(want_logits ? logit_rows.size() * vocab : 0);
     model_->read_outputs(rows, row_logits, row_tokens);

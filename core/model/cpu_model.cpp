@@ -126,6 +126,9 @@ void CpuModel::read_outputs(std::span<const OutputRow> rows, std::span<float> lo
     switch (rows[r].kind) {
       case OutputRow::Kind::greedy: tokens[r] = greedy_token(row); break;
       case OutputRow::Kind::sample: tokens[r] = sample_with_uniform(row, *rows[r].params, rows[r].uniform); break;
+      case OutputRow::Kind::verify:
+        tokens[r] = verify_draft_row(row, *rows[r].params, rows[r].draft, rows[r].draft_q, rows[r].draws).token;
+        break;
       case OutputRow::Kind::logits:
         std::copy(row.begin(), row.end(), logits.begin() + static_cast<std::ptrdiff_t>(r * vocab));
         break;

@@ -339,7 +339,8 @@ void CudaModel::read_outputs(std::span<const OutputRow> rows, std::span<float> l
   const cudaStream_t s = stream_.get();
   const std::size_t max_rows = buffers_->max_rows();
   kc::SampleRow* sample_rows = buffers_->host_sample_rows();
-  int num_sampled = 0;
+  kc::VerifyRow* verify_rows = buffers_->host_verify_rows();
+  int num_sampled = 0, num_verified = 0;
   for (std::size_t r = 0; r < rows.size() && r < max_rows; ++r) {
     if (rows[r].kind == OutputRow::Kind::logits) {
       LOOM_CUDA_CHECK(cudaMemcpyAsync(logits.data() + r * vocab, buffers_->logits() + r * vocab,
@@ -348,8 +349,14 @@ void CudaModel::read_outputs(std::span<const OutputRow> rows, std::span<float> l
       const SamplingParams& p = *rows[r].params;
       sample_rows[num_sampled++] = {static_cast<std::int32_t>(r), p.top_k, p.temperature, p.top_p, p.min_p,
                                     rows[r].uniform};
+    } else if (rows[r].kind == OutputRow::Kind::verify) {
+      const SamplingParams& p = *rows[r].params;
+      verify_rows[num_verified++] = {static_cast<std::int32_t>(r), p.top_k,           p.temperature,
+                                     p.top_p,                      p.min_p,           rows[r].draft,
+                                     rows[r].draws.accept,         rows[r].draws.residual};
     }
   }
+  verify_drafts(rows, num_verified);
   std::int32_t* host_drawn = buffers_->host_drawn();
   if (num_sampled > 0) {
     LOOM_CUDA_CHECK(cudaMemcpyAsync(buffers_->device_sample_rows(), sample_rows, num_sampled * sizeof(kc::SampleRow),
@@ -364,11 +371,38 @@ void CudaModel::read_outputs(std::span<const OutputRow> rows, std::span<float> l
   if (const std::int32_t bad = *last_host_io_.bad_id; bad != -1)
     throw RequestError("token id " + std::to_string(bad) + " is outside the model's vocabulary [0, " +
                        std::to_string(vocab) + ")");
-  int drawn = 0;
+  int drawn = 0, verified = 0;
   for (std::size_t r = 0; r < rows.size() && r < static_cast<std::size_t>(last_rows_); ++r) {
     if (rows[r].kind == OutputRow::Kind::greedy) tokens[r] = last_host_io_.greedy[r];
     if (rows[r].kind == OutputRow::Kind::sample) tokens[r] = host_drawn[drawn++];
+    if (rows[r].kind == OutputRow::Kind::verify) tokens[r] = buffers_->host_verified()[verified++];
   }
+}
+
+// The verify rows gathered in host_verify_rows: their drafters' probabilities go up in launches
+// of at most kDraftQRows rows (stream order keeps a launch's rows until it has read them), the
+// verdicts come back to host_verified.
+void CudaModel::verify_drafts(std::span<const OutputRow> rows, int count) {
+  if (count == 0) return;
+  const std::size_t vocab = static_cast<std::size_t>(config_.vocab_size);
+  const cudaStream_t s = stream_.get();
+  const kc::VerifyRow* host_rows = buffers_->host_verify_rows();
+  LOOM_CUDA_CHECK(cudaMemcpyAsync(buffers_->device_verify_rows(), host_rows, count * sizeof(kc::VerifyRow),
+                                  cudaMemcpyHostToDevice, s));
+  constexpr int kChunk = CudaWorkBuffers::kDraftQRows;
+  for (int first = 0; first < count; first += kChunk) {
+    const int n = std::min(kChunk, count - first);
+    for (int i = 0; i < n; ++i) {
+      const std::span<const float> q = rows[static_cast<std::size_t>(host_rows[first + i].row)].draft_q;
+      if (q.size() != vocab) throw Error("CudaModel::read_outputs: a verify row's draft_q is not a vocabulary's worth");
+      LOOM_CUDA_CHECK(cudaMemcpyAsync(buffers_->draft_q() + i * vocab, q.data(), vocab * sizeof(float),
+                                      cudaMemcpyHostToDevice, s));
+    }
+    LOOM_CUDA_CHECK(kc::verify_rows(buffers_->logits(), static_cast<int>(vocab), buffers_->device_verify_rows() + first,
+                                    buffers_->draft_q(), n, buffers_->device_verified() + first, s));
+  }
+  LOOM_CUDA_CHECK(cudaMemcpyAsync(buffers_->host_verified(), buffers_->device_verified(), count * sizeof(std::int32_t),
+                                  cudaMemcpyDeviceToHost, s));
 }
 
 }  // namespace loom

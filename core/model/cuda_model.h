@@ -85,6 +85,8 @@ class CudaModel final : public Model {
   // Layer l's FFN half, likewise; a tensor-parallel all-reduce goes after the down projection.
   void ffn_block(const Step& step, std::size_t l);
   void logits_and_greedy(const Step& step);
+  // Enqueues the verification of `count` rows of kind verify, gathered in host_verify_rows.
+  void verify_drafts(std::span<const OutputRow> rows, int count);
   sdk::TensorView view(const Step& step, void* data, std::int64_t heads) const;
   void mark(const char* phase) { timer_->mark(phase, stream_.get()); }
 

@@ -41,6 +41,10 @@ CudaWorkBuffers::CudaWorkBuffers(const io::ModelConfig& c, std::uint32_t max_tok
   const std::size_t sampling_bytes = max_rows_ * (sizeof(kernels::cuda::SampleRow) + sizeof(std::int32_t));
   sampling_ = runtime::DeviceBuffer(sampling_bytes, "sampling rows");
   host_sampling_ = runtime::PinnedBuffer(sampling_bytes, "sampling rows");
+  const std::size_t verifying_bytes = max_rows_ * (sizeof(kernels::cuda::VerifyRow) + sizeof(std::int32_t));
+  verifying_ = runtime::DeviceBuffer(verifying_bytes, "verifying rows");
+  host_verifying_ = runtime::PinnedBuffer(verifying_bytes, "verifying rows");
+  draft_q_ = runtime::DeviceBuffer(std::size_t{kDraftQRows} * c.vocab_size * sizeof(float), "draft probabilities");
 }
 
 StepIo CudaWorkBuffers::step_io(void* base, int T, int R) {

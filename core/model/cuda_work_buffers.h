@@ -40,6 +40,15 @@ class CudaWorkBuffers {
   kernels::cuda::SampleRow* host_sample_rows() const { return host_sampling_.as<kernels::cuda::SampleRow>(); }
   std::int32_t* device_drawn() const { return reinterpret_cast<std::int32_t*>(device_sample_rows() + max_rows_); }
   std::int32_t* host_drawn() const { return reinterpret_cast<std::int32_t*>(host_sample_rows() + max_rows_); }
+  // Rows verifying a draft against the drafter's probabilities, then the tokens they return
+  // ([max_rows] each), on each side; and room on the device for kDraftQRows rows of those
+  // probabilities (a launch verifies at most that many rows).
+  static constexpr std::uint32_t kDraftQRows = 64;
+  kernels::cuda::VerifyRow* device_verify_rows() const { return verifying_.as<kernels::cuda::VerifyRow>(); }
+  kernels::cuda::VerifyRow* host_verify_rows() const { return host_verifying_.as<kernels::cuda::VerifyRow>(); }
+  std::int32_t* device_verified() const { return reinterpret_cast<std::int32_t*>(device_verify_rows() + max_rows_); }
+  std::int32_t* host_verified() const { return reinterpret_cast<std::int32_t*>(host_verify_rows() + max_rows_); }
+  float* draft_q() const { return draft_q_.as<float>(); }  // [kDraftQRows, vocab]
   // Activations and logits: what `describe()` reports as work buffers.
   std::size_t bytes() const { return activations_.bytes() + logits_.bytes(); }
 
@@ -54,6 +63,9 @@ class CudaWorkBuffers {
   runtime::DeviceBuffer logits_;
   runtime::DeviceBuffer sampling_;
   runtime::PinnedBuffer host_sampling_;
+  runtime::DeviceBuffer verifying_;
+  runtime::PinnedBuffer host_verifying_;
+  runtime::DeviceBuffer draft_q_;
 };
 
 }  // namespace loom

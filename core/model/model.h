@@ -1,8 +1,9 @@
 // The model runner as the engine sees it, whatever the device: one forward pass per engine step,
-// then, per sampling row, the token chosen where the logits are (greedy, or drawn with the
-// sequence's temperature / top-k / min-p / top-p and its uniform draw) or, for what only the CPU
-// sampler does (penalties, min_tokens), the row's logits on the host. The CPU backend is CpuModel (cpu_model.h); the CUDA
-// backend is CudaModel (cuda_model.h). Both run the attention plugin for attention.
+// then, per sampling row, the token chosen where the logits are (greedy, drawn with the
+// sequence's temperature / top-k / min-p / top-p and its uniform draw, or a draft verified against
+// the drafter's probabilities) or, for what only the CPU sampler does (penalties, min_tokens),
+// the row's logits on the host. The CPU backend is CpuModel (cpu_model.h); the CUDA backend is
+// CudaModel (cuda_model.h). Both run the attention plugin for attention.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "core/model/kv_cache.h"
 #include "core/model/phase_times.h"
 #include "core/sampling/sampling_params.h"
+#include "core/sampling/speculative_verify.h"
 #include "loom/attention.h"
 #include "loom/engine_info.h"
 
@@ -25,11 +27,16 @@ struct OutputRow {
   enum class Kind : std::uint8_t {
     greedy,  // the lowest id among the largest logits (sampling's greedy_token)
     sample,  // sample_with_uniform(logits, *params, uniform) (core/sampling/sampler.h)
+    verify,  // verify_draft_row(logits, *params, draft, draft_q, draws).token
+             // (core/sampling/speculative_verify.h): the draft, or its replacement
     logits,  // copy the row to the host; the engine samples it
   };
   Kind kind = Kind::greedy;
-  const SamplingParams* params = nullptr;  // sample: temperature > 0, top_k, top_p, min_p
+  const SamplingParams* params = nullptr;  // sample, verify: temperature > 0, top_k, top_p, min_p
   double uniform = 0.0;                    // sample: the sequence's next draw, in [0, 1)
+  std::int32_t draft = 0;                  // verify: the draft token at this row's position
+  std::span<const float> draft_q;          // verify: the drafter's probabilities, a vocabulary's worth
+  VerifyDraws draws;                       // verify: the sequence's next two draws
 };
 
 class Model {

@@ -24,16 +24,31 @@ struct DraftVerdict {
   std::int32_t token = 0;  // the draft when accepted, else its replacement
 };
 
+// The two uniform draws [0, 1) a draft's verification uses: one to accept it, one to draw its
+// replacement. Both are taken for every draft, so a step's draws are known before the logits
+// (and a device can verify every row at once).
+struct VerifyDraws {
+  double accept = 0.0;
+  double residual = 0.0;
+};
+VerifyDraws next_verify_draws(SequenceRng& rng);
+
 // `p` is the target's distribution at the draft's position (sampling_distribution, penalties
-// applied for the output including the drafts accepted before it). Takes one draw from `rng`
-// when the draft is accepted, two when it is not. An empty `p` (no finite logit) rejects the
-// draft in favour of greedy_token's fallback, token 0 — the same as sampling without drafts.
-DraftVerdict verify_point_draft(std::span<const TokenProbability> p, std::int32_t draft, SequenceRng& rng);
+// applied for the output including the drafts accepted before it). An empty `p` (no finite
+// logit) rejects the draft in favour of greedy_token's fallback, token 0 — the same as sampling
+// without drafts. The replacement is never the draft.
+DraftVerdict verify_point_draft(std::span<const TokenProbability> p, std::int32_t draft, VerifyDraws u);
 
 // The same for a draft drawn from `q` (the drafter's probabilities over the whole vocabulary).
-// A q that does not give the draft a positive probability is not what it was drawn from: the
+// A q that does not give the draft a probability in (0, 1] is not what it was drawn from: the
 // draft is verified as a point mass (exact whatever it was drawn from).
 DraftVerdict verify_draft(std::span<const TokenProbability> p, std::int32_t draft, std::span<const float> q,
-                          SequenceRng& rng);
+                          VerifyDraws u);
+
+// verify_draft against the distribution `params` make of a row of logits (temperature > 0, no
+// penalties): what a model returns for OutputRow::Kind::verify. The CUDA kernel verify_rows
+// (kernels/cuda/sampling.h) follows it.
+DraftVerdict verify_draft_row(std::span<const float> logits, const SamplingParams& params, std::int32_t draft,
+                              std::span<const float> q, VerifyDraws u);
 
 }  // namespace loom

@@ -34,6 +34,7 @@ struct Shared {
   u64 chosen[3];            // digit, mass before it, threshold
   float warp_max[kWarps];
   int warp_count[kWarps];
+  u64 warp_sum[kWarps];
 };
 
 // The sampler's view of a logit: NaN and -inf are never drawn, +inf is the largest float, and
@@ -130,18 +131,28 @@ __device__ u64 radix_select(const RowState& r, Value value, Threshold threshold_
   return prefix;
 }
 
-__global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, int vocab, const SampleRow* rows,
-                                                          std::int32_t* out) {
-  __shared__ Shared sh;
-  const SampleRow p = rows[blockIdx.x];
-  RowState r;
-  r.logits = logits + static_cast<std::size_t>(p.row) * vocab;
+// The sum of every thread's v, returned to every thread of the CTA.
+__device__ u64 block_sum(u64 v, Shared& sh) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFull, v, offset);
+  if (threadIdx.x % 32 == 0) sh.warp_sum[threadIdx.x / 32] = v;
+  __syncthreads();
+  u64 total = 0;
+  for (int w = 0; w < kWarps; ++w) total += sh.warp_sum[w];
+  __syncthreads();  // sh.warp_sum is rewritten by the next call
+  return total;
+}
+
+// A row's state and the rank key of the last token kept by top-k and top-p (tokens ranked after
+// it are cut); false when nothing in the row is sampleable. Every thread of the CTA must call it.
+__device__ bool prepare_row(const float* logits, int vocab, int top_k, double temperature, double top_p,
+                            double min_p, RowState& r, u64& limit, Shared& sh) {
+  r.logits = logits;
   r.vocab = vocab;
   r.id_bits = vocab > 1 ? 32 - __clz(vocab - 1) : 0;
   r.key_bits = 32 + r.id_bits;
   r.scale_bits = 62 - r.id_bits;
-  r.temperature = p.temperature;
-  r.min_p = p.min_p;
+  r.temperature = temperature;
+  r.min_p = min_p;
 
   // The largest sampleable logit and how many tokens are sampleable.
   float best = -INFINITY;
@@ -167,32 +178,108 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
     best = fmaxf(best, sh.warp_max[w]);
     count += sh.warp_count[w];
   }
-  if (count == 0) {  // nothing to draw: the CPU falls back to greedy_token, which answers 0
-    if (threadIdx.x == 0) out[blockIdx.x] = 0;
-    return;
-  }
+  if (count == 0) return false;  // the CPU falls back to greedy_token, which answers 0
   r.max_logit = best;
 
-  const u64 id_mask = (u64{1} << r.id_bits) - 1;
-  u64 limit = ~u64{0};  // tokens ranked after this key are cut
-  if (p.top_k > 0 && p.top_k < count) {
-    const u64 k = static_cast<u64>(p.top_k);
+  limit = ~u64{0};
+  if (top_k > 0 && top_k < count) {
+    const u64 k = static_cast<u64>(top_k);
     limit = radix_select(r, [](u64, float) { return u64{1}; }, [k](u64) { return k; }, sh);
   }
-  auto kept_weight = [&r, &limit](u64 key, float logit) { return key <= limit ? fixed_weight(r, logit) : u64{0}; };
-  if (p.top_p < 1.0) {
-    const double top_p = p.top_p;
-    limit = radix_select(r, kept_weight, [top_p](u64 total) {
-      const u64 t = static_cast<u64>(ceil(top_p * static_cast<double>(total)));
-      return t < 1 ? u64{1} : t;
-    }, sh);
+  if (top_p < 1.0) {
+    const u64 top_limit = limit;
+    limit = radix_select(
+        r, [&r, top_limit](u64 key, float logit) { return key <= top_limit ? fixed_weight(r, logit) : u64{0}; },
+        [top_p](u64 total) {
+          const u64 t = static_cast<u64>(ceil(top_p * static_cast<double>(total)));
+          return t < 1 ? u64{1} : t;
+        },
+        sh);
   }
-  const double u = p.uniform;
-  const u64 key = radix_select(r, kept_weight, [u](u64 total) {
+  return true;
+}
+
+// The token where the running total of value() first exceeds u times its total.
+template <typename Value>
+__device__ std::int32_t draw(const RowState& r, Value value, double u, Shared& sh) {
+  const u64 key = radix_select(r, value, [u](u64 total) {
     const u64 t = static_cast<u64>(floor(u * static_cast<double>(total))) + 1;
     return t < total ? t : total;
   }, sh);
-  if (threadIdx.x == 0) out[blockIdx.x] = static_cast<std::int32_t>(key & id_mask);
+  return static_cast<std::int32_t>(key & ((u64{1} << r.id_bits) - 1));
+}
+
+__global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, int vocab, const SampleRow* rows,
+                                                          std::int32_t* out) {
+  __shared__ Shared sh;
+  const SampleRow p = rows[blockIdx.x];
+  RowState r;
+  u64 limit;
+  if (!prepare_row(logits + static_cast<std::size_t>(p.row) * vocab, vocab, p.top_k, p.temperature, p.top_p, p.min_p,
+                   r, limit, sh)) {
+    if (threadIdx.x == 0) out[blockIdx.x] = 0;
+    return;
+  }
+  auto kept_weight = [&r, limit](u64 key, float logit) { return key <= limit ? fixed_weight(r, logit) : u64{0}; };
+  const std::int32_t token = draw(r, kept_weight, p.uniform, sh);
+  if (threadIdx.x == 0) out[blockIdx.x] = token;
+}
+
+__global__ void __launch_bounds__(kThreads) verify_kernel(const float* logits, int vocab, const VerifyRow* rows,
+                                                          const float* draft_q, std::int32_t* out) {
+  __shared__ Shared sh;
+  const VerifyRow p = rows[blockIdx.x];
+  const float* q = draft_q + static_cast<std::size_t>(blockIdx.x) * vocab;
+  RowState r;
+  u64 limit;
+  if (!prepare_row(logits + static_cast<std::size_t>(p.row) * vocab, vocab, p.top_k, p.temperature, p.top_p, p.min_p,
+                   r, limit, sh)) {
+    if (threadIdx.x == 0) out[blockIdx.x] = 0;
+    return;
+  }
+  auto kept_weight = [&r, limit](u64 key, float logit) { return key <= limit ? fixed_weight(r, logit) : u64{0}; };
+  u64 kept = 0;
+  for (int i = threadIdx.x; i < vocab; i += kThreads) {
+    float logit;
+    if (sampleable(r.logits[i], logit)) kept += kept_weight(rank_key(logit, i, r.id_bits), logit);
+  }
+  const u64 total = block_sum(kept, sh);
+  const int d = p.draft;
+  float d_logit;
+  const u64 d_weight = sampleable(r.logits[d], d_logit) ? kept_weight(rank_key(d_logit, d, r.id_bits), d_logit) : 0;
+  const double p_draft = static_cast<double>(d_weight) / static_cast<double>(total);
+  const double q_draft = q[d];
+  const bool with_q = q_draft > 0.0 && q_draft <= 1.0;
+  if (with_q ? p.u_accept * q_draft < p_draft : p.u_accept < p_draft) {
+    if (threadIdx.x == 0) out[blockIdx.x] = d;
+    return;
+  }
+  // The residual max(0, p - q) in the weights' fixed point (q scaled by their total); with a
+  // point mass, p without the draft.
+  const double scale = static_cast<double>(total);
+  auto residual = [&r, &kept_weight, q, d, with_q, scale](u64 key, float logit) {
+    const int id = static_cast<int>(key & ((u64{1} << r.id_bits) - 1));
+    if (id == d) return u64{0};
+    const u64 w = kept_weight(key, logit);
+    if (!with_q) return w;
+    const double qi = q[id] > 0.0f ? static_cast<double>(q[id]) * scale : 0.0;
+    return qi >= static_cast<double>(w) ? u64{0} : w - static_cast<u64>(qi);
+  };
+  u64 left = 0;
+  for (int i = threadIdx.x; i < vocab; i += kThreads) {
+    float logit;
+    if (sampleable(r.logits[i], logit)) left += residual(rank_key(logit, i, r.id_bits), logit);
+  }
+  std::int32_t token;
+  if (block_sum(left, sh) > 0) {
+    token = draw(r, residual, p.u_residual, sh);
+  } else if (with_q) {  // rounding (or p == q, where a rejection cannot happen): the CPU's first-ranked token
+    token = draw(r, [&kept_weight](u64 key, float logit) { return kept_weight(key, logit) ? u64{1} : u64{0}; }, 0.0,
+                 sh);
+  } else {
+    token = 0;
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = token;
 }
 
 }  // namespace
@@ -202,6 +289,14 @@ cudaError_t sample_rows(const float* logits, int vocab, const SampleRow* rows, i
   if (count == 0) return cudaSuccess;
   if (vocab <= 0) return cudaErrorInvalidValue;
   sample_kernel<<<count, kThreads, 0, stream>>>(logits, vocab, rows, out);
+  return cudaGetLastError();
+}
+
+cudaError_t verify_rows(const float* logits, int vocab, const VerifyRow* rows, const float* draft_q, int count,
+                        std::int32_t* out, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  if (vocab <= 0) return cudaErrorInvalidValue;
+  verify_kernel<<<count, kThreads, 0, stream>>>(logits, vocab, rows, draft_q, out);
   return cudaGetLastError();
 }
 

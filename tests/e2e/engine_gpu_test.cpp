@@ -270,6 +270,17 @@ TEST(EngineOnGpu, SeededSamplingRunsOnTheDeviceReproduciblyBesidePenalisedRows) 
   std::printf("sampled with n-gram drafts on the GPU: %d of %d unpenalised requests as without drafts\n", as_plain,
               unpenalised);
   EXPECT_GE(as_plain, unpenalised / 2);
+  // A draft model's sampled drafts, verified against its probabilities on the device (kernel
+  // verify_rows): reproducible, eager or in graphs, and every request gets tokens.
+  const std::vector<std::string> draft_model = {"engine.device=cuda", "speculative.plugin=draft_model",
+                                                stories_draft()};
+  const auto by_model = run(model, requests, draft_model);
+  ASSERT_EQ(by_model.size(), requests.size());
+  EXPECT_EQ(by_model, run(model, requests, draft_model));
+  auto eager_draft_model = draft_model;
+  eager_draft_model.push_back("engine.cuda_graphs=false");
+  EXPECT_EQ(by_model, run(model, requests, eager_draft_model));
+  for (const Request& r : requests) EXPECT_FALSE(by_model.at(r.id).empty()) << r.id;
 
   auto greedy = requests;
   for (Request& r : greedy) {

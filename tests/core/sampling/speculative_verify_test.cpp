@@ -48,7 +48,7 @@ TEST(SpeculativeVerify, TheTokenAtADraftsPositionFollowsTheTargetWhateverTheDraf
     std::map<std::int32_t, int> counts;
     int accepted = 0;
     for (int i = 0; i < kDraws; ++i) {
-      const DraftVerdict v = verify_point_draft(kFirst, draft, rng);
+      const DraftVerdict v = verify_point_draft(kFirst, draft, next_verify_draws(rng));
       ++counts[v.token];
       accepted += v.accepted;
       if (!v.accepted) {
@@ -79,10 +79,10 @@ TEST(SpeculativeVerify, AChainOfTwoDraftsEmitsPairsWithTheTargetsJointDistributi
   SequenceRng rng(77);
   std::map<std::int32_t, int> counts;  // pair (a, b) as a * 5 + b
   for (int i = 0; i < kDraws; ++i) {
-    const DraftVerdict first = verify_point_draft(kFirst, drafts[0], rng);
+    const DraftVerdict first = verify_point_draft(kFirst, drafts[0], next_verify_draws(rng));
     std::int32_t b;
     if (first.accepted)
-      b = verify_point_draft(second(first.token), drafts[1], rng).token;
+      b = verify_point_draft(second(first.token), drafts[1], next_verify_draws(rng)).token;
     else
       b = draw(second(first.token), rng);
     ++counts[first.token * 5 + b];
@@ -116,10 +116,10 @@ TEST(SpeculativeVerify, ADraftDrawnFromQFollowsTheTargetAndIsAcceptedWithTheOver
       const double u = drafter.next_uniform();
       std::int32_t x = 0;
       for (double mass = 0; x < 7 && (mass += q[x]) <= u;) ++x;
-      const DraftVerdict v = verify_draft(kFirst, x, q, rng);
+      const DraftVerdict v = verify_draft(kFirst, x, q, next_verify_draws(rng));
       ++counts[v.token];
       accepted += v.accepted;
-      accepted_as_point += verify_point_draft(kFirst, x, point_rng).accepted;
+      accepted_as_point += verify_point_draft(kFirst, x, next_verify_draws(point_rng)).accepted;
     }
     EXPECT_LT(chi_square(counts, kFirst, kDraws), kCritical) << "q " << c;
     double overlap = 0, point = 0;
@@ -136,7 +136,7 @@ TEST(SpeculativeVerify, AQThatGivesTheDraftNoProbabilityVerifiesItAsAPointMass) 
   SequenceRng a(11), b(11);
   const std::vector<float> q = {1.0f, 0.0f, 0.0f, 0.0f, 0.0f};
   for (int i = 0; i < 1000; ++i) {
-    const DraftVerdict with_q = verify_draft(kFirst, 3, q, a), point = verify_point_draft(kFirst, 3, b);
+    const DraftVerdict with_q = verify_draft(kFirst, 3, q, next_verify_draws(a)), point = verify_point_draft(kFirst, 3, next_verify_draws(b));
     EXPECT_EQ(with_q.accepted, point.accepted);
     EXPECT_EQ(with_q.token, point.token);
   }
@@ -144,8 +144,8 @@ TEST(SpeculativeVerify, AQThatGivesTheDraftNoProbabilityVerifiesItAsAPointMass) 
 
 TEST(SpeculativeVerify, ACertainDraftIsAlwaysAcceptedAndAnEmptyDistributionFallsBackToTokenZero) {
   SequenceRng rng(5);
-  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(verify_point_draft(Distribution{{9, 1.0}}, 9, rng).accepted);
-  const DraftVerdict none = verify_point_draft(Distribution{}, 9, rng);
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(verify_point_draft(Distribution{{9, 1.0}}, 9, next_verify_draws(rng)).accepted);
+  const DraftVerdict none = verify_point_draft(Distribution{}, 9, next_verify_draws(rng));
   EXPECT_FALSE(none.accepted);
   EXPECT_EQ(none.token, 0);
 }

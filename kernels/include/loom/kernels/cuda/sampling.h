@@ -32,4 +32,28 @@ struct SampleRow {
 cudaError_t sample_rows(const float* logits, int vocab, const SampleRow* rows, int count, std::int32_t* out,
                         cudaStream_t stream);
 
+// A sampled sequence's draft at one row: kept or replaced by the rejection rule of speculative
+// decoding, as the CPU's verify_draft_row (core/sampling/speculative_verify.h) does with the
+// row's distribution p (the same cuts as sample_rows) and the drafter's probabilities q: kept
+// when u_accept * q(draft) < p(draft), else replaced by the token where the running mass of
+// max(0, p - q) over the ranking first exceeds u_residual times its total. A q(draft) outside
+// (0, 1] verifies the draft as a point mass (kept when u_accept < p(draft), else drawn from p
+// without it).
+struct VerifyRow {
+  std::int32_t row = 0;
+  std::int32_t top_k = 0;
+  double temperature = 1.0;
+  double top_p = 1.0;
+  double min_p = 0.0;
+  std::int32_t draft = 0;      // in [0, vocab)
+  double u_accept = 0.0;       // [0, 1)
+  double u_residual = 0.0;     // [0, 1)
+};
+
+// For each i < count: out[i] = the draft of rows[i] when it stands, else its replacement.
+// draft_q holds count rows of vocab probabilities, row i for rows[i]. Device arrays; one CTA
+// per row.
+cudaError_t verify_rows(const float* logits, int vocab, const VerifyRow* rows, const float* draft_q, int count,
+                        std::int32_t* out, cudaStream_t stream);
+
 }  // namespace loom::kernels::cuda
