@@ -142,17 +142,20 @@ __device__ u64 block_sum(u64 v, Shared& sh) {
   return total;
 }
 
-// A row's state and the rank key of the last token kept by top-k and top-p (tokens ranked after
-// it are cut); false when nothing in the row is sampleable. Every thread of the CTA must call it.
-__device__ bool prepare_row(const float* logits, int vocab, int top_k, double temperature, double top_p,
-                            double min_p, RowState& r, u64& limit, Shared& sh) {
-  r.logits = logits;
+// The state of row p.row (a SampleRow or VerifyRow) and the rank key of the last token kept by
+// top-k and top-p (tokens ranked after it are cut); false when nothing in the row is sampleable.
+// Every thread of the CTA must call it.
+template <typename Row>
+__device__ bool prepare_row(const float* logits, int vocab, const Row& p, RowState& r, u64& limit, Shared& sh) {
+  const int top_k = p.top_k;
+  const double top_p = p.top_p;
+  r.logits = logits + static_cast<std::size_t>(p.row) * vocab;
   r.vocab = vocab;
   r.id_bits = vocab > 1 ? 32 - __clz(vocab - 1) : 0;
   r.key_bits = 32 + r.id_bits;
   r.scale_bits = 62 - r.id_bits;
-  r.temperature = temperature;
-  r.min_p = min_p;
+  r.temperature = p.temperature;
+  r.min_p = p.min_p;
 
   // The largest sampleable logit and how many tokens are sampleable.
   float best = -INFINITY;
@@ -215,8 +218,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
   const SampleRow p = rows[blockIdx.x];
   RowState r;
   u64 limit;
-  if (!prepare_row(logits + static_cast<std::size_t>(p.row) * vocab, vocab, p.top_k, p.temperature, p.top_p, p.min_p,
-                   r, limit, sh)) {
+  if (!prepare_row(logits, vocab, p, r, limit, sh)) {
     if (threadIdx.x == 0) out[blockIdx.x] = 0;
     return;
   }
@@ -232,8 +234,7 @@ __global__ void __launch_bounds__(kThreads) verify_kernel(const float* logits, i
   const float* q = draft_q + static_cast<std::size_t>(blockIdx.x) * vocab;
   RowState r;
   u64 limit;
-  if (!prepare_row(logits + static_cast<std::size_t>(p.row) * vocab, vocab, p.top_k, p.temperature, p.top_p, p.min_p,
-                   r, limit, sh)) {
+  if (!prepare_row(logits, vocab, p, r, limit, sh)) {
     if (threadIdx.x == 0) out[blockIdx.x] = 0;
     return;
   }
