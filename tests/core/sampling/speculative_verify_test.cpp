@@ -136,7 +136,8 @@ TEST(SpeculativeVerify, AQThatGivesTheDraftNoProbabilityVerifiesItAsAPointMass) 
   SequenceRng a(11), b(11);
   const std::vector<float> q = {1.0f, 0.0f, 0.0f, 0.0f, 0.0f};
   for (int i = 0; i < 1000; ++i) {
-    const DraftVerdict with_q = verify_draft(kFirst, 3, q, next_verify_draws(a)), point = verify_point_draft(kFirst, 3, next_verify_draws(b));
+    const DraftVerdict with_q = verify_draft(kFirst, 3, q, next_verify_draws(a)),
+                       point = verify_point_draft(kFirst, 3, next_verify_draws(b));
     EXPECT_EQ(with_q.accepted, point.accepted);
     EXPECT_EQ(with_q.token, point.token);
   }
@@ -144,7 +145,8 @@ TEST(SpeculativeVerify, AQThatGivesTheDraftNoProbabilityVerifiesItAsAPointMass) 
 
 TEST(SpeculativeVerify, ACertainDraftIsAlwaysAcceptedAndAnEmptyDistributionFallsBackToTokenZero) {
   SequenceRng rng(5);
-  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(verify_point_draft(Distribution{{9, 1.0}}, 9, next_verify_draws(rng)).accepted);
+  for (int i = 0; i < 1000; ++i)
+    EXPECT_TRUE(verify_point_draft(Distribution{{9, 1.0}}, 9, next_verify_draws(rng)).accepted);
   const DraftVerdict none = verify_point_draft(Distribution{}, 9, next_verify_draws(rng));
   EXPECT_FALSE(none.accepted);
   EXPECT_EQ(none.token, 0);

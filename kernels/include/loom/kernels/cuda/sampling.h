@@ -45,9 +45,9 @@ struct VerifyRow {
   double temperature = 1.0;
   double top_p = 1.0;
   double min_p = 0.0;
-  std::int32_t draft = 0;      // in [0, vocab)
-  double u_accept = 0.0;       // [0, 1)
-  double u_residual = 0.0;     // [0, 1)
+  std::int32_t draft = 0;   // in [0, vocab)
+  double u_accept = 0.0;    // [0, 1)
+  double u_residual = 0.0;  // [0, 1)
 };
 
 // For each i < count: out[i] = the draft of rows[i] when it stands, else its replacement.
