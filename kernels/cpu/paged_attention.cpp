@@ -1,12 +1,11 @@
 #include "loom/kernels/cpu/paged_attention.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "attention_math.h"
 #include "loom/kernels/cpu/parallel_for.h"
 
 namespace loom::kernels::cpu {
@@ -19,26 +18,8 @@ const float* slot(const float* base, const PagedKvLayer& cache, const std::int32
   return base + (row * cache.num_kv_heads + kv_head) * cache.head_dim;
 }
 
-// dot(a, b) over d floats: one 8-lane FMA accumulator, a fixed horizontal sum, the tail in order.
-float dot(const float* a, const float* b, int d) {
-  __m256 acc = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 8 <= d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  const __m128 h = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  float s = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
-  for (; i < d; ++i) s += a[i] * b[i];
-  return s;
-}
-
-// out[i] += w * v[i] over d floats, vectorised; the same order for every row.
-void axpy(float w, const float* v, float* out, int d) {
-  const __m256 weight = _mm256_set1_ps(w);
-  int i = 0;
-  for (; i + 8 <= d; i += 8)
-    _mm256_storeu_ps(out + i, _mm256_fmadd_ps(weight, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
-  for (; i < d; ++i) out[i] += w * v[i];
-}
+using attention_math::axpy;
+using attention_math::dot;
 
 // Calls fn(position, k_row, v_row) for positions 0..last of one KV head, walking the block table
 // block by block so that no position needs a division.
