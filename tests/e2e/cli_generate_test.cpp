@@ -346,6 +346,30 @@ TEST_F(CliGenerate, AHugePromptFailsAloneAtOnceWithoutHoldingBackTheOthers) {
   EXPECT_EQ(lines, 3);
 }
 
+TEST_F(CliGenerate, SystemPromptWorkloadTakesItsPromptCountLengthAndQuestionRange) {
+  const fs::path trace = dir_ / "system.jsonl";
+  LoomRun made = run_loom("workload --kind system-prompt --system-prompts 1 --system-tokens 300 --question-tokens 20:30 "
+                          "--requests 12 --output " +
+                          trace.string());
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  std::ifstream in(trace);
+  std::string line;
+  std::vector<std::vector<std::int32_t>> prompts;
+  while (std::getline(in, line)) prompts.push_back(nlohmann::json::parse(line).at("prompt_token_ids"));
+  ASSERT_EQ(prompts.size(), 12u);
+  for (const auto& p : prompts) {
+    EXPECT_GE(p.size(), 320u);
+    EXPECT_LE(p.size(), 330u);
+    EXPECT_TRUE(std::equal(p.begin(), p.begin() + 300, prompts[0].begin())) << "one system prompt, shared by all";
+  }
+  for (const char* bad : {"--kind chat --system-tokens 10", "--kind system-prompt --system-tokens 0",
+                          "--kind system-prompt --system-prompts 0", "--kind system-prompt --question-tokens 9:3"}) {
+    LoomRun refused = run_loom(std::string("workload ") + bad + " --output " + (dir_ / "refused.jsonl").string());
+    EXPECT_EQ(refused.exit_code, 2) << bad << ": " << refused.output;
+    EXPECT_FALSE(fs::exists(dir_ / "refused.jsonl")) << bad;
+  }
+}
+
 TEST_F(CliGenerate, MkmodelRefusesALayerStdOutsideZeroToOneOrForLlama2cBeforeWriting) {
   for (const char* bad : {"--layer-std -0.5", "--layer-std 2", "--layer-std 1e-4 --format llama2c"}) {
     const fs::path out = dir_ / "layer_std_model";

@@ -11,6 +11,7 @@
 #include "tools/loom/cli_options.h"
 #include "tools/loom/command.h"
 #include "tools/loom/file_checks.h"
+#include "tools/loom/random_requests.h"
 
 namespace loom::cli {
 
@@ -18,6 +19,7 @@ int run_workload(std::span<const std::string> args) {
   std::string kind_name, output, model;
   WorkloadSpec spec;
   std::int64_t requests = static_cast<std::int64_t>(spec.requests);
+  std::string question_tokens;
   po::options_description options("loom workload");
   options.add_options()("kind", po::value(&kind_name)->required(), "chat | system-prompt | few-shot | scan | multi-turn")(
       "output", po::value(&output)->required(), "the JSONL file to write")(
@@ -27,7 +29,10 @@ int run_workload(std::span<const std::string> args) {
       "model", po::value(&model),
       "fit the trace to this model (a Hugging Face folder or a .bin): its vocabulary, and scans within its context")(
       "rate", po::value(&spec.rate), "mean arrivals per second (default 8)")(
-      "max-tokens", po::value(&spec.max_tokens), "tokens generated per request (default 32)");
+      "max-tokens", po::value(&spec.max_tokens), "tokens generated per request (default 32)")(
+      "system-prompts", po::value(&spec.system_prompt.count), "system-prompt: how many distinct ones (default 4)")(
+      "system-tokens", po::value(&spec.system_prompt.tokens), "system-prompt: tokens of each (default 256)")(
+      "question-tokens", po::value(&question_tokens), "system-prompt: tokens of each question, N or MIN:MAX (default 16:64)");
   po::variables_map vm;
   if (!parse_or_help("workload", "loom workload --kind chat|system-prompt|few-shot|scan|multi-turn [--requests N] [--seed S] [--vocab N | --model PATH] "
                      "--output FILE",
@@ -37,6 +42,18 @@ int run_workload(std::span<const std::string> args) {
   auto kind = parse_workload_kind(kind_name);
   if (!kind) throw UsageError("--kind " + kind_name + ": expected chat, system-prompt, few-shot, scan or multi-turn");
   spec.kind = *kind;
+  for (const char* key : {"system-prompts", "system-tokens", "question-tokens"})
+    if (vm.count(key) && spec.kind != WorkloadKind::system_prompt)
+      throw UsageError(std::string("--") + key + " shapes --kind system-prompt, not " + kind_name);
+  if (vm.count("system-prompts") && spec.system_prompt.count < 1)
+    throw UsageError("--system-prompts " + std::to_string(spec.system_prompt.count) + ": need at least 1");
+  if (vm.count("system-tokens") && spec.system_prompt.tokens < 1)
+    throw UsageError("--system-tokens " + std::to_string(spec.system_prompt.tokens) + ": need at least 1");
+  if (!question_tokens.empty()) {
+    const Range range = parse_range(question_tokens, "--question-tokens");
+    spec.system_prompt.question_tokens_min = range.min;
+    spec.system_prompt.question_tokens_max = range.max;
+  }
   if (!model.empty()) {
     if (vm.count("vocab")) throw UsageError("give --vocab or --model, not both");
     const io::ModelConfig config = io::load_model_config(model);
