@@ -330,6 +330,7 @@ void Engine::finish(Sequence& seq, const std::string& reason, std::vector<Reques
   result.token_ids.assign(seq.output().begin(), seq.output().end());
   result.finish_reason = reason;
   result.prompt_tokens = seq.num_prompt_tokens;
+  if (seq.params.logprobs >= 0) result.logprobs = std::move(seq.logprobs);
   result.arrival_s = seq.arrival_s;
   result.first_token_s = seq.first_token_s;
   result.finish_s = now_s();

@@ -12,12 +12,13 @@ namespace loom {
 namespace {
 
 // Whether the host sampler must see the logits: penalties and held-back tokens depend on the
-// sequence's tokens, which only the host has. Without them, greedy and sampling (temperature,
-// top-k, min-p, top-p) run where the logits are.
+// sequence's tokens, which only the host has, and log-probabilities are computed there (from the
+// row before penalties). Without them, greedy and sampling (temperature, top-k, min-p, top-p) run
+// where the logits are.
 bool needs_host_sampling(const Sequence& seq) {
   const SamplingParams& p = seq.params;
   return p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 ||
-         seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens));
+         seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens)) || p.logprobs >= 0;
 }
 
 // A sequence about to decode takes drafts (verified_on_host says where they are checked).
@@ -26,7 +27,7 @@ bool takes_drafts(const Sequence& seq) {
 }
 
 // Drafts are verified where the logits are (on the GPU for a GPU run) unless the sequence needs
-// the host sampler (penalties, min_tokens): see Engine::run_model.
+// the host sampler (penalties, min_tokens, logprobs): see Engine::run_model.
 bool verified_on_host(const Sequence& seq) { return needs_host_sampling(seq); }
 
 }  // namespace
@@ -351,11 +352,13 @@ void Engine::commit_kv(StepWork& work) {
   }
 }
 
-// For sequences the host sampler must see (penalties, min_tokens): each draft against the target's
-// distribution at its position, given the output so far and the drafts accepted before it
-// (penalties and min_tokens see them): greedy compares it with the argmax, sampling applies
-// verify_point_draft or verify_draft. After a rejection the replacement is the emitted
-// token; after all are accepted, a token is sampled from the last row as without drafts.
+// For sequences the host sampler must see (penalties, min_tokens, logprobs): each draft against
+// the target's distribution at its position, given the output so far and the drafts accepted
+// before it (penalties and min_tokens see them). Greedy and point-mass drafts: the token is
+// chosen as without drafts (one draw when sampled) and the draft stands if it is that token (the
+// point-mass rule, as on the device); drafts with the drafter's probabilities: verify_draft.
+// After a rejection the replacement is the emitted token; after all are accepted, a token is
+// sampled from the last row as without drafts.
 void Engine::verify_on_host(RowGroup& g) {
   Sequence& seq = *g.seq;
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
@@ -372,17 +375,16 @@ void Engine::verify_on_host(RowGroup& g) {
       return;
     }
     const std::int32_t draft = seq.drafts[i];
-    apply_penalties(row, seq.params, seq.prompt(), output, eos_ids_);
     DraftVerdict verdict;
-    if (seq.params.temperature == 0.0) {
-      verdict.token = greedy_token(row);
+    if (seq.params.temperature == 0.0 || seq.draft_probabilities.empty()) {
+      // Greedy, or a point-mass draft: the token as without drafts, the draft standing if equal.
+      verdict.token = sample_token(row, seq.params, seq.prompt(), output, eos_ids_, g.rng);
       verdict.accepted = verdict.token == draft;
     } else {
+      apply_penalties(row, seq.params, seq.prompt(), output, eos_ids_);
       sampling_distribution(row, seq.params, p);
-      const VerifyDraws u = next_verify_draws(g.rng);
-      verdict = seq.draft_probabilities.empty()
-                    ? verify_point_draft(p, draft, u)
-                    : verify_draft(p, draft, std::span(seq.draft_probabilities).subspan(i * vocab, vocab), u);
+      verdict = verify_draft(p, draft, std::span(seq.draft_probabilities).subspan(i * vocab, vocab),
+                             next_verify_draws(g.rng));
     }
     if (!verdict.accepted) {
       g.token = verdict.token;
@@ -425,18 +427,24 @@ void Engine::emit_tokens(StepWork& work) {
     }
     std::vector<std::int32_t> emitted(seq.drafts.begin(), seq.drafts.begin() + g.accepted);
     std::int32_t token = tokens_[g.first_row + g.accepted];
+    std::vector<float> unpenalised;  // the row sample_token changes in place, for logprobs
     if (g.host_verified) {
       token = g.token;
       seq.rng = g.rng;
     } else if (output_rows_[g.first_row].kind == OutputRow::Kind::logits) {
       std::span<float> row(logits_.data() + g.first_row * vocab, vocab);
+      if (seq.params.logprobs >= 0) unpenalised.assign(row.begin(), row.end());
       token = sample_token(row, seq.params, seq.prompt(), seq.output(), eos_ids_, seq.rng);
     } else {
       seq.rng = row_rngs_[g.first_row + g.accepted];  // a draw per emitted token
     }
     emitted.push_back(token);
-    for (std::int32_t t : emitted) {
-      g.finish_reason = append_token(seq, t);
+    for (std::size_t i = 0; i < emitted.size(); ++i) {
+      g.finish_reason = append_token(seq, emitted[i]);
+      if (seq.params.logprobs >= 0) {  // token i came from row first_row + i, on the host (needs_host_sampling)
+        const float* row = unpenalised.empty() ? logits_.data() + (g.first_row + i) * vocab : unpenalised.data();
+        seq.logprobs.push_back(token_logprobs({row, vocab}, emitted[i], seq.params.logprobs));
+      }
       if (!g.finish_reason.empty()) break;  // the rest of the accepted drafts are not output
     }
     if (!seq.unforked_samples.empty() && seq.num_computed_tokens >= seq.num_prompt_tokens) fork_samples(seq);

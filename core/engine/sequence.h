@@ -12,6 +12,7 @@
 #include "core/sampling/sampler.h"
 #include "core/sampling/sequence_rng.h"
 #include "core/sampling/sampling_params.h"
+#include "core/sampling/logprobs.h"
 #include "core/tokenizer/streaming_decoder.h"
 #include "loom/block_hash.h"
 #include "loom/scheduler.h"
@@ -34,6 +35,7 @@ struct Sequence {
   SequenceRng rng{0};
   std::unique_ptr<StreamingDecoder> decoder;  // when the model has a tokenizer
   std::string text;                           // detokenized output so far
+  std::vector<TokenLogprobs> logprobs;        // per output token, when params.logprobs >= 0
   double arrival_s = 0, first_token_s = -1;   // seconds since the engine started
   std::size_t num_preemptions = 0;
   std::uint32_t failures_in_a_row = 0;  // plugin calls for it that threw since its last good step

@@ -178,6 +178,11 @@ const std::vector<std::pair<std::string, Setter>>& field_setters() {
          r.params.ignore_eos = v.get<bool>();
        }},
       {"n", [](const json& v, Request& r) { r.params.n = int32_in("n", v, 1, "an integer >= 1"); }},
+      {"logprobs",
+       [](const json& v, Request& r) {
+         // OpenAI's completions: the number of top log-probabilities per token; null = none.
+         r.params.logprobs = v.is_null() ? -1 : int32_in("logprobs", v, 0, "an integer 0 .. 20, or null");
+       }},
       {"arrival_time",
        [](const json& v, Request& r) {
          if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)

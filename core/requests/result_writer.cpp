@@ -30,6 +30,23 @@ ordered_json timings(const RequestResult& r) {
   return t;
 }
 
+// Per token: {"token_id", "logprob", "top_logprobs": [{"token_id", "logprob"}, ...]}; a
+// log-probability of -inf (a token the model cannot produce) is written as null.
+ordered_json logprobs_json(const std::vector<TokenLogprobs>& tokens) {
+  auto number = [](double x) { return std::isfinite(x) ? ordered_json(x) : ordered_json(nullptr); };
+  ordered_json list = ordered_json::array();
+  for (const TokenLogprobs& t : tokens) {
+    ordered_json entry;
+    entry["token_id"] = t.token;
+    entry["logprob"] = number(t.logprob);
+    ordered_json top = ordered_json::array();
+    for (const auto& [id, logprob] : t.top) top.push_back({{"token_id", id}, {"logprob", number(logprob)}});
+    entry["top_logprobs"] = std::move(top);
+    list.push_back(std::move(entry));
+  }
+  return list;
+}
+
 }  // namespace
 
 std::string format_result_line(const RequestResult& r) {
@@ -42,6 +59,7 @@ std::string format_result_line(const RequestResult& r) {
   if (r.finish_reason == "error" || !r.error.empty()) line["error"] = r.error;
   line["prompt_tokens"] = r.prompt_tokens;
   line["completion_tokens"] = r.token_ids.size();
+  if (r.logprobs) line["logprobs"] = logprobs_json(*r.logprobs);
   line["timings"] = timings(r);
   return line.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }

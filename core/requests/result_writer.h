@@ -5,9 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "core/sampling/logprobs.h"
 
 namespace loom {
 
@@ -21,6 +24,8 @@ struct RequestResult {
   std::string finish_reason;  // "stop" | "length" | "error"
   std::string error;          // why, when finish_reason == "error"
   std::size_t prompt_tokens = 0;
+  // When the request set logprobs: one entry per token of token_ids.
+  std::optional<std::vector<TokenLogprobs>> logprobs;
   // Seconds since the run started; first_token_s < 0 when no token was produced.
   double arrival_s = 0;
   double first_token_s = -1;

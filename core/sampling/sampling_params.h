@@ -23,6 +23,7 @@ struct SamplingParams {
   std::vector<std::string> stop;     // generation ends before one of these strings (not included in text)
   bool ignore_eos = false;           // keep going past the model's end-of-sequence token
   std::int32_t n = 1;                // independent samples of the same prompt
+  std::int32_t logprobs = -1;        // per generated token its log-probability and the top `logprobs`; -1 = none
 };
 
 }  // namespace loom

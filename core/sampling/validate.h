@@ -11,6 +11,7 @@ namespace loom {
 //   repetition_penalty  finite, > 0       presence/frequency_penalty  finite
 //   max_tokens    >= 0                    min_tokens          0 <= min_tokens <= max_tokens
 //   n             1 .. kMaxSamples        stop_token_ids      each >= 0
+//   logprobs      -1 (none) .. kMaxLogprobs
 // Returns normally when every field is acceptable.
 void validate(const SamplingParams& params);
 

@@ -28,7 +28,7 @@ TEST(JsonlRequest, EveryField) {
   Request r = parse_ok(
       R"({"id":"a","prompt":"Hi","max_tokens":7,"temperature":0.7,"top_p":0.9,"top_k":40,"min_p":0.05,)"
       R"("repetition_penalty":1.1,"presence_penalty":0.5,"frequency_penalty":0.25,"seed":18446744073709551615,)"
-      R"("stop":["\n\n","END"],"stop_token_ids":[2,7],"ignore_eos":true,"min_tokens":3,"n":4})");
+      R"("stop":["\n\n","END"],"stop_token_ids":[2,7],"ignore_eos":true,"min_tokens":3,"n":4,"logprobs":5})");
   EXPECT_EQ(r.id, "a");
   EXPECT_EQ(r.prompt, "Hi");
   EXPECT_TRUE(r.prompt_token_ids.empty());
@@ -46,6 +46,7 @@ TEST(JsonlRequest, EveryField) {
   EXPECT_TRUE(r.params.ignore_eos);
   EXPECT_EQ(r.params.min_tokens, 3);
   EXPECT_EQ(r.params.n, 4);
+  EXPECT_EQ(r.params.logprobs, 5);
 }
 
 TEST(JsonlRequest, DefaultsApplyWhereFieldsAreAbsentOrNull) {
@@ -176,7 +177,7 @@ TEST(JsonlRequest, ArrivalTimeIsSecondsFromTheStart) {
 
 TEST(JsonlRequest, AcceptedFieldsIncludeAlias) {
   auto fields = accepted_request_fields();
-  EXPECT_EQ(fields.size(), 19u);
+  EXPECT_EQ(fields.size(), 20u);
   EXPECT_NE(std::find(fields.begin(), fields.end(), "max_new_tokens"), fields.end());
 }
 

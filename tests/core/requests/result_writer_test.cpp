@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -57,6 +58,25 @@ TEST(ResultWriter, IndexOnlyWhenRequestHadSeveralSamples) {
   r.index = 2;
   json j = json::parse(format_result_line(r));
   EXPECT_EQ(j["index"], 2);
+}
+
+TEST(ResultWriter, LogprobsOnlyWhenAskedPerTokenWithTheTopAndMinusInfinityAsNull) {
+  RequestResult r = sample();
+  EXPECT_FALSE(json::parse(format_result_line(r)).contains("logprobs"));
+  r.token_ids = {10, 11};
+  r.logprobs = std::vector<TokenLogprobs>{{10, -0.25, {{10, -0.25}, {7, -1.5}}},
+                                          {11, -std::numeric_limits<double>::infinity(), {}}};
+  const json j = json::parse(format_result_line(r));
+  ASSERT_EQ(j["logprobs"].size(), 2u);
+  EXPECT_EQ(j["logprobs"][0]["token_id"], 10);
+  EXPECT_DOUBLE_EQ(j["logprobs"][0]["logprob"].get<double>(), -0.25);
+  EXPECT_EQ(j["logprobs"][0]["top_logprobs"][1]["token_id"], 7);
+  EXPECT_DOUBLE_EQ(j["logprobs"][0]["top_logprobs"][1]["logprob"].get<double>(), -1.5);
+  EXPECT_TRUE(j["logprobs"][1]["logprob"].is_null());
+  EXPECT_TRUE(j["logprobs"][1]["top_logprobs"].empty());
+  r.token_ids.clear();
+  r.logprobs = std::vector<TokenLogprobs>{};
+  EXPECT_EQ(json::parse(format_result_line(r))["logprobs"], json::array()) << "asked for, no token generated";
 }
 
 TEST(ResultWriter, ErrorResultAndMissingTimings) {

@@ -49,6 +49,8 @@ TEST(SamplingValidate, ErrorsNameTheField) {
   expect_rejected([](SamplingParams& p) { p.top_p = 1.5; }, "top_p");
   expect_rejected([&](SamplingParams& p) { p.top_p = nan; }, "top_p");
   expect_rejected([](SamplingParams& p) { p.top_k = -1; }, "top_k");
+  expect_rejected([](SamplingParams& p) { p.logprobs = 21; }, "logprobs");
+  expect_rejected([](SamplingParams& p) { p.logprobs = -2; }, "logprobs");
   expect_rejected([](SamplingParams& p) { p.min_p = -0.01; }, "min_p");
   expect_rejected([](SamplingParams& p) { p.min_p = 1.01; }, "min_p");
   expect_rejected([&](SamplingParams& p) { p.min_p = nan; }, "min_p");

@@ -1,0 +1,115 @@
+// Log-probabilities from the CPU engine on the real stories260K model against a float64 forward
+// pass (reference_forward) of prompt + output: each generated token's log-probability and the
+// top n, greedy and sampled, with n-gram drafts and preemption; and asking for them changes no
+// token.
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "core/config/config.h"
+#include "core/engine/engine.h"
+#include "core/io/model_loader.h"
+#include "reference_forward.h"
+#include "support/test_models.h"
+
+namespace loom::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const io::LoadedModel& stories() {
+  static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
+  return model;
+}
+
+std::vector<Request> requests(int count, int logprobs, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<Request> out;
+  for (int i = 0; i < count; ++i) {
+    Request r;
+    r.id = "r" + std::to_string(i);
+    r.prompt_token_ids = {1};
+    for (int j = 0; j < 4 + static_cast<int>(rng() % 20); ++j)
+      r.prompt_token_ids.push_back(static_cast<std::int32_t>(3 + rng() % 500));
+    r.params.max_tokens = 12 + static_cast<int>(rng() % 20);
+    r.params.ignore_eos = true;
+    r.params.logprobs = logprobs;
+    if (i % 2 == 1) {
+      r.params.temperature = 0.8;
+      r.params.seed = 40 + i;
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+std::map<std::string, RequestResult> run(const std::vector<Request>& batch, const std::vector<std::string>& overrides) {
+  if (!fs::exists(test_models_dir() / "stories260K.bin")) {
+    ADD_FAILURE() << "shared models not found at " << test_models_dir() << "; set LOOM_TEST_MODELS";
+    return {};
+  }
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  Engine engine(config, registry, stories(), std::nullopt);
+  for (const Request& r : batch) engine.submit(r);
+  std::map<std::string, RequestResult> out;
+  for (int steps = 0; engine.has_unfinished() && steps < 100000; ++steps)
+    for (RequestResult& result : engine.step()) {
+      EXPECT_NE(result.finish_reason, "error") << result.error;
+      out[result.id] = std::move(result);
+    }
+  return out;
+}
+
+// Every token's log-probability and top n against log softmax of the float64 logits at its position.
+void expect_reference_logprobs(const Request& request, const RequestResult& result, int top_n) {
+  ASSERT_TRUE(result.logprobs.has_value()) << request.id;
+  ASSERT_EQ(result.logprobs->size(), result.token_ids.size()) << request.id;
+  std::vector<std::int32_t> tokens = request.prompt_token_ids;
+  tokens.insert(tokens.end(), result.token_ids.begin(), result.token_ids.end());
+  const auto logits = reference_logits(stories(), tokens);
+  for (std::size_t i = 0; i < result.token_ids.size(); ++i) {
+    const std::vector<double>& row = logits[request.prompt_token_ids.size() - 1 + i];
+    double max = -INFINITY, sum = 0;
+    for (double x : row) max = std::max(max, x);
+    for (double x : row) sum += std::exp(x - max);
+    auto reference = [&](std::int32_t id) { return row[id] - max - std::log(sum); };
+    const TokenLogprobs& got = (*result.logprobs)[i];
+    EXPECT_EQ(got.token, result.token_ids[i]);
+    EXPECT_NEAR(got.logprob, reference(got.token), 1e-4) << request.id << " token " << i;
+    ASSERT_EQ(got.top.size(), static_cast<std::size_t>(top_n));
+    for (const auto& [id, logprob] : got.top) EXPECT_NEAR(logprob, reference(id), 1e-4) << request.id << " top " << id;
+    if (request.params.temperature == 0.0) {
+      EXPECT_EQ(got.top.front().first, got.token) << "greedy picks the top";
+    }
+  }
+}
+
+TEST(Logprobs, EachTokensAndTheTopFiveMatchAFloat64ForwardGreedyAndSampled) {
+  const auto batch = requests(8, 5, 1);
+  const auto with = run(batch, {});
+  for (const Request& r : batch) expect_reference_logprobs(r, with.at(r.id), 5);
+}
+
+TEST(Logprobs, AskingForThemChangesNoTokenWithDraftsOrUnderPreemption) {
+  const auto batch = requests(12, 3, 2), without = requests(12, -1, 2);
+  const auto plain = run(without, {});
+  const std::vector<std::vector<std::string>> variants = {
+      {},
+      {"speculative.plugin=ngram", "speculative.num_draft_tokens=3"},
+      {"kv.block_size=4", "kv.num_blocks=40", "engine.max_num_batched_tokens=16", "scheduler.output_reserve=0"}};
+  for (const auto& overrides : variants) {
+    const auto with = run(batch, overrides);
+    for (const Request& r : batch) {
+      EXPECT_EQ(with.at(r.id).token_ids, plain.at(r.id).token_ids) << r.id;
+      EXPECT_FALSE(plain.at(r.id).logprobs.has_value());
+      expect_reference_logprobs(r, with.at(r.id), 3);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace loom::testing
