@@ -26,6 +26,7 @@ TokenLogprobs token_logprobs(std::span<const float> logits, std::int32_t token, 
   out.logprob = token >= 0 && static_cast<std::size_t>(token) < logits.size() ? logprob(token) : kNegInf;
   const std::size_t n =
       std::min<std::size_t>(static_cast<std::size_t>(std::clamp(top_n, 0, kMaxLogprobs)), logits.size());
+  if (n == 0) return out;  // no ranking to make (and no vocabulary-sized scratch per token)
   std::vector<std::int32_t> ids(logits.size());
   for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int32_t>(i);
   std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(),
