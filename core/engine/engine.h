@@ -27,8 +27,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/config/config.h"
@@ -68,6 +70,17 @@ struct EngineStats {
 
 // One step as benchmarks account for it (bytes moved and flops): tokens through the model,
 // sampling rows, context tokens whose K/V attention read, and (query, key) pairs it scored.
+// What a sample still running has produced so far, for streaming (Engine::visit_progress).
+struct SampleProgress {
+  const std::string& request_id;
+  std::int32_t index;
+  std::span<const std::int32_t> token_ids;  // generated so far
+  // The generated text that can no longer change: all of it, less any end that could still
+  // become a stop string (and all of it before min_tokens, when stop strings are set).
+  std::string_view text;
+  std::span<const TokenLogprobs> logprobs;  // per token of token_ids, when the request asked
+};
+
 struct StepRecord {
   std::uint32_t tokens = 0;
   std::uint32_t rows = 0;
@@ -88,6 +101,15 @@ class Engine {
   void submit(const Request& request);
 
   bool has_unfinished() const { return !sequences_.empty() || !finished_.empty(); }
+
+  // Stops every sample of `request_id` that has not finished (a server's client went away): its
+  // blocks are released, plugins told, and its result, finish_reason "abort" with the tokens so
+  // far, comes from the next step(). Returns the number of samples stopped. (engine_streaming.cpp)
+  std::size_t abort(const std::string& request_id);
+  // Calls `visit` for each unfinished sample that has generated a token, in arrival order.
+  void visit_progress(const std::function<void(const SampleProgress&)>& visit) const;
+  std::size_t num_running() const;  // samples whose KV is (partly) computed
+  std::size_t num_waiting() const;  // samples waiting to be scheduled, preempted ones included
 
   // Runs one step and returns the results of the sequences that finished during it. A plugin
   // that throws does not end the run: its failure is contained to the step or the sequence
