@@ -234,6 +234,26 @@ std::span<const std::string> accepted_request_fields() {
   return names;
 }
 
+std::string apply_sampling_fields(const json& object, SamplingParams& params) {
+  static const std::vector<std::string> not_sampling = {"id", "prompt", "prompt_token_ids", "arrival_time"};
+  try {
+    if (object.contains("max_tokens") && object.contains("max_new_tokens") && !object.at("max_tokens").is_null() &&
+        !object.at("max_new_tokens").is_null())
+      fail("give either \"max_tokens\" or its alias \"max_new_tokens\", not both");
+    Request request;
+    request.params = params;
+    for (const auto& [name, setter] : field_setters()) {
+      if (std::find(not_sampling.begin(), not_sampling.end(), name) != not_sampling.end()) continue;
+      auto it = object.find(name);
+      if (it != object.end() && !it->is_null()) setter(*it, request);
+    }
+    params = request.params;
+    return "";
+  } catch (const LineProblem& problem) {
+    return problem.message;
+  }
+}
+
 std::variant<Request, std::string> parse_jsonl_request(std::string_view line, const SamplingParams& defaults) {
   try {
     json object = parse_object(line);

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <variant>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/requests/request.h"
 
 namespace loom {
@@ -17,6 +19,12 @@ namespace loom {
 // Returns the reason the line is bad instead, without the "source:line: " prefix, e.g.
 // `"temperature" must be a number, got a string ("hot")`.
 std::variant<Request, std::string> parse_jsonl_request(std::string_view line, const SamplingParams& defaults);
+
+// Sets `params` from the fields of `object` that are sampling parameters (max_tokens ... logprobs,
+// as a request line spells them; null counts as absent) and leaves every other field alone. For
+// `loom serve`, whose requests carry them beside fields of their own. Returns the first problem
+// ("" when none), worded as for a request line.
+std::string apply_sampling_fields(const nlohmann::json& object, SamplingParams& params);
 
 // The field names a request line may use, in the order docs/requests.md lists them.
 std::span<const std::string> accepted_request_fields();

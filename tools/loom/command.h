@@ -22,5 +22,6 @@ int run_generate(std::span<const std::string> args);
 int run_bench(std::span<const std::string> args);
 int run_ab(std::span<const std::string> args);
 int run_workload(std::span<const std::string> args);
+int run_serve(std::span<const std::string> args);
 
 }  // namespace loom::cli

@@ -14,6 +14,7 @@ using loom::cli::Command;
 
 const Command kCommands[] = {
     {"generate", "generate for every request of a text or JSONL file; JSONL results", loom::cli::run_generate},
+    {"serve", "an OpenAI-compatible HTTP server: completions, chat, streaming, metrics", loom::cli::run_serve},
     {"plugins", "list the plugins found, or describe one (--describe NAME)", loom::cli::run_plugins},
     {"ab", "one workload under two or more configs: hit rate, TTFT, report and plot", loom::cli::run_ab},
     {"bench", "offline throughput on random prompts: tokens/s, TTFT/TPOT, bandwidth", loom::cli::run_bench},
