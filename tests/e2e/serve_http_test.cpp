@@ -72,6 +72,7 @@ class Served {
                                  text_model ? io::load_hf_model(text_model_dir()) : stories(), std::move(tokenizer));
     model_.name = "m";
     model_.max_model_len = engine_->max_model_len();
+    model_.vocab_size = static_cast<std::size_t>(engine_->model().config().vocab_size);
     model_.defaults.max_tokens = 16;
     model_.tokenizer = engine_->tokenizer() ? &*engine_->tokenizer() : nullptr;
     model_.chat = serve::ChatTemplate::for_model(engine_->model().config().architecture, model_.tokenizer);
@@ -529,6 +530,39 @@ TEST(ServeProcess, SigtermFinishesTheRunningStreamAndExitsZero) {
   EXPECT_EQ(tokens, 300u) << "the running request finished in full";
   EXPECT_NE(server.log().find("stopped by SIGTERM"), std::string::npos) << server.log();
   fs::remove_all(dir);
+}
+
+TEST(ServeProcess, BenchAgainstTheServerCountsEveryTokenAtAPoissonRateAndAllAtOnce) {
+  ServerProcess server("--config " + stories_config() + " --port 0");
+  ASSERT_NE(server.port(), 0) << server.log();
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  for (const std::string rate : {"200", "inf"}) {
+    const LoomRun run = run_loom(
+        "bench --server " + url + " --rate " + rate + " --num-prompts 24 --input-len 8:32 --output-len 16 --json",
+        "2>/dev/null");
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    const json report = json::parse(run.output);
+    EXPECT_EQ(report["model"], "stories260K");
+    EXPECT_EQ(report["completed"], 24);
+    EXPECT_EQ(report["output_tokens"], 24 * 16) << "every streamed token counted once";
+    EXPECT_GT(report["ttft_ms"]["p50"].get<double>(), 0);
+    EXPECT_LE(report["ttft_ms"]["p50"].get<double>(), report["e2e_ms"]["p50"].get<double>());
+    EXPECT_GT(report["output_tok_s"].get<double>(), 0);
+  }
+  const std::string served = http_call(server.port(), "GET", "/metrics").body;
+  EXPECT_EQ(metric(served, "loom:generation_tokens_total{model_name=\"stories260K\"}"), 2 * 24 * 16);
+  EXPECT_EQ(server.terminate(), 0);
+}
+
+TEST(ServeProcess, BenchAgainstNoServerIsAClearErrorWithExitCode2) {
+  boost::asio::io_context context;
+  boost::asio::ip::tcp::acceptor closed(context, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const std::string port = std::to_string(closed.local_endpoint().port());
+  closed.close();
+  const LoomRun run = run_loom("bench --server http://127.0.0.1:" + port + " --num-prompts 2");
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_NE(run.output.find("cannot reach it"), std::string::npos) << run.output;
+  EXPECT_EQ(run_loom("bench --server localhost --num-prompts 2").exit_code, 2);
 }
 
 TEST(ServeProcess, APortAlreadyTakenIsAClearErrorWithExitCode2BeforeTheModelLoads) {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <optional>
 #include <iostream>
+#include <limits>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -27,6 +28,7 @@
 #include "tools/loom/random_requests.h"
 #include "tools/loom/roofline.h"
 #include "tools/loom/run_summary.h"
+#include "tools/loom/server_bench.h"
 
 namespace loom::cli {
 
@@ -213,13 +215,14 @@ nlohmann::ordered_json report(Engine& engine, const Workload& w, const Measured&
 }  // namespace
 
 int run_bench(std::span<const std::string> args) {
-  std::string config_file, input_len = "100:1024", output_len = "100:1024", report_dir, input_file;
+  std::string config_file, input_len = "100:1024", output_len = "100:1024", report_dir, input_file, server, rate = "inf";
+  double slo_ttft_ms = 1000, slo_tpot_ms = 100;
   std::vector<std::string> overrides, plugin_dirs, runs;
   int num_prompts = 256;
   std::uint64_t seed = 0;
   bool json = false, accept_failures = false;
   po::options_description options("loom bench");
-  options.add_options()("config", po::value(&config_file)->required(), "the run's TOML config")(
+  options.add_options()("config", po::value(&config_file), "the run's TOML config (not with --server)")(
       "num-prompts", po::value(&num_prompts), "prompts submitted at once (1 = single-sequence decode)")(
       "input-len", po::value(&input_len), "prompt length: N or MIN:MAX (uniform)")(
       "output-len", po::value(&output_len), "tokens generated per prompt: N or MIN:MAX (uniform, EOS ignored)")(
@@ -233,15 +236,45 @@ int run_bench(std::span<const std::string> args) {
       "accept-failures", po::bool_switch(&accept_failures), "exit 0 even when requests failed (default: exit 3)")(
       "report", po::value(&report_dir),
       "instead of a workload, run the report's experiments (step time by phase, prefill latency, KV memory, "
-      "with and without the KV cache) and write DIR/report.md with SVG plots");
+      "with and without the KV cache) and write DIR/report.md with SVG plots")(
+      "server", po::value(&server),
+      "http://HOST:PORT: benchmark that running server (loom serve, vLLM, ...) online instead of an engine of "
+      "its own: random prompts streamed at --rate")(
+      "rate", po::value(&rate)->default_value(rate), "with --server: requests per second, Poisson arrivals; inf: all at once")(
+      "slo-ttft-ms", po::value(&slo_ttft_ms)->default_value(slo_ttft_ms), "with --server: goodput's TTFT objective")(
+      "slo-tpot-ms", po::value(&slo_tpot_ms)->default_value(slo_tpot_ms), "with --server: goodput's TPOT objective");
   add_set_option(options, overrides);
   add_plugin_dir_option(options, plugin_dirs);
   po::variables_map vm;
   if (!parse_or_help("bench",
                      "loom bench --config FILE [--num-prompts N] [--input-len A:B] [--output-len A:B] [--run N,A:B,C:D "
-                     "...] [--input FILE] [--json] [--accept-failures] | loom bench --config FILE --report DIR",
+                     "...] [--input FILE] [--json] [--accept-failures] | loom bench --config FILE --report DIR | loom bench "
+                     "--server http://HOST:PORT [--rate R] [--num-prompts N] [--input-len A:B] [--output-len A:B]",
                      options, {}, args, vm))
     return 0;
+  if (!server.empty()) {
+    for (const char* engine_option : {"config", "run", "input", "report", "set", "plugin-dir", "accept-failures"})
+      if (vm.count(engine_option) && !vm[engine_option].defaulted())
+        throw UsageError(std::string("--server benchmarks a running server; leave out --") + engine_option);
+    ServerBenchOptions o;
+    o.url = server;
+    try {
+      o.rate = rate == "inf" ? std::numeric_limits<double>::infinity() : std::stod(rate);
+    } catch (const std::exception&) {
+      throw UsageError("--rate " + rate + ": expected requests per second (a number > 0) or inf");
+    }
+    if (!(o.rate > 0)) throw UsageError("--rate " + rate + ": expected requests per second (a number > 0) or inf");
+    if (num_prompts < 1) throw UsageError("--num-prompts must be at least 1");
+    o.num_prompts = num_prompts;
+    o.input = parse_range(input_len, "--input-len");
+    o.output = parse_range(output_len, "--output-len");
+    o.seed = seed;
+    o.slo_ttft_ms = slo_ttft_ms;
+    o.slo_tpot_ms = slo_tpot_ms;
+    o.json = json;
+    return run_server_bench(o);
+  }
+  if (config_file.empty()) throw UsageError("give --config FILE (or --server URL to benchmark a running server)");
   if (!report_dir.empty()) {
     for (const char* workload_option : {"run", "num-prompts", "input-len", "output-len", "input", "json"})
       if (vm.count(workload_option) && !vm[workload_option].defaulted())

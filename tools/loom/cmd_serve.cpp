@@ -82,6 +82,7 @@ int run_serve(std::span<const std::string> args) {
   serve::ServedModel served;
   served.name = served_name.empty() ? default_model_name(model_path_of(setup.config)) : served_name;
   served.max_model_len = engine.max_model_len();
+  served.vocab_size = static_cast<std::size_t>(engine.model().config().vocab_size);
   served.defaults = sampling_defaults(setup.config);
   served.tokenizer = engine.tokenizer() ? &*engine.tokenizer() : nullptr;
   served.chat = chat_template(chat, engine);

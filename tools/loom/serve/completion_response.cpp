@@ -131,14 +131,16 @@ std::string usage_chunk_body(const ResponseHead& head, const Usage& usage) {
                {"usage", usage_json(usage)}});
 }
 
-std::string models_body(const std::string& model, std::int64_t created, std::size_t max_model_len) {
+std::string models_body(const std::string& model, std::int64_t created, std::size_t max_model_len,
+                        std::size_t vocab_size) {
   return dump({{"object", "list"},
                {"data", json::array({{{"id", model},
                                       {"object", "model"},
                                       {"created", created},
                                       {"owned_by", "loom"},
                                       {"root", model},
-                                      {"max_model_len", max_model_len}}})}});
+                                      {"max_model_len", max_model_len},
+                                      {"vocab_size", vocab_size}}})}});
 }
 
 }  // namespace loom::serve

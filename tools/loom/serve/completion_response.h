@@ -48,7 +48,8 @@ std::string chunk_body(const ResponseHead& head, const ChoiceOutput& delta, cons
 // The last chunk of a stream with stream_options.include_usage: no choices, the usage.
 std::string usage_chunk_body(const ResponseHead& head, const Usage& usage);
 
-// GET /v1/models.
-std::string models_body(const std::string& model, std::int64_t created, std::size_t max_model_len);
+// GET /v1/models; vocab_size is Loom's own field (loom bench --server draws prompts from it).
+std::string models_body(const std::string& model, std::int64_t created, std::size_t max_model_len,
+                        std::size_t vocab_size);
 
 }  // namespace loom::serve

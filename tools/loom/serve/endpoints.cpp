@@ -220,7 +220,7 @@ bool handle_request(std::string_view method, std::string_view target, const std:
     }
     if (path == "/v1/models") {
       if (!get) throw ApiError(405, "use GET for /v1/models");
-      return exchange.respond(200, kJson, models_body(model.name, unix_now(), model.max_model_len));
+      return exchange.respond(200, kJson, models_body(model.name, unix_now(), model.max_model_len, model.vocab_size));
     }
     if (path == "/metrics") {
       if (!get) throw ApiError(405, "use GET for /metrics");

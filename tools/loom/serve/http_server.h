@@ -37,6 +37,7 @@ struct ServerOptions {
 struct ServedModel {
   std::string name;  // "model" in requests and responses
   std::size_t max_model_len = 0;
+  std::size_t vocab_size = 0;
   SamplingParams defaults;               // [sampling] of the config
   const Tokenizer* tokenizer = nullptr;  // null: prompts as token ids only
   std::optional<ChatTemplate> chat;      // null: /v1/chat/completions answers 400
