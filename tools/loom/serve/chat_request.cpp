@@ -19,7 +19,8 @@ std::string content_of(const json& message, std::size_t i) {
   if (!it->is_array()) throw ApiError(400, where + ": \"content\" must be a text or a list of parts", "messages");
   std::string text;
   for (const json& part : *it) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part.at("text").is_string())
+    const auto type = part.is_object() ? part.find("type") : part.end();
+    if (type == part.end() || *type != "text" || !part.contains("text") || !part.at("text").is_string())
       throw ApiError(400, where + ": only text parts ({\"type\": \"text\", \"text\": ...}) are supported", "messages");
     text += part.at("text").get<std::string>();
   }
