@@ -4,6 +4,7 @@
 
 #include "core/config/byte_size.h"
 #include "core/engine/engine_services.h"
+#include "core/engine/prefix_cache_gate.h"
 #include "core/model/config_adapters.h"
 #include "core/model/cpu_model.h"
 #include "core/model/cuda_model_factory.h"
@@ -184,6 +185,10 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   plugins_ = make_engine_plugins(config, resolved, info, std::move(runner), std::move(drafter), services);
   for (std::uint32_t rank = 0; rank < num_ranks; ++rank) plugins_.parallel->init_rank(rank);  // shares loaded
   cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
+  scheduler_allocator_ = std::make_unique<PrefixCacheGate>(*plugins_.allocator, [this](sdk::SeqId id) {
+    auto it = sequences_.find(id);
+    return it != sequences_.end() && it->second.needs_prompt_logprobs();
+  });
   // Verify steps of a few sequences come in padded sizes of up to 16 tokens (1 + k each): their
   // graphs are captured now, not inside the first steps that draft (tens of ms each on a GPU).
   if (plugins_.drafter)
@@ -234,6 +239,11 @@ void Engine::submit(const Request& request) {
       prompt = request.prompt_token_ids;
     }
     validate(request.params);
+    // The CUDA model's work buffers hold a few logit rows per sequence, not one per prompt token.
+    if (request.params.prompt_logprobs >= 0 && model_->device().kind != sdk::DeviceKind::cpu)
+      throw RequestError(
+          "prompt_logprobs are computed by the CPU engine only, so far: leave the field out, or "
+          "serve the model with [engine] device = \"cpu\"");
     if (prompt.empty()) throw RequestError("the prompt is empty");
     const auto vocab = static_cast<std::int32_t>(model_->config().vocab_size);
     for (std::int32_t id : prompt)
@@ -271,7 +281,7 @@ void Engine::submit(const Request& request) {
     seq.rng = SequenceRng(derive_seed(base, static_cast<std::uint64_t>(i)));
     if (tokenizer_) seq.decoder = std::make_unique<StreamingDecoder>(*tokenizer_, seq.prompt());
     seq.arrival_s = now_s();
-    if (request.params.max_tokens == 0) {
+    if (request.params.max_tokens == 0 && request.params.prompt_logprobs < 0) {
       std::vector<RequestResult> done;
       finish(seq, "length", done);
       finished_.insert(finished_.end(), done.begin(), done.end());
@@ -331,6 +341,7 @@ void Engine::finish(Sequence& seq, const std::string& reason, std::vector<Reques
   result.finish_reason = reason;
   result.prompt_tokens = seq.num_prompt_tokens;
   if (seq.params.logprobs >= 0) result.logprobs = std::move(seq.logprobs);
+  if (seq.params.prompt_logprobs >= 0) result.prompt_logprobs = std::move(seq.prompt_logprobs);
   result.arrival_s = seq.arrival_s;
   result.first_token_s = seq.first_token_s;
   result.finish_s = now_s();

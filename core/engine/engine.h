@@ -163,6 +163,13 @@ class Engine {
     std::vector<sdk::AttentionSeq> layout;
     std::vector<const sdk::ScheduledSeq*> scheduled_of;  // the plan entry of each layout entry
     std::vector<RowGroup> groups;
+    struct PromptRow {  // a logit row for a prompt log-probability (Sequence::prompt_logprobs)
+      Sequence* seq = nullptr;
+      std::size_t position = 0;  // the row's position: it gives token position + 1's log-probability
+      std::int32_t batch_index = 0;  // the position's token in the step's batch
+    };
+    std::vector<PromptRow> prompt_rows;  // logit rows first_prompt_row.., after the groups' rows
+    std::size_t first_prompt_row = 0;
     std::vector<sdk::SeqId> loading;                               // sequences whose KV the connector loads
     std::vector<std::pair<sdk::SeqId, std::string>> seq_failures;  // handled after the step
     bool failed(sdk::SeqId id) const;
@@ -214,6 +221,7 @@ class Engine {
   std::optional<Tokenizer> tokenizer_;
   EnginePlugins plugins_;
   std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<sdk::KvAllocator> scheduler_allocator_;  // the allocator through a PrefixCacheGate
   sdk::StepBudget budget_;
   std::size_t max_model_len_ = 0;
   std::uint64_t seed_ = 0;

@@ -66,7 +66,9 @@ std::vector<RequestResult> Engine::step() {
 void Engine::offer_external_kv() {
   for (auto& [id, seq] : sequences_) {
     seq.loadable_from = seq.num_loadable_tokens = 0;
-    if (!plugins_.connector || seq.state != sdk::SeqState::waiting || seq.external_kv_failed) continue;
+    if (!plugins_.connector || seq.state != sdk::SeqState::waiting || seq.external_kv_failed ||
+        seq.needs_prompt_logprobs())
+      continue;
     try_call("kv_connector.num_loadable_tokens()", [&] {
       const std::size_t local = plugins_.allocator->num_cached_prefix_tokens(seq.tokens);
       const std::size_t bs = stats_.block_size;
@@ -147,7 +149,7 @@ void Engine::schedule(StepWork& work) {
     views.push_back(view);
   }
   step_wide("scheduler.schedule()", [&] {
-    work.plan = plugins_.scheduler->schedule(views, *plugins_.allocator, budget_, tick_);
+    work.plan = plugins_.scheduler->schedule(views, *scheduler_allocator_, budget_, tick_);
     check_plan(work.plan);
   });
   for (const sdk::RejectedSeq& rejected : work.plan.rejected) {
@@ -217,6 +219,9 @@ void Engine::lay_out_batch(StepWork& work) {
       stats_.recomputed_tokens += std::min(end, seq.ever_computed_tokens) - s.start;
     seq.ever_computed_tokens = std::max(seq.ever_computed_tokens, end);
     if (s.num_loaded_tokens > 0) work.loading.push_back(s.id);
+    if (seq.needs_prompt_logprobs() && s.start <= seq.prompt_logprobs.size())
+      for (std::size_t p = seq.prompt_logprobs.size(); p < std::min(end, seq.num_prompt_tokens - 1); ++p)
+        work.prompt_rows.push_back({&seq, p, static_cast<std::int32_t>(a.q_start + p - s.start)});
     if (s.start + s.num_tokens == seq.tokens.size()) {
       // The last token's row, then one row after each draft: the target's token at each place.
       work.groups.push_back({&seq, work.logit_rows.size(), s.num_lookahead_tokens, 0, {}});
@@ -224,6 +229,8 @@ void Engine::lay_out_batch(StepWork& work) {
         work.logit_rows.push_back(static_cast<std::int32_t>(a.q_start + s.num_tokens - 1 + r));
     }
   }
+  work.first_prompt_row = work.logit_rows.size();
+  for (const StepWork::PromptRow& r : work.prompt_rows) work.logit_rows.push_back(r.batch_index);
   stats_.batched_tokens += work.tokens.size();
   if (step_log_) {
     StepRecord record;
@@ -303,6 +310,7 @@ void Engine::run_model(StepWork& work) {
       row_rngs_[r] = rng;  // the stream after this row's draws
     }
   }
+  for (std::size_t r = work.first_prompt_row; r < rows; ++r) output_rows_[r].kind = OutputRow::Kind::logits;
   if (logits_.size() < rows * vocab) logits_.resize(rows * vocab);
   step_wide("model.forward() (attention plugin)", [&] {
     model_->forward({work.tokens, work.positions, work.layout, work.logit_rows}, *plugins_.attention, cache_->view());
@@ -418,9 +426,21 @@ void Engine::adapt_drafts(Sequence& seq, std::size_t proposed, std::size_t accep
 
 void Engine::emit_tokens(StepWork& work) {
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
+  for (std::size_t i = 0; i < work.prompt_rows.size(); ++i) {
+    Sequence& seq = *work.prompt_rows[i].seq;
+    const std::size_t p = work.prompt_rows[i].position;
+    if (work.failed(seq.id) || seq.prompt_logprobs.size() != p) continue;
+    const std::span<const float> row(logits_.data() + (work.first_prompt_row + i) * vocab, vocab);
+    seq.prompt_logprobs.push_back(token_logprobs(row, seq.tokens[p + 1], seq.params.prompt_logprobs));
+  }
   for (RowGroup& g : work.groups) {
     Sequence& seq = *g.seq;
     if (work.failed(seq.id)) continue;  // its step did not count: no token
+    if (seq.params.max_tokens == 0) {   // asked only for the prompt's log-probabilities
+      if (!seq.unforked_samples.empty()) fork_samples(seq);
+      g.finish_reason = "length";
+      continue;
+    }
     if (g.lookahead > 0 && plugins_.drafter) {
       try_call("drafter.on_accepted()", [&] { plugins_.drafter->on_accepted(seq.id, g.accepted); });
       adapt_drafts(seq, g.lookahead, g.accepted);
@@ -457,6 +477,7 @@ void Engine::emit_tokens(StepWork& work) {
 void Engine::fork_samples(Sequence& parent) {
   for (Sequence& sample : parent.unforked_samples) {
     const sdk::SeqId id = sample.id;
+    sample.prompt_logprobs = parent.prompt_logprobs;  // computed with the prompt, shared by every sample
     if (try_call("kv_allocator.fork()", [&] { plugins_.allocator->fork(parent.id, id, tick_); }).empty()) {
       sample.state = sdk::SeqState::running;
       sample.num_computed_tokens = sample.num_prompt_tokens - 1;

@@ -36,6 +36,9 @@ struct Sequence {
   std::unique_ptr<StreamingDecoder> decoder;  // when the model has a tokenizer
   std::string text;                           // detokenized output so far
   std::vector<TokenLogprobs> logprobs;        // per output token, when params.logprobs >= 0
+  // Per prompt token after the first, when params.prompt_logprobs >= 0: entry i is token i + 1's,
+  // from the logits at position i. Filled as the prompt is computed (never from a cached prefix).
+  std::vector<TokenLogprobs> prompt_logprobs;
   double arrival_s = 0, first_token_s = -1;   // seconds since the engine started
   std::size_t num_preemptions = 0;
   std::uint32_t failures_in_a_row = 0;  // plugin calls for it that threw since its last good step
@@ -69,6 +72,10 @@ struct Sequence {
   std::vector<sdk::BlockHash> hashed_blocks;  // block_hashes' cache
 
   std::size_t num_output_tokens() const { return tokens.size() - num_prompt_tokens; }
+  // Prompt log-probabilities are asked for and not all computed yet.
+  bool needs_prompt_logprobs() const {
+    return params.prompt_logprobs >= 0 && prompt_logprobs.size() + 1 < num_prompt_tokens;
+  }
   std::span<const std::int32_t> prompt() const { return {tokens.data(), num_prompt_tokens}; }
   std::span<const std::int32_t> output() const { return {tokens.data() + num_prompt_tokens, num_output_tokens()}; }
 };

@@ -183,6 +183,11 @@ const std::vector<std::pair<std::string, Setter>>& field_setters() {
          // OpenAI's completions: the number of top log-probabilities per token; null = none.
          r.params.logprobs = v.is_null() ? -1 : int32_in("logprobs", v, 0, "an integer 0 .. 20, or null");
        }},
+      {"prompt_logprobs",
+       [](const json& v, Request& r) {
+         // vLLM's: the same for each prompt token after the first.
+         r.params.prompt_logprobs = int32_in("prompt_logprobs", v, 0, "an integer 0 .. 20, or null");
+       }},
       {"arrival_time",
        [](const json& v, Request& r) {
          if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)

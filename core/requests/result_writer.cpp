@@ -60,6 +60,7 @@ std::string format_result_line(const RequestResult& r) {
   line["prompt_tokens"] = r.prompt_tokens;
   line["completion_tokens"] = r.token_ids.size();
   if (r.logprobs) line["logprobs"] = logprobs_json(*r.logprobs);
+  if (r.prompt_logprobs) line["prompt_logprobs"] = logprobs_json(*r.prompt_logprobs);
   line["timings"] = timings(r);
   return line.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }

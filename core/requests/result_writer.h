@@ -26,6 +26,8 @@ struct RequestResult {
   std::size_t prompt_tokens = 0;
   // When the request set logprobs: one entry per token of token_ids.
   std::optional<std::vector<TokenLogprobs>> logprobs;
+  // When the request set prompt_logprobs: one entry per prompt token after the first.
+  std::optional<std::vector<TokenLogprobs>> prompt_logprobs;
   // Seconds since the run started; first_token_s < 0 when no token was produced.
   double arrival_s = 0;
   double first_token_s = -1;

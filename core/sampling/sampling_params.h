@@ -24,6 +24,7 @@ struct SamplingParams {
   bool ignore_eos = false;           // keep going past the model's end-of-sequence token
   std::int32_t n = 1;                // independent samples of the same prompt
   std::int32_t logprobs = -1;        // per generated token its log-probability and the top `logprobs`; -1 = none
+  std::int32_t prompt_logprobs = -1; // the same for each prompt token after the first (vLLM's); -1 = none
 };
 
 }  // namespace loom

@@ -29,6 +29,8 @@ void validate(const SamplingParams& p) {
   if (p.top_k < 0) reject("top_k", p.top_k, "top_k >= 0 (0 = all tokens)");
   if (p.logprobs < -1 || p.logprobs > kMaxLogprobs)
     reject("logprobs", p.logprobs, "0 <= logprobs <= 20 (or absent)");
+  if (p.prompt_logprobs < -1 || p.prompt_logprobs > kMaxLogprobs)
+    reject("prompt_logprobs", p.prompt_logprobs, "0 <= prompt_logprobs <= 20 (or absent)");
   if (!(p.min_p >= 0.0 && p.min_p <= 1.0)) reject("min_p", p.min_p, "0 <= min_p <= 1");
   if (!(p.repetition_penalty > 0.0) || !std::isfinite(p.repetition_penalty)) {
     reject("repetition_penalty", p.repetition_penalty, "a finite number > 0 (1 = off)");

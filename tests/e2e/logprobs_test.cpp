@@ -111,5 +111,86 @@ TEST(Logprobs, AskingForThemChangesNoTokenWithDraftsOrUnderPreemption) {
   }
 }
 
+// Each prompt token after the first against log softmax of the float64 logits at the position
+// before it.
+void expect_reference_prompt_logprobs(const Request& request, const RequestResult& result, int top_n) {
+  ASSERT_TRUE(result.prompt_logprobs.has_value()) << request.id;
+  const std::vector<std::int32_t>& prompt = request.prompt_token_ids;
+  ASSERT_EQ(result.prompt_logprobs->size(), prompt.size() - 1) << request.id;
+  const auto logits = reference_logits(stories(), prompt);
+  for (std::size_t i = 0; i + 1 < prompt.size(); ++i) {
+    const std::vector<double>& row = logits[i];
+    double max = -INFINITY, sum = 0;
+    for (double x : row) max = std::max(max, x);
+    for (double x : row) sum += std::exp(x - max);
+    auto reference = [&](std::int32_t id) { return row[id] - max - std::log(sum); };
+    const TokenLogprobs& got = (*result.prompt_logprobs)[i];
+    EXPECT_EQ(got.token, prompt[i + 1]);
+    EXPECT_NEAR(got.logprob, reference(got.token), 1e-4) << request.id << " prompt token " << i + 1;
+    ASSERT_EQ(got.top.size(), static_cast<std::size_t>(top_n));
+    for (const auto& [id, logprob] : got.top) EXPECT_NEAR(logprob, reference(id), 1e-4) << request.id << " top " << id;
+  }
+}
+
+std::vector<Request> with_prompt_logprobs(std::vector<Request> batch, int top_n, int max_tokens) {
+  for (Request& r : batch) {
+    r.params.prompt_logprobs = top_n;
+    r.params.max_tokens = max_tokens;
+  }
+  return batch;
+}
+
+TEST(PromptLogprobs, EachPromptTokenMatchesAFloat64ForwardInChunksAndWithoutOutput) {
+  const auto batch = with_prompt_logprobs(requests(6, -1, 3), 2, 4);
+  for (const auto& overrides : std::vector<std::vector<std::string>>{{}, {"engine.max_num_batched_tokens=5"}}) {
+    const auto got = run(batch, overrides);
+    for (const Request& r : batch) expect_reference_prompt_logprobs(r, got.at(r.id), 2);
+  }
+  const auto scoring = with_prompt_logprobs(requests(3, -1, 4), 1, 0);  // lm-eval style: the prompt only
+  const auto scored = run(scoring, {});
+  for (const Request& r : scoring) {
+    EXPECT_TRUE(scored.at(r.id).token_ids.empty());
+    EXPECT_EQ(scored.at(r.id).finish_reason, "length");
+    expect_reference_prompt_logprobs(r, scored.at(r.id), 1);
+  }
+}
+
+TEST(PromptLogprobs, APromptWhosePrefixIsCachedIsStillComputedWholeAndItsTokensAreUnchanged) {
+  // Request b repeats a's prompt: without the gate it would take a's blocks from the prefix cache
+  // and have no logits for them.
+  std::vector<Request> batch = requests(1, -1, 5);
+  for (int i = 0; i < 40; ++i) batch[0].prompt_token_ids.push_back(3 + (i * 37) % 500);
+  Request b = batch[0];
+  b.id = "b";
+  b.params.prompt_logprobs = 3;
+  const std::vector<std::string> overrides = {"kv.block_size=4", "engine.max_num_seqs=1"};
+  const auto plain = run({batch[0],
+                          [&] {
+                            Request c = batch[0];
+                            c.id = "c";
+                            return c;
+                          }()},
+                         overrides);
+  const auto got = run({batch[0], b}, overrides);
+  expect_reference_prompt_logprobs(b, got.at("b"), 3);
+  EXPECT_EQ(got.at("b").token_ids, plain.at("c").token_ids);
+  EXPECT_FALSE(got.at(batch[0].id).prompt_logprobs.has_value());
+}
+
+TEST(PromptLogprobs, EverySampleOfAnNRequestCarriesThePromptsLogprobs) {
+  std::vector<Request> batch = with_prompt_logprobs(requests(1, -1, 6), 2, 3);
+  batch[0].params.n = 3;
+  batch[0].params.temperature = 1.0;
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", {});
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  Engine engine(config, registry, stories(), std::nullopt);
+  engine.submit(batch[0]);
+  std::vector<RequestResult> results;
+  for (int steps = 0; engine.has_unfinished() && steps < 1000; ++steps)
+    for (RequestResult& r : engine.step()) results.push_back(std::move(r));
+  ASSERT_EQ(results.size(), 3u);
+  for (const RequestResult& r : results) expect_reference_prompt_logprobs(batch[0], r, 2);
+}
+
 }  // namespace
 }  // namespace loom::testing

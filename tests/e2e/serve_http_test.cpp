@@ -357,6 +357,59 @@ TEST(ServeCompletions, LogprobsOfEachTokenAreTheEnginesWithTheTopAlternatives) {
   EXPECT_EQ(lp["text_offset"][0], 0);
 }
 
+TEST(ServeCompletions, EchoWithLogprobsScoresThePromptAsAnEvaluationHarnessAsks) {
+  Served server({}, {}, /*text_model=*/true);
+  Request r;
+  r.id = "score";
+  r.prompt = "The capital of France is Paris";
+  r.params.max_tokens = 0;
+  r.params.prompt_logprobs = 1;
+  const RequestResult expected = offline({r}, true).at("score#0");
+  ASSERT_TRUE(expected.prompt_logprobs.has_value());
+  const json reply = completion(
+      server.port(), {{"prompt", *r.prompt}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 1}, {"temperature", 0}});
+  const json& choice = reply["choices"][0];
+  EXPECT_EQ(choice["text"], *r.prompt) << "echo with nothing generated: the prompt";
+  const json& lp = choice["logprobs"];
+  const std::size_t prompt_tokens = expected.prompt_logprobs->size() + 1;
+  ASSERT_EQ(lp["tokens"].size(), prompt_tokens);
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null()) << "the first prompt token has no log-probability";
+  for (std::size_t i = 1; i < prompt_tokens; ++i)
+    EXPECT_DOUBLE_EQ(lp["token_logprobs"][i].get<double>(), (*expected.prompt_logprobs)[i - 1].logprob) << i;
+  EXPECT_EQ(reply["usage"]["completion_tokens"], 0);
+  const HttpReply streamed = http_call(server.port(), "POST", "/v1/completions",
+                                       json{{"prompt", "x"}, {"echo", true}, {"logprobs", 1}, {"stream", true}}.dump());
+  EXPECT_EQ(streamed.status, 400) << "echo with logprobs is answered whole";
+}
+
+TEST(ServeCompletions, PromptLogprobsComeInVllmsFormatWithTheChoice) {
+  Served server;
+  Request r = greedy("p", prompt_of(5), 3);
+  r.params.prompt_logprobs = 2;
+  const RequestResult expected = offline({r}).at("p#0");
+  for (const bool stream : {false, true}) {
+    const json body = {
+        {"prompt", prompt_of(5)}, {"max_tokens", 3}, {"ignore_eos", true}, {"prompt_logprobs", 2}, {"stream", stream}};
+    const HttpReply reply = http_call(server.port(), "POST", "/v1/completions", body.dump());
+    json choice;
+    if (stream) {
+      const std::vector<std::string> events = sse_data(reply.body);
+      ASSERT_GE(events.size(), 2u);
+      choice = json::parse(events[events.size() - 2])["choices"][0];  // the last chunk carries them
+    } else {
+      choice = json::parse(reply.body)["choices"][0];
+    }
+    const json& list = choice["prompt_logprobs"];
+    ASSERT_EQ(list.size(), prompt_of(5).size()) << reply.body;
+    EXPECT_TRUE(list[0].is_null());
+    for (std::size_t i = 1; i < list.size(); ++i) {
+      const TokenLogprobs& want = (*expected.prompt_logprobs)[i - 1];
+      EXPECT_DOUBLE_EQ(list[i][std::to_string(want.token)]["logprob"].get<double>(), want.logprob);
+      EXPECT_LE(list[i].size(), 3u) << "the token and its top 2";
+    }
+  }
+}
+
 TEST(ServeCompletions, NSamplesOfSeveralPromptsComeInPromptMajorOrderAndRepeatWithTheirSeed) {
   Served server;
   const json body = {{"prompt", {prompt_of(0), prompt_of(1)}},
@@ -508,13 +561,14 @@ TEST(ServeProcess, SigtermFinishesTheRunningStreamAndExitsZero) {
   spec.config.vocab_size = 512;
   spec.config.max_position_embeddings = 512;
   io::write_random_model(spec, dir);
-  ServerProcess server("--model " + dir.string() + " --port 0 --served-model-name slow");
+  // A long shutdown timeout: under a sanitizer the stream takes many times longer.
+  ServerProcess server("--model " + dir.string() + " --port 0 --served-model-name slow --shutdown-timeout 600");
   ASSERT_NE(server.port(), 0) << server.log();
   HttpReply streamed;
   std::thread client([&] {
     streamed =
         http_call(server.port(), "POST", "/v1/completions",
-                  json{{"prompt", prompt_of(4)}, {"max_tokens", 300}, {"ignore_eos", true}, {"stream", true}}.dump());
+                  json{{"prompt", prompt_of(4)}, {"max_tokens", 100}, {"ignore_eos", true}, {"stream", true}}.dump());
   });
   const bool running = wait_for_metric(server.port(), "loom:num_requests_running{model_name=\"slow\"}", 1);
   EXPECT_EQ(server.terminate(), 0) << server.log();
@@ -527,7 +581,7 @@ TEST(ServeProcess, SigtermFinishesTheRunningStreamAndExitsZero) {
   std::size_t tokens = 0;
   for (std::size_t e = 0; e + 1 < events.size(); ++e)
     tokens += json::parse(events[e])["choices"][0]["token_ids"].size();
-  EXPECT_EQ(tokens, 300u) << "the running request finished in full";
+  EXPECT_EQ(tokens, 100u) << "the running request finished in full";
   EXPECT_NE(server.log().find("stopped by SIGTERM"), std::string::npos) << server.log();
   fs::remove_all(dir);
 }

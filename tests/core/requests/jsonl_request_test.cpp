@@ -177,7 +177,7 @@ TEST(JsonlRequest, ArrivalTimeIsSecondsFromTheStart) {
 
 TEST(JsonlRequest, AcceptedFieldsIncludeAlias) {
   auto fields = accepted_request_fields();
-  EXPECT_EQ(fields.size(), 20u);
+  EXPECT_EQ(fields.size(), 21u);
   EXPECT_NE(std::find(fields.begin(), fields.end(), "max_new_tokens"), fields.end());
 }
 

@@ -79,11 +79,12 @@ CompletionRequest parse_completion_request(std::string_view body, const Sampling
   if (std::string problem = apply_sampling_fields(object, params); !problem.empty()) throw ApiError(400, problem);
   check_unsupported_sampling(object, params);
   request.options.wants_logprobs = params.logprobs >= 0;
+  request.options.prompt_logprobs = params.prompt_logprobs >= 0;
+  // Echo with logprobs lists the prompt's tokens too (lm-evaluation-harness scores prompts so).
   if (request.options.echo && params.logprobs >= 0)
-    throw ApiError(400,
-                   "\"echo\" with \"logprobs\" needs the prompt's log-probabilities, which Loom does not compute "
-                   "yet: drop one of them",
-                   "echo");
+    params.prompt_logprobs = std::max(params.prompt_logprobs, params.logprobs);
+  if (request.options.echo && params.logprobs >= 0 && request.options.stream)
+    throw ApiError(400, "\"echo\" with \"logprobs\" is answered whole, not streamed: drop \"stream\"", "stream");
   request.prompts = prompts_of(object.at("prompt"));
   for (Request& r : request.prompts) r.params = params;
   return request;

@@ -18,6 +18,7 @@ struct ResponseOptions {
   bool echo = false;              // the prompt's text before each choice's text
   bool return_token_ids = false;  // each choice carries prompt_token_ids and token_ids (vLLM)
   bool wants_logprobs = false;    // completions: "logprobs" set; chat: "logprobs": true
+  bool prompt_logprobs = false;   // vLLM's "prompt_logprobs": each choice carries the prompt's
 };
 
 struct CompletionRequest {

@@ -22,10 +22,21 @@ json bytes_of(const std::string& text) {
 
 // Completions' logprobs: parallel lists of tokens, their log-probabilities, the top ones and
 // their offsets in the text.
-json completion_logprobs(const ChoiceOutput& c, const TokenText& token_text) {
+json completion_logprobs(const ChoiceOutput& c, const ResponseOptions& options, const TokenText& token_text) {
   json tokens = json::array(), token_logprobs = json::array(), top = json::array(), offsets = json::array();
   std::size_t offset = c.text_offset;
-  for (const TokenLogprobs& lp : c.logprobs) {
+  std::vector<TokenLogprobs> listed;
+  if (options.echo && c.prompt_first_token >= 0) {  // the prompt's tokens first, the first without one
+    const std::string text = token_text(c.prompt_first_token);
+    tokens.push_back(text);
+    token_logprobs.push_back(nullptr);
+    top.push_back(nullptr);
+    offsets.push_back(offset);
+    offset += text.size();
+    listed = c.prompt_logprobs;
+  }
+  listed.insert(listed.end(), c.logprobs.begin(), c.logprobs.end());
+  for (const TokenLogprobs& lp : listed) {
     const std::string text = token_text(lp.token);
     tokens.push_back(text);
     token_logprobs.push_back(finite(lp.logprob));
@@ -59,7 +70,23 @@ json finish_reason(const ChoiceOutput& c) { return c.finish_reason.empty() ? jso
 json logprobs_of(const ResponseHead& head, const ChoiceOutput& c, const ResponseOptions& options,
                  const TokenText& token_text) {
   if (!options.wants_logprobs) return nullptr;
-  return head.chat ? chat_logprobs(c, token_text) : completion_logprobs(c, token_text);
+  return head.chat ? chat_logprobs(c, token_text) : completion_logprobs(c, options, token_text);
+}
+
+// vLLM's prompt_logprobs: null for the first prompt token, then {"<id>": {"logprob",
+// "decoded_token"}} with the token's own entry and its top alternatives.
+void add_prompt_logprobs(json& choice, const ChoiceOutput& c, const ResponseOptions& options,
+                         const TokenText& token_text) {
+  if (!options.prompt_logprobs || c.prompt_first_token < 0) return;
+  json list = json::array({nullptr});
+  for (const TokenLogprobs& lp : c.prompt_logprobs) {
+    json entry = json::object();
+    for (const auto& [id, value] : lp.top)
+      entry[std::to_string(id)] = {{"logprob", finite(value)}, {"decoded_token", token_text(id)}};
+    entry[std::to_string(lp.token)] = {{"logprob", finite(lp.logprob)}, {"decoded_token", token_text(lp.token)}};
+    list.push_back(std::move(entry));
+  }
+  choice["prompt_logprobs"] = std::move(list);
 }
 
 void add_token_ids(json& choice, const ChoiceOutput& c, const ResponseOptions& options) {
@@ -91,6 +118,7 @@ std::string response_body(const ResponseHead& head, const std::vector<ChoiceOutp
     else
       choice["text"] = c.text;
     add_token_ids(choice, c, options);
+    add_prompt_logprobs(choice, c, options, token_text);
     list.push_back(std::move(choice));
   }
   return dump({{"id", head.id},
@@ -115,6 +143,7 @@ std::string chunk_body(const ResponseHead& head, const ChoiceOutput& delta, cons
     choice["text"] = delta.text;
   }
   add_token_ids(choice, delta, options);
+  add_prompt_logprobs(choice, delta, options, token_text);
   return dump({{"id", head.id},
                {"object", head.chat ? "chat.completion.chunk" : "text_completion"},
                {"created", head.created},

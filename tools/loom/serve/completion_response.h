@@ -32,6 +32,10 @@ struct ChoiceOutput {
   std::string finish_reason;                   // "" while it goes on
   std::vector<std::int32_t> prompt_token_ids;  // with return_token_ids: the first chunk, or the response
   std::size_t text_offset = 0;                 // where `text` starts in the choice's whole text (logprobs' text_offset)
+  // The prompt's log-probabilities, with the choice's end: the prompt's first token (which has
+  // none) and one entry per later prompt token. Echo lists them before the output's.
+  std::int32_t prompt_first_token = -1;
+  std::vector<TokenLogprobs> prompt_logprobs;
 };
 
 struct Usage {

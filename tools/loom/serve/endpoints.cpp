@@ -77,6 +77,7 @@ void open_choice(ChoiceOutput& output, const Generation& g) {
   const std::size_t prompt = output.index / g.samples_per_prompt;
   if (g.options.echo) output.text = g.echo[prompt] + output.text;
   if (g.options.return_token_ids) output.prompt_token_ids = g.prompt_ids[prompt];
+  if (!g.prompt_ids[prompt].empty()) output.prompt_first_token = g.prompt_ids[prompt].front();
 }
 
 void count_usage(Usage& usage, const ChoiceEvent& e, const Generation& g) {
@@ -102,6 +103,7 @@ bool whole_response(Generation& g, ResponseStream& stream, const std::shared_ptr
       c.token_ids.insert(c.token_ids.end(), e.output.token_ids.begin(), e.output.token_ids.end());
       c.logprobs.insert(c.logprobs.end(), e.output.logprobs.begin(), e.output.logprobs.end());
       if (!e.output.finish_reason.empty()) c.finish_reason = e.output.finish_reason;
+      if (!e.output.prompt_logprobs.empty()) c.prompt_logprobs = std::move(e.output.prompt_logprobs);
       if (!e.error.empty()) errors[e.output.index] = e.error;
       count_usage(usage, e, g);
     }
@@ -140,6 +142,9 @@ bool streamed_response(Generation& g, ResponseStream& stream, const std::shared_
       ChoiceOutput& out = e.output;
       const bool first = !opened[out.index];
       if (first) open_choice(out, g);
+      // A stream's prompt_logprobs come with the choice's last chunk.
+      out.prompt_first_token =
+          out.prompt_logprobs.empty() ? -1 : g.prompt_ids[out.index / g.samples_per_prompt].front();
       opened[out.index] = true;
       out.text_offset = offsets[out.index];
       for (const TokenLogprobs& lp : out.logprobs) offsets[out.index] += token_text(lp.token).size();

@@ -183,6 +183,7 @@ void EngineLoop::send_result(const RequestResult& r) {
   if (r.logprobs && r.logprobs->size() > sent.tokens)
     event.output.logprobs.assign(r.logprobs->begin() + static_cast<std::ptrdiff_t>(sent.tokens), r.logprobs->end());
   if (r.text.size() > sent.text) event.output.text = r.text.substr(sent.text);
+  if (r.prompt_logprobs) event.output.prompt_logprobs = *r.prompt_logprobs;
   event.output.finish_reason = r.finish_reason;
   event.error = r.error;
   event.prompt_tokens = r.prompt_tokens;
