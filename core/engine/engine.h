@@ -241,6 +241,7 @@ class Engine {
   std::vector<OutputRow> output_rows_;
   std::vector<SequenceRng> row_rngs_;  // each sampled row's stream after its draw; kept if the step counts
   std::vector<std::int32_t> tokens_;
+  std::vector<TokenLogprobs> row_logprobs_;  // rows whose OutputRow::logprobs >= 0 (read_logprobs)
 };
 
 }  // namespace loom

@@ -18,7 +18,7 @@ namespace {
 bool needs_host_sampling(const Sequence& seq) {
   const SamplingParams& p = seq.params;
   return p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 ||
-         seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens)) || p.logprobs >= 0;
+         seq.num_output_tokens() < static_cast<std::size_t>(std::max(0, p.min_tokens));
 }
 
 // A sequence about to decode takes drafts (verified_on_host says where they are checked).
@@ -27,7 +27,7 @@ bool takes_drafts(const Sequence& seq) {
 }
 
 // Drafts are verified where the logits are (on the GPU for a GPU run) unless the sequence needs
-// the host sampler (penalties, min_tokens, logprobs): see Engine::run_model.
+// the host sampler (penalties, min_tokens): see Engine::run_model.
 bool verified_on_host(const Sequence& seq) { return needs_host_sampling(seq); }
 
 }  // namespace
@@ -307,6 +307,7 @@ void Engine::run_model(StepWork& work) {
         row.kind = OutputRow::Kind::sample;
         row.uniform = rng.next_uniform();
       }
+      if (row.kind != OutputRow::Kind::logits) row.logprobs = seq.params.logprobs;  // where the logits are
       row_rngs_[r] = rng;  // the stream after this row's draws
     }
   }
@@ -315,6 +316,10 @@ void Engine::run_model(StepWork& work) {
   step_wide("model.forward() (attention plugin)", [&] {
     model_->forward({work.tokens, work.positions, work.layout, work.logit_rows}, *plugins_.attention, cache_->view());
     model_->read_outputs(output_rows_, std::span<float>(logits_.data(), rows * vocab), tokens_);
+    if (std::any_of(output_rows_.begin(), output_rows_.end(), [](const OutputRow& r) { return r.logprobs >= 0; })) {
+      row_logprobs_.resize(rows);
+      model_->read_logprobs(output_rows_, tokens_, row_logprobs_);
+    }
   });
 }
 
@@ -360,7 +365,7 @@ void Engine::commit_kv(StepWork& work) {
   }
 }
 
-// For sequences the host sampler must see (penalties, min_tokens, logprobs): each draft against
+// For sequences the host sampler must see (penalties, min_tokens): each draft against
 // the target's distribution at its position, given the output so far and the drafts accepted
 // before it (penalties and min_tokens see them). Greedy and point-mass drafts: the token is
 // chosen as without drafts (one draw when sampled) and the draft stands if it is that token (the
@@ -461,7 +466,11 @@ void Engine::emit_tokens(StepWork& work) {
     emitted.push_back(token);
     for (std::size_t i = 0; i < emitted.size(); ++i) {
       g.finish_reason = append_token(seq, emitted[i]);
-      if (seq.params.logprobs >= 0) {  // token i came from row first_row + i, on the host (needs_host_sampling)
+      // Token i came from row first_row + i: its log-probability was computed where the logits
+      // are (read_logprobs), or is computed here from the row the host sampled.
+      if (seq.params.logprobs >= 0 && output_rows_[g.first_row + i].kind != OutputRow::Kind::logits) {
+        seq.logprobs.push_back(std::move(row_logprobs_[g.first_row + i]));
+      } else if (seq.params.logprobs >= 0) {
         const float* row = unpenalised.empty() ? logits_.data() + (g.first_row + i) * vocab : unpenalised.data();
         seq.logprobs.push_back(token_logprobs({row, vocab}, emitted[i], seq.params.logprobs));
       }

@@ -137,6 +137,14 @@ void CpuModel::read_outputs(std::span<const OutputRow> rows, std::span<float> lo
   clock_.mark("sampling + copies");
 }
 
+void CpuModel::read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
+                             std::span<TokenLogprobs> out) {
+  const std::size_t vocab = static_cast<std::size_t>(model_.config.vocab_size);
+  for (std::size_t r = 0; r < rows.size(); ++r)
+    if (rows[r].logprobs >= 0)
+      out[r] = token_logprobs({step_logits_.data() + r * vocab, vocab}, tokens[r], rows[r].logprobs);
+}
+
 void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache,
                        std::span<float> logits) {
   if (logits.size() < batch.logit_rows.size() * static_cast<std::size_t>(model_.config.vocab_size))

@@ -53,6 +53,8 @@ class CpuModel final : public Model {
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
   void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                     std::span<std::int32_t> tokens) override;
+  void read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
+                     std::span<TokenLogprobs> out) override;
 
   // Runs the batch; writes logits [logit_rows.size(), vocab] into `logits`. Throws
   // RequestError for a token id outside the vocabulary (naming it), before computing anything.

@@ -333,6 +333,12 @@ void CudaModel::logits_and_greedy(const Step& step) {
   mark("argmax + copies");
 }
 
+void CudaModel::read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
+                              std::span<TokenLogprobs> out) {
+  logprobs_.read(buffers_->logits(), static_cast<int>(config_.vocab_size), rows, static_cast<std::size_t>(last_rows_),
+                 tokens, out, stream_.get());
+}
+
 void CudaModel::read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                              std::span<std::int32_t> tokens) {
   const std::size_t vocab = static_cast<std::size_t>(config_.vocab_size);

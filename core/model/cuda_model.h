@@ -23,6 +23,7 @@
 
 #include "core/io/model_weights.h"
 #include "core/model/cuda_graph_cache.h"
+#include "core/model/cuda_logprobs.h"
 #include "core/model/cuda_model_factory.h"
 #include "core/model/cuda_rope_table.h"
 #include "core/model/cuda_step_timer.h"
@@ -53,6 +54,8 @@ class CudaModel final : public Model {
   void prepare_step(int num_tokens, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
   void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                     std::span<std::int32_t> tokens) override;
+  void read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
+                     std::span<TokenLogprobs> out) override;
 
   // Number of CUDA graphs captured so far (one per padded decode batch size and attention variant).
   std::size_t num_graphs() const { return graphs_.size(); }
@@ -102,6 +105,7 @@ class CudaModel final : public Model {
   std::unique_ptr<CudaStepTimer> timer_;
   bool fused_decode_ = false;  // one-token steps use the fused GEMVs (see attention_block)
   bool fused_rope_ = false;    // ... and the QKV GEMV applies RoPE (no layer has a QK-norm)
+  CudaLogprobs logprobs_;
   StepIo last_host_io_{};      // where the last forward's results arrive on the host
   int last_rows_ = 0;
 };

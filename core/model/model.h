@@ -15,6 +15,7 @@
 #include "core/model/forward_batch.h"
 #include "core/model/kv_cache.h"
 #include "core/model/phase_times.h"
+#include "core/sampling/logprobs.h"
 #include "core/sampling/sampling_params.h"
 #include "core/sampling/speculative_verify.h"
 #include "loom/attention.h"
@@ -37,6 +38,7 @@ struct OutputRow {
   std::int32_t draft = 0;                  // verify: the draft token at this row's position
   std::span<const float> draft_q;          // verify: the drafter's probabilities, a vocabulary's worth
   VerifyDraws draws;                       // verify: the sequence's next two draws
+  std::int32_t logprobs = -1;              // greedy, sample, verify: >= 0 asks read_logprobs for the top this many
 };
 
 class Model {
@@ -72,6 +74,12 @@ class Model {
   // logits[r * vocab, (r + 1) * vocab); otherwise sets tokens[r] to the token rows[r] asks for.
   virtual void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                             std::span<std::int32_t> tokens) = 0;
+
+  // After read_outputs: for each row r whose rows[r].logprobs >= 0, out[r] = the log-probability
+  // of tokens[r] and the top rows[r].logprobs of row r's logits (token_logprobs'
+  // contract), computed where the logits are; other entries are left alone.
+  virtual void read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
+                             std::span<TokenLogprobs> out) = 0;
 
   // Device time spent in forward passes since the last reset (GPU: measured with events; CPU: 0),
   // and, when profiling was asked for (LOOM_PROFILE=1), a per-phase breakdown (GPU: device time;

@@ -68,4 +68,9 @@ void PipelineModel::read_outputs(std::span<const OutputRow> rows, std::span<floa
   stages_.back()->read_outputs(rows, logits, tokens);
 }
 
+void PipelineModel::read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
+                                  std::span<TokenLogprobs> out) {
+  stages_.back()->read_logprobs(rows, tokens, out);
+}
+
 }  // namespace loom

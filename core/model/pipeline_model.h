@@ -35,6 +35,8 @@ class PipelineModel final : public Model {
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
   void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                     std::span<std::int32_t> tokens) override;
+  void read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
+                     std::span<TokenLogprobs> out) override;
 
  private:
   sdk::Parallel& parallel_;

@@ -40,7 +40,8 @@ std::vector<Request> stories_requests(int count) {
 
 std::map<std::string, std::vector<std::int32_t>> run(const io::LoadedModel& model, const std::vector<Request>& requests,
                                                      std::vector<std::string> overrides, EngineStats* stats = nullptr) {
-  if (std::none_of(overrides.begin(), overrides.end(), [](const std::string& o) { return o.starts_with("model.dtype="); }))
+  if (std::none_of(overrides.begin(), overrides.end(),
+                   [](const std::string& o) { return o.starts_with("model.dtype="); }))
     overrides.push_back("model.dtype=fp16");
   Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
   PluginRegistry registry(PluginRegistry::default_search_path());
@@ -109,30 +110,28 @@ TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
   ASSERT_TRUE(have_stories()) << "shared models not found at " << test_models_dir() << "; set LOOM_TEST_MODELS";
   const CpuBaseline& cpu = cpu_baseline();
   ASSERT_EQ(cpu.tokens.size(), cpu.requests.size());
-  expect_each_variant_follows_the_cpu(cpu.model, cpu.requests, cpu.tokens,
-                                      {
-                                          {"engine.device=cuda", "kv.block_size=16"},
-                                          {"engine.device=cuda", "kv.block_size=32"},
-                                          {"engine.device=cuda", "engine.cuda_graphs=false"},
-                                          {"engine.device=cuda", "engine.max_num_seqs=1"},
-                                          {"engine.device=cuda", "engine.max_num_batched_tokens=7"},
-                                          {"engine.device=cuda", "kv.prefix_caching=false"},
-                                          // Preemption: admission by projected need would avoid it in so small a pool without the reserve off.
-                                          {"engine.device=cuda", "kv.block_size=16", "scheduler.output_reserve=0",
-                                           "kv.num_blocks=40"},
-                                          // Verify steps of up to 1 + 4 tokens a sequence, graphed and eager.
-                                          {"engine.device=cuda", "speculative.plugin=ngram"},
-                                          {"engine.device=cuda", "speculative.plugin=ngram", "engine.cuda_graphs=false"},
-                                          {"engine.device=cuda", "speculative.plugin=ngram", "scheduler.output_reserve=0",
-                                           "kv.num_blocks=40"},
-                                          // A draft model beside the target (stories260K drafting for itself).
-                                          {"engine.device=cuda", "speculative.plugin=draft_model", stories_draft()},
-                                          {"engine.device=cuda", "speculative.plugin=draft_model", stories_draft(),
-                                           "engine.cuda_graphs=false", "scheduler.output_reserve=0", "kv.num_blocks=40"},
-                                          // The offload tier: preempted and evicted blocks copied to the host and back.
-                                          {"engine.device=cuda", "kv_connector.plugin=offload", "scheduler.output_reserve=0",
-                                           "kv.num_blocks=40"},
-                                      });
+  expect_each_variant_follows_the_cpu(
+      cpu.model, cpu.requests, cpu.tokens,
+      {
+          {"engine.device=cuda", "kv.block_size=16"},
+          {"engine.device=cuda", "kv.block_size=32"},
+          {"engine.device=cuda", "engine.cuda_graphs=false"},
+          {"engine.device=cuda", "engine.max_num_seqs=1"},
+          {"engine.device=cuda", "engine.max_num_batched_tokens=7"},
+          {"engine.device=cuda", "kv.prefix_caching=false"},
+          // Preemption: admission by projected need would avoid it in so small a pool without the reserve off.
+          {"engine.device=cuda", "kv.block_size=16", "scheduler.output_reserve=0", "kv.num_blocks=40"},
+          // Verify steps of up to 1 + 4 tokens a sequence, graphed and eager.
+          {"engine.device=cuda", "speculative.plugin=ngram"},
+          {"engine.device=cuda", "speculative.plugin=ngram", "engine.cuda_graphs=false"},
+          {"engine.device=cuda", "speculative.plugin=ngram", "scheduler.output_reserve=0", "kv.num_blocks=40"},
+          // A draft model beside the target (stories260K drafting for itself).
+          {"engine.device=cuda", "speculative.plugin=draft_model", stories_draft()},
+          {"engine.device=cuda", "speculative.plugin=draft_model", stories_draft(), "engine.cuda_graphs=false",
+           "scheduler.output_reserve=0", "kv.num_blocks=40"},
+          // The offload tier: preempted and evicted blocks copied to the host and back.
+          {"engine.device=cuda", "kv_connector.plugin=offload", "scheduler.output_reserve=0", "kv.num_blocks=40"},
+      });
 }
 
 // A draft model is loaded before the target's KV pool is sized: its weights, work buffers and KV
@@ -144,10 +143,10 @@ TEST(EngineOnGpu, ADraftModelsMemoryIsTakenFromTheKvPool) {
   const std::vector<Request> one(cpu.requests.begin(), cpu.requests.begin() + 1);
   EngineStats plain, drafting;
   run(cpu.model, one, {"engine.device=cuda"}, &plain);
-  const auto tokens = run(cpu.model, one,
-                          {"engine.device=cuda", "speculative.plugin=draft_model", stories_draft(),
-                           "speculative.kv_tokens=1000000"},
-                          &drafting);
+  const auto tokens =
+      run(cpu.model, one,
+          {"engine.device=cuda", "speculative.plugin=draft_model", stories_draft(), "speculative.kv_tokens=1000000"},
+          &drafting);
   EXPECT_FALSE(tokens.at(one[0].id).empty());
   const std::uint64_t draft_kv_blocks = 1000000ull / plain.block_size;  // the draft is the target: same blocks
   std::printf("KV pool: %llu blocks alone, %llu beside a draft model with a %llu-block KV cache\n",
@@ -203,9 +202,10 @@ TEST(EngineOnGpu, FirstDifferencesAreWhatSixteenBitStorageExplainsOverRandomProm
       EXPECT_LE(gap, storage_bound) << name << ": " << r.id << ", " << r.prompt_token_ids.size() << " prompt tokens";
       EXPECT_LE(gap_like, 0.03) << name << ": " << r.id << " parts from the CPU that stores as " << name;
     }
-    std::printf("%s: %d of %zu continuations differ from the fp32 CPU (largest gap %.4f, %s); %d from the CPU that "
-                "stores as %s (largest gap %.4f)\n",
-                name, differ, requests.size(), worst, worst_case.c_str(), differ_like, name, worst_like);
+    std::printf(
+        "%s: %d of %zu continuations differ from the fp32 CPU (largest gap %.4f, %s); %d from the CPU that "
+        "stores as %s (largest gap %.4f)\n",
+        name, differ, requests.size(), worst, worst_case.c_str(), differ_like, name, worst_like);
   }
 }
 
@@ -219,15 +219,15 @@ TEST(EngineOnGpu, TheOutOfTreeExampleAttentionBackendFollowsTheCpuEngine) {
   const char* dir = std::getenv("LOOM_TEST_EXAMPLE_PLUGINS");  // set by tools/device/gpu_suite.sh
   const std::string simple =
       "attention.plugin=" + std::string(dir ? dir : LOOM_EXAMPLE_PLUGIN_DIR) + "/libloom_attention_simple.so";
-  expect_each_variant_follows_the_cpu(cpu.model, cpu.requests, cpu.tokens,
-                                      {
-                                          {simple, "engine.device=cuda", "kv.block_size=16"},
-                                          {simple, "engine.device=cuda", "engine.cuda_graphs=false"},
-                                          {simple, "engine.device=cuda", "engine.max_num_batched_tokens=7"},
-                                          {simple, "engine.device=cuda", "kv.block_size=32", "kv.prefix_caching=false"},
-                                          {simple, "engine.device=cuda", "kv.block_size=16", "scheduler.output_reserve=0",
-                                           "kv.num_blocks=40"},
-                                      });
+  expect_each_variant_follows_the_cpu(
+      cpu.model, cpu.requests, cpu.tokens,
+      {
+          {simple, "engine.device=cuda", "kv.block_size=16"},
+          {simple, "engine.device=cuda", "engine.cuda_graphs=false"},
+          {simple, "engine.device=cuda", "engine.max_num_batched_tokens=7"},
+          {simple, "engine.device=cuda", "kv.block_size=32", "kv.prefix_caching=false"},
+          {simple, "engine.device=cuda", "kv.block_size=16", "scheduler.output_reserve=0", "kv.num_blocks=40"},
+      });
 }
 
 TEST(EngineOnGpu, SeededSamplingRunsOnTheDeviceReproduciblyBesidePenalisedRows) {
@@ -294,6 +294,69 @@ TEST(EngineOnGpu, SeededSamplingRunsOnTheDeviceReproduciblyBesidePenalisedRows) 
   for (const Request& r : requests) differ += first.at(r.id) != greedy_out.at(r.id);
   std::printf("sampled on the GPU: %d of %zu requests differ from greedy\n", differ, requests.size());
   EXPECT_GE(differ, static_cast<int>(requests.size()) / 2);
+}
+
+// Every result of `requests` on `overrides`' engine, by id.
+std::map<std::string, RequestResult> results_of(const io::LoadedModel& model, const std::vector<Request>& requests,
+                                                const std::vector<std::string>& overrides) {
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  Engine engine(config, registry, model, std::nullopt);
+  for (const Request& r : requests) engine.submit(r);
+  std::map<std::string, RequestResult> out;
+  for (int steps = 0; engine.has_unfinished() && steps < 100000; ++steps)
+    for (RequestResult& result : engine.step()) out[result.id] = std::move(result);
+  return out;
+}
+
+TEST(EngineOnGpu, LogprobsComputedOnTheDeviceChangeNoTokenAndFollowTheCpus) {
+  // Rows that ask for log-probabilities sample on the device as the others do (kernel
+  // row_logprobs reads the same logits): the tokens are those of the run without them, greedy
+  // rows' best alternative is their token, and the first token's log-probability, from the
+  // prompt alone, is the CPU engine's up to 16-bit rounding.
+  LOOM_REQUIRE_GPU();
+  const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
+  auto requests = stories_requests(16);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    requests[i].params.max_tokens = 12;
+    if (i % 2 == 1) {
+      requests[i].params.temperature = 0.9;
+      requests[i].params.seed = 7 + i;
+    }
+  }
+  auto asking = requests;
+  for (Request& r : asking) r.params.logprobs = 4;
+  const std::vector<std::string> gpu = {"engine.device=cuda", "model.dtype=fp16"};
+  const auto plain = results_of(model, requests, gpu);
+  const auto with = results_of(model, asking, gpu);
+  const auto drafted =
+      results_of(model, asking, {"engine.device=cuda", "model.dtype=fp16", "speculative.plugin=ngram"});
+  const auto cpu = results_of(model, asking, {"engine.device=cpu"});
+  double worst = 0;
+  for (const Request& r : asking) {
+    const RequestResult& got = with.at(r.id);
+    EXPECT_EQ(got.token_ids, plain.at(r.id).token_ids) << r.id;
+    ASSERT_TRUE(got.logprobs.has_value());
+    ASSERT_EQ(got.logprobs->size(), got.token_ids.size()) << r.id;
+    for (std::size_t i = 0; i < got.token_ids.size(); ++i) {
+      const TokenLogprobs& lp = (*got.logprobs)[i];
+      EXPECT_EQ(lp.token, got.token_ids[i]);
+      EXPECT_LE(lp.logprob, 0.0);
+      ASSERT_EQ(lp.top.size(), 4u);
+      for (std::size_t k = 1; k < lp.top.size(); ++k) EXPECT_GE(lp.top[k - 1].second, lp.top[k].second);
+      if (r.params.temperature == 0.0) {
+        EXPECT_EQ(lp.top[0].first, lp.token) << r.id << " token " << i;
+        EXPECT_DOUBLE_EQ(lp.top[0].second, lp.logprob);
+      }
+    }
+    EXPECT_EQ(drafted.at(r.id).logprobs->size(), drafted.at(r.id).token_ids.size()) << r.id << " with drafts";
+    const TokenLogprobs& first_cpu = cpu.at(r.id).logprobs->front();
+    for (const auto& [id, value] : got.logprobs->front().top)
+      for (const auto& [cpu_id, cpu_value] : first_cpu.top)
+        if (id == cpu_id) worst = std::max(worst, std::abs(value - cpu_value));
+  }
+  std::printf("first-token top-4 log-probabilities, GPU fp16 against the CPU: largest difference %.4f\n", worst);
+  EXPECT_LT(worst, 0.05);
 }
 
 // Samples 1..n-1 fork from sample 0 and copy-on-write its last prompt block on the device: every
