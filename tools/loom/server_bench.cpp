@@ -47,6 +47,7 @@ int exchange(const Endpoint& at, const std::string& method, const std::string& t
   tcp::resolver resolver(context);
   tcp::socket socket(context);
   boost::asio::connect(socket, resolver.resolve(at.host, at.port));
+  socket.set_option(tcp::no_delay(true));
   http::request<http::string_body> request{http::string_to_verb(method), target, 11};
   request.set(http::field::host, at.host);
   request.set(http::field::content_type, "application/json");
@@ -62,7 +63,7 @@ int exchange(const Endpoint& at, const std::string& method, const std::string& t
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
     boost::beast::error_code ec;
-    http::read(socket, buffer, parser, ec);
+    http::read_some(socket, buffer, parser, ec);  // returns with what arrived: each event timed as it comes
     if (ec && ec != http::error::need_buffer) throw boost::system::system_error(ec);
     on_body(std::string_view(chunk, sizeof chunk - parser.get().body().size));
   }

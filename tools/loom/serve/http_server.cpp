@@ -140,6 +140,10 @@ void HttpServer::accept_next() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (!acceptor_.is_open()) return;
     if (!ec) {
+      // Each streamed event is a small write: without TCP_NODELAY, Nagle's algorithm holds it
+      // back until the client's delayed ACK (40 ms on Linux), and tokens arrive in bursts.
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       reap_finished_connections();
       std::lock_guard lock(connections_mutex_);
       if (connections_.size() >= max_connections_) {
