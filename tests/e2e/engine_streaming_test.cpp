@@ -10,6 +10,7 @@
 #include "core/engine/engine.h"
 #include "core/io/model_loader.h"
 #include "core/io/random_model.h"
+#include "support/random_llama.h"
 #include "support/test_models.h"
 
 namespace loom::testing {
@@ -19,18 +20,7 @@ namespace fs = std::filesystem;
 
 // A small random Llama with Llama-2's vocabulary and tokenizer, so that text comes out.
 const fs::path& text_model_dir() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("loom_engine_streaming_" + std::to_string(::getpid()));
-    io::RandomModelSpec spec;
-    spec.config = io::tiny_config(io::Architecture::kLlama);
-    spec.config.vocab_size = 32000;
-    spec.config.max_position_embeddings = 256;
-    spec.init_std = 0.08f;
-    spec.seed = 5;
-    spec.tokenizer_model = test_models_dir() / "llama2-tokenizer.model";
-    io::write_random_model(spec, d);
-    return d;
-  }();
+  static const fs::path dir = random_text_llama_dir(5, 256, "engine_streaming");
   return dir;
 }
 

@@ -22,6 +22,7 @@
 #include "core/io/random_model.h"
 #include "run_loom.h"
 #include "support/http_client.h"
+#include "support/random_llama.h"
 #include "support/test_models.h"
 #include "tools/loom/serve/engine_loop.h"
 #include "tools/loom/serve/http_server.h"
@@ -40,18 +41,7 @@ const io::LoadedModel& stories() {
 
 // A small random Llama with Llama-2's tokenizer: text in and out, and the llama-2 chat template.
 const fs::path& text_model_dir() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("loom_serve_http_" + std::to_string(::getpid()));
-    io::RandomModelSpec spec;
-    spec.config = io::tiny_config(io::Architecture::kLlama);
-    spec.config.vocab_size = 32000;
-    spec.config.max_position_embeddings = 512;
-    spec.init_std = 0.08f;
-    spec.seed = 11;
-    spec.tokenizer_model = test_models_dir() / "llama2-tokenizer.model";
-    io::write_random_model(spec, d);
-    return d;
-  }();
+  static const fs::path dir = random_text_llama_dir(11, 512, "serve_http");
   return dir;
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/io/model_loader.h"
 #include "core/io/random_model.h"
+#include "support/test_models.h"
 
 namespace loom::testing {
 
@@ -25,6 +26,23 @@ inline io::LoadedModel random_llama(std::uint64_t seed, std::int64_t context, co
   io::LoadedModel loaded = io::load_hf_model(dir);
   std::filesystem::remove_all(dir);
   return loaded;
+}
+
+// A tiny random Llama with Llama-2's 32000-token vocabulary and tokenizer (from the shared models),
+// so that text goes in and out, written to a scratch folder named after `tag` that stays for the
+// process (the tokenizer is loaded from it).
+inline std::filesystem::path random_text_llama_dir(std::uint64_t seed, std::int64_t context, const std::string& tag) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("loom_" + tag + "_" + std::to_string(::getpid()));
+  io::RandomModelSpec spec;
+  spec.config = io::tiny_config(io::Architecture::kLlama);
+  spec.config.vocab_size = 32000;
+  spec.config.max_position_embeddings = context;
+  spec.init_std = 0.08f;
+  spec.seed = seed;
+  spec.tokenizer_model = test_models_dir() / "llama2-tokenizer.model";
+  io::write_random_model(spec, dir);
+  return dir;
 }
 
 }  // namespace loom::testing
