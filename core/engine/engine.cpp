@@ -221,7 +221,7 @@ void Engine::fail(const Request& request, std::int32_t index, std::int32_t n, st
 void Engine::submit(const Request& request) {
   const std::uint64_t request_index = next_request_index_++;
   // One error line for an n out of range, not one per sample asked for.
-  const std::int32_t n = request.params.n >= 1 && request.params.n <= kMaxSamples ? request.params.n : 1;
+  const std::int32_t n = num_results(request.params);
   std::vector<std::int32_t> prompt;
   try {
     // The prompt first, so that an error line still says how long the prompt was.

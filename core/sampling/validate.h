@@ -19,4 +19,10 @@ void validate(const SamplingParams& params);
 // huge batch hiding in one line; more samples are more requests.
 constexpr int kMaxSamples = 256;
 
+// How many results a request gets: one per sample, or a single error result when n is out of
+// range (1 .. kMaxSamples).
+inline std::int32_t num_results(const SamplingParams& params) {
+  return params.n >= 1 && params.n <= kMaxSamples ? params.n : 1;
+}
+
 }  // namespace loom

@@ -245,6 +245,7 @@ TEST(ServeErrors, MalformedRequestsGetAnOpenAiErrorBodyWithTheirStatusAndTheServ
       {"POST", "/v1/completions", R"({"prompt": 5})", 400, "\"prompt\" must be"},
       {"POST", "/v1/completions", R"({"prompt": [1, 2], "temperature": "hot"})", 400, "\"temperature\""},
       {"POST", "/v1/completions", R"({"prompt": [1, 99999]})", 400, "outside the vocabulary"},
+      {"POST", "/v1/completions", R"({"prompt": [[1, 2], [1, 3]], "n": 1000})", 400, "'n' = 1000"},
       {"POST", "/v1/completions", R"({"prompt": "text"})", 400, "no tokenizer"},
       {"POST", "/v1/completions", R"({"prompt": [1], "model": "other"})", 404, "does not exist"},
       {"POST", "/v1/completions", R"({"prompt": [1], "logit_bias": {"5": 1}})", 400, "logit_bias"},

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <random>
 
+#include "core/sampling/validate.h"
 #include "tools/loom/serve/api_error.h"
 #include "tools/loom/serve/chat_request.h"
 #include "tools/loom/serve/completion_request.h"
@@ -180,7 +181,7 @@ bool completions(const std::string& body, Exchange& exchange, const ServedModel&
   Generation g;
   g.head = {response_id("cmpl-"), unix_now(), model.name, false};
   g.options = request.options;
-  g.samples_per_prompt = static_cast<std::size_t>(std::max(1, request.prompts.front().params.n));
+  g.samples_per_prompt = static_cast<std::size_t>(num_results(request.prompts.front().params));
   for (const Request& r : request.prompts) {
     if (r.prompt && !model.tokenizer)
       throw ApiError(400, "the model has no tokenizer: give the prompt as token ids", "prompt");
@@ -201,7 +202,7 @@ bool chat_completions(const std::string& body, Exchange& exchange, const ServedM
   Generation g;
   g.head = {response_id("chatcmpl-"), unix_now(), model.name, true};
   g.options = request.options;
-  g.samples_per_prompt = static_cast<std::size_t>(std::max(1, request.params.n));
+  g.samples_per_prompt = static_cast<std::size_t>(num_results(request.params));
   Request r;
   r.prompt_token_ids = model.chat->render(request.messages, *model.tokenizer);
   r.params = request.params;

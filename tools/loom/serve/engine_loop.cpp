@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/sampling/validate.h"
 #include "tools/loom/serve/api_error.h"
 
 namespace loom::serve {
@@ -44,7 +45,7 @@ EngineLoop::~EngineLoop() {
 
 std::shared_ptr<ResponseStream> EngineLoop::submit(std::vector<Request> prompts) {
   std::size_t samples = 0;
-  for (const Request& r : prompts) samples += static_cast<std::size_t>(std::max(1, r.params.n));
+  for (const Request& r : prompts) samples += static_cast<std::size_t>(num_results(r.params));
   auto stream = std::make_shared<ResponseStream>(samples);
   {
     std::lock_guard lock(mutex_);
@@ -57,7 +58,7 @@ std::shared_ptr<ResponseStream> EngineLoop::submit(std::vector<Request> prompts)
     std::size_t first_choice = 0;
     for (Request& r : prompts) {
       r.id = "req-" + std::to_string(next_id_++);
-      const auto n = static_cast<std::size_t>(std::max(1, r.params.n));
+      const auto n = static_cast<std::size_t>(num_results(r.params));
       inbox_.push_back({std::move(r), stream, first_choice});
       first_choice += n;
       queued_samples_ += n;
@@ -118,9 +119,13 @@ void EngineLoop::run() {
       if (stopping_ && (failed_ || choices_.empty()) && submissions.empty()) return;
     }
     for (Submission& s : submissions) {
-      const auto n = static_cast<std::size_t>(std::max(1, s.request.params.n));
+      const auto n = static_cast<std::size_t>(num_results(s.request.params));
       choices_[s.request.id] = Choices{s.stream, s.first_choice, std::vector<Choices::Sent>(n), n};
-      engine_.submit(s.request);
+      try {
+        engine_.submit(s.request);
+      } catch (const std::exception& e) {  // not a request error (those come back as results): this one fails
+        fail_request(s.request.id, std::string("the engine could not take the request: ") + e.what());
+      }
     }
     submissions.clear();
     for (const auto& stream : aborts)
@@ -191,6 +196,20 @@ void EngineLoop::send_result(const RequestResult& r) {
   c.stream->push(std::move(event));
   if (--c.unfinished > 0) return;
   choices_.erase(it);
+  std::lock_guard lock(mutex_);
+  --unfinished_requests_;
+}
+
+void EngineLoop::fail_request(const std::string& id, const std::string& error) {
+  Choices& c = choices_.at(id);
+  for (std::size_t i = 0; i < c.sent.size(); ++i) {
+    ChoiceEvent event;
+    event.output.index = c.first_choice + i;
+    event.output.finish_reason = "error";
+    event.error = error;
+    c.stream->push(std::move(event));
+  }
+  choices_.erase(id);
   std::lock_guard lock(mutex_);
   --unfinished_requests_;
 }

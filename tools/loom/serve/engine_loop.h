@@ -86,6 +86,7 @@ class EngineLoop {
   void step();
   void send_progress();
   void send_result(const RequestResult& result);
+  void fail_request(const std::string& id, const std::string& error);
   void fail_everything(const std::string& error);
 
   Engine& engine_;
