@@ -2,7 +2,9 @@
 // server on a free port) for the endpoints, and the `loom` binary itself for what only a process
 // shows (SIGTERM, a taken port, equality with `loom generate`). Load stays on loopback, bounded.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -265,6 +267,35 @@ TEST(ServeErrors, MalformedRequestsGetAnOpenAiErrorBodyWithTheirStatusAndTheServ
   EXPECT_EQ(completion(server.port(), {{"prompt", prompt_of(2)}, {"max_tokens", 2}})["choices"][0]["token_ids"].size(),
             2u);
   EXPECT_EQ(http_call(server.port(), "GET", "/health").status, 200);
+}
+
+TEST(ServeCompletions, AClientThatExpects100ContinueGetsItBeforeSendingItsBody) {
+  Served server;
+  boost::asio::io_context context;
+  boost::asio::ip::tcp::socket socket(context);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
+  const std::string body = json{{"prompt", prompt_of(1)}, {"max_tokens", 2}}.dump();
+  const std::string head =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  boost::asio::write(socket, boost::asio::buffer(head));
+  // Up to 5 s for the interim response: a server that waits for the body fails the test, not hangs it.
+  std::string received;
+  char buffer[512];
+  pollfd readable{socket.native_handle(), POLLIN, 0};
+  while (received.find("\r\n\r\n") == std::string::npos && ::poll(&readable, 1, 5000) == 1) {
+    const ssize_t n = ::recv(socket.native_handle(), buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    received.append(buffer, static_cast<std::size_t>(n));
+  }
+  ASSERT_EQ(received.rfind("HTTP/1.1 100 Continue", 0), 0u) << "no 100 Continue within 5 s: " << received;
+  boost::asio::write(socket, boost::asio::buffer(body));
+  boost::beast::flat_buffer rest;
+  boost::beast::http::response<boost::beast::http::string_body> reply;
+  boost::beast::http::read(socket, rest, reply);
+  EXPECT_EQ(reply.result_int(), 200u);
+  EXPECT_EQ(json::parse(reply.body())["choices"][0]["token_ids"].size(), 2u);
 }
 
 TEST(ServeErrors, ASampleMoreThanTheWaitingLimitGets429AndTheOthersAreServed) {

@@ -169,7 +169,14 @@ void HttpServer::serve(Connection& connection) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(kMaxBodyBytes);
     boost::beast::error_code ec;
-    http::read(socket, buffer, parser, ec);
+    http::read_header(socket, buffer, parser, ec);
+    // curl sends a large body only after "100 Continue" (or after waiting a second for it).
+    if (!ec && !parser.is_done() &&
+        boost::beast::iequals(parser.get()[http::field::expect], boost::beast::string_view("100-continue"))) {
+      http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+      http::write(socket, go_on, ec);
+    }
+    if (!ec && !parser.is_done()) http::read(socket, buffer, parser, ec);
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
         ec == net::error::operation_aborted || (ec && closing_))
       break;
