@@ -148,13 +148,16 @@ void EngineLoop::step() {
     fail_everything(std::string("the engine failed: ") + e.what());
     return;
   }
+  {  // counted before any client hears of its result, so a /metrics read after a response counts it
+    std::lock_guard lock(mutex_);
+    gauges_.running = engine_.num_running();
+    gauges_.waiting = engine_.num_waiting();
+    gauges_.stats = engine_.stats();
+    for (const RequestResult& r : results) request_metrics_.record(r);
+  }
   send_progress();
   for (const RequestResult& r : results) send_result(r);
   std::lock_guard lock(mutex_);
-  gauges_.running = engine_.num_running();
-  gauges_.waiting = engine_.num_waiting();
-  gauges_.stats = engine_.stats();
-  for (const RequestResult& r : results) request_metrics_.record(r);
   if (unfinished_requests_ == 0) idle_.notify_all();
 }
 
