@@ -9,6 +9,7 @@
 #include "core/model/cpu_model.h"
 #include "core/model/cuda_model_factory.h"
 #include "core/model/pipeline_model.h"
+#include "core/model/sharded_model.h"
 #include "core/plugin/plugin_setup.h"
 #include "core/sampling/validate.h"
 #include "core/tokenizer/bounded_encode.h"
@@ -69,8 +70,14 @@ ModelPlan plan_model(const Config& config, const io::ModelConfig& model, std::si
   return plan;
 }
 
-std::unique_ptr<Model> make_model(const ModelPlan& plan, io::LoadedModel model, sdk::Parallel& parallel,
-                                  const std::vector<LayerRange>& stages) {
+std::unique_ptr<Model> make_model(const ModelPlan& plan, io::LoadedModel model, RunnerPlugins& runner) {
+  sdk::Parallel& parallel = *runner.parallel;
+  if (runner.ranks.sharded) {  // CPU
+    std::vector<std::shared_ptr<sdk::AttentionBackend>> attention;
+    for (auto& backend : runner.rank_attention) attention.emplace_back(std::move(backend));
+    return std::make_unique<ShardedModel>(std::move(model), parallel, runner.ranks.layouts, std::move(attention));
+  }
+  const std::vector<LayerRange>& stages = runner.ranks.stages;
   if (stages.size() > 1) return std::make_unique<PipelineModel>(std::move(model), parallel, stages);  // CPU
   if (plan.device.kind == sdk::DeviceKind::cpu) return std::make_unique<CpuModel>(std::move(model));
   return make_cuda_model(std::move(model), plan.cuda);
@@ -161,8 +168,8 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   const auto kv_bytes = static_cast<std::uint32_t>(sdk::dtype_size(plan.kv_dtype));
   sdk::EngineInfo info = engine_info(config, plan.device, shape_of(model.config, kv_bytes));
   RunnerPlugins runner = make_runner_plugins(config, resolved, info, plan.device, plan.kv_dtype);
-  model_ = make_model(plan, std::move(model), *runner.parallel, runner.stages);
-  const auto num_ranks = static_cast<std::uint32_t>(runner.stages.size());
+  model_ = make_model(plan, std::move(model), runner);
+  const auto num_ranks = static_cast<std::uint32_t>(runner.ranks.layouts.size());
   const auto& c = model_->config();
   seed_ = static_cast<std::uint64_t>(config.engine.integer("seed"));
   budget_.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));

@@ -15,9 +15,9 @@
 //   retire_finished     finished sequences release their blocks; plugins told
 //
 // Before the model is loaded the attention backend says whether it runs on the device, and the
-// parallel plugin which layers each rank holds: one rank runs the CPU or CUDA model runner,
-// several run pipeline stages on the CPU (pipeline_model.h), their activations passed through
-// the plugin. Every policy is a plugin chosen by the config; the engine holds no policy of its own. A
+// parallel plugin what each rank holds: one rank runs the CPU or CUDA model runner; on the CPU,
+// several run pipeline stages (pipeline_model.h) or shares of every layer, each rank a thread
+// (sharded_model.h), meeting in the plugin's collectives. Every policy is a plugin chosen by the config; the engine holds no policy of its own. A
 // request that cannot be served finishes alone with an error; the others go on. A plugin call
 // that throws is contained once, where the phase makes it (engine_recovery.cpp).
 #pragma once

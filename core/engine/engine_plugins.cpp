@@ -1,5 +1,7 @@
 #include "core/engine/engine_plugins.h"
 
+#include <algorithm>
+
 #include "core/engine/engine_services.h"
 #include "core/plugin/plugin_setup.h"
 
@@ -30,47 +32,92 @@ std::string whole(std::uint32_t first, std::uint32_t end, std::uint32_t of) {
       .append(std::to_string(of));
 }
 
-// Each rank's decoder layers, from the plugin's layout: whole layers in contiguous stages, in rank
-// order, covering the model (pipeline parallelism). A layout that splits heads, FFN columns,
-// experts or the vocabulary (tensor or expert parallelism) is refused, as is more than one rank
-// on a GPU: neither runs in this version.
-std::vector<LayerRange> pipeline_stages(const sdk::Parallel& parallel, const Config& config,
-                                        const sdk::EngineInfo& info, const sdk::Device& device) {
+// A layout covers [0, of) when every rank holds all of it, or when the ranks hold contiguous
+// pieces of it in rank order.
+bool covers(const std::vector<sdk::RankLayout>& layouts, std::uint32_t sdk::RankLayout::*first,
+            std::uint32_t sdk::RankLayout::*end, std::uint32_t of) {
+  const bool replicated = std::all_of(layouts.begin(), layouts.end(),
+                                      [&](const sdk::RankLayout& l) { return l.*first == 0 && l.*end == of; });
+  std::uint32_t at = 0;
+  for (const sdk::RankLayout& l : layouts) {
+    if (l.*first != at || l.*end <= l.*first) return replicated;
+    at = l.*end;
+  }
+  return replicated || at == of;
+}
+
+// Each rank's share, from the plugin's layout, checked: either pipeline stages (whole layers,
+// contiguous, in rank order, covering the model) or shares of every layer (tensor or expert
+// parallelism: heads, FFN parts, experts and vocabulary split evenly or replicated). Several
+// ranks run on the CPU only in this version.
+RankPlan rank_plan(const sdk::Parallel& parallel, const Config& config, const sdk::EngineInfo& info,
+                   const sdk::Device& device) {
   const auto* choice = config.plugin(sdk::PluginKind::parallel);
   const std::string where = choice->origin + ": [parallel] plugin \"" + choice->plugin + "\"";
   const std::uint32_t ranks = parallel.world_size();
   if (ranks == 0) throw ConfigError(where + " has no ranks");
   if (ranks > 1 && device.kind != sdk::DeviceKind::cpu)
     throw ConfigError(where + " splits the model over " + std::to_string(ranks) +
-                      " ranks, but this version runs several ranks only on the CPU (pipeline stages in one "
-                      "process); set [engine] device = \"cpu\", or plugin = \"single\" for one GPU");
+                      " ranks, but this version runs several ranks only on the CPU (ranks as threads); set "
+                      "[engine] device = \"cpu\", or plugin = \"single\" (or size = 1) for one GPU");
   const sdk::ModelShape& m = info.model;
-  std::vector<LayerRange> stages;
+  RankPlan plan;
   for (std::uint32_t rank = 0; rank < ranks; ++rank) {
-    const sdk::RankLayout l = parallel.layout(m, rank);
-    const std::string who = where + " gives rank " + std::to_string(rank);
-    if (l.first_head != 0 || l.end_head != m.num_heads || l.first_kv_head != 0 || l.end_kv_head != m.num_kv_heads ||
-        l.ffn_begin != 0 || l.ffn_end != ~0u || l.first_expert != 0 || l.end_expert != m.num_experts ||
-        l.vocab_begin != 0 || l.vocab_end != m.vocab_size)
-      throw ConfigError(who + " a slice of the layer (heads " + whole(l.first_head, l.end_head, m.num_heads) +
-                        ", KV heads " + whole(l.first_kv_head, l.end_kv_head, m.num_kv_heads) + ", experts " +
-                        whole(l.first_expert, l.end_expert, m.num_experts) + ", vocabulary " +
-                        whole(l.vocab_begin, l.vocab_end, m.vocab_size) +
-                        "), but tensor and expert parallelism are not implemented yet: only pipeline stages of "
-                        "whole layers run");
-    const std::uint32_t expected_first = stages.empty() ? 0 : static_cast<std::uint32_t>(stages.back().end);
-    if (l.first_layer != expected_first || l.end_layer <= l.first_layer || l.end_layer > m.num_layers)
-      throw ConfigError(who + " layers " + whole(l.first_layer, l.end_layer, m.num_layers) +
-                        "; pipeline stages must be non-empty and follow each other from layer " +
-                        std::to_string(expected_first));
-    stages.push_back({l.first_layer, l.end_layer});
+    try {
+      plan.layouts.push_back(parallel.layout(m, rank));
+    } catch (const Error& e) {
+      throw ConfigError(where + " cannot split this model: " + e.what());
+    }
   }
-  if (stages.back().end != m.num_layers)
-    throw ConfigError(where + "'s stages end at layer " + std::to_string(stages.back().end) + " of " +
-                      std::to_string(m.num_layers) + ": every layer must belong to a rank");
-  return stages;
+  const auto whole_layer = [&](const sdk::RankLayout& l) {
+    return l.first_head == 0 && l.end_head == m.num_heads && l.first_kv_head == 0 && l.end_kv_head == m.num_kv_heads &&
+           l.ffn_parts == 1 && l.first_expert == 0 && l.end_expert == m.num_experts && l.vocab_begin == 0 &&
+           l.vocab_end == m.vocab_size;
+  };
+  if (std::all_of(plan.layouts.begin(), plan.layouts.end(), whole_layer)) {
+    for (const sdk::RankLayout& l : plan.layouts) {
+      const std::string who = where + " gives rank " + std::to_string(l.rank);
+      const std::uint32_t expected_first = plan.stages.empty() ? 0 : static_cast<std::uint32_t>(plan.stages.back().end);
+      if (l.first_layer != expected_first || l.end_layer <= l.first_layer || l.end_layer > m.num_layers)
+        throw ConfigError(who + " layers " + whole(l.first_layer, l.end_layer, m.num_layers) +
+                          "; pipeline stages must be non-empty and follow each other from layer " +
+                          std::to_string(expected_first));
+      plan.stages.push_back({l.first_layer, l.end_layer});
+    }
+    if (plan.stages.back().end != m.num_layers)
+      throw ConfigError(where + "'s stages end at layer " + std::to_string(plan.stages.back().end) + " of " +
+                        std::to_string(m.num_layers) + ": every layer must belong to a rank");
+    return plan;
+  }
+  for (const sdk::RankLayout& l : plan.layouts)
+    if (l.first_layer != 0 || l.end_layer != m.num_layers)
+      throw ConfigError(where + " gives rank " + std::to_string(l.rank) + " layers " +
+                        whole(l.first_layer, l.end_layer, m.num_layers) +
+                        " and a slice of each layer; pipeline stages combined with split layers (tp x pp) do not "
+                        "run in this version: split the layers or the heads, not both");
+  const std::uint32_t group = m.num_heads / std::max(m.num_kv_heads, 1u);  // query heads per KV head
+  for (const sdk::RankLayout& l : plan.layouts) {
+    const std::uint32_t first_kv = l.first_head / group, end_kv = (l.end_head + group - 1) / group;
+    if (l.end_head <= l.first_head || l.first_kv_head != first_kv || l.end_kv_head != end_kv)
+      throw ConfigError(where + " gives rank " + std::to_string(l.rank) + " heads " +
+                        whole(l.first_head, l.end_head, m.num_heads) + " and KV heads " +
+                        whole(l.first_kv_head, l.end_kv_head, m.num_kv_heads) +
+                        ", but those query heads read KV heads " + whole(first_kv, end_kv, m.num_kv_heads) +
+                        ": a rank holds exactly the KV heads its query heads read");
+  }
+  using L = sdk::RankLayout;
+  const bool ffn_even = std::all_of(plan.layouts.begin(), plan.layouts.end(), [&](const L& l) {
+    return l.ffn_parts == 1 || (l.ffn_parts == ranks && l.ffn_part == l.rank);
+  });
+  if (!covers(plan.layouts, &L::first_head, &L::end_head, m.num_heads) || !ffn_even ||
+      !covers(plan.layouts, &L::first_expert, &L::end_expert, m.num_experts) ||
+      !covers(plan.layouts, &L::vocab_begin, &L::vocab_end, m.vocab_size))
+    throw ConfigError(where +
+                      " splits the layers unevenly: heads, FFN parts, experts and vocabulary must each be "
+                      "replicated on every rank or split over the ranks in rank order");
+  plan.sharded = true;
+  return plan;
 }
-
 }  // namespace
 
 sdk::EngineInfo engine_info(const Config& config, const sdk::Device& device, const sdk::ModelShape& shape) {
@@ -124,7 +171,16 @@ RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& r
                       " KV; choose a backend for this device (loom plugins lists them) or change [engine] device");
   }
   runner.parallel = make<sdk::Parallel>(resolved, info);
-  runner.stages = pipeline_stages(*runner.parallel, config, info, device);
+  runner.ranks = rank_plan(*runner.parallel, config, info, device);
+  if (runner.ranks.sharded) {
+    if (const auto* connector = config.plugin(sdk::PluginKind::kv_connector))
+      throw ConfigError(connector->origin + ": [kv_connector] plugin \"" + connector->plugin +
+                        "\" copies KV blocks through one cache, but [parallel] plugin \"" +
+                        config.plugin(sdk::PluginKind::parallel)->plugin +
+                        "\" splits the KV heads over ranks; drop one of the two sections");
+    for (std::size_t r = 0; r < runner.ranks.layouts.size(); ++r)  // each rank prepares its own steps
+      runner.rank_attention.push_back(make<sdk::AttentionBackend>(resolved, info));
+  }
   return runner;
 }
 

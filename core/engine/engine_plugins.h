@@ -41,15 +41,22 @@ void try_policy_plugins(const Config& config, const ResolvedPlugins& resolved, P
 // runs on `device` with KV of `kv_dtype` before the model is converted or uploaded, and the
 // parallel plugin, whose layout gives each rank's decoder layers (pipeline stages; one stage
 // holding every layer for `single`).
+struct RankPlan {
+  std::vector<sdk::RankLayout> layouts;  // per rank
+  std::vector<LayerRange> stages;        // per rank, when the ranks hold whole layers (pipeline)
+  bool sharded = false;                  // the ranks hold slices of every layer (tensor, expert)
+};
+
 struct RunnerPlugins {
   PluginPtr<sdk::AttentionBackend> attention;
   PluginPtr<sdk::Parallel> parallel;
-  std::vector<LayerRange> stages;  // per rank
+  RankPlan ranks;
+  std::vector<PluginPtr<sdk::AttentionBackend>> rank_attention;  // sharded: one backend per rank
 };
 
-// Throws ConfigError naming the config line when the backend says no, or when the layout is not
-// whole layers in stages (tensor and expert parallelism do not run yet), or several ranks are
-// asked of a GPU.
+// Throws ConfigError naming the config line when the backend says no, when the layout cannot run
+// (uneven slices, pipeline stages of split layers, a shape the plugin cannot split), when several
+// ranks are asked of a GPU, or when ranks that split the KV heads meet a KV connector.
 RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& resolved, const sdk::EngineInfo& info,
                                   const sdk::Device& device, sdk::DType kv_dtype);
 

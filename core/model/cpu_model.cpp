@@ -70,6 +70,37 @@ CpuModel::CpuModel(io::LoadedModel model, std::optional<LayerRange> layers)
   const cpu::RopeScaling scaling = rope_scaling_of(c.rope_scaling);
   inv_freq_ = cpu::rope_inverse_frequencies(static_cast<int>(c.head_dim), c.rope_theta, scaling);
   rope_scale_ = scaling.attention_factor;
+  heads_ = static_cast<std::uint32_t>(c.num_attention_heads);
+  kv_heads_ = static_cast<std::uint32_t>(c.num_key_value_heads);
+}
+
+CpuModel::CpuModel(io::LoadedModel model, const sdk::RankLayout& layout, sdk::Parallel& parallel)
+    : CpuModel(std::move(model), LayerRange{layout.first_layer, layout.end_layer}) {
+  share_ = rank_share(model_.config, layout);
+  parallel_ = &parallel;
+  keep_share(model_.weights, model_.config, *share_);
+  heads_ = share_->heads;
+  kv_heads_ = share_->kv_heads;
+  std::uint64_t elements = io::num_parameters(model_.weights);
+  if (model_.weights.lm_head.data() != model_.weights.token_embedding.data())
+    elements -= model_.weights.token_embedding.numel();
+  weight_bytes_ = elements * sizeof(float);
+}
+
+void CpuModel::all_reduce(float* x, std::size_t n) {
+  sdk::TensorView v;
+  v.data = x;
+  v.dtype = sdk::DType::f32;
+  v.rank = 1;
+  v.shape = {static_cast<std::int64_t>(n), 0, 0, 0};
+  parallel_->all_reduce_sum(share_->layout.rank, v, nullptr);
+}
+
+sdk::AttentionBatch CpuModel::attention_batch(std::span<const sdk::AttentionSeq> seqs, std::uint32_t num_tokens) const {
+  sdk::AttentionBatch batch = attention_batch_of(model_.config, seqs, num_tokens);
+  batch.num_heads = heads_;
+  batch.num_kv_heads = kv_heads_;
+  return batch;
 }
 
 void CpuModel::store_like(sdk::DType dtype) {
@@ -105,7 +136,7 @@ std::string CpuModel::describe() const { return "cpu, fp32"; }
 
 std::unique_ptr<KvCache> CpuModel::make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) {
   const sdk::ModelShape s = shape();
-  return std::make_unique<CpuKvCache>(s.num_layers, num_blocks, block_size, s.num_kv_heads, s.head_dim);
+  return std::make_unique<CpuKvCache>(s.num_layers, num_blocks, block_size, kv_heads_, s.head_dim);
 }
 
 void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) {
@@ -151,8 +182,7 @@ void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attenti
     throw Error("CpuModel::forward: the logits buffer is too small for the rows requested");
   clock_.start();
   embed(batch);
-  attention.prepare(attention_batch_of(model_.config, batch.seqs, static_cast<std::uint32_t>(batch.tokens.size())),
-                    cache, nullptr);
+  attention.prepare(attention_batch(batch.seqs, static_cast<std::uint32_t>(batch.tokens.size())), cache, nullptr);
   clock_.mark("embedding");
   run_layers(batch, attention, cache);
   lm_head(batch, logits);
@@ -168,11 +198,27 @@ void CpuModel::embed(const ForwardBatch& batch) {
   const auto& c = model_.config;
   const int T = static_cast<int>(batch.tokens.size());
   const int H = static_cast<int>(c.hidden_size), vocab = static_cast<int>(c.vocab_size);
-  const int bad = cpu::embedding(model_.weights.token_embedding.data(), vocab, H, batch.tokens.data(), T,
-                                 residual(T).data());
-  if (bad >= 0)
-    throw RequestError("token id " + std::to_string(batch.tokens[bad]) + " is outside the model's vocabulary [0, " +
-                       std::to_string(vocab) + ")");
+  for (int t = 0; t < T; ++t)
+    if (batch.tokens[t] < 0 || batch.tokens[t] >= vocab)
+      throw RequestError("token id " + std::to_string(batch.tokens[t]) + " is outside the model's vocabulary [0, " +
+                         std::to_string(vocab) + ")");
+  if (!share_ || !share_->vocab_split) {
+    cpu::embedding(model_.weights.token_embedding.data(), vocab, H, batch.tokens.data(), T, residual(T).data());
+    return;
+  }
+  // This rank's rows of the table; the other ranks' tokens come from their rows in the sum.
+  float* x = residual(T).data();
+  const std::int32_t begin = static_cast<std::int32_t>(share_->layout.vocab_begin);
+  const std::int32_t end = static_cast<std::int32_t>(share_->layout.vocab_end);
+  for (int t = 0; t < T; ++t) {
+    float* row = x + static_cast<std::size_t>(t) * H;
+    const std::int32_t id = batch.tokens[t];
+    if (id >= begin && id < end)
+      std::copy_n(model_.weights.token_embedding.data() + static_cast<std::size_t>(id - begin) * H, H, row);
+    else
+      std::fill_n(row, H, 0.0f);
+  }
+  all_reduce(x, static_cast<std::size_t>(T) * H);
 }
 
 void CpuModel::run_layers(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) {
@@ -195,7 +241,7 @@ void CpuModel::run_layers(const ForwardBatch& batch, sdk::AttentionBackend& atte
 void CpuModel::lm_head(const ForwardBatch& batch, std::span<float> logits) {
   const auto& c = model_.config;
   const auto& w = model_.weights;
-  const int H = static_cast<int>(c.hidden_size), vocab = static_cast<int>(c.vocab_size);
+  const int H = static_cast<int>(c.hidden_size), vocab = static_cast<int>(w.lm_head.dim(0));  // a share's rows
   const int R = static_cast<int>(batch.logit_rows.size());
   const float* hidden = hidden_.data();
   float* selected = sized(normed_, static_cast<std::size_t>(R) * H);
@@ -213,7 +259,7 @@ void CpuModel::attention_block(std::size_t l, int T, const float* cos, const flo
   const auto& c = model_.config;
   const auto& layer = model_.weights.layers[l];
   const int H = static_cast<int>(c.hidden_size), d = static_cast<int>(c.head_dim);
-  const int heads = static_cast<int>(c.num_attention_heads), kv_heads = static_cast<int>(c.num_key_value_heads);
+  const int heads = static_cast<int>(heads_), kv_heads = static_cast<int>(kv_heads_);
   const float eps = static_cast<float>(c.rms_norm_eps);
   float* hidden = hidden_.data();
 
@@ -251,6 +297,7 @@ void CpuModel::attention_block(std::size_t l, int T, const float* cos, const flo
   clock_.mark("attention (plugin)");
   float* projected = sized(proj_, static_cast<std::size_t>(T) * H);
   linear(out, T, layer.wo, layer.bo, projected);
+  if (share_ && share_->heads_split) all_reduce(projected, static_cast<std::size_t>(T) * H);
   store(projected, static_cast<std::size_t>(T) * H);
   clock_.mark("o projection");
   cpu::add_inplace(hidden, projected, static_cast<std::int64_t>(T) * H);
@@ -267,11 +314,14 @@ void CpuModel::ffn_block(std::size_t l, int T) {
   store(x, static_cast<std::size_t>(T) * H);
   clock_.mark("rmsnorm");
   float* out = sized(proj_, static_cast<std::size_t>(T) * H);
-  if (c.layer_is_moe(static_cast<std::int64_t>(l))) {
+  const bool moe = c.layer_is_moe(static_cast<std::int64_t>(l));
+  if (moe) {
     moe_ffn(layer, T, x, out);
   } else {
     swiglu(layer.w_gate, layer.w_up, layer.w_down, T, x, out);
   }
+  if (share_ && (share_->ffn_split || (moe && share_->experts_split)))
+    all_reduce(out, static_cast<std::size_t>(T) * H);
   cpu::add_inplace(hidden, out, static_cast<std::int64_t>(T) * H);
   clock_.mark("residual add");
 }
@@ -310,6 +360,7 @@ void CpuModel::moe_ffn(const io::LayerWeights& layer, int T, const float* x, flo
   float* routed = sized(routed_, static_cast<std::size_t>(T) * k * H);  // [T, k, H]
   std::vector<int> rows;  // (t * k + j) slots routed to expert e
   for (int e = 0; e < E; ++e) {
+    if (layer.experts[e].w_gate.empty()) continue;  // another rank's (expert parallelism)
     rows.clear();
     for (int slot = 0; slot < T * k; ++slot)
       if (ids[slot] == e) rows.push_back(slot);
@@ -327,6 +378,7 @@ void CpuModel::moe_ffn(const io::LayerWeights& layer, int T, const float* x, flo
     float* y = out + static_cast<std::size_t>(t) * H;
     std::fill_n(y, H, 0.0f);
     for (int j = 0; j < k; ++j) {
+      if (layer.experts[ids[t * k + j]].w_gate.empty()) continue;
       const float weight = weights[t * k + j];
       const float* r = routed + (static_cast<std::size_t>(t) * k + j) * H;
       for (int i = 0; i < H; ++i) y[i] += weight * r[i];

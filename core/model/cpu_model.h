@@ -16,8 +16,10 @@
 #include "core/model/forward_batch.h"
 #include "core/model/layer_range.h"
 #include "core/model/model.h"
+#include "core/model/rank_share.h"
 #include "loom/attention.h"
 #include "loom/engine_info.h"
+#include "loom/parallel.h"
 
 namespace loom {
 
@@ -27,6 +29,11 @@ class CpuModel final : public Model {
   // weights are dropped, and the stage runs its layers between embed() or a received hidden
   // state and lm_head() or a sent one (pipeline_model.h).
   explicit CpuModel(io::LoadedModel model, std::optional<LayerRange> layers = std::nullopt);
+  // Rank layout.rank's share of every layer (tensor or expert parallelism, rank_share.h): the
+  // forward pass all-reduces its partial sums through `parallel` (after the embedding, the O and
+  // the down projections), each rank on its own thread (sharded_model.h); lm_head() gives the
+  // logits of the rank's vocabulary rows.
+  CpuModel(io::LoadedModel model, const sdk::RankLayout& layout, sdk::Parallel& parallel);
 
   const io::ModelConfig& config() const override { return model_.config; }
   sdk::ModelShape shape() const override;
@@ -71,9 +78,12 @@ class CpuModel final : public Model {
   // The step's logits of its sampling rows, for read_outputs (after lm_head into them).
   std::span<float> step_logits(std::size_t rows);
   LayerRange layers() const { return layers_; }
+  // The attention layout of a step of this model's (or share's) heads, for attention.prepare().
+  sdk::AttentionBatch attention_batch(std::span<const sdk::AttentionSeq> seqs, std::uint32_t num_tokens) const;
 
  private:
   void store(float* x, std::size_t n) const;  // as store_like's type rounds it, if set
+  void all_reduce(float* x, std::size_t n);    // sums a share's partial result over the ranks
   void attention_block(std::size_t layer, int T, const float* cos, const float* sin, sdk::AttentionBackend& attention,
                        const sdk::KvCacheView& cache);
   void ffn_block(std::size_t layer, int T);
@@ -84,6 +94,9 @@ class CpuModel final : public Model {
   io::LoadedModel model_;
   LayerRange layers_;
   std::uint64_t weight_bytes_ = 0;
+  std::uint32_t heads_ = 0, kv_heads_ = 0;  // query and KV heads held (all but for a share)
+  std::optional<RankShare> share_;
+  sdk::Parallel* parallel_ = nullptr;  // a share's collectives
   std::vector<float> step_logits_;
   std::vector<double> inv_freq_;
   double rope_scale_ = 1.0;  // YaRN's attention factor on cos and sin

@@ -381,8 +381,10 @@ TEST(EngineHooks, ParallelLayoutsThatDoNotRunAreRefusedAtStartUpNamingTheRank) {
   EXPECT_CONTAINS(refusal(ranks(dir / "calls.txt", 3)), "gives rank 0 layers [0, 0) of 2");
   auto heads = ranks(dir / "calls.txt", 2);
   heads.push_back("parallel.split=heads");
-  EXPECT_CONTAINS(refusal(heads), "gives rank 0 a slice of the layer (heads [0, 2) of 4");
-  EXPECT_CONTAINS(refusal(heads), "tensor and expert parallelism are not implemented yet");
+  // Half the query heads each, but every KV head: rank 0's heads read KV head 0 alone.
+  EXPECT_CONTAINS(refusal(heads),
+                  "gives rank 0 heads [0, 2) of 4 and KV heads [0, 2) of 2, but those query heads read KV heads "
+                  "[0, 1) of 2");
   EXPECT_TRUE(read_log(dir / "calls.txt").empty()) << "no rank initialised when the layout is refused";
 }
 

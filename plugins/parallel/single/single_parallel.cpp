@@ -19,7 +19,7 @@ class SingleParallel final : public Parallel {
     all.end_layer = model.num_layers;
     all.end_head = model.num_heads;
     all.end_kv_head = model.num_kv_heads;
-    all.ffn_end = ~0u;  // every intermediate column, whatever the layer's width
+    all.ffn_parts = 1;  // every intermediate column, whatever the layer's width
     all.end_expert = model.num_experts;
     all.vocab_end = model.vocab_size;
     return all;

@@ -34,7 +34,10 @@ struct RankLayout {
   std::uint32_t first_layer = 0, end_layer = 0;      // pipeline stage
   std::uint32_t first_head = 0, end_head = 0;        // query heads (tensor parallel)
   std::uint32_t first_kv_head = 0, end_kv_head = 0;  // KV heads (replicated when fewer than ranks)
-  std::uint32_t ffn_begin = 0, ffn_end = 0;          // intermediate columns (tensor parallel)
+  // FFN columns (tensor parallel): part ffn_part of ffn_parts equal parts of every FFN's
+  // intermediate width w — columns [w * part / parts, w * (part + 1) / parts) of the dense FFN, of
+  // each expert held and of the shared expert — so one layout fits FFNs of any width.
+  std::uint32_t ffn_part = 0, ffn_parts = 1;
   std::uint32_t first_expert = 0, end_expert = 0;    // experts held (expert parallel)
   std::uint32_t vocab_begin = 0, vocab_end = 0;      // embedding and lm-head rows
 };
@@ -76,6 +79,13 @@ class LOOM_SDK_VISIBLE Parallel : public Plugin {
   // the counts from the routing, which every rank computes alike).
   virtual void all_to_all_v(std::uint32_t rank, const TensorView& send, std::span<const std::uint64_t> send_rows,
                             const TensorView& recv, std::span<const std::uint64_t> recv_rows, Stream stream) = 0;
+
+  // Wakes every rank waiting in a collective of this plugin, which then throws loom::DeviceError,
+  // as does every collective until resume_collectives(): the runner calls it when one rank's work
+  // failed, so that the others do not wait for it forever, and resumes once every rank has
+  // returned. Any thread.
+  virtual void abort_collectives() {}
+  virtual void resume_collectives() {}
 
   // Gathers every rank's `send` (the same shape on each) into `recv`, rank r's at rows
   // [r * send.shape[0], (r + 1) * send.shape[0]): the vocab-parallel lm head's logits. `send`

@@ -1,6 +1,6 @@
 // parallel/ranks: `ranks` CPU ranks in one process, with layers split evenly between them
-// (pipeline stages; split = "heads" gives each rank a slice of the heads instead, which the engine
-// must refuse). send_next copies the activations into the sending rank's mailbox and recv_prev
+// (pipeline stages; split = "heads" gives each rank a slice of the query heads but every KV head
+// instead, which the engine must refuse). send_next copies the activations into the sending rank's mailbox and recv_prev
 // copies them out of the previous rank's, checking the shape; corrupt = true delivers zeros, so a
 // test can tell the activations really cross. Every call is recorded.
 #include <cstring>
@@ -38,7 +38,7 @@ class RanksParallel final : public Parallel {
     l.end_layer = m.num_layers;
     l.end_head = m.num_heads;
     l.end_kv_head = m.num_kv_heads;
-    l.ffn_end = ~0u;
+    l.ffn_parts = 1;
     l.end_expert = m.num_experts;
     l.vocab_end = m.vocab_size;
     if (split_heads_) {
