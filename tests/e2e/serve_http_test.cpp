@@ -51,17 +51,36 @@ Config test_config(const std::vector<std::string>& overrides) {
   return load_config_from(parse_config_text("", "test.toml"), ".", overrides);
 }
 
+// A random model slow enough on the CPU (a few ms a token) that a long request is still running
+// while a test makes several more calls, even on a loaded machine.
+const io::LoadedModel& slow_model() {
+  static const io::LoadedModel model = [] {
+    io::ModelConfig c = io::tiny_config(io::Architecture::kLlama);
+    c.hidden_size = 512;
+    c.intermediate_size = 1408;
+    c.num_hidden_layers = 6;
+    c.num_attention_heads = 8;
+    c.head_dim = 64;
+    c.vocab_size = 512;
+    c.max_position_embeddings = 512;
+    return random_model(c, 5, "serve_slow");
+  }();
+  return model;
+}
+
 // An engine, its loop and an HTTP server on a free loopback port, run on a thread of their own.
 class Served {
  public:
   explicit Served(const std::vector<std::string>& overrides = {}, serve::EngineLoopOptions options = {},
-                  bool text_model = false)
+                  bool text_model = false, const io::LoadedModel* model = nullptr)
       : registry_(PluginRegistry::default_search_path()), server_(serve::ServerOptions{"127.0.0.1", 0, 1024}) {
     std::optional<Tokenizer> tokenizer;
     if (text_model) tokenizer = Tokenizer::load(text_model_dir() / "tokenizer.model");
-    engine_ =
-        std::make_unique<Engine>(test_config(overrides), registry_,
-                                 text_model ? io::load_hf_model(text_model_dir()) : stories(), std::move(tokenizer));
+    engine_ = std::make_unique<Engine>(test_config(overrides), registry_,
+                                       model        ? *model
+                                       : text_model ? io::load_hf_model(text_model_dir())
+                                                    : stories(),
+                                       std::move(tokenizer));
     model_.name = "m";
     model_.max_model_len = engine_->max_model_len();
     model_.vocab_size = static_cast<std::size_t>(engine_->model().config().vocab_size);
@@ -209,7 +228,7 @@ TEST(ServeCompletions, SixtyFourConcurrentStreamingClientsEachGetTheirWholeStrea
 }
 
 TEST(ServeCompletions, AClientThatDisconnectsMidStreamAbortsItsRequestAndFreesItsBlocks) {
-  Served server;
+  Served server({}, {}, false, &slow_model());  // still streaming when the client goes
   {
     boost::asio::io_context context;
     boost::asio::ip::tcp::socket socket(context);
@@ -299,11 +318,11 @@ TEST(ServeCompletions, AClientThatExpects100ContinueGetsItBeforeSendingItsBody) 
 }
 
 TEST(ServeErrors, ASampleMoreThanTheWaitingLimitGets429AndTheOthersAreServed) {
-  Served server({"engine.max_num_seqs=1"}, serve::EngineLoopOptions{1});
+  Served server({"engine.max_num_seqs=1"}, serve::EngineLoopOptions{1}, false, &slow_model());
   std::vector<int> statuses(2, 0);
   std::thread running([&] {
     statuses[0] = http_call(server.port(), "POST", "/v1/completions",
-                            json{{"prompt", prompt_of(0)}, {"max_tokens", 400}, {"ignore_eos", true}}.dump())
+                            json{{"prompt", prompt_of(0)}, {"max_tokens", 200}, {"ignore_eos", true}}.dump())
                       .status;
   });
   EXPECT_TRUE(wait_for_metric(server.port(), "loom:num_requests_running" + kModel, 1));
