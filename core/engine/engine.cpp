@@ -72,13 +72,12 @@ ModelPlan plan_model(const Config& config, const io::ModelConfig& model, std::si
 
 std::unique_ptr<Model> make_model(const ModelPlan& plan, io::LoadedModel model, RunnerPlugins& runner) {
   sdk::Parallel& parallel = *runner.parallel;
-  if (runner.ranks.sharded) {  // CPU
-    std::vector<std::shared_ptr<sdk::AttentionBackend>> attention;
-    for (auto& backend : runner.rank_attention) attention.emplace_back(std::move(backend));
+  std::vector<std::shared_ptr<sdk::AttentionBackend>> attention;  // one per rank (CPU)
+  for (auto& backend : runner.rank_attention) attention.emplace_back(std::move(backend));
+  if (runner.ranks.sharded)
     return std::make_unique<ShardedModel>(std::move(model), parallel, runner.ranks.layouts, std::move(attention));
-  }
-  const std::vector<LayerRange>& stages = runner.ranks.stages;
-  if (stages.size() > 1) return std::make_unique<PipelineModel>(std::move(model), parallel, stages);  // CPU
+  if (runner.ranks.stages.size() > 1)
+    return std::make_unique<PipelineModel>(std::move(model), parallel, runner.ranks.stages, std::move(attention));
   if (plan.device.kind == sdk::DeviceKind::cpu) return std::make_unique<CpuModel>(std::move(model));
   return make_cuda_model(std::move(model), plan.cuda);
 }

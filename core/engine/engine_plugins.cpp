@@ -178,9 +178,10 @@ RunnerPlugins make_runner_plugins(const Config& config, const ResolvedPlugins& r
                         "\" copies KV blocks through one cache, but [parallel] plugin \"" +
                         config.plugin(sdk::PluginKind::parallel)->plugin +
                         "\" splits the KV heads over ranks; drop one of the two sections");
+  }
+  if (runner.ranks.layouts.size() > 1)
     for (std::size_t r = 0; r < runner.ranks.layouts.size(); ++r)  // each rank prepares its own steps
       runner.rank_attention.push_back(make<sdk::AttentionBackend>(resolved, info));
-  }
   return runner;
 }
 

@@ -51,7 +51,7 @@ struct RunnerPlugins {
   PluginPtr<sdk::AttentionBackend> attention;
   PluginPtr<sdk::Parallel> parallel;
   RankPlan ranks;
-  std::vector<PluginPtr<sdk::AttentionBackend>> rank_attention;  // sharded: one backend per rank
+  std::vector<PluginPtr<sdk::AttentionBackend>> rank_attention;  // several ranks: one backend each
 };
 
 // Throws ConfigError naming the config line when the backend says no, when the layout cannot run

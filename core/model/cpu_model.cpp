@@ -198,10 +198,7 @@ void CpuModel::embed(const ForwardBatch& batch) {
   const auto& c = model_.config;
   const int T = static_cast<int>(batch.tokens.size());
   const int H = static_cast<int>(c.hidden_size), vocab = static_cast<int>(c.vocab_size);
-  for (int t = 0; t < T; ++t)
-    if (batch.tokens[t] < 0 || batch.tokens[t] >= vocab)
-      throw RequestError("token id " + std::to_string(batch.tokens[t]) + " is outside the model's vocabulary [0, " +
-                         std::to_string(vocab) + ")");
+  throw_if_outside_vocabulary(batch.tokens, vocab);
   if (!share_ || !share_->vocab_split) {
     cpu::embedding(model_.weights.token_embedding.data(), vocab, H, batch.tokens.data(), T, residual(T).data());
     return;

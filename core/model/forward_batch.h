@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "loom/attention.h"
+#include "loom/error.h"
 
 namespace loom {
 
@@ -15,5 +17,13 @@ struct ForwardBatch {
   std::span<const sdk::AttentionSeq> seqs;   // layout of the sequences in the batch
   std::span<const std::int32_t> logit_rows;  // rows of the batch whose logits are wanted
 };
+
+// Throws RequestError naming the first token id outside [0, vocab).
+inline void throw_if_outside_vocabulary(std::span<const std::int32_t> tokens, std::int32_t vocab) {
+  for (std::int32_t id : tokens)
+    if (id < 0 || id >= vocab)
+      throw RequestError("token id " + std::to_string(id) + " is outside the model's vocabulary [0, " +
+                         std::to_string(vocab) + ")");
+}
 
 }  // namespace loom

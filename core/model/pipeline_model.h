@@ -1,13 +1,15 @@
 // Pipeline parallelism on the CPU: one CpuModel per rank of the parallel plugin, rank r holding
-// decoder layers stages[r] (contiguous, in rank order, covering the model). A step runs the ranks
-// one after another on the engine's thread: rank 0 embeds, each rank runs its layers and hands
-// the residual stream ([T, hidden] fp32) to the next through the plugin's send_next/recv_prev,
-// and the last rank computes the logits. The KV cache holds every layer; each rank's attention
-// reads and writes only its own layers.
+// decoder layers stages[r] (contiguous, in rank order, covering the model), each rank a thread
+// with its own attention backend. A step is cut into micro-batches of whole sequences (as many as
+// there are stages, when there are that many sequences): rank 0 embeds each in turn and every rank
+// runs its layers on micro-batch m while the next rank runs micro-batch m - 1, handing the
+// residual stream ([T, hidden] fp32) on through the plugin's send_next/recv_prev; the last rank
+// computes each micro-batch's logits. The KV cache holds every layer; each rank's attention reads
+// and writes only its own layers, so the ranks never touch the same memory.
 //
-// Because the ranks share one thread, a plugin's send_next(r) must return before the matching
-// recv_prev(r + 1) is called (buffer the activations, as an in-process transport does); ranks on
-// separate devices and threads come with GPU pipeline parallelism.
+// The CPU kernels give a sequence the same results in any batch, so micro-batches change no
+// token. send_next may return before the matching recv_prev is called (the plugin buffers, as an
+// in-process transport does); recv_prev waits for it.
 #pragma once
 
 #include <memory>
@@ -15,13 +17,17 @@
 #include <vector>
 
 #include "core/model/cpu_model.h"
+#include "core/model/rank_threads.h"
 #include "loom/parallel.h"
 
 namespace loom {
 
 class PipelineModel final : public Model {
  public:
-  PipelineModel(io::LoadedModel model, sdk::Parallel& parallel, std::span<const LayerRange> stages);
+  // `attention` holds one backend per stage.
+  PipelineModel(io::LoadedModel model, sdk::Parallel& parallel, std::span<const LayerRange> stages,
+                std::vector<std::shared_ptr<sdk::AttentionBackend>> attention);
+  ~PipelineModel() override;
 
   const io::ModelConfig& config() const override { return stages_.front()->config(); }
   sdk::ModelShape shape() const override { return stages_.front()->shape(); }
@@ -39,8 +45,22 @@ class PipelineModel final : public Model {
                      std::span<TokenLogprobs> out) override;
 
  private:
+  // Whole sequences [first_seq, end_seq) of the step, their tokens rebased to start at 0.
+  struct MicroBatch {
+    std::vector<sdk::AttentionSeq> seqs;
+    std::span<const std::int32_t> tokens, positions;
+    std::vector<std::int32_t> logit_rows;  // rebased
+    std::vector<std::size_t> step_rows;    // each logit row's index among the step's
+    ForwardBatch batch() const { return {tokens, positions, seqs, logit_rows}; }
+  };
+  std::vector<MicroBatch> micro_batches(const ForwardBatch& batch) const;
+  void run_stage(std::uint32_t rank, std::span<const MicroBatch> micro, const sdk::KvCacheView& cache);
+
   sdk::Parallel& parallel_;
   std::vector<std::unique_ptr<CpuModel>> stages_;
+  std::vector<std::shared_ptr<sdk::AttentionBackend>> attention_;
+  std::vector<float> micro_logits_;  // the last stage's, per micro-batch
+  RankThreads threads_;
 };
 
 }  // namespace loom

@@ -49,11 +49,7 @@ std::unique_ptr<KvCache> ShardedModel::make_kv_cache(std::uint32_t num_blocks, s
 void ShardedModel::forward(const ForwardBatch& batch, sdk::AttentionBackend&, const sdk::KvCacheView&) {
   if (!cache_) throw Error("ShardedModel::forward before make_kv_cache");
   // A bad id is refused before any rank starts, so no rank waits in a collective for one that threw.
-  const auto vocab = static_cast<std::int32_t>(config().vocab_size);
-  for (std::int32_t id : batch.tokens)
-    if (id < 0 || id >= vocab)
-      throw RequestError("token id " + std::to_string(id) + " is outside the model's vocabulary [0, " +
-                         std::to_string(vocab) + ")");
+  throw_if_outside_vocabulary(batch.tokens, static_cast<std::int32_t>(config().vocab_size));
   threads_.run([&](std::uint32_t rank) { run_rank(rank, batch); }, [&] { parallel_.abort_collectives(); },
                [&] { parallel_.resume_collectives(); });
 }

@@ -327,7 +327,7 @@ TEST(EngineHooks, ARequestThatFailsIsForgottenAndTheOthersGoOn) {
 }
 
 std::vector<std::string> ranks(const fs::path& log, int n, bool corrupt = false) {
-  return {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.ranks=" + std::to_string(n),
+  return {"parallel.plugin=" + hook_plugin("parallel", "ranks"), "parallel.size=" + std::to_string(n),
           "parallel.log=" + log.string(), std::string("parallel.corrupt=") + (corrupt ? "true" : "false")};
 }
 
@@ -349,18 +349,24 @@ TEST(EngineHooks, TwoPipelineRanksOnTheCpuGiveTheTokensOfOneAndPassEveryStepsAct
   ASSERT_GE(calls.size(), 2u);
   EXPECT_EQ(calls[0], (std::vector<std::string>{"init_rank", "0"}));
   EXPECT_EQ(calls[1], (std::vector<std::string>{"init_rank", "1"}));
-  // Then, every step: rank 0 sends [T, hidden], rank 1 receives the same shape.
-  ASSERT_EQ((calls.size() - 2) % 2, 0u);
-  const std::size_t steps = (calls.size() - 2) / 2;
-  EXPECT_EQ(steps, split.stats.steps);
-  for (std::size_t i = 2; i + 1 < calls.size(); i += 2) {
-    EXPECT_EQ(calls[i][0], "send_next");
-    EXPECT_EQ(calls[i][1], "0");
-    EXPECT_EQ(calls[i + 1][0], "recv_prev");
-    EXPECT_EQ(calls[i + 1][1], "1");
-    EXPECT_EQ(calls[i][2], calls[i + 1][2]) << "tokens of the step";
+  // Then, every step, for each of its micro-batches (one per stage when the step has two
+  // sequences or more): rank 0 sends [T, hidden] and rank 1 receives that shape, in the same
+  // order; the micro-batches' tokens add up to the step's.
+  std::vector<std::string> sent, received;
+  for (std::size_t i = 2; i < calls.size(); ++i) {
+    ASSERT_EQ(calls[i].size(), 4u);
     EXPECT_EQ(calls[i][3], "64") << "the tiny model's hidden size";
+    if (calls[i][0] == "send_next") {
+      EXPECT_EQ(calls[i][1], "0");
+      sent.push_back(calls[i][2]);
+    } else {
+      EXPECT_EQ(calls[i], (std::vector<std::string>{"recv_prev", "1", calls[i][2], "64"}));
+      received.push_back(calls[i][2]);
+    }
   }
+  EXPECT_EQ(sent, received);
+  EXPECT_GT(sent.size(), split.stats.steps) << "some steps were cut in two micro-batches";
+  EXPECT_LE(sent.size(), 2 * split.stats.steps);
 }
 
 TEST(EngineHooks, ActivationsLostBetweenPipelineRanksChangeTheOutputs) {
