@@ -326,11 +326,17 @@ std::string Engine::append_token(Sequence& seq, std::int32_t token) {
   if (may_stop && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end())
     return "stop";
   if (may_stop && !p.stop.empty()) {
-    StopMatch match = find_stop(seq.text, p.stop);
+    // Only the new bytes, and as many before them as could begin a stop string, are searched.
+    std::size_t longest = 0;
+    for (const std::string& stop : p.stop) longest = std::max(longest, stop.size());
+    const std::size_t from = seq.stop_searched_bytes > longest ? seq.stop_searched_bytes - (longest - 1) : 0;
+    StopMatch match = find_stop(seq.text, p.stop, from);
     if (match.found) {
       seq.text.resize(match.position);
       return "stop";
     }
+    seq.stop_searched_bytes = seq.text.size();
+    seq.stop_hold_back = match.hold_back;
   }
   if (seq.tokens.size() >= seq.max_total_tokens) return "length";
   return "";

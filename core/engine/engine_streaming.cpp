@@ -3,20 +3,18 @@
 #include <algorithm>
 
 #include "core/engine/engine.h"
-#include "core/tokenizer/stop_strings.h"
 
 namespace loom {
 
 namespace {
 
-// The bytes of the output so far that no later token can change (SampleProgress::text).
+// The bytes of the output so far that no later token can change (SampleProgress::text): all but
+// what could begin a stop string, as append_token last found it.
 std::size_t settled_text_bytes(const Sequence& seq) {
-  const std::vector<std::string>& stop = seq.params.stop;
-  if (stop.empty()) return seq.text.size();
-  // Before min_tokens a stop string is not yet looked for, and it is looked for in the whole text.
+  if (seq.params.stop.empty()) return seq.text.size();
+  // Before min_tokens a stop string is not yet looked for, and then it is looked for in the whole text.
   if (seq.num_output_tokens() <= static_cast<std::size_t>(std::max(0, seq.params.min_tokens))) return 0;
-  const StopMatch match = find_stop(seq.text, stop);
-  return match.found ? match.position : seq.text.size() - match.hold_back;
+  return seq.text.size() - seq.stop_hold_back;
 }
 
 }  // namespace

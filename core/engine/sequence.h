@@ -35,6 +35,10 @@ struct Sequence {
   SequenceRng rng{0};
   std::unique_ptr<StreamingDecoder> decoder;  // when the model has a tokenizer
   std::string text;                           // detokenized output so far
+  // Stop strings: the bytes of `text` already searched (none before min_tokens, when they are not
+  // looked for), and how many of its last bytes could still begin one (held back from a stream).
+  std::size_t stop_searched_bytes = 0;
+  std::size_t stop_hold_back = 0;
   std::vector<TokenLogprobs> logprobs;        // per output token, when params.logprobs >= 0
   // Per prompt token after the first, when params.prompt_logprobs >= 0: entry i is token i + 1's,
   // from the logits at position i. Filled as the prompt is computed (never from a cached prefix).

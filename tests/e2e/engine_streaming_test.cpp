@@ -127,5 +127,33 @@ TEST(EngineProgress, StreamedTokensAndTextArePrefixesOfTheResultWithStopStringsH
   EXPECT_EQ(std::vector<std::int32_t>(result.token_ids.begin(), result.token_ids.begin() + tokens.size()), tokens);
 }
 
+// The engine searches only each token's new text (and what could begin a stop string before it):
+// the text must still end at the first occurrence a search of the whole text finds, for stop
+// strings of several lengths anywhere in the output, and with min_tokens, after which the first
+// search covers everything generated before.
+TEST(EngineProgress, IncrementalStopSearchCutsWhereAWholeTextSearchWouldForAnyOffsetAndMinTokens) {
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  auto plain = make_engine(registry, {});
+  plain->submit(request("p", {1, 450, 4996, 17354}, 60));
+  const std::string text = drain(*plain).at("p#0").text;
+  ASSERT_GT(text.size(), 60u);
+  for (std::size_t offset : {0u, 3u, 17u, 41u}) {
+    for (std::size_t length : {1u, 3u, 7u}) {
+      for (int min_tokens : {0, 12}) {
+        const std::string stop = text.substr(offset, length);
+        auto engine = make_engine(registry, {});
+        Request r = request("p", {1, 450, 4996, 17354}, 60);
+        r.params.stop = {"never in this text \x01", stop};
+        r.params.min_tokens = min_tokens;
+        engine->submit(r);
+        const RequestResult result = drain(*engine).at("p#0");
+        EXPECT_EQ(result.finish_reason, "stop");
+        EXPECT_EQ(result.text, text.substr(0, text.find(stop)))
+            << "stop \"" << stop << "\" at " << offset << ", min_tokens " << min_tokens;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace loom::testing
