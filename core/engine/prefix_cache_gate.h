@@ -17,6 +17,8 @@ class PrefixCacheGate final : public sdk::KvAllocator {
       : a_(allocator), uncached_(std::move(uncached)) {}
 
   void set_evictor(sdk::Evictor& evictor) override { a_.set_evictor(evictor); }
+  // Not gated: the call names no sequence, so a scheduler's estimate for a gated sequence counts
+  // cached tokens it will not take (it then reserves blocks for them; never fewer than it needs).
   std::size_t num_cached_prefix_tokens(std::span<const sdk::TokenId> tokens) const override {
     return a_.num_cached_prefix_tokens(tokens);
   }
