@@ -22,9 +22,9 @@ sdk::TensorView residual_view(std::span<float> residual, std::size_t T, std::int
 
 PipelineModel::PipelineModel(io::LoadedModel model, sdk::Parallel& parallel, std::span<const LayerRange> stages,
                              std::vector<std::shared_ptr<sdk::AttentionBackend>> attention)
-    : parallel_(parallel), attention_(std::move(attention)), threads_(static_cast<std::uint32_t>(stages.size())) {
+    : CpuRanksModel(parallel, std::move(attention), stages.size() - 1) {
   if (attention_.size() != stages.size()) throw Error("PipelineModel: one attention backend per stage is needed");
-  for (const LayerRange& layers : stages) stages_.push_back(std::make_unique<CpuModel>(model, layers));
+  for (const LayerRange& layers : stages) ranks_.push_back(std::make_unique<CpuModel>(model, layers));
 }
 
 PipelineModel::~PipelineModel() = default;
@@ -34,24 +34,24 @@ std::uint64_t PipelineModel::weight_bytes() const {
   const auto& c = config();
   const std::uint64_t head = (c.hidden_size + c.vocab_size * c.hidden_size) * sizeof(float);
   std::uint64_t bytes = 0;
-  for (const auto& stage : stages_) bytes += stage->weight_bytes();
-  return bytes - (stages_.size() - 1) * head;
+  for (const auto& stage : ranks_) bytes += stage->weight_bytes();
+  return bytes - (ranks_.size() - 1) * head;
 }
 
 std::string PipelineModel::describe() const {
-  std::string text = "cpu, fp32, pipeline of " + std::to_string(stages_.size()) + " ranks as threads (layers";
-  for (const auto& stage : stages_)
+  std::string text = "cpu, fp32, pipeline of " + std::to_string(ranks_.size()) + " ranks as threads (layers";
+  for (const auto& stage : ranks_)
     text += " [" + std::to_string(stage->layers().first) + ", " + std::to_string(stage->layers().end) + ")";
   return text + ")";
 }
 
 std::unique_ptr<KvCache> PipelineModel::make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) {
-  return stages_.front()->make_kv_cache(num_blocks, block_size);
+  return ranks_.front()->make_kv_cache(num_blocks, block_size);
 }
 
 std::vector<PipelineModel::MicroBatch> PipelineModel::micro_batches(const ForwardBatch& batch) const {
   const std::size_t num_seqs = batch.seqs.size();
-  const std::size_t count = std::max<std::size_t>(1, std::min(stages_.size(), num_seqs));
+  const std::size_t count = std::max<std::size_t>(1, std::min(ranks_.size(), num_seqs));
   const std::size_t target = (batch.tokens.size() + count - 1) / count;  // tokens per micro-batch
   std::vector<MicroBatch> out;
   std::size_t seq = 0, next_row = 0;
@@ -86,17 +86,16 @@ void PipelineModel::forward(const ForwardBatch& batch, sdk::AttentionBackend&, c
   // Refused before any stage starts, so that no stage waits for activations that never come.
   throw_if_outside_vocabulary(batch.tokens, static_cast<std::int32_t>(config().vocab_size));
   const std::vector<MicroBatch> micro = micro_batches(batch);
-  stages_.back()->step_logits(batch.logit_rows.size());
-  threads_.run([&](std::uint32_t rank) { run_stage(rank, micro, cache); }, [&] { parallel_.abort_collectives(); },
-               [&] { parallel_.resume_collectives(); });
+  ranks_.back()->step_logits(batch.logit_rows.size());
+  run_ranks([&](std::uint32_t rank) { run_stage(rank, micro, cache); });
 }
 
 void PipelineModel::run_stage(std::uint32_t rank, std::span<const MicroBatch> micro, const sdk::KvCacheView& cache) {
-  CpuModel& stage = *stages_[rank];
+  CpuModel& stage = *ranks_[rank];
   sdk::AttentionBackend& attention = *attention_[rank];
   const auto hidden = static_cast<std::int64_t>(config().hidden_size);
   const std::size_t vocab = config().vocab_size;
-  const bool last = rank + 1 == stages_.size();
+  const bool last = rank + 1 == ranks_.size();
   for (const MicroBatch& m : micro) {
     const ForwardBatch batch = m.batch();
     const std::size_t T = batch.tokens.size();
@@ -117,16 +116,6 @@ void PipelineModel::run_stage(std::uint32_t rank, std::span<const MicroBatch> mi
     for (std::size_t r = 0; r < m.step_rows.size(); ++r)
       std::copy_n(micro_logits_.data() + r * vocab, vocab, step + m.step_rows[r] * vocab);
   }
-}
-
-void PipelineModel::read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
-                                 std::span<std::int32_t> tokens) {
-  stages_.back()->read_outputs(rows, logits, tokens);
-}
-
-void PipelineModel::read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
-                                  std::span<TokenLogprobs> out) {
-  stages_.back()->read_logprobs(rows, tokens, out);
 }
 
 }  // namespace loom

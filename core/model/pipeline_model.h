@@ -16,33 +16,22 @@
 #include <span>
 #include <vector>
 
-#include "core/model/cpu_model.h"
-#include "core/model/rank_threads.h"
+#include "core/model/cpu_ranks_model.h"
 #include "loom/parallel.h"
 
 namespace loom {
 
-class PipelineModel final : public Model {
+class PipelineModel final : public CpuRanksModel {
  public:
   // `attention` holds one backend per stage.
   PipelineModel(io::LoadedModel model, sdk::Parallel& parallel, std::span<const LayerRange> stages,
                 std::vector<std::shared_ptr<sdk::AttentionBackend>> attention);
   ~PipelineModel() override;
 
-  const io::ModelConfig& config() const override { return stages_.front()->config(); }
-  sdk::ModelShape shape() const override { return stages_.front()->shape(); }
-  sdk::Device device() const override { return {sdk::DeviceKind::cpu, 0}; }
-  sdk::DType kv_dtype() const override { return sdk::DType::f32; }
   std::uint64_t weight_bytes() const override;
   std::string describe() const override;
-  std::uint64_t kv_cache_budget(double) const override { return 0; }
   std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) override;
-
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
-  void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
-                    std::span<std::int32_t> tokens) override;
-  void read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
-                     std::span<TokenLogprobs> out) override;
 
  private:
   // Whole sequences [first_seq, end_seq) of the step, their tokens rebased to start at 0.
@@ -56,11 +45,7 @@ class PipelineModel final : public Model {
   std::vector<MicroBatch> micro_batches(const ForwardBatch& batch) const;
   void run_stage(std::uint32_t rank, std::span<const MicroBatch> micro, const sdk::KvCacheView& cache);
 
-  sdk::Parallel& parallel_;
-  std::vector<std::unique_ptr<CpuModel>> stages_;
-  std::vector<std::shared_ptr<sdk::AttentionBackend>> attention_;
   std::vector<float> micro_logits_;  // the last stage's, per micro-batch
-  RankThreads threads_;
 };
 
 }  // namespace loom

@@ -9,12 +9,10 @@ namespace loom {
 
 ShardedModel::ShardedModel(io::LoadedModel model, sdk::Parallel& parallel, std::span<const sdk::RankLayout> layouts,
                            std::vector<std::shared_ptr<sdk::AttentionBackend>> attention)
-    : parallel_(parallel),
+    : CpuRanksModel(parallel, std::move(attention), 0),
       layouts_(layouts.begin(), layouts.end()),
-      attention_(std::move(attention)),
       share_logits_(layouts.size()),
-      padded_logits_(layouts.size()),
-      threads_(static_cast<std::uint32_t>(layouts.size())) {
+      padded_logits_(layouts.size()) {
   if (attention_.size() != layouts_.size()) throw Error("ShardedModel: one attention backend per rank is needed");
   for (const sdk::RankLayout& layout : layouts_) ranks_.push_back(std::make_unique<CpuModel>(model, layout, parallel));
 }
@@ -50,8 +48,7 @@ void ShardedModel::forward(const ForwardBatch& batch, sdk::AttentionBackend&, co
   if (!cache_) throw Error("ShardedModel::forward before make_kv_cache");
   // A bad id is refused before any rank starts, so no rank waits in a collective for one that threw.
   throw_if_outside_vocabulary(batch.tokens, static_cast<std::int32_t>(config().vocab_size));
-  threads_.run([&](std::uint32_t rank) { run_rank(rank, batch); }, [&] { parallel_.abort_collectives(); },
-               [&] { parallel_.resume_collectives(); });
+  run_ranks([&](std::uint32_t rank) { run_rank(rank, batch); });
 }
 
 void ShardedModel::run_rank(std::uint32_t rank, const ForwardBatch& batch) {
@@ -102,16 +99,6 @@ void ShardedModel::gather_logits(std::uint32_t rank, std::size_t rows) {
       std::copy_n(gathered_.data() + (k * rows + r) * width, l.vocab_end - l.vocab_begin,
                   logits + r * vocab + l.vocab_begin);
   }
-}
-
-void ShardedModel::read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
-                                std::span<std::int32_t> tokens) {
-  ranks_.front()->read_outputs(rows, logits, tokens);
-}
-
-void ShardedModel::read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
-                                 std::span<TokenLogprobs> out) {
-  ranks_.front()->read_logprobs(rows, tokens, out);
 }
 
 }  // namespace loom

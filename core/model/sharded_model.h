@@ -11,47 +11,33 @@
 #include <span>
 #include <vector>
 
-#include "core/model/cpu_model.h"
-#include "core/model/rank_threads.h"
+#include "core/model/cpu_ranks_model.h"
 #include "core/model/sharded_kv_cache.h"
 #include "loom/parallel.h"
 
 namespace loom {
 
-class ShardedModel final : public Model {
+class ShardedModel final : public CpuRanksModel {
  public:
   // `attention` holds one backend per rank.
   ShardedModel(io::LoadedModel model, sdk::Parallel& parallel, std::span<const sdk::RankLayout> layouts,
                std::vector<std::shared_ptr<sdk::AttentionBackend>> attention);
   ~ShardedModel() override;
 
-  const io::ModelConfig& config() const override { return ranks_.front()->config(); }
-  sdk::ModelShape shape() const override { return ranks_.front()->shape(); }
-  sdk::Device device() const override { return {sdk::DeviceKind::cpu, 0}; }
-  sdk::DType kv_dtype() const override { return sdk::DType::f32; }
   std::uint64_t weight_bytes() const override;
   std::string describe() const override;
-  std::uint64_t kv_cache_budget(double) const override { return 0; }
   std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) override;
-
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
-  void read_outputs(std::span<const OutputRow> rows, std::span<float> logits, std::span<std::int32_t> tokens) override;
-  void read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,
-                     std::span<TokenLogprobs> out) override;
 
  private:
   void run_rank(std::uint32_t rank, const ForwardBatch& batch);
   // Rank `rank`'s logits of its vocabulary rows, gathered into rank 0's step logits.
   void gather_logits(std::uint32_t rank, std::size_t rows);
 
-  sdk::Parallel& parallel_;
   std::vector<sdk::RankLayout> layouts_;
-  std::vector<std::unique_ptr<CpuModel>> ranks_;
-  std::vector<std::shared_ptr<sdk::AttentionBackend>> attention_;
   const ShardedKvCache* cache_ = nullptr;                         // made by make_kv_cache, owned by the engine
   std::vector<std::vector<float>> share_logits_, padded_logits_;  // per rank
   std::vector<float> gathered_;
-  RankThreads threads_;
 };
 
 }  // namespace loom

@@ -51,20 +51,22 @@ Config test_config(const std::vector<std::string>& overrides) {
   return load_config_from(parse_config_text("", "test.toml"), ".", overrides);
 }
 
-// A random model slow enough on the CPU (a few ms a token) that a long request is still running
-// while a test makes several more calls, even on a loaded machine.
+// A random model's shape slow enough on the CPU (a few ms a token) that a long request is still
+// running while a test makes several more calls or sends a signal, even on a loaded machine.
+io::ModelConfig slow_config() {
+  io::ModelConfig c = io::tiny_config(io::Architecture::kLlama);
+  c.hidden_size = 512;
+  c.intermediate_size = 1408;
+  c.num_hidden_layers = 6;
+  c.num_attention_heads = 8;
+  c.head_dim = 64;
+  c.vocab_size = 512;
+  c.max_position_embeddings = 512;
+  return c;
+}
+
 const io::LoadedModel& slow_model() {
-  static const io::LoadedModel model = [] {
-    io::ModelConfig c = io::tiny_config(io::Architecture::kLlama);
-    c.hidden_size = 512;
-    c.intermediate_size = 1408;
-    c.num_hidden_layers = 6;
-    c.num_attention_heads = 8;
-    c.head_dim = 64;
-    c.vocab_size = 512;
-    c.max_position_embeddings = 512;
-    return random_model(c, 5, "serve_slow");
-  }();
+  static const io::LoadedModel model = random_model(slow_config(), 5, "serve_slow");
   return model;
 }
 
@@ -590,17 +592,10 @@ TEST(ServeProcess, GreedyTokenIdsEqualLoomGenerates) {
 }
 
 TEST(ServeProcess, SigtermFinishesTheRunningStreamAndExitsZero) {
-  // A model slow enough on the CPU (a few ms a token) that the signal comes mid-stream.
+  // A model slow enough that the signal comes mid-stream.
   const fs::path dir = fs::temp_directory_path() / ("loom_serve_sigterm_" + std::to_string(::getpid()));
   io::RandomModelSpec spec;
-  spec.config = io::tiny_config(io::Architecture::kLlama);
-  spec.config.hidden_size = 512;
-  spec.config.intermediate_size = 1408;
-  spec.config.num_hidden_layers = 6;
-  spec.config.num_attention_heads = 8;
-  spec.config.head_dim = 64;
-  spec.config.vocab_size = 512;
-  spec.config.max_position_embeddings = 512;
+  spec.config = slow_config();
   io::write_random_model(spec, dir);
   // A long shutdown timeout: under a sanitizer the stream takes many times longer.
   ServerProcess server("--model " + dir.string() + " --port 0 --served-model-name slow --shutdown-timeout 600");
