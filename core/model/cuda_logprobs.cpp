@@ -10,6 +10,19 @@ namespace loom {
 
 namespace kc = kernels::cuda;
 
+std::size_t CudaLogprobs::results_offset(std::size_t rows) { return (rows * sizeof(kc::LogprobRow) + 255) / 256 * 256; }
+
+std::size_t CudaLogprobs::bytes_for(std::size_t rows) {
+  return results_offset(rows) + rows * sizeof(kc::LogprobResult);
+}
+
+void CudaLogprobs::reserve(std::size_t rows) {
+  const std::size_t bytes = bytes_for(rows);
+  if (rows == 0 || device_.bytes() >= bytes) return;
+  device_ = sdk::DeviceBuffer(bytes, "the log-probability rows");
+  host_ = sdk::PinnedBuffer(bytes, "the log-probability rows");
+}
+
 void CudaLogprobs::read(const float* logits, int vocab, std::span<const OutputRow> rows, std::size_t num_rows,
                         std::span<const std::int32_t> tokens, std::span<TokenLogprobs> out, cudaStream_t stream) {
   std::vector<std::size_t> asked;
@@ -17,12 +30,8 @@ void CudaLogprobs::read(const float* logits, int vocab, std::span<const OutputRo
     if (rows[r].logprobs >= 0) asked.push_back(r);
   if (asked.empty()) return;
   const std::size_t n = asked.size();
-  const std::size_t results_at = (n * sizeof(kc::LogprobRow) + 255) / 256 * 256;
-  const std::size_t bytes = results_at + n * sizeof(kc::LogprobResult);
-  if (device_.bytes() < bytes) {
-    device_ = sdk::DeviceBuffer(2 * bytes, "the log-probability rows");
-    host_ = sdk::PinnedBuffer(2 * bytes, "the log-probability rows");
-  }
+  const std::size_t results_at = results_offset(n);
+  reserve(n);
   auto* host_rows = host_.as<kc::LogprobRow>();
   for (std::size_t i = 0; i < n; ++i)
     host_rows[i] = {static_cast<std::int32_t>(asked[i]), tokens[asked[i]], rows[asked[i]].logprobs};

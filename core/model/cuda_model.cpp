@@ -63,8 +63,9 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
   // verifying drafts samples a row per draft besides its own.
   const std::uint32_t max_tokens = std::max(options_.max_num_batched_tokens, options_.max_num_seqs);
   const std::uint32_t rows_per_seq = 1 + options_.max_draft_tokens;
-  buffers_ = std::make_unique<CudaWorkBuffers>(
-      c, max_tokens, std::min(max_tokens, std::max<std::uint32_t>(options_.max_num_seqs, 1) * rows_per_seq));
+  const std::uint32_t max_rows = std::min(max_tokens, std::max<std::uint32_t>(options_.max_num_seqs, 1) * rows_per_seq);
+  buffers_ = std::make_unique<CudaWorkBuffers>(c, max_tokens, max_rows);
+  logprobs_.reserve(max_rows);  // now, not at the first step that asks, when the KV pool has the rest
   timer_ = std::make_unique<CudaStepTimer>(profiling_requested());
   stream_.synchronize();
 }
