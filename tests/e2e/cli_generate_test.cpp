@@ -382,6 +382,17 @@ TEST_F(CliGenerate, MkmodelRefusesALayerStdOutsideZeroToOneOrForLlama2cBeforeWri
   EXPECT_EQ(made.exit_code, 0) << made.output;
 }
 
+// Found measuring expert parallelism: a Mixtral made with --intermediate kept its experts at the
+// tiny shape's width while config.json said otherwise, and no command could load it.
+TEST_F(CliGenerate, MkmodelIntermediateWidensMixtralsExpertsSoTheModelLoads) {
+  const fs::path out = dir_ / "wide_mixtral";
+  LoomRun made = run_loom("mkmodel --arch mixtral --intermediate 192 --output " + out.string());
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  LoomRun inspected = run_loom("inspect " + out.string());
+  EXPECT_EQ(inspected.exit_code, 0) << inspected.output;
+  EXPECT_CONTAINS(inspected.output, "192");
+}
+
 // Found by a hostile user: mkmodel with an absurd shape wrote until the disk was full and left the
 // partial file; `workload --requests` out of range ended in std::bad_alloc; a folder given as
 // --config ran with every default. Sizes are now checked first, a failed write (a file-size limit

@@ -99,6 +99,8 @@ int run_mkmodel(std::span<const std::string> args) {
     throw UsageError("--preset " + preset_name + ": expected tiny, tinystories-15m, tinystories-110m, llama-2-7b or llama-3-8b");
   if (hidden) config->hidden_size = hidden;
   if (intermediate) config->intermediate_size = intermediate;
+  // Mixtral's experts are intermediate_size wide (Qwen2-MoE's have their own width, kept).
+  if (intermediate && *arch == Architecture::kMixtral) config->moe_intermediate_size = intermediate;
   if (layers) config->num_hidden_layers = layers;
   if (heads) config->num_attention_heads = heads;
   if (kv_heads) config->num_key_value_heads = kv_heads;
