@@ -68,6 +68,7 @@ RankPlan rank_plan(const sdk::Parallel& parallel, const Config& config, const sd
     } catch (const Error& e) {
       throw ConfigError(where + " cannot split this model: " + e.what());
     }
+    plan.layouts.back().rank = rank;  // the runner's collectives name it; a plugin may leave it 0
   }
   const auto whole_layer = [&](const sdk::RankLayout& l) {
     return l.first_head == 0 && l.end_head == m.num_heads && l.first_kv_head == 0 && l.end_kv_head == m.num_kv_heads &&
