@@ -59,6 +59,7 @@ void ShardedModel::run_rank(std::uint32_t rank, const ForwardBatch& batch) {
   attention.prepare(model.attention_batch(batch.seqs, static_cast<std::uint32_t>(batch.tokens.size())), cache, nullptr);
   model.run_layers(batch, attention, cache);
   const std::size_t rows = batch.logit_rows.size();
+  if (rows == 0) return;  // a step of prompt chunks that sample nothing: every rank stops here
   const sdk::RankLayout& l = layouts_[rank];
   if (l.vocab_end - l.vocab_begin == config().vocab_size) {
     if (rank == 0) model.lm_head(batch, model.step_logits(rows));  // every rank has the whole vocabulary

@@ -42,14 +42,15 @@ class InProcessGroup {
       for (std::size_t i = 0; i < n; ++i) sum[i] += other[i];
     }
     arrive();  // every rank has read every buffer before any is overwritten
-    std::memcpy(data, sum.data(), n * sizeof(float));
+    copy(data, sum.data(), n * sizeof(float));
   }
 
   // recv[r * bytes, (r + 1) * bytes) = rank r's send[0, bytes). `send` may lie in `recv`.
   void all_gather(std::uint32_t rank, const void* send, std::size_t bytes, void* recv) {
-    std::vector<std::byte> own(static_cast<const std::byte*>(send), static_cast<const std::byte*>(send) + bytes);
+    std::vector<std::byte> own(bytes);
+    copy(own.data(), send, bytes);
     post(rank, own.data());
-    for (std::uint32_t r = 0; r < size_; ++r) std::memcpy(static_cast<std::byte*>(recv) + r * bytes, posted_[r], bytes);
+    for (std::uint32_t r = 0; r < size_; ++r) copy(static_cast<std::byte*>(recv) + r * bytes, posted_[r], bytes);
     arrive();
   }
 
@@ -69,8 +70,7 @@ class InProcessGroup {
         mismatch = "rank " + std::to_string(rank) + " expected " + std::to_string(recv_bytes[j]) + " bytes from rank " +
                    std::to_string(j) + ", which sends " + std::to_string(posted_counts_[j][rank]);
       } else {
-        std::memcpy(static_cast<std::byte*>(recv) + at, static_cast<const std::byte*>(posted_[j]) + offset,
-                    recv_bytes[j]);
+        copy(static_cast<std::byte*>(recv) + at, static_cast<const std::byte*>(posted_[j]) + offset, recv_bytes[j]);
       }
       at += recv_bytes[j];
     }
@@ -81,8 +81,9 @@ class InProcessGroup {
   void send(std::uint32_t from, std::uint32_t to, const void* data, std::size_t bytes) {
     std::lock_guard lock(mutex_);
     throw_if_aborted();
-    const auto* first = static_cast<const std::byte*>(data);
-    mail_[from * size_ + to].emplace_back(first, first + bytes);
+    std::vector<std::byte> message(bytes);
+    copy(message.data(), data, bytes);
+    mail_[from * size_ + to].push_back(std::move(message));
     wake_.notify_all();
   }
 
@@ -97,7 +98,7 @@ class InProcessGroup {
     if (message.size() != bytes)
       throw loom::Error("InProcessGroup::recv: rank " + std::to_string(to) + " expected " + std::to_string(bytes) +
                         " bytes from rank " + std::to_string(from) + ", which sent " + std::to_string(message.size()));
-    std::memcpy(data, message.data(), bytes);
+    copy(data, message.data(), bytes);
   }
 
   void abort() {
@@ -115,6 +116,11 @@ class InProcessGroup {
   }
 
  private:
+  // memcpy of `bytes`, which may be 0 with null pointers (an empty step's buffers).
+  static void copy(void* to, const void* from, std::size_t bytes) {
+    if (bytes > 0) std::memcpy(to, from, bytes);
+  }
+
   // Publishes this rank's buffer, then waits until every rank has.
   void post(std::uint32_t rank, const void* buffer) {
     posted_[rank] = buffer;

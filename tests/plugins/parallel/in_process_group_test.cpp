@@ -66,6 +66,19 @@ TEST(InProcessGroup, AllGatherPlacesEachRanksBytesAtItsOffsetInPlaceOrNot) {
     EXPECT_EQ(recv[r], (std::vector<int>{0, 10, 20, 30, 1, 11, 21, 31, 2, 12, 22, 32})) << r;
 }
 
+// A step that samples no row gathers nothing: empty buffers (null pointers) on every rank.
+TEST(InProcessGroup, EmptyBuffersCrossEveryCollectiveWithNullPointers) {
+  InProcessGroup group(2);
+  on_ranks(2, [&](std::uint32_t r) {
+    group.all_gather(r, nullptr, 0, nullptr);
+    group.all_reduce_sum(r, nullptr, 0);
+    const std::vector<std::uint64_t> none = {0, 0};
+    group.all_to_all_v(r, nullptr, none, nullptr, none);
+    if (r == 0) group.send(0, 1, nullptr, 0);
+    if (r == 1) group.recv(1, 0, nullptr, 0);
+  });
+}
+
 TEST(InProcessGroup, AllToAllVDeliversUnevenCountsInRankOrderAndRefusesAMismatch) {
   constexpr std::uint32_t kRanks = 3;
   InProcessGroup group(kRanks);
