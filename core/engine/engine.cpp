@@ -245,11 +245,6 @@ void Engine::submit(const Request& request) {
       prompt = request.prompt_token_ids;
     }
     validate(request.params);
-    // The CUDA model's work buffers hold a few logit rows per sequence, not one per prompt token.
-    if (request.params.prompt_logprobs >= 0 && model_->device().kind != sdk::DeviceKind::cpu)
-      throw RequestError(
-          "prompt_logprobs are computed by the CPU engine only, so far: leave the field out, or "
-          "serve the model with [engine] device = \"cpu\"");
     if (prompt.empty()) throw RequestError("the prompt is empty");
     const auto vocab = static_cast<std::int32_t>(model_->config().vocab_size);
     for (std::int32_t id : prompt)

@@ -179,6 +179,7 @@ class Engine {
   void schedule(StepWork& work);
   void hand_over_blocks(StepWork& work);
   std::vector<RequestResult> idle_step(StepWork work);
+  void fit_prompt_rows(std::vector<sdk::ScheduledSeq>& scheduled) const;
   void lay_out_batch(StepWork& work);
   void load_external_kv(StepWork& work);
   void run_model(StepWork& work);

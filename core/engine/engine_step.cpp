@@ -193,7 +193,40 @@ std::vector<RequestResult> Engine::idle_step(StepWork work) {
   return std::move(work.out);
 }
 
+// A prompt's log-probability rows share the step's logit rows (max_logit_rows) with the
+// sampling rows, so a chunk of a prompt that asks for them ends where its rows would not fit;
+// the rest of the prompt runs in the next steps. Each scheduled sequence is owed 1 + k rows, so
+// one row is always left while the scheduler keeps to max_num_seqs.
+void Engine::fit_prompt_rows(std::vector<sdk::ScheduledSeq>& scheduled) const {
+  const std::size_t limit = max_logit_rows(budget_.max_num_seqs, budget_.max_num_batched_tokens,
+                                           static_cast<std::uint32_t>(plugins_.num_draft_tokens));
+  auto group_rows = [&](const sdk::ScheduledSeq& s) -> std::size_t {
+    return s.start + s.num_tokens == sequences_.at(s.id).tokens.size() ? 1 + s.num_lookahead_tokens : 0;
+  };
+  std::size_t used = 0;
+  for (const sdk::ScheduledSeq& s : scheduled) used += group_rows(s);
+  for (sdk::ScheduledSeq& s : scheduled) {
+    const Sequence& seq = sequences_.at(s.id);
+    if (!seq.needs_prompt_logprobs() || s.start > seq.prompt_logprobs.size()) continue;
+    // Rows for positions [first, last): a recomputed chunk (after preemption) needs none before first.
+    const std::size_t first = seq.prompt_logprobs.size();
+    const std::size_t last = std::min(s.start + s.num_tokens, seq.num_prompt_tokens - 1);
+    if (last <= first) continue;
+    const std::size_t wanted = last - first, own = group_rows(s), others = used - own;
+    const std::size_t free = limit > others ? limit - others : 0;
+    if (wanted + own <= free) {
+      used += wanted;
+      continue;
+    }
+    // Cut: the chunk ends at or before the prompt's last token, so it samples no row.
+    const std::size_t rows = std::clamp<std::size_t>(free, 1, wanted);
+    s.num_tokens = first + rows - s.start;
+    used = others + rows;
+  }
+}
+
 void Engine::lay_out_batch(StepWork& work) {
+  fit_prompt_rows(work.plan.scheduled);
   for (const sdk::ScheduledSeq& s : work.plan.scheduled) {
     Sequence& seq = sequences_.at(s.id);
     seq.state = sdk::SeqState::running;
@@ -311,7 +344,13 @@ void Engine::run_model(StepWork& work) {
       row_rngs_[r] = rng;  // the stream after this row's draws
     }
   }
-  for (std::size_t r = work.first_prompt_row; r < rows; ++r) output_rows_[r].kind = OutputRow::Kind::logits;
+  for (std::size_t i = 0; i < work.prompt_rows.size(); ++i) {  // scored where the logits are
+    const StepWork::PromptRow& prompt_row = work.prompt_rows[i];
+    OutputRow& row = output_rows_[work.first_prompt_row + i];
+    row.kind = OutputRow::Kind::score;
+    row.logprobs = prompt_row.seq->params.prompt_logprobs;
+    tokens_[work.first_prompt_row + i] = prompt_row.seq->tokens[prompt_row.position + 1];
+  }
   if (logits_.size() < rows * vocab) logits_.resize(rows * vocab);
   step_wide("model.forward() (attention plugin)", [&] {
     model_->forward({work.tokens, work.positions, work.layout, work.logit_rows}, *plugins_.attention, cache_->view());
@@ -433,10 +472,8 @@ void Engine::emit_tokens(StepWork& work) {
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
   for (std::size_t i = 0; i < work.prompt_rows.size(); ++i) {
     Sequence& seq = *work.prompt_rows[i].seq;
-    const std::size_t p = work.prompt_rows[i].position;
-    if (work.failed(seq.id) || seq.prompt_logprobs.size() != p) continue;
-    const std::span<const float> row(logits_.data() + (work.first_prompt_row + i) * vocab, vocab);
-    seq.prompt_logprobs.push_back(token_logprobs(row, seq.tokens[p + 1], seq.params.prompt_logprobs));
+    if (work.failed(seq.id) || seq.prompt_logprobs.size() != work.prompt_rows[i].position) continue;
+    seq.prompt_logprobs.push_back(std::move(row_logprobs_[work.first_prompt_row + i]));
   }
   for (RowGroup& g : work.groups) {
     Sequence& seq = *g.seq;

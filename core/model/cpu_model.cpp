@@ -163,6 +163,7 @@ void CpuModel::read_outputs(std::span<const OutputRow> rows, std::span<float> lo
       case OutputRow::Kind::logits:
         std::copy(row.begin(), row.end(), logits.begin() + static_cast<std::ptrdiff_t>(r * vocab));
         break;
+      case OutputRow::Kind::score: break;
     }
   }
   clock_.mark("sampling + copies");

@@ -62,8 +62,8 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
   // Work buffers for the largest step; decode graphs pad up to max_num_seqs tokens. A sequence
   // verifying drafts samples a row per draft besides its own.
   const std::uint32_t max_tokens = std::max(options_.max_num_batched_tokens, options_.max_num_seqs);
-  const std::uint32_t rows_per_seq = 1 + options_.max_draft_tokens;
-  const std::uint32_t max_rows = std::min(max_tokens, std::max<std::uint32_t>(options_.max_num_seqs, 1) * rows_per_seq);
+  const std::uint32_t max_rows =
+      max_logit_rows(options_.max_num_seqs, options_.max_num_batched_tokens, options_.max_draft_tokens);
   buffers_ = std::make_unique<CudaWorkBuffers>(c, max_tokens, max_rows);
   logprobs_.reserve(max_rows);  // now, not at the first step that asks, when the KV pool has the rest
   timer_ = std::make_unique<CudaStepTimer>(profiling_requested());

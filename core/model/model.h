@@ -6,6 +6,7 @@
 // CudaModel (cuda_model.h). Both run the attention plugin for attention.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -31,6 +32,7 @@ struct OutputRow {
     verify,  // verify_draft_row(logits, *params, draft, draft_q, draws).token
              // (core/sampling/speculative_verify.h): the draft, or its replacement
     logits,  // copy the row to the host; the engine samples it
+    score,   // no token: tokens[r] is given (a prompt's next token), for read_logprobs alone
   };
   Kind kind = Kind::greedy;
   const SamplingParams* params = nullptr;  // sample, verify: temperature > 0, top_k, top_p, min_p
@@ -38,8 +40,17 @@ struct OutputRow {
   std::int32_t draft = 0;                  // verify: the draft token at this row's position
   std::span<const float> draft_q;          // verify: the drafter's probabilities, a vocabulary's worth
   VerifyDraws draws;                       // verify: the sequence's next two draws
-  std::int32_t logprobs = -1;              // greedy, sample, verify: >= 0 asks read_logprobs for the top this many
+  std::int32_t logprobs = -1;  // greedy, sample, verify, score: >= 0 asks read_logprobs for the top this many
 };
+
+// The most logit rows one step may ask for, on every device: a row per sequence and one per
+// draft, within the step's tokens. The CUDA runner's buffers hold this many; the engine keeps
+// each step within it, prompt log-probability rows included (which bounds the host's logits too).
+inline std::uint32_t max_logit_rows(std::uint32_t max_num_seqs, std::uint32_t max_num_batched_tokens,
+                                    std::uint32_t max_draft_tokens) {
+  const std::uint32_t max_tokens = std::max(max_num_batched_tokens, max_num_seqs);
+  return std::min(max_tokens, std::max<std::uint32_t>(max_num_seqs, 1) * (1 + max_draft_tokens));
+}
 
 class Model {
  public:
@@ -71,7 +82,8 @@ class Model {
                             const sdk::KvCacheView& /*cache*/) {}
 
   // For each logit row r of the last forward: rows[r].kind == logits copies its logits to
-  // logits[r * vocab, (r + 1) * vocab); otherwise sets tokens[r] to the token rows[r] asks for.
+  // logits[r * vocab, (r + 1) * vocab); score leaves tokens[r] as it is; otherwise sets
+  // tokens[r] to the token rows[r] asks for.
   virtual void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                             std::span<std::int32_t> tokens) = 0;
 

@@ -142,7 +142,8 @@ std::vector<Request> with_prompt_logprobs(std::vector<Request> batch, int top_n,
 
 TEST(PromptLogprobs, EachPromptTokenMatchesAFloat64ForwardInChunksAndWithoutOutput) {
   const auto batch = with_prompt_logprobs(requests(6, -1, 3), 2, 4);
-  for (const auto& overrides : std::vector<std::vector<std::string>>{{}, {"engine.max_num_batched_tokens=5"}}) {
+  for (const auto& overrides :
+       std::vector<std::vector<std::string>>{{}, {"engine.max_num_batched_tokens=5"}, {"engine.max_num_seqs=1"}}) {
     const auto got = run(batch, overrides);
     for (const Request& r : batch) expect_reference_prompt_logprobs(r, got.at(r.id), 2);
   }
@@ -190,6 +191,40 @@ TEST(PromptLogprobs, EverySampleOfAnNRequestCarriesThePromptsLogprobs) {
     for (RequestResult& r : engine.step()) results.push_back(std::move(r));
   ASSERT_EQ(results.size(), 3u);
   for (const RequestResult& r : results) expect_reference_prompt_logprobs(batch[0], r, 2);
+}
+
+// A step's logit rows stay within max_num_seqs x (1 + num_draft_tokens), the rows a GPU's work
+// buffers hold: a long prompt's rows are spread over several steps, next to decoding sequences
+// and drafts, and every prompt token is still scored once, at its position.
+TEST(PromptLogprobs, AStepsLogitRowsStayWithinMaxNumSeqsTimesOnePlusDraftsAsLongPromptsAreScored) {
+  std::vector<Request> batch = requests(6, 1, 8);
+  for (std::size_t i = 0; i < batch.size(); i += 2) {
+    batch[i].params.prompt_logprobs = 2;
+    for (int j = 0; j < 40; ++j) batch[i].prompt_token_ids.push_back(static_cast<std::int32_t>(3 + (j * 37) % 500));
+  }
+  for (const auto& [overrides, limit] : std::vector<std::pair<std::vector<std::string>, std::uint32_t>>{
+           {{"engine.max_num_seqs=3"}, 3},
+           {{"engine.max_num_seqs=2", "speculative.plugin=ngram", "speculative.num_draft_tokens=2"}, 6}}) {
+    Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+    PluginRegistry registry(PluginRegistry::default_search_path());
+    Engine engine(config, registry, stories(), std::nullopt);
+    std::vector<StepRecord> steps;
+    engine.record_steps(&steps);
+    for (const Request& r : batch) engine.submit(r);
+    std::map<std::string, RequestResult> got;
+    for (int n = 0; engine.has_unfinished() && n < 10000; ++n)
+      for (RequestResult& r : engine.step()) got[r.id] = std::move(r);
+    std::uint32_t most = 0;
+    for (const StepRecord& step : steps) most = std::max(most, step.rows);
+    EXPECT_LE(most, limit) << overrides.front();
+    EXPECT_EQ(most, limit) << "the prompts' rows fill the steps: " << overrides.front();
+    for (const Request& r : batch) {
+      ASSERT_EQ(got.count(r.id), 1u) << r.id;
+      EXPECT_EQ(got.at(r.id).finish_reason, "length") << got.at(r.id).error;
+      expect_reference_logprobs(r, got.at(r.id), 1);
+      if (r.params.prompt_logprobs >= 0) expect_reference_prompt_logprobs(r, got.at(r.id), 2);
+    }
+  }
 }
 
 }  // namespace
