@@ -67,6 +67,8 @@ const std::vector<Row>& rows() {
       {"latency p50 ms (virtual)", "%.1f", [](const ArmResult& r) { return r.summary.e2e_ms.p50; }},
       {"latency p90 ms (virtual)", "%.1f", [](const ArmResult& r) { return r.summary.e2e_ms.p90; }},
       {"throughput tok/s (real)", "%.0f", [](const ArmResult& r) { return r.summary.total_tokens_per_s(); }},
+      {"draft acceptance rate", "%.3f", [](const ArmResult& r) { return r.summary.acceptance_rate(); }},
+      {"tokens per verify step", "%.2f", [](const ArmResult& r) { return r.summary.tokens_per_verify(); }},
   };
   return kRows;
 }
