@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Speculative decoding on the GPU machine, the figures of docs/speculative-decoding.md: Llama-2-7B's
-# shape with random weights in fp16, configs/gpu-bench.toml, every run a `loom bench` (a warm-up
-# excluded) with --json under $OUT, one table last.
+# shape with random weights in fp16, configs/gpu-bench.toml; sections 1 and 2 as `loom ab` runs
+# (ab-*.txt under $OUT), 3 and 4 as `loom bench` runs (a warm-up excluded, --json under $OUT); the
+# tables last.
 #   tools/device/spec_bench.sh SCRIPT_DRAFTER_SO
 # 1. A workload whose outputs repeat spans of their prompts, batch 1: the 7B's shape with its
 #    decoder layers' weights at std 1e-4 (mkmodel --layer-std), so its next token hangs almost
 #    only on the last one (a random bigram model, every layer still computed); prompts P + Y + P,
 #    where P is 128 random tokens and Y the model's greedy continuation of P (a plain run): the
-#    model goes on with Y again. 256 output tokens, plain against n-gram.
-# 2. Nothing to accept (random prompts; 1, 32 and 128 sequences): plain against n-gram.
+#    model goes on with Y again. 256 output tokens, plain against n-gram, three runs each.
+# 2. Nothing to accept (random prompts of 128 tokens, 256 out; 1, 32 and 128 sequences): plain
+#    against n-gram, two runs each.
 # 3. A verify step's cost: the oracle drafter (test plugin drafter/script, replaying the plain
 #    run's tokens) with its first draft made wrong and [speculative] adaptive = false, so every
 #    step verifies k drafts and keeps none: its TPOT is the verify step's time; k = 1, 2, 4, 8 at
@@ -67,20 +69,24 @@ with open(sys.argv[3], "w") as script, open(sys.argv[4], "w") as repeat:
                                  "ignore_eos": True}) + "\n")
 PY
 }
-ngram=(--set speculative.plugin=ngram --set speculative.num_draft_tokens=4)
 oracle() {  # batch k
   echo --set speculative.plugin="$script_drafter" --set speculative.script="$out/script-$1.txt" \
     --set speculative.wrong_at=0 --set speculative.adaptive=false --set speculative.num_draft_tokens=$2
 }
+# Sections 1 and 2 as `loom ab` (one process, the model loaded once, arms alternating): plain
+# against n-gram (k = 4 by default), each run's seconds and the arms' means in ab-*.txt.
+ab() {  # name model trace seeds
+  "$loom" ab --config "$config" --set model.path="$2" --workload "$3" --vary speculative.plugin=none,ngram \
+    --seeds "$4" > "$out/ab-$1.txt" 2>&1 || tail -3 "$out/ab-$1.txt"
+}
 if want repeat; then
   continue_plainly "$bigram" 1
-  bench repeat-plain "$bigram" --input "$out/repeat-1.jsonl"
-  bench repeat-ngram "$bigram" --input "$out/repeat-1.jsonl" "${ngram[@]}"
+  ab repeat "$bigram" "$out/repeat-1.jsonl" 3
 fi
 if want random; then
   for b in ${LOOM_SPEC_BATCHES:-1 32 128}; do
-    bench random-$b-plain "$model" --run $b,128,256
-    bench random-$b-ngram "$model" --run $b,128,256 "${ngram[@]}"
+    requests $b "$out/random-$b.jsonl"
+    ab random-$b "$model" "$out/random-$b.jsonl" 2
   done
 fi
 if want verify; then
@@ -97,6 +103,11 @@ if want draft; then
     --set speculative.model="$draft" --set speculative.num_draft_tokens=4 --set speculative.adaptive=false
 fi
 echo "== speculative decoding ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null)) =="
+for f in "$out"/ab-*.txt; do
+  [ -e "$f" ] || continue
+  echo "-- $(basename "$f" .txt): seconds per run, then the arms' means"
+  grep -E "seed|throughput|acceptance|per verify|identical" "$f"
+done
 python3 - "$out" <<'PY'
 import json, os, sys
 out = sys.argv[1]
