@@ -3,6 +3,7 @@
 // drafter's proposals are really verified (some accepted, some not).
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -177,6 +178,24 @@ struct RandomDraftModel {
   ~RandomDraftModel() { fs::remove_all(dir); }
   std::string setting() const { return "speculative.model=" + dir.string(); }
 };
+
+// A real draft of partial quality: stories260K's first layer alone (tools/truncate_llama2c.py),
+// right about three times in four on its own continuations.
+TEST(Speculative, DraftModelOfTheTargetsFirstLayerLeavesGreedyTokensUnchangedWithSomeDraftsRejected) {
+  const fs::path draft = fs::temp_directory_path() / ("loom_first_layer_" + std::to_string(::getpid()) + ".bin");
+  const std::string command = "python3 " + (fs::path(LOOM_SOURCE_DIR) / "tools/truncate_llama2c.py").string() + " " +
+                              (test_models_dir() / "stories260K.bin").string() + " 1 " + draft.string() +
+                              " > /dev/null";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  const auto batch = requests(16, 7);
+  const Outcome plain = run(batch, {});
+  const Outcome spec = run(batch, {"speculative.plugin=draft_model", "speculative.model=" + draft.string(),
+                                   "speculative.num_draft_tokens=4"});
+  fs::remove(draft);
+  EXPECT_EQ(spec.tokens, plain.tokens);
+  EXPECT_GT(spec.stats.accepted_draft_tokens, spec.stats.draft_tokens / 3);
+  EXPECT_LT(spec.stats.accepted_draft_tokens, spec.stats.draft_tokens) << "a one-layer draft never wrong?";
+}
 
 TEST(Speculative, DraftModelDraftsLeaveGreedyTokensUnchangedForAnyNumberOfDrafts) {
   const auto batch = requests(16, 7);
