@@ -13,17 +13,13 @@
 #include "core/engine/engine.h"
 #include "core/io/model_loader.h"
 #include "reference_forward.h"
+#include "support/stories260k.h"
 #include "support/test_models.h"
 
 namespace loom::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-const io::LoadedModel& stories() {
-  static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
-  return model;
-}
 
 std::vector<Request> requests(int count, int logprobs, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -53,7 +49,7 @@ std::map<std::string, RequestResult> run(const std::vector<Request>& batch, cons
   }
   Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
   PluginRegistry registry(PluginRegistry::default_search_path());
-  Engine engine(config, registry, stories(), std::nullopt);
+  Engine engine(config, registry, stories260k(), std::nullopt);
   for (const Request& r : batch) engine.submit(r);
   std::map<std::string, RequestResult> out;
   for (int steps = 0; engine.has_unfinished() && steps < 100000; ++steps)
@@ -70,7 +66,7 @@ void expect_reference_logprobs(const Request& request, const RequestResult& resu
   ASSERT_EQ(result.logprobs->size(), result.token_ids.size()) << request.id;
   std::vector<std::int32_t> tokens = request.prompt_token_ids;
   tokens.insert(tokens.end(), result.token_ids.begin(), result.token_ids.end());
-  const auto logits = reference_logits(stories(), tokens);
+  const auto logits = reference_logits(stories260k(), tokens);
   for (std::size_t i = 0; i < result.token_ids.size(); ++i) {
     const std::vector<double>& row = logits[request.prompt_token_ids.size() - 1 + i];
     double max = -INFINITY, sum = 0;
@@ -117,7 +113,7 @@ void expect_reference_prompt_logprobs(const Request& request, const RequestResul
   ASSERT_TRUE(result.prompt_logprobs.has_value()) << request.id;
   const std::vector<std::int32_t>& prompt = request.prompt_token_ids;
   ASSERT_EQ(result.prompt_logprobs->size(), prompt.size() - 1) << request.id;
-  const auto logits = reference_logits(stories(), prompt);
+  const auto logits = reference_logits(stories260k(), prompt);
   for (std::size_t i = 0; i + 1 < prompt.size(); ++i) {
     const std::vector<double>& row = logits[i];
     double max = -INFINITY, sum = 0;
@@ -184,7 +180,7 @@ TEST(PromptLogprobs, EverySampleOfAnNRequestCarriesThePromptsLogprobs) {
   batch[0].params.temperature = 1.0;
   Config config = load_config_from(parse_config_text("", "test.toml"), ".", {});
   PluginRegistry registry(PluginRegistry::default_search_path());
-  Engine engine(config, registry, stories(), std::nullopt);
+  Engine engine(config, registry, stories260k(), std::nullopt);
   engine.submit(batch[0]);
   std::vector<RequestResult> results;
   for (int steps = 0; engine.has_unfinished() && steps < 1000; ++steps)
@@ -207,7 +203,7 @@ TEST(PromptLogprobs, AStepsLogitRowsStayWithinMaxNumSeqsTimesOnePlusDraftsAsLong
            {{"engine.max_num_seqs=2", "speculative.plugin=ngram", "speculative.num_draft_tokens=2"}, 6}}) {
     Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
     PluginRegistry registry(PluginRegistry::default_search_path());
-    Engine engine(config, registry, stories(), std::nullopt);
+    Engine engine(config, registry, stories260k(), std::nullopt);
     std::vector<StepRecord> steps;
     engine.record_steps(&steps);
     for (const Request& r : batch) engine.submit(r);

@@ -15,6 +15,7 @@
 #include "core/config/config.h"
 #include "core/engine/engine.h"
 #include "core/io/model_loader.h"
+#include "support/stories260k.h"
 #include "support/test_models.h"
 
 namespace loom::testing {
@@ -47,7 +48,7 @@ struct Outcome {
 
 // Both waves through one engine; `between` runs after the first.
 Outcome run(const std::vector<std::string>& overrides, const std::function<void()>& between = {}) {
-  static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
+  const io::LoadedModel& model = stories260k();
   std::vector<std::string> all = {"kv.block_size=16", "kv.num_blocks=24", "engine.max_num_seqs=2"};
   all.insert(all.end(), overrides.begin(), overrides.end());
   Config config = load_config_from(parse_config_text("", "test.toml"), ".", all);
@@ -135,7 +136,7 @@ TEST_F(OffloadConnector, EveryNewBlockSavedUpFrontAlsoServesTheReturningTurns) {
 // the host tier when the pool evicts them, and load back when it resumes, instead of being
 // recomputed; outputs are unchanged.
 TEST_F(OffloadConnector, PreemptedSequencesReloadTheirBlocksInsteadOfRecomputingThem) {
-  static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
+  const io::LoadedModel& model = stories260k();
   auto run_preempting = [&](const std::string& connector, EngineStats& stats) {
     Config config = load_config_from(
         parse_config_text("", "test.toml"), ".",

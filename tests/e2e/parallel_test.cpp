@@ -17,17 +17,13 @@
 #include "core/io/model_loader.h"
 #include "support/expect_error.h"
 #include "support/random_llama.h"
+#include "support/stories260k.h"
 #include "support/test_models.h"
 
 namespace loom::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-const io::LoadedModel& stories() {
-  static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
-  return model;
-}
 
 // 12 requests of 3-60 random prompt tokens and 8-40 greedy output tokens each; with `sampled`,
 // every third is instead three seeded samples at temperature 0.8 (forked from one prompt, so
@@ -96,11 +92,11 @@ io::ModelConfig moe_config(io::Architecture arch) {
 }
 
 TEST(ParallelOnTheCpu, TpOf2_4And8RanksGiveSinglesGreedyTokensOnStories260K) {
-  const Outcome single = run(stories(), {});
+  const Outcome single = run(stories260k(), {});
   ASSERT_EQ(single.tokens.size(), 12u);
   EXPECT_GT(single.stats.preemptions, 0u) << "the pool is meant to be too small for every request at once";
   for (int size : {2, 4, 8}) {  // 8 ranks: fewer KV heads (4) than ranks, each KV head on two
-    const Outcome tp = run(stories(), parallel("tp", size));
+    const Outcome tp = run(stories260k(), parallel("tp", size));
     EXPECT_TRUE(tp.errors.empty()) << size;
     EXPECT_EQ(tp.tokens, single.tokens) << "tp size " << size;
   }
@@ -109,9 +105,9 @@ TEST(ParallelOnTheCpu, TpOf2_4And8RanksGiveSinglesGreedyTokensOnStories260K) {
 // pp computes what single computes, so even sampled tokens are the same; so are the samples a
 // request forks from one prompt (their blocks copied on write).
 TEST(ParallelOnTheCpu, SeededSamplesForkedFromOnePromptAreSinglesTokenForTokenUnderPp) {
-  const Outcome single = run(stories(), {}, /*sampled=*/true);
+  const Outcome single = run(stories260k(), {}, /*sampled=*/true);
   ASSERT_EQ(single.tokens.size(), 20u) << "8 greedy requests and 4 of 3 samples";
-  for (int size : {2, 3}) EXPECT_EQ(run(stories(), parallel("pp", size), true).tokens, single.tokens) << size;
+  for (int size : {2, 3}) EXPECT_EQ(run(stories260k(), parallel("pp", size), true).tokens, single.tokens) << size;
 }
 
 // tp and ep add partial sums in another order: their log-probabilities stay within fp32 rounding of
@@ -121,7 +117,7 @@ TEST(ParallelOnTheCpu, SeededSamplesForkedFromOnePromptAreSinglesTokenForTokenUn
 TEST(ParallelOnTheCpu, UnderTpAndEpLogProbabilitiesStayWithinRoundingOfSinglesAndForkedSamplesComplete) {
   const io::LoadedModel moe = random_model(moe_config(io::Architecture::kMixtral), 41, "parallel_moe_sampled");
   const std::vector<std::tuple<const io::LoadedModel*, const char*, int>> cases = {
-      {&stories(), "tp", 2}, {&stories(), "tp", 4}, {&moe, "ep", 2}, {&moe, "tp", 2}};
+      {&stories260k(), "tp", 2}, {&stories260k(), "tp", 4}, {&moe, "ep", 2}, {&moe, "tp", 2}};
   for (const auto& [model, plugin, size] : cases) {
     const Outcome single = run(*model, {}, true);
     const Outcome split = run(*model, parallel(plugin, size), true);
@@ -150,8 +146,8 @@ TEST(ParallelOnTheCpu, UnderTpAndEpLogProbabilitiesStayWithinRoundingOfSinglesAn
 }
 
 TEST(ParallelOnTheCpu, TpWithRelayAttentionGivesSinglesGreedyTokens) {
-  const Outcome single = run(stories(), {"attention.plugin=relay"});
-  const Outcome tp = run(stories(), [] {
+  const Outcome single = run(stories260k(), {"attention.plugin=relay"});
+  const Outcome tp = run(stories260k(), [] {
     auto o = parallel("tp", 2);
     o.push_back("attention.plugin=relay");
     return o;
@@ -160,8 +156,8 @@ TEST(ParallelOnTheCpu, TpWithRelayAttentionGivesSinglesGreedyTokens) {
 }
 
 TEST(ParallelOnTheCpu, PpOf2_3And5StagesGiveSinglesGreedyTokensOnStories260K) {
-  const Outcome single = run(stories(), {});
-  for (int size : {2, 3, 5}) EXPECT_EQ(run(stories(), parallel("pp", size)).tokens, single.tokens) << size;
+  const Outcome single = run(stories260k(), {});
+  for (int size : {2, 3, 5}) EXPECT_EQ(run(stories260k(), parallel("pp", size)).tokens, single.tokens) << size;
 }
 
 TEST(ParallelOnTheCpu, EpAndTpGiveSinglesGreedyTokensOnRandomMixtralAndQwen2Moe) {
@@ -198,11 +194,11 @@ std::string refusal(const io::LoadedModel& model, const std::vector<std::string>
 }
 
 TEST(ParallelOnTheCpu, ShapesThatCannotBeSplitAreRefusedNamingTheModelFieldAndTheSize) {
-  EXPECT_CONTAINS(refusal(stories(), parallel("tp", 3)),
+  EXPECT_CONTAINS(refusal(stories260k(), parallel("tp", 3)),
                   "the model's 8 attention heads (num_attention_heads) are not divisible by tp size 3");
-  EXPECT_CONTAINS(refusal(stories(), parallel("pp", 6)),
+  EXPECT_CONTAINS(refusal(stories260k(), parallel("pp", 6)),
                   "the model's 5 layers (num_hidden_layers) cannot fill pp size 6");
-  EXPECT_CONTAINS(refusal(stories(), parallel("ep", 2)), "the model is dense (no experts)");
+  EXPECT_CONTAINS(refusal(stories260k(), parallel("ep", 2)), "the model is dense (no experts)");
   io::ModelConfig six = io::tiny_config(io::Architecture::kLlama);
   six.num_attention_heads = 12;
   six.num_key_value_heads = 6;
@@ -214,23 +210,23 @@ TEST(ParallelOnTheCpu, ShapesThatCannotBeSplitAreRefusedNamingTheModelFieldAndTh
                   "the model's 4 experts (num_local_experts or num_experts) cannot give each of ep size 8");
   auto devices = parallel("tp", 2);
   devices.push_back("parallel.devices=cpu");
-  EXPECT_CONTAINS(refusal(stories(), devices), "devices lists 1 devices for size = 2");
+  EXPECT_CONTAINS(refusal(stories260k(), devices), "devices lists 1 devices for size = 2");
   auto offload = parallel("tp", 2);
   offload.push_back("kv_connector.plugin=offload");
-  EXPECT_CONTAINS(refusal(stories(), offload), "splits the KV heads over ranks; drop one of the two sections");
+  EXPECT_CONTAINS(refusal(stories260k(), offload), "splits the KV heads over ranks; drop one of the two sections");
 }
 
 TEST(ParallelOnTheCpu, ARankThatFailsMidStepIsContainedWithoutAHang) {
-  const Outcome single = run(stories(), {});
+  const Outcome single = run(stories260k(), {});
   const std::string plugin = std::string("parallel.plugin=") + LOOM_HOOK_PLUGIN_DIR + "/libloom_parallel_flaky_tp.so";
   // Once, in the middle of the run: the step is abandoned and recomputed, the tokens unchanged.
-  const Outcome once = run(stories(), {plugin, "parallel.fail_at=300", "parallel.fail_times=1"});
+  const Outcome once = run(stories260k(), {plugin, "parallel.fail_at=300", "parallel.fail_times=1"});
   EXPECT_TRUE(once.errors.empty());
   EXPECT_EQ(once.tokens, single.tokens);
   EXPECT_EQ(once.stats.plugin_failures, 1u);
   // For good: every request ends with the rank's error, and the run ends.
   const auto start = std::chrono::steady_clock::now();
-  const Outcome broken = run(stories(), {plugin, "parallel.fail_at=1", "parallel.fail_times=1000000"});
+  const Outcome broken = run(stories260k(), {plugin, "parallel.fail_at=1", "parallel.fail_times=1000000"});
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
   ASSERT_EQ(broken.errors.size(), 12u);
   EXPECT_CONTAINS(broken.errors.begin()->second, "flaky_tp: rank 1 lost its link at all-reduce");

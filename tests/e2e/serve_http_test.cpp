@@ -25,6 +25,7 @@
 #include "run_loom.h"
 #include "support/http_client.h"
 #include "support/random_llama.h"
+#include "support/stories260k.h"
 #include "support/test_models.h"
 #include "tools/loom/serve/engine_loop.h"
 #include "tools/loom/serve/http_server.h"
@@ -35,11 +36,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-const io::LoadedModel& stories() {
-  static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
-  return model;
-}
 
 // A small random Llama with Llama-2's tokenizer: text in and out, and the llama-2 chat template.
 const fs::path& text_model_dir() {
@@ -81,7 +77,7 @@ class Served {
     engine_ = std::make_unique<Engine>(test_config(overrides), registry_,
                                        model        ? *model
                                        : text_model ? io::load_hf_model(text_model_dir())
-                                                    : stories(),
+                                                    : stories260k(),
                                        std::move(tokenizer));
     model_.name = "m";
     model_.max_model_len = engine_->max_model_len();
@@ -115,7 +111,7 @@ std::map<std::string, RequestResult> offline(const std::vector<Request>& request
   PluginRegistry registry(PluginRegistry::default_search_path());
   std::optional<Tokenizer> tokenizer;
   if (text_model) tokenizer = Tokenizer::load(text_model_dir() / "tokenizer.model");
-  Engine engine(test_config({}), registry, text_model ? io::load_hf_model(text_model_dir()) : stories(),
+  Engine engine(test_config({}), registry, text_model ? io::load_hf_model(text_model_dir()) : stories260k(),
                 std::move(tokenizer));
   for (const Request& r : requests) engine.submit(r);
   std::map<std::string, RequestResult> out;

@@ -14,17 +14,13 @@
 #include "core/engine/engine.h"
 #include "core/io/model_loader.h"
 #include "core/io/random_model.h"
+#include "support/stories260k.h"
 #include "support/test_models.h"
 
 namespace loom::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-const io::LoadedModel& stories() {
-  static const io::LoadedModel model = io::load_model(test_models_dir() / "stories260K.bin");
-  return model;
-}
 
 // Prompts of random token ids, some repeating a span of themselves (what prompt lookup drafts
 // well), greedy, with output lengths that run past repetition into the model's own loops.
@@ -59,7 +55,7 @@ Outcome run(const std::vector<Request>& batch, const std::vector<std::string>& o
   }
   Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
   PluginRegistry registry(PluginRegistry::default_search_path());
-  Engine engine(config, registry, stories(), std::nullopt);
+  Engine engine(config, registry, stories260k(), std::nullopt);
   for (const Request& r : batch) engine.submit(r);
   Outcome out;
   for (int steps = 0; engine.has_unfinished() && steps < 100000; ++steps)
@@ -169,8 +165,8 @@ struct RandomDraftModel {
   RandomDraftModel() {
     io::RandomModelSpec spec;
     spec.config = io::tiny_config(io::Architecture::kLlama);
-    spec.config.vocab_size = stories().config.vocab_size;
-    spec.config.max_position_embeddings = stories().config.max_position_embeddings;
+    spec.config.vocab_size = stories260k().config.vocab_size;
+    spec.config.max_position_embeddings = stories260k().config.max_position_embeddings;
     spec.init_std = 0.08f;
     spec.seed = 5;
     io::write_random_model(spec, dir);
