@@ -168,7 +168,6 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   sdk::EngineInfo info = engine_info(config, plan.device, shape_of(model.config, kv_bytes));
   RunnerPlugins runner = make_runner_plugins(config, resolved, info, plan.device, plan.kv_dtype);
   model_ = make_model(plan, std::move(model), runner);
-  const auto num_ranks = static_cast<std::uint32_t>(runner.ranks.layouts.size());
   const auto& c = model_->config();
   seed_ = static_cast<std::uint64_t>(config.engine.integer("seed"));
   budget_.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
@@ -189,7 +188,11 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   PluginPtr<sdk::Drafter> drafter = make_drafter(resolved, info, services);  // before the pool: see make_drafter
   info.num_blocks = pool_blocks(config, info, *model_, max_model_len_);
   plugins_ = make_engine_plugins(config, resolved, info, std::move(runner), std::move(drafter), services);
-  for (std::uint32_t rank = 0; rank < num_ranks; ++rank) plugins_.parallel->init_rank(rank);  // shares loaded
+  // The ranks' shares are loaded. A plugin's exception is copied into one of the engine's: the
+  // plugin's library may be unloaded while this constructor unwinds, taking the original's code.
+  if (std::string error = try_call("parallel.init_rank()", [&] { model_->init_ranks(*plugins_.parallel); });
+      !error.empty())
+    throw DeviceError(error);
   cache_ = model_->make_kv_cache(static_cast<std::uint32_t>(info.num_blocks), info.block_size);
   scheduler_allocator_ = std::make_unique<PrefixCacheGate>(*plugins_.allocator, [this](sdk::SeqId id) {
     auto it = sequences_.find(id);

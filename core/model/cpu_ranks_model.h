@@ -21,6 +21,9 @@ class CpuRanksModel : public Model {
   sdk::DType kv_dtype() const override { return sdk::DType::f32; }
   std::uint64_t kv_cache_budget(double) const override { return 0; }
 
+  void init_ranks(sdk::Parallel& parallel) override {
+    run_ranks([&](std::uint32_t rank) { parallel.init_rank(rank); });
+  }
   void read_outputs(std::span<const OutputRow> rows, std::span<float> logits, std::span<std::int32_t> tokens) override {
     ranks_.at(output_rank_)->read_outputs(rows, logits, tokens);
   }

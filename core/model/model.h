@@ -21,6 +21,7 @@
 #include "core/sampling/speculative_verify.h"
 #include "loom/attention.h"
 #include "loom/engine_info.h"
+#include "loom/parallel.h"
 
 namespace loom {
 
@@ -69,6 +70,10 @@ class Model {
   // engine decides); CUDA: what gpu_memory_utilization leaves after weights and work buffers.
   virtual std::uint64_t kv_cache_budget(double gpu_memory_utilization) const = 0;
   virtual std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) = 0;
+
+  // Calls parallel.init_rank(r) for each of the runner's ranks, each on the thread that runs that
+  // rank, all at once (a transport's set-up may wait for every rank); one rank: rank 0 here.
+  virtual void init_ranks(sdk::Parallel& parallel) { parallel.init_rank(0); }
 
   // Runs one step; keeps the logits of batch.logit_rows until the next forward. Throws
   // RequestError for a token id outside the vocabulary, DeviceError when the device fails.

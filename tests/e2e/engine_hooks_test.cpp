@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -347,8 +348,9 @@ TEST(EngineHooks, TwoPipelineRanksOnTheCpuGiveTheTokensOfOneAndPassEveryStepsAct
 
   const auto calls = read_log(dir / "calls.txt");
   ASSERT_GE(calls.size(), 2u);
-  EXPECT_EQ(calls[0], (std::vector<std::string>{"init_rank", "0"}));
-  EXPECT_EQ(calls[1], (std::vector<std::string>{"init_rank", "1"}));
+  // Both ranks set up at once, each on its own thread (the plugin's init_rank waits for both).
+  EXPECT_EQ(std::set<std::vector<std::string>>({calls[0], calls[1]}),
+            (std::set<std::vector<std::string>>{{"init_rank", "0"}, {"init_rank", "1"}}));
   // Then, every step, for each of its micro-batches (one per stage when the step has two
   // sequences or more): rank 0 sends [T, hidden] and rank 1 receives that shape, in the same
   // order; the micro-batches' tokens add up to the step's.
@@ -367,6 +369,18 @@ TEST(EngineHooks, TwoPipelineRanksOnTheCpuGiveTheTokensOfOneAndPassEveryStepsAct
   EXPECT_EQ(sent, received);
   EXPECT_GT(sent.size(), split.stats.steps) << "some steps were cut in two micro-batches";
   EXPECT_LE(sent.size(), 2 * split.stats.steps);
+}
+
+// A rank whose set-up fails stops the engine's start with that rank's message (the other rank,
+// waiting for it in init_rank, gives up): an error, not a hang or a crash as the plugin unloads.
+TEST(EngineHooks, AParallelPluginWhoseInitRankThrowsFailsTheEngineStartWithItsMessage) {
+  const fs::path dir = fresh_dir("init_fails");
+  std::vector<std::string> overrides = ranks(dir / "calls.txt", 2);
+  overrides.push_back("parallel.init_fails=true");
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  const std::string message = message_of<DeviceError>([&] { Engine(config, registry, small_model(), std::nullopt); });
+  EXPECT_CONTAINS(message, "parallel.init_rank() failed: parallel/ranks: rank 1 could not join the group");
 }
 
 TEST(EngineHooks, ActivationsLostBetweenPipelineRanksChangeTheOutputs) {
