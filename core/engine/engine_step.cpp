@@ -181,7 +181,7 @@ void Engine::hand_over_blocks(StepWork&) {
   for (const sdk::BlockCopy& copy : copies) cache_->copy_block(copy.src, copy.dst);
   // Their content is intact until this step's forward overwrites it: the connector may keep it.
   if (plugins_.connector && !evicted.empty())
-    try_call("kv_connector.on_evicted()", [&] { plugins_.connector->on_evicted(evicted, cache_->view(), nullptr); });
+    try_call("kv_connector.on_evicted()", [&] { plugins_.connector->on_evicted(evicted, cache_->view(), cache_->stream()); });
 }
 
 std::vector<RequestResult> Engine::idle_step(StepWork work) {
@@ -291,7 +291,7 @@ void Engine::load_external_kv(StepWork& work) {
                      seq.block_hashes(s.start / bs, bs).subspan(first / bs)});
   }
   const std::string error =
-      try_call("kv_connector.start_load()", [&] { plugins_.connector->start_load(loads, cache_->view(), nullptr); });
+      try_call("kv_connector.start_load()", [&] { plugins_.connector->start_load(loads, cache_->view(), cache_->stream()); });
   if (error.empty()) return;
   // Nothing was computed yet: the step is redone, these sequences computing what they would load.
   for (sdk::SeqId id : work.loading) sequences_.at(id).external_kv_failed = true;
@@ -301,7 +301,7 @@ void Engine::load_external_kv(StepWork& work) {
 void Engine::run_model(StepWork& work) {
   if (!work.loading.empty()) {
     const std::string error =
-        try_call("kv_connector.wait_for_load()", [&] { plugins_.connector->wait_for_load(nullptr); });
+        try_call("kv_connector.wait_for_load()", [&] { plugins_.connector->wait_for_load(cache_->stream()); });
     if (!error.empty()) {
       for (sdk::SeqId id : work.loading) sequences_.at(id).external_kv_failed = true;
       throw StepFailure(error);
@@ -552,7 +552,7 @@ void Engine::save_external_kv(StepWork& work) {
     stats_.saved_blocks += end_block - first_block;
   }
   if (!saves.empty())
-    try_call("kv_connector.save()", [&] { plugins_.connector->save(saves, cache_->view(), nullptr); });
+    try_call("kv_connector.save()", [&] { plugins_.connector->save(saves, cache_->view(), cache_->stream()); });
 }
 
 void Engine::retire_finished(StepWork& work) {

@@ -20,6 +20,7 @@ class CudaKvCache final : public KvCache {
   const sdk::KvCacheView& view() const override { return view_; }
   void copy_block(sdk::BlockId src, sdk::BlockId dst) override;
   std::uint64_t bytes_per_block() const override;
+  sdk::Stream stream() const override { return stream_; }
 
  private:
   runtime::DeviceBuffer storage_;

@@ -23,6 +23,9 @@ class KvCache {
   virtual void copy_block(sdk::BlockId src, sdk::BlockId dst) = 0;
   // Bytes of K and V per block across all layers.
   virtual std::uint64_t bytes_per_block() const = 0;
+  // The stream on which forward passes read and write the cache (a cudaStream_t on a GPU), handed
+  // to the KV connector so that its copies order themselves against them; none on the CPU.
+  virtual sdk::Stream stream() const { return nullptr; }
 };
 
 class CpuKvCache final : public KvCache {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <tuple>
 
 #include <gtest/gtest.h>
@@ -132,6 +133,88 @@ TEST(EngineOnGpu, GreedyTokensEqualTheCpuEngineUnderEveryPolicyAndBudget) {
           // The offload tier: preempted and evicted blocks copied to the host and back.
           {"engine.device=cuda", "kv_connector.plugin=offload", "scheduler.output_reserve=0", "kv.num_blocks=40"},
       });
+}
+
+// Conversations that come back after a pool of 24 blocks evicted their histories (twelve of 150
+// tokens, then each again with 20 more), through one engine: the waves' greedy tokens, and the
+// engine's counts.
+std::map<std::string, std::vector<std::int32_t>> run_returning_conversations(const io::LoadedModel& model,
+                                                                             std::vector<std::string> overrides,
+                                                                             EngineStats* stats,
+                                                                             std::vector<Request>* requests = nullptr) {
+  overrides.insert(overrides.end(),
+                   {"kv.block_size=16", "kv.num_blocks=24", "engine.max_num_seqs=2", "model.dtype=fp16"});
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  Engine engine(config, registry, model, std::nullopt);
+  std::map<std::string, std::vector<std::int32_t>> out;
+  for (int turn = 0; turn < 2; ++turn) {
+    for (int c = 0; c < 12; ++c) {
+      std::mt19937 rng(100 + c);
+      Request r;
+      r.id = std::string("c").append(std::to_string(c)).append(turn == 0 ? "t0" : "t1");
+      r.prompt_token_ids = {1};
+      for (int t = 0; t < (turn == 0 ? 150 : 170); ++t) r.prompt_token_ids.push_back(3 + static_cast<int>(rng() % 500));
+      r.params.max_tokens = 8;
+      r.params.ignore_eos = true;
+      if (requests) requests->push_back(r);
+      engine.submit(r);
+    }
+    while (engine.has_unfinished())
+      for (RequestResult& result : engine.step()) {
+        EXPECT_NE(result.finish_reason, "error") << result.error;
+        out[result.id] = result.token_ids;
+      }
+  }
+  *stats = engine.stats();
+  return out;
+}
+
+// The offload tier on the GPU (pinned host slots, one 2D copy a block on the copier's stream):
+// the returning conversations load their histories from the host tier, from disk through a
+// one-block host tier, or from blocks saved as soon as they were computed, and their tokens
+// follow the CPU engine's as every GPU run does.
+TEST(EngineOnGpu, ReturningConversationsLoadTheirHistoriesFromTheHostAndDiskTiers) {
+  LOOM_REQUIRE_GPU();
+  ASSERT_TRUE(have_stories()) << "shared models not found at " << test_models_dir() << "; set LOOM_TEST_MODELS";
+  const io::LoadedModel& model = cpu_baseline().model;
+  std::vector<Request> requests;
+  EngineStats stats;
+  const auto cpu = run_returning_conversations(model, {"engine.device=cpu"}, &stats, &requests);
+  const fs::path disk = fs::temp_directory_path() / ("loom_gpu_offload_" + std::to_string(::getpid()));
+  const std::uint64_t history = 12 * 144;  // the full blocks of the first turns
+  for (const std::vector<std::string>& overrides : std::vector<std::vector<std::string>>{
+           {"engine.device=cuda", "kv_connector.plugin=offload"},
+           {"engine.device=cuda", "kv_connector.plugin=offload", "kv_connector.save_new_blocks=true"},
+           {"engine.device=cuda", "kv_connector.plugin=offload", "engine.cuda_graphs=false"},
+           {"engine.device=cuda", "kv_connector.plugin=offload", "kv_connector.host_bytes=20KiB",
+            "kv_connector.disk_path=" + disk.string()}}) {
+    std::string what;
+    for (const auto& o : overrides) what += o + " ";
+    const auto gpu = run_returning_conversations(model, overrides, &stats);
+    ASSERT_EQ(gpu.size(), cpu.size()) << what;
+    double worst = 0;
+    for (const Request& r : requests)
+      worst = std::max(worst, divergence_gap(model, r.prompt_token_ids, cpu.at(r.id), gpu.at(r.id)));
+    std::map<std::string, std::uint64_t> counts(stats.connector_counts.begin(), stats.connector_counts.end());
+    std::printf(
+        "%-70s loaded %llu tokens (host %llu, disk %llu); largest gap %.4f; copies in %llu B / %llu ns, "
+        "out %llu B / %llu ns\n",
+        what.c_str(), static_cast<unsigned long long>(stats.loaded_tokens),
+        static_cast<unsigned long long>(counts["host_loaded_tokens"]),
+        static_cast<unsigned long long>(counts["disk_loaded_tokens"]), worst,
+        static_cast<unsigned long long>(counts["copied_in_bytes"]),
+        static_cast<unsigned long long>(counts["copy_in_ns"]),
+        static_cast<unsigned long long>(counts["copied_out_bytes"]),
+        static_cast<unsigned long long>(counts["copy_out_ns"]));
+    EXPECT_LE(worst, 0.02) << what;
+    EXPECT_GE(stats.loaded_tokens, history - 12 * 16) << what << ": the second wave loads its histories";
+    const auto fp16_block_bytes =
+        static_cast<std::uint64_t>(2 * model.config.num_hidden_layers * 16 * model.config.kv_size() * 2);
+    EXPECT_EQ(counts["copied_in_bytes"], stats.loaded_tokens / 16 * fp16_block_bytes) << what;
+    EXPECT_GT(counts["copy_in_ns"], 0u) << what;
+  }
+  fs::remove_all(disk);
 }
 
 // A draft model is loaded before the target's KV pool is sized: its weights, work buffers and KV

@@ -125,11 +125,23 @@ TEST_F(OffloadConnector, ReturningConversationsLoadTheirHistoryFromHostOrDiskWit
   EXPECT_EQ(damaged.tokens, none.tokens);
 }
 
-TEST_F(OffloadConnector, EveryNewBlockSavedUpFrontAlsoServesTheReturningTurns) {
+// Saved up front, a block is not copied again when the pool evicts it (its hash names its
+// content): every block is copied out once, and the copies count exactly those bytes.
+TEST_F(OffloadConnector, EveryNewBlockSavedUpFrontServesTheReturningTurnsAndIsNotCopiedAgainOnEviction) {
   const Outcome none = run({});
+  const Outcome evicted = run({"kv_connector.plugin=offload"});
   const Outcome saved = run({"kv_connector.plugin=offload", "kv_connector.save_new_blocks=true"});
   EXPECT_EQ(saved.tokens, none.tokens);
   EXPECT_LT(saved.computed_prompt_tokens, none.computed_prompt_tokens);
+  const io::ModelConfig& c = stories260k().config;
+  const auto block_bytes = static_cast<std::uint64_t>(2 * c.num_hidden_layers * 16 * c.kv_size() * 4);  // fp32 pool
+  EXPECT_EQ(saved.counts.at("copied_out_bytes"), saved.counts.at("kept_blocks") * block_bytes);
+  EXPECT_EQ(saved.counts.at("copied_in_bytes"), saved.loaded_tokens / 16 * block_bytes);
+  // Each conversation has 11 distinct full blocks (9 of its first turn, 2 more of its second): each
+  // is kept once at most.
+  EXPECT_LE(saved.counts.at("kept_blocks"), 12u * 11);
+  EXPECT_GT(saved.counts.at("kept_blocks"), evicted.counts.at("kept_blocks"))
+      << "up front, blocks never evicted are kept too";
 }
 
 // Preemption becomes a swap: a preempted sequence's full blocks stay cached on the device, go to

@@ -15,7 +15,7 @@ bench=0
 filter=${1:-*}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 summary=()
-for t in test_cuda_devices test_cuda_kernels test_cuda_model test_engine_gpu; do
+for t in test_cuda_devices test_cuda_kernels test_cuda_model test_engine_gpu test_offload_copier_gpu; do
   start=$(date +%s%N)
   "$pack/bin/$t" --gtest_filter="$filter" --gtest_brief=1 > "/tmp/$t.log" 2>&1
   rc=$?

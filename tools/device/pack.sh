@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 build=${1:-build}
 rm -rf .device/pack && mkdir -p .device/models
 tests=()
-for t in test_cuda_devices test_cuda_kernels test_cuda_model test_engine_gpu; do
+for t in test_cuda_devices test_cuda_kernels test_cuda_model test_engine_gpu test_offload_copier_gpu; do
   [ -x "$build/tests/$t" ] && tests+=("$build/tests/$t")
 done
 # The GPU example plugin the engine test runs (sdk/examples/simple_cuda_attention), and the test

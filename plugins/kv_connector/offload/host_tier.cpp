@@ -2,10 +2,9 @@
 
 namespace loom::offload {
 
-HostTier::HostTier(std::size_t block_bytes, std::size_t capacity_blocks, std::shared_ptr<sdk::Evictor> order)
-    : block_bytes_(block_bytes),
-      arena_(new char[block_bytes * capacity_blocks]),
-      order_(std::move(order), capacity_blocks) {}
+HostTier::HostTier(std::size_t block_bytes, std::size_t capacity_blocks, std::shared_ptr<sdk::Evictor> order,
+                   HostArena arena)
+    : block_bytes_(block_bytes), arena_(std::move(arena)), order_(std::move(order), capacity_blocks) {}
 
 std::span<const char> HostTier::find(sdk::BlockHash hash) {
   if (!order_.contains(hash)) return {};

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 
+#include "block_copier.h"
 #include "tier_order.h"
 
 namespace loom::offload {
@@ -17,8 +18,9 @@ class HostTier {
   // Called with a block that leaves the tier, before its slot is reused.
   using Spill = std::function<void(sdk::BlockHash, std::span<const char>)>;
 
-  // `order` is told a cache of capacity_blocks blocks.
-  HostTier(std::size_t block_bytes, std::size_t capacity_blocks, std::shared_ptr<sdk::Evictor> order);
+  // `order` is told a cache of capacity_blocks blocks; `arena` holds their slots (pinned memory
+  // for a GPU's copies, BlockCopier::allocate_host).
+  HostTier(std::size_t block_bytes, std::size_t capacity_blocks, std::shared_ptr<sdk::Evictor> order, HostArena arena);
 
   bool contains(sdk::BlockHash hash) const { return order_.contains(hash); }
   // The block's bytes, now used (its evictor sees a hit); empty when absent.
@@ -35,8 +37,8 @@ class HostTier {
   std::span<char> slot(std::size_t i) { return {arena_.get() + i * block_bytes_, block_bytes_}; }
 
   std::size_t block_bytes_;
-  // capacity slots of block_bytes_, left uninitialised: the memory is taken as slots are filled.
-  std::unique_ptr<char[]> arena_;
+  // capacity slots of block_bytes_
+  HostArena arena_;
   TierOrder order_;  // a block's id is its slot
 };
 

@@ -6,8 +6,10 @@
 // saved, a block that cannot be read is recomputed by the engine; never wrong KV, never a failed
 // request.
 //
-// The KV pool may be in host memory (the CPU engine) or on a CUDA device; on a GPU each block is
-// copied layer by layer with synchronous copies (block_copy.h) — correct, not yet fast.
+// The KV pool may be in host memory (the CPU engine) or on a CUDA device, where the host tier is
+// pinned and each block moves in one transfer on the copier's own stream, overlapped with compute
+// (block_copier.h). The CPU touches host slots only on the disk tier's path, after the copies in
+// flight are done.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -16,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "block_copy.h"
+#include "block_copier.h"
 #include "disk_tier.h"
 #include "host_tier.h"
 #include "loom/block_hash.h"
@@ -27,8 +29,7 @@
 
 namespace {
 
-using loom::offload::copy_block_in;
-using loom::offload::copy_block_out;
+using loom::offload::BlockCopier;
 using loom::offload::DiskTier;
 using loom::offload::HostTier;
 using loom::sdk::BlockHash;
@@ -82,8 +83,16 @@ class OffloadConnector final : public loom::sdk::KvConnector {
       throw config.invalid("host_bytes",
                            "asks for more than the " + std::to_string(available >> 20) + " MiB of memory available");
     const std::uint64_t host_blocks = block_bytes_ ? host_bytes / block_bytes_ : 0;
-    host_ =
-        std::make_unique<HostTier>(block_bytes_, host_blocks, tier_evictor(info, config, "host_evictor", host_blocks));
+    copier_ = info.device == "cpu" ? loom::offload::make_cpu_block_copier()
+                                   : loom::offload::make_cuda_block_copier(info.device);
+    loom::offload::HostArena arena(nullptr, nullptr);
+    try {
+      arena = copier_->allocate_host(host_blocks * block_bytes_);
+    } catch (const loom::Error& e) {
+      throw config.invalid("host_bytes", e.what());
+    }
+    host_ = std::make_unique<HostTier>(block_bytes_, host_blocks,
+                                       tier_evictor(info, config, "host_evictor", host_blocks), std::move(arena));
     if (const std::string& folder = config.string("disk_path"); !folder.empty()) {
       const auto disk_bytes = static_cast<std::uint64_t>(config.integer("disk_bytes"));
       auto order = tier_evictor(info, config, "disk_evictor", DiskTier::files_for(block_bytes_, disk_bytes));
@@ -106,62 +115,102 @@ class OffloadConnector final : public loom::sdk::KvConnector {
   }
 
   // Copies each block from the host tier, or from disk through the host tier. A block that is no
-  // longer in either (or fails its checksum) fails the load: the engine then recomputes.
-  void start_load(std::span<const KvTransfer> loads, const KvCacheView& cache, Stream) override {
-    for (const KvTransfer& t : loads)
-      for (std::size_t i = 0; i < t.blocks.size(); ++i) {
-        std::span<const char> bytes = host_->find(t.hashes[i]);
-        std::uint64_t* loaded = &host_loaded_tokens_;
-        if (bytes.empty() && disk_ && disk_->read(t.hashes[i], staging_)) {
-          bytes = staging_;
-          loaded = &disk_loaded_tokens_;
-          if (host_->capacity() > 0) keep(t.hashes[i], staging_);  // back in the host tier: in use again
-        }
-        if (bytes.empty())
-          throw loom::Error("offload: block " + std::to_string(t.hashes[i]) + " of sequence " + std::to_string(t.seq) +
-                            " is no longer in the host or disk tier");
-        copy_block_in(cache, t.blocks[i], bytes);
-        *loaded += block_size_;
-      }
+  // longer in either (or fails its checksum) fails the load: the engine then recomputes, once
+  // the copies already begun have landed (they must not overwrite what it computes).
+  void start_load(std::span<const KvTransfer> loads, const KvCacheView& cache, Stream stream) override {
+    copier_->begin(cache, stream);
+    try {
+      for (const KvTransfer& t : loads)
+        for (std::size_t i = 0; i < t.blocks.size(); ++i) load(t, i);
+    } catch (...) {
+      copier_->finish();
+      throw;
+    }
+    copier_->end();
   }
 
-  void wait_for_load(Stream) override {}  // the copies above are done when start_load returns
+  void wait_for_load(Stream stream) override { copier_->compute_waits(stream); }
 
-  void save(std::span<const KvTransfer> saves, const KvCacheView& cache, Stream) override {
+  void save(std::span<const KvTransfer> saves, const KvCacheView& cache, Stream stream) override {
     if (!save_new_blocks_) return;
+    copier_->begin(cache, stream);
     for (const KvTransfer& t : saves)
-      for (std::size_t i = 0; i < t.hashes.size(); ++i) keep_from_cache(t.hashes[i], cache, t.blocks[i]);
+      for (std::size_t i = 0; i < t.hashes.size(); ++i) keep_from_cache(t.hashes[i], t.blocks[i]);
+    copier_->end();  // full blocks do not change: the copies overlap the next steps
   }
 
-  void on_evicted(std::span<const loom::sdk::EvictedBlock> blocks, const KvCacheView& cache, Stream) override {
-    for (const auto& b : blocks) keep_from_cache(b.hash, cache, b.block);
+  // The next forward may overwrite these blocks: it waits for their copies.
+  void on_evicted(std::span<const loom::sdk::EvictedBlock> blocks, const KvCacheView& cache, Stream stream) override {
+    copier_->begin(cache, stream);
+    for (const auto& b : blocks) keep_from_cache(b.hash, b.block);
+    copier_->end();
+    copier_->compute_waits(stream);
   }
 
   void on_finished(loom::sdk::SeqId) override {}
 
   std::vector<std::pair<std::string, std::uint64_t>> counts() const override {
+    const BlockCopier::Counts copies = copier_->counts();
     return {{"host_loaded_tokens", host_loaded_tokens_},
             {"disk_loaded_tokens", disk_loaded_tokens_},
             {"kept_blocks", kept_blocks_},
-            {"spilled_blocks", spilled_blocks_}};
+            {"spilled_blocks", spilled_blocks_},
+            {"copied_in_bytes", copies.in_bytes},
+            {"copy_in_ns", copies.in_ns},
+            {"copied_out_bytes", copies.out_bytes},
+            {"copy_out_ns", copies.out_ns},
+            {"peak_in_mb_per_s", copies.peak_in_mb_per_s},
+            {"peak_out_mb_per_s", copies.peak_out_mb_per_s}};
   }
 
  private:
-  // A block that leaves the host tier goes to disk, when there is one.
+  // Block i of a load, from the host tier or from disk (through the host tier when it has room).
+  void load(const KvTransfer& t, std::size_t i) {
+    std::span<const char> bytes = host_->find(t.hashes[i]);
+    std::uint64_t* loaded = &host_loaded_tokens_;
+    if (bytes.empty() && disk_) {
+      copier_->finish();  // staging_ and the host slots are the CPU's below
+      if (disk_->read(t.hashes[i], staging_)) {
+        loaded = &disk_loaded_tokens_;
+        bytes = host_->capacity() > 0 ? keep(t.hashes[i], staging_) : staging_;  // in use again
+      }
+    }
+    if (bytes.empty())
+      throw loom::Error("offload: block " + std::to_string(t.hashes[i]) + " of sequence " + std::to_string(t.seq) +
+                        " is no longer in the host or disk tier");
+    copier_->copy_in(bytes, t.blocks[i]);
+    if (bytes.data() == staging_.data()) copier_->finish();  // the next block reuses staging_
+    *loaded += block_size_;
+  }
+  // A block that leaves the host tier goes to disk, when there is one, once the copy that may
+  // still be filling its slot is done.
   HostTier::Spill spill() {
     if (!disk_) return {};
-    return [this](BlockHash hash, std::span<const char> bytes) { spilled_blocks_ += disk_->write(hash, bytes); };
+    return [this](BlockHash hash, std::span<const char> bytes) {
+      copier_->finish();
+      spilled_blocks_ += disk_->write(hash, bytes);
+    };
   }
   // Into the host tier (which has room for at least one block), its least recent block to disk.
-  void keep(BlockHash hash, std::span<const char> bytes) {
+  std::span<const char> keep(BlockHash hash, std::span<const char> bytes) {
     std::span<char> slot = host_->insert(hash, spill());
+    copier_->finish();  // no copy in flight reads or fills the slot
     std::memcpy(slot.data(), bytes.data(), bytes.size());
+    return slot;
   }
-  void keep_from_cache(BlockHash hash, const KvCacheView& cache, loom::sdk::BlockId block) {
+  // A block already in the host tier (saved when it was computed, or kept before) holds the same
+  // content, its hash says: it is only used again, not copied.
+  void keep_from_cache(BlockHash hash, loom::sdk::BlockId block) {
+    if (!host_->find(hash).empty()) return;
     ++kept_blocks_;
-    std::span<char> slot = host_->insert(hash, spill());
-    copy_block_out(cache, block, slot.empty() ? std::span<char>(staging_) : slot);
-    if (slot.empty() && disk_) disk_->write(hash, staging_);
+    if (std::span<char> slot = host_->insert(hash, spill()); !slot.empty()) {
+      copier_->copy_out(block, slot);
+      return;
+    }
+    if (!disk_) return;
+    copier_->copy_out(block, staging_);
+    copier_->finish();
+    disk_->write(hash, staging_);
   }
 
   std::size_t block_size_;
@@ -169,7 +218,8 @@ class OffloadConnector final : public loom::sdk::KvConnector {
   bool save_new_blocks_ = false;
   std::unique_ptr<HostTier> host_;
   std::unique_ptr<DiskTier> disk_;
-  std::vector<char> staging_;  // one block, read from disk or on its way there
+  std::unique_ptr<BlockCopier> copier_;  // destroyed first: its copies end before the tiers' memory goes
+  std::vector<char> staging_;            // one block, read from disk or on its way there
   // Cumulative counts for the reports: tokens loaded from each tier, blocks handed to the host
   // tier by save / on_evicted, blocks written to disk when they left the host tier.
   std::uint64_t host_loaded_tokens_ = 0, disk_loaded_tokens_ = 0, kept_blocks_ = 0, spilled_blocks_ = 0;

@@ -53,17 +53,26 @@ class LOOM_SDK_VISIBLE KvConnector : public Plugin {
   virtual std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::span<const BlockHash> block_hashes,
                                           std::size_t num_local_tokens) = 0;
 
+  // The worker side's `stream` is the one forward passes read and write the cache on (a
+  // cudaStream_t with a CUDA pool, nullptr on the CPU, where every call finishes its copies
+  // before it returns). A GPU connector copies on a stream of its own and orders itself against
+  // this one with events: its copies out of the cache wait for the work already on `stream`, and
+  // `stream` waits for whatever must land before the next forward.
+
   // Worker side: begins loading; returns at once.
   virtual void start_load(std::span<const KvTransfer> loads, const KvCacheView& cache,
                           Stream stream) = 0;
 
-  // Blocks until the loads of start_load() are in the cache (or enqueues a wait on `stream`).
+  // The loads of start_load() are in the cache before anything enqueued on `stream` after this
+  // call runs (a wait enqueued on `stream`, or a blocking one).
   virtual void wait_for_load(Stream stream) = 0;
 
-  // Saves the step's new full blocks (offload tier) or sends them (disaggregated prefill).
+  // Saves the step's new full blocks (offload tier) or sends them (disaggregated prefill). They
+  // stay unchanged while cached, so the copies may overlap the next steps.
   virtual void save(std::span<const KvTransfer> saves, const KvCacheView& cache, Stream stream) = 0;
 
-  // Blocks the allocator evicted; their content is still intact until the next forward.
+  // Blocks the allocator evicted; their content is intact until the next forward on `stream`,
+  // which must not start before the connector has copied what it keeps.
   virtual void on_evicted(std::span<const EvictedBlock> blocks, const KvCacheView& cache,
                           Stream stream) = 0;
 
@@ -72,7 +81,9 @@ class LOOM_SDK_VISIBLE KvConnector : public Plugin {
 
   // Named counts for the run's reports, cumulative since the connector was made (the offload
   // connector: tokens loaded from each tier, blocks kept, blocks in each tier). A count named
-  // TIER_loaded_tokens is shown as that tier's share of the prompt tokens served. Must not throw.
+  // TIER_loaded_tokens is shown as that tier's share of the prompt tokens served; copied_in_bytes
+  // with copy_in_ns (and _out_) as the copies' rate, against peak_in_mb_per_s (peak_out_…) when
+  // given. A count named …_per_s is a rate, not cumulative. Must not throw.
   virtual std::vector<std::pair<std::string, std::uint64_t>> counts() const { return {}; }
 };
 

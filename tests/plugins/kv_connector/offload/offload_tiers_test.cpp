@@ -27,6 +27,10 @@ std::shared_ptr<sdk::Evictor> evictor(std::uint64_t blocks, std::string_view nam
   return std::shared_ptr<sdk::Evictor>(made.release(), deleter);
 }
 
+HostArena plain_memory(std::size_t bytes) {
+  return HostArena(new char[bytes], [](char* p) { delete[] p; });
+}
+
 std::vector<char> block(std::size_t bytes, char seed) {
   std::vector<char> b(bytes);
   for (std::size_t i = 0; i < bytes; ++i) b[i] = static_cast<char>(seed + 7 * i);
@@ -34,7 +38,7 @@ std::vector<char> block(std::size_t bytes, char seed) {
 }
 
 TEST(HostTier, TheLeastRecentlyUsedBlockIsSpilledWhenFullAndAFindRefreshesABlock) {
-  HostTier tier(64, 2, evictor(2));
+  HostTier tier(64, 2, evictor(2), plain_memory(128));
   std::vector<sdk::BlockHash> spilled;
   std::vector<char> spilled_first;
   auto spill = [&](sdk::BlockHash h, std::span<const char> bytes) {
@@ -58,14 +62,14 @@ TEST(HostTier, TheLeastRecentlyUsedBlockIsSpilledWhenFullAndAFindRefreshesABlock
   tier.insert(33, spill);  // present already: its own slot, nothing spilled
   EXPECT_EQ(spilled.size(), 1u);
   EXPECT_EQ(tier.size(), 2u);
-  HostTier none(64, 0, evictor(0));
+  HostTier none(64, 0, evictor(0), plain_memory(0));
   EXPECT_TRUE(none.insert(1, spill).empty());
 }
 
 // host_evictor = "lfu": the block used most stays, however long ago its last use.
 TEST(HostTier, AnLfuOrderedTierKeepsTheMostUsedBlockWhereLruWouldNot) {
   for (const std::string_view name : {"lru", "lfu"}) {
-    HostTier tier(64, 2, evictor(2, name));
+    HostTier tier(64, 2, evictor(2, name), plain_memory(128));
     std::vector<sdk::BlockHash> spilled;
     auto spill = [&](sdk::BlockHash h, std::span<const char>) { spilled.push_back(h); };
     tier.insert(11, spill);
