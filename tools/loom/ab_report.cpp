@@ -53,8 +53,8 @@ struct Row {
   std::function<double(const ArmResult&)> metric;
 };
 
-const std::vector<Row>& rows() {
-  static const std::vector<Row> kRows = {
+std::vector<Row> rows(const std::string& clock) {
+  return {
       {"requests failed", "%.0f", [](const ArmResult& r) { return double(r.summary.failed); }},
       {"prefix hit rate (tokens)", "%.3f", hit_rate},
       {"hits per block lookup", "%.3f", lookup_hit_rate},
@@ -62,15 +62,14 @@ const std::vector<Row>& rows() {
       {"prefill tokens loaded (connector)", "%.0f", [](const ArmResult& r) { return double(r.summary.loaded_tokens); }},
       {"evictions", "%.0f", [](const ArmResult& r) { return double(r.summary.evictions); }},
       {"preemptions", "%.0f", [](const ArmResult& r) { return double(r.summary.preemptions); }},
-      {"TTFT p50 ms (virtual)", "%.1f", [](const ArmResult& r) { return r.summary.ttft_ms.p50; }},
-      {"TTFT p90 ms (virtual)", "%.1f", [](const ArmResult& r) { return r.summary.ttft_ms.p90; }},
-      {"latency p50 ms (virtual)", "%.1f", [](const ArmResult& r) { return r.summary.e2e_ms.p50; }},
-      {"latency p90 ms (virtual)", "%.1f", [](const ArmResult& r) { return r.summary.e2e_ms.p90; }},
+      {"TTFT p50 ms (" + clock + ")", "%.1f", [](const ArmResult& r) { return r.summary.ttft_ms.p50; }},
+      {"TTFT p90 ms (" + clock + ")", "%.1f", [](const ArmResult& r) { return r.summary.ttft_ms.p90; }},
+      {"latency p50 ms (" + clock + ")", "%.1f", [](const ArmResult& r) { return r.summary.e2e_ms.p50; }},
+      {"latency p90 ms (" + clock + ")", "%.1f", [](const ArmResult& r) { return r.summary.e2e_ms.p90; }},
       {"throughput tok/s (real)", "%.0f", [](const ArmResult& r) { return r.summary.total_tokens_per_s(); }},
       {"draft acceptance rate", "%.3f", [](const ArmResult& r) { return r.summary.acceptance_rate(); }},
       {"tokens per verify step", "%.2f", [](const ArmResult& r) { return r.summary.tokens_per_verify(); }},
   };
-  return kRows;
 }
 
 // The tiers some run of `arms` loaded from (RunSummary::loaded_by_tier), in first-seen order.
@@ -93,14 +92,14 @@ std::function<double(const ArmResult&)> tier_share(const std::string& tier) {
 }
 
 // The rows, then each tier's share of the prompt tokens beside the token hit rate.
-std::vector<Row> rows_for(std::span<const ArmSeries> arms) {
-  std::vector<Row> all = rows();
+std::vector<Row> rows_for(std::span<const ArmSeries> arms, const char* clock) {
+  std::vector<Row> all = rows(clock);
   for (const std::string& tier : tiers_of(arms)) all.push_back({"  of it loaded: " + tier, "%.3f", tier_share(tier)});
   return all;
 }
 
 
-std::string svg_plot(const std::vector<ArmSeries>& arms) {
+std::string svg_plot(const std::vector<ArmSeries>& arms, const std::string& clock) {
   // Two panels of bars, one bar per arm: hit rate (0..1) and TTFT p50; whiskers show the seeds' range.
   const int width = 720, height = 320, panel_w = 320, top = 50, bottom = 260;
   const char* colours[] = {"#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"};
@@ -133,14 +132,15 @@ std::string svg_plot(const std::vector<ArmSeries>& arms) {
     }
   };
   panel(30, "prompt tokens from the prefix cache, higher is better", hit_rate, true);
-  panel(390, "TTFT p50 (virtual ms), lower is better", [](const ArmResult& r) { return r.summary.ttft_ms.p50; }, false);
+  const std::string ttft_title = "TTFT p50 (" + clock + " ms), lower is better";
+  panel(390, ttft_title.c_str(), [](const ArmResult& r) { return r.summary.ttft_ms.p50; }, false);
   svg += "</svg>\n";
   return svg;
 }
 
 }  // namespace
 
-void print_ab_table(std::ostream& out, const std::vector<ArmSeries>& arms) {
+void print_ab_table(std::ostream& out, const std::vector<ArmSeries>& arms, const char* clock) {
   char text[128];
   std::snprintf(text, sizeof text, "%-28s", "");
   out << text;
@@ -149,7 +149,7 @@ void print_ab_table(std::ostream& out, const std::vector<ArmSeries>& arms) {
     out << text;
   }
   out << "\n";
-  for (const Row& row : rows_for(arms)) {
+  for (const Row& row : rows_for(arms, clock)) {
     std::snprintf(text, sizeof text, "%-28s", row.label.c_str());
     out << text;
     for (const auto& arm : arms) {
@@ -183,7 +183,10 @@ void write_ab_report(const std::filesystem::path& dir, const AbContext& context,
   nlohmann::ordered_json json;
   json["workload"] = context.workload;
   json["model"] = context.model;
-  json["step_cost"] = {{"step_ms", context.cost.step_ms}, {"token_ms", context.cost.token_ms}};
+  if (context.cost.measured)
+    json["clock"] = "measured";
+  else
+    json["step_cost"] = {{"step_ms", context.cost.step_ms}, {"token_ms", context.cost.token_ms}};
   json["seeds"] = context.seeds;
   for (const auto& arm : arms) {
     auto mean = [&](const std::function<double(const ArmResult&)>& m) { return spread(arm, m).mean; };
@@ -212,22 +215,36 @@ void write_ab_report(const std::filesystem::path& dir, const AbContext& context,
       per_seed.push_back({{"seed", context.seeds[i]}, {"prefix_hit_rate", hit_rate(arm.runs[i])},
                           {"ttft_p50_ms", arm.runs[i].summary.ttft_ms.p50}});
     a["per_seed"] = per_seed;
+    // Each request of the first seed: which turns gained (by prompt length, say) is read here.
+    nlohmann::ordered_json requests = nlohmann::ordered_json::array();
+    for (const auto& [key, t] : arm.runs.front().timings)
+      requests.push_back({{"id", key}, {"prompt_tokens", t.prompt_tokens}, {"ttft_ms", t.ttft_ms}});
+    a["requests"] = requests;
+    nlohmann::ordered_json counts = nlohmann::ordered_json::object();
+    for (const auto& [name, value] : arm.runs.front().summary.connector_counts) counts[name] = value;
+    if (!counts.empty()) a["kv_connector"] = counts;  // the first seed's, as `loom bench --json` shows them
     json["arms"].push_back(a);
   }
   std::ofstream(dir / "report.json") << json.dump(2) << "\n";
-  std::ofstream(dir / "plot.svg") << svg_plot(arms);
+  std::ofstream(dir / "plot.svg") << svg_plot(arms, context.cost.clock_name());
 
   std::ofstream md(dir / "report.md");
   md << "# loom ab\n\nWorkload: `" << context.workload << "`; model: `" << context.model << "`; "
-     << context.seeds.size() << " seed(s). Latencies are on a virtual clock (each step costs "
-     << context.cost.step_ms << " ms + " << context.cost.token_ms
-     << " ms per token computed), so they depend only on the policies' decisions; throughput is real.\n\n"
+     << context.seeds.size() << " seed(s). ";
+  if (context.cost.measured)
+    md << "Latencies are on the measured clock (each step takes the time it took; idle gaps between arrivals "
+          "are skipped), so they include this machine's speed and noise.\n\n";
+  else
+    md << "Latencies are on a virtual clock (each step costs " << context.cost.step_ms << " ms + "
+       << context.cost.token_ms << " ms per token computed), so they depend only on the policies' decisions; "
+       << "throughput is real.\n\n";
+  md
      << "Values are means over the seeds, with [min, max] when they differ.\n\n| metric |";
   for (const auto& arm : arms) md << " " << arm.name << " |";
   md << "\n|---|";
   for (std::size_t i = 0; i < arms.size(); ++i) md << "---|";
   md << "\n";
-  for (const Row& row : rows_for(arms)) {
+  for (const Row& row : rows_for(arms, context.cost.clock_name())) {
     md << "| " << row.label << " |";
     for (const auto& arm : arms) md << " " << cell(spread(arm, row.metric), row.format, true) << " |";
     md << "\n";

@@ -25,7 +25,8 @@ struct AbContext {
   std::vector<std::uint64_t> seeds;
 };
 
-void print_ab_table(std::ostream& out, const std::vector<ArmSeries>& arms);
+// `clock`: the latencies' clock, StepCost::clock_name().
+void print_ab_table(std::ostream& out, const std::vector<ArmSeries>& arms, const char* clock);
 // Why an arm's numbers cannot be compared with the others' ("" when they can): failed requests
 // drop out of its latencies and rates, which then look better than they are.
 std::string not_comparable(const ArmSeries& arm);

@@ -17,9 +17,12 @@ ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry&
   bool in_step = false;
   std::uint64_t step_base = 0;
   const Request* arriving = nullptr;  // stamped with its trace time, so waiting for a step counts
+  std::chrono::steady_clock::time_point step_start;
   auto clock = [&] {
     if (arriving) return arriving->arrival_time;
     if (!in_step) return virtual_now;
+    if (cost.measured)
+      return virtual_now + std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     const double tokens = static_cast<double>(engine.stats().batched_tokens - step_base);
     return virtual_now + (cost.step_ms + cost.token_ms * tokens) / 1e3;
   };
@@ -39,6 +42,7 @@ ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry&
     }
     step_base = engine.stats().batched_tokens;
     in_step = true;
+    step_start = std::chrono::steady_clock::now();
     std::vector<RequestResult> done = engine.step();
     virtual_now = clock();
     in_step = false;
@@ -58,7 +62,11 @@ ArmResult run_arm(const std::string& name, const Config& config, PluginRegistry&
   arm.summary = summarize(results, stats, arm.real_wall_s);
   arm.hit_blocks = stats.kv.hit_blocks;
   arm.lookup_blocks = stats.kv.lookup_blocks;
-  for (const RequestResult& r : results) arm.outputs[r.id + "#" + std::to_string(r.index)] = r.token_ids;
+  for (const RequestResult& r : results) {
+    const std::string key = r.id + "#" + std::to_string(r.index);
+    arm.outputs[key] = r.token_ids;
+    arm.timings[key] = {r.prompt_tokens, r.first_token_s >= 0 ? (r.first_token_s - r.arrival_s) * 1e3 : -1};
+  }
   arm.failures.add(results);
   return arm;
 }

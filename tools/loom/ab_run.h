@@ -4,7 +4,9 @@
 // Virtual clock: requests arrive at their trace's arrival_time; every engine step advances the
 // clock by step_ms + token_ms x (tokens the step computed). Latencies are therefore a function
 // of the policies' decisions alone (how many tokens each step had to compute), not of machine
-// noise; throughput is reported in real time as well.
+// noise; throughput is reported in real time as well. With `measured`, a step advances the clock
+// by the time it really took instead (a GPU's latencies, with the idle gaps between arrivals
+// skipped rather than waited for).
 #pragma once
 
 #include <map>
@@ -22,6 +24,8 @@ namespace loom::cli {
 struct StepCost {
   double step_ms = 1.5;   // fixed cost of one engine step
   double token_ms = 0.5;  // cost of each token the step computes (prefill or decode)
+  bool measured = false;  // instead of the two above, each step's wall time
+  const char* clock_name() const { return measured ? "measured" : "virtual"; }
 };
 
 struct ArmResult {
@@ -31,6 +35,11 @@ struct ArmResult {
   double virtual_s = 0;
   std::uint64_t hit_blocks = 0, lookup_blocks = 0;
   std::map<std::string, std::vector<std::int32_t>> outputs;  // request id#index -> tokens
+  struct Timing {
+    std::size_t prompt_tokens = 0;
+    double ttft_ms = -1;  // on the arm's clock; -1 when no token came
+  };
+  std::map<std::string, Timing> timings;  // request id#index -> its prompt and first token
   Failures failures;                 // requests that failed, and the first one's reason
 };
 

@@ -120,6 +120,7 @@ int run_ab(std::span<const std::string> args) {
   int seeds = 1;
   std::int64_t requests = 200;
   StepCost cost;
+  std::string clock = "virtual";
   po::options_description options("loom ab");
   options.add_options()("config", po::value(&configs)->composing()->required(),
                         "a config; give it once with --vary, or once per arm")(
@@ -131,7 +132,9 @@ int run_ab(std::span<const std::string> args) {
       "repeat with this many seeds (generated workloads: the trace's seed; else [engine] seed)")(
       "requests", po::value(&requests), "requests in a generated workload")("step-ms", po::value(&cost.step_ms),
                                                                             "virtual clock: cost of a step")(
-      "token-ms", po::value(&cost.token_ms), "virtual clock: cost of each token a step computes");
+      "token-ms", po::value(&cost.token_ms), "virtual clock: cost of each token a step computes")(
+      "clock", po::value(&clock)->default_value(clock),
+      "virtual (steps cost --step-ms and --token-ms) | measured (steps take the time they took: a GPU's latencies)");
   add_set_option(options, overrides);
   add_plugin_dir_option(options, plugin_dirs);
   po::variables_map vm;
@@ -140,6 +143,11 @@ int run_ab(std::span<const std::string> args) {
           options, {}, args, vm))
     return 0;
   if (seeds < 1) throw UsageError("--seeds must be at least 1");
+  if (clock != "virtual" && clock != "measured")
+    throw UsageError("--clock " + clock + ": expected virtual or measured");
+  cost.measured = clock == "measured";
+  if (cost.measured && (vm.count("step-ms") || vm.count("token-ms")))
+    throw UsageError("--step-ms and --token-ms set the virtual clock: not with --clock measured");
   const std::size_t request_count = workload_request_count(requests);
   if (!report.empty()) check_output_folder(report, "--report");  // not after every arm has run
   const std::vector<Arm> arms = arms_from(configs, vary, overrides);
@@ -184,7 +192,7 @@ int run_ab(std::span<const std::string> args) {
       series[a].runs.push_back(std::move(result));
     }
   }
-  print_ab_table(std::cout, series);
+  print_ab_table(std::cout, series, cost.clock_name());
   if (!report.empty()) {
     write_ab_report(report, context, series);
     std::cout << "\nreport: " << (fs::path(report) / "report.md").string() << ", report.json, plot.svg\n";

@@ -76,9 +76,9 @@ Measured run_batch(Engine& engine, const std::vector<Request>& requests, bool pr
   stats.kv.lookup_blocks -= before.kv.lookup_blocks;
   stats.kv.hit_blocks -= before.kv.hit_blocks;
   stats.kv.evictions -= before.kv.evictions;
-  for (auto& [name, value] : stats.connector_counts)  // cumulative: this run's part
+  for (auto& [name, value] : stats.connector_counts)  // cumulative: this run's part (a rate stays)
     for (const auto& [was_name, was] : before.connector_counts)
-      if (was_name == name) value -= was;
+      if (was_name == name && !name.ends_with("_per_s")) value -= was;
   stats.draft_tokens -= before.draft_tokens;
   stats.accepted_draft_tokens -= before.accepted_draft_tokens;
   stats.verify_rows -= before.verify_rows;

@@ -57,6 +57,12 @@ RunSummary summarize(const std::vector<RequestResult>& results, const EngineStat
   return s;
 }
 
+std::uint64_t RunSummary::connector_count(const std::string& name) const {
+  for (const auto& [n, value] : connector_counts)
+    if (n == name) return value;
+  return 0;
+}
+
 std::vector<std::pair<std::string, std::uint64_t>> RunSummary::loaded_by_tier() const {
   constexpr std::string_view kSuffix = "_loaded_tokens";
   std::vector<std::pair<std::string, std::uint64_t>> tiers;
@@ -105,6 +111,18 @@ void print_summary(std::ostream& out, const RunSummary& s) {
     emit("KV loaded       %llu prompt tokens from the kv_connector instead of computing them%s%s%s",
          (unsigned long long)s.loaded_tokens, tiers.empty() ? "" : " (of the prompt tokens: ", tiers.c_str(),
          tiers.empty() ? "" : ")");
+  }
+  for (const char* way : {"in", "out"}) {
+    const std::uint64_t bytes = s.connector_count(std::string("copied_") + way + "_bytes");
+    const std::uint64_t ns = s.connector_count(std::string("copy_") + way + "_ns");
+    const std::uint64_t peak = s.connector_count(std::string("peak_") + way + "_mb_per_s");
+    if (bytes == 0 || ns == 0) continue;
+    const double gb_per_s = double(bytes) / double(ns);
+    char against[96] = "";
+    if (peak > 0)
+      std::snprintf(against, sizeof against, " (%.0f%% of the %.1f GB/s measured at start-up)",
+                    100.0 * gb_per_s * 1e3 / double(peak), double(peak) / 1e3);
+    emit("KV copies %-5s %.1f MB at %.1f GB/s%s", way, double(bytes) / 1e6, gb_per_s, against);
   }
   if (s.recomputed_tokens > 0)
     emit("recomputed      %llu of %llu computed tokens (%.2f%%), computed before a preemption or failed step",

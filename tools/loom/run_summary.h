@@ -33,6 +33,8 @@ struct RunSummary {
   }
   // Prompt tokens loaded per tier, from the connector's counts named TIER_loaded_tokens, in order.
   std::vector<std::pair<std::string, std::uint64_t>> loaded_by_tier() const;
+  // The connector's count of that name; 0 when it reports none.
+  std::uint64_t connector_count(const std::string& name) const;
   double wall_s = 0;
   Percentiles ttft_ms, tpot_ms, e2e_ms;
   double prefix_hit_rate = 0;  // full-block lookups found in the prefix cache
