@@ -178,10 +178,11 @@ void Engine::hand_over_blocks(StepWork&) {
     copies = plugins_.allocator->take_pending_copies();
     evicted = plugins_.allocator->take_evictions();
   });
-  for (const sdk::BlockCopy& copy : copies) cache_->copy_block(copy.src, copy.dst);
-  // Their content is intact until this step's forward overwrites it: the connector may keep it.
+  // The evicted blocks' content is intact until this step writes them — a copy-on-write below
+  // may be the first — so the connector is handed them first.
   if (plugins_.connector && !evicted.empty())
     try_call("kv_connector.on_evicted()", [&] { plugins_.connector->on_evicted(evicted, cache_->view(), cache_->stream()); });
+  for (const sdk::BlockCopy& copy : copies) cache_->copy_block(copy.src, copy.dst);
 }
 
 std::vector<RequestResult> Engine::idle_step(StepWork work) {

@@ -125,6 +125,54 @@ TEST_F(OffloadConnector, ReturningConversationsLoadTheirHistoryFromHostOrDiskWit
   EXPECT_EQ(damaged.tokens, none.tokens);
 }
 
+// A forked sample's copy-on-write may land in a block the pool just evicted: the tier must keep
+// that block's content before the copy overwrites it. Twelve histories are cached, then pairs of
+// sampled continuations (n = 2) fork while the pool evicts those histories, then the histories
+// come back: their tokens must be what they are without the tier.
+TEST_F(OffloadConnector, ABlockEvictedForACopyOnWriteIsKeptBeforeTheCopyOverwritesIt) {
+  auto run_forking = [&](const std::string& connector, EngineStats& stats) {
+    const std::vector<std::string> overrides = {"kv.block_size=16", "kv.num_blocks=24", "engine.max_num_seqs=4",
+                                                "kv_connector.plugin=" + connector};
+    Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+    PluginRegistry registry(PluginRegistry::default_search_path());
+    Engine engine(config, registry, stories260k(), std::nullopt);
+    std::map<std::string, std::vector<std::int32_t>> tokens;
+    auto drain = [&] {
+      while (engine.has_unfinished())
+        for (RequestResult& result : engine.step()) {
+          EXPECT_NE(result.finish_reason, "error") << result.error;
+          tokens[result.id + "#" + std::to_string(result.index)] = result.token_ids;
+        }
+    };
+    for (const Request& r : wave(0)) engine.submit(r);
+    drain();
+    for (int f = 0; f < 6; ++f) {
+      std::mt19937 rng(900 + f);
+      Request r;
+      r.id = "fork" + std::to_string(f);
+      r.prompt_token_ids = {1};
+      for (int t = 0; t < 40; ++t) r.prompt_token_ids.push_back(3 + static_cast<int>(rng() % 500));
+      r.params.n = 2;
+      r.params.temperature = 1.0;
+      r.params.seed = 7 + f;
+      r.params.max_tokens = 24;
+      r.params.ignore_eos = true;
+      engine.submit(r);
+    }
+    drain();
+    for (const Request& r : wave(1)) engine.submit(r);
+    drain();
+    stats = engine.stats();
+    return tokens;
+  };
+  EngineStats plain, tiered;
+  const auto none = run_forking("none", plain);
+  const auto offload = run_forking("offload", tiered);
+  EXPECT_GT(plain.kv.copies, 0u) << "the forks copy on write";
+  EXPECT_GT(tiered.loaded_tokens, 0u);
+  EXPECT_EQ(offload, none);
+}
+
 // Saved up front, a block is not copied again when the pool evicts it (its hash names its
 // content): every block is copied out once, and the copies count exactly those bytes.
 TEST_F(OffloadConnector, EveryNewBlockSavedUpFrontServesTheReturningTurnsAndIsNotCopiedAgainOnEviction) {

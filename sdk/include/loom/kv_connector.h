@@ -71,8 +71,9 @@ class LOOM_SDK_VISIBLE KvConnector : public Plugin {
   // stay unchanged while cached, so the copies may overlap the next steps.
   virtual void save(std::span<const KvTransfer> saves, const KvCacheView& cache, Stream stream) = 0;
 
-  // Blocks the allocator evicted; their content is intact until the next forward on `stream`,
-  // which must not start before the connector has copied what it keeps.
+  // Blocks the allocator evicted; their content is intact until the next work on `stream` (the
+  // step's copy-on-write copies, then its forward), which must not start before the connector
+  // has copied what it keeps.
   virtual void on_evicted(std::span<const EvictedBlock> blocks, const KvCacheView& cache,
                           Stream stream) = 0;
 
