@@ -12,9 +12,9 @@
 #    soon as they were computed (offload-save, save_new_blocks = true). The first arm (cached) has
 #    a pool that holds every history: its outputs come from the same KV as the loaded ones, so the
 #    tier's outputs must equal it token for token (a recomputed history may differ in bf16).
-#    The table: each returning turn's TTFT, by history length.
+#    The table: each returning turn's TTFT, by history length (one run: three requests a length).
 # 2. The multi-turn workload (docs/workloads.md) fitted to the model: 48 requests, a pool of 1 024
-#    blocks (16 384 tokens) for eight conversations of up to 8k tokens.
+#    blocks (16 384 tokens) for eight conversations of up to 8k tokens; two seeds (two traces).
 # Reports go to /tmp/offload-*; report.json of each and the tables to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,7 +49,7 @@ arm cached 16384; arm none 640
 arm offload 640 '[kv_connector]' 'plugin = "offload"'
 arm offload-save 640 '[kv_connector]' 'plugin = "offload"' 'save_new_blocks = true'
 "$loom" ab "${common[@]}" --config /tmp/cached.toml --config /tmp/none.toml --config /tmp/offload.toml \
-  --config /tmp/offload-save.toml --workload /tmp/offload-returning.jsonl --seeds 2 --report /tmp/offload-returning > "$out/returning.txt" 2> /tmp/offload-returning.log || tail -5 /tmp/offload-returning.log
+  --config /tmp/offload-save.toml --workload /tmp/offload-returning.jsonl --report /tmp/offload-returning > "$out/returning.txt" 2> /tmp/offload-returning.log || tail -5 /tmp/offload-returning.log
 arm none 1024
 arm offload 1024 '[kv_connector]' 'plugin = "offload"'
 arm offload-save 1024 '[kv_connector]' 'plugin = "offload"' 'save_new_blocks = true'
