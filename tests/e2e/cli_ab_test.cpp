@@ -110,6 +110,34 @@ TEST_F(CliAb, TheOffloadTiersShareOfTheHitRateIsReportedPerTier) {
   EXPECT_FALSE(json["arms"][0].contains("prefix_hit_rate_host"));
 }
 
+// On the measured clock a step takes the time it took: the rows say so, and the report lists
+// every request of an arm with its prompt and first-token time (what gained, by prompt length).
+TEST_F(CliAb, TheMeasuredClockLabelsItsLatenciesAndTheReportListsEachRequestsTtft) {
+  LoomRun run = run_loom("ab --config " + (dir_ / "ab.toml").string() +
+                         " --workload multi-turn --requests 12 --clock measured --vary kv_connector.plugin=none,offload"
+                         " --report " + (dir_ / "measured").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_CONTAINS(run.output, "TTFT p50 ms (measured)");
+  const auto json = report("measured");
+  EXPECT_EQ(json["clock"], "measured");
+  EXPECT_FALSE(json.contains("step_cost"));
+  for (const auto& arm : json["arms"]) {
+    ASSERT_EQ(arm["requests"].size(), 12u) << arm["name"];
+    for (const auto& r : arm["requests"]) {
+      EXPECT_GT(r["prompt_tokens"].get<int>(), 0);
+      EXPECT_GT(r["ttft_ms"].get<double>(), 0.0) << r["id"];
+    }
+  }
+  LoomRun mixed = run_loom("ab --config " + (dir_ / "ab.toml").string() +
+                           " --workload scan --clock measured --step-ms 2 --vary evictor.plugin=lru,lfu");
+  EXPECT_EQ(mixed.exit_code, 2);
+  EXPECT_CONTAINS(mixed.output, "not with --clock measured");
+  LoomRun unknown = run_loom("ab --config " + (dir_ / "ab.toml").string() +
+                             " --workload scan --clock wall --vary evictor.plugin=lru,lfu");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_CONTAINS(unknown.output, "expected virtual or measured");
+}
+
 TEST_F(CliAb, NeedsTwoArms) {
   LoomRun run = run_loom("ab --config " + (dir_ / "ab.toml").string() + " --workload scan --report " +
                          (dir_ / "none").string());
