@@ -172,7 +172,8 @@ class CudaBlockCopier final : public BlockCopier {
     }
   }
 
-  // Adds the finished batches' bytes and times to the counts.
+  // Adds the finished batches' bytes and times to the counts. A query that is not a success is
+  // "not ready" (no error), or a device error that the next checked call reports.
   void collect() const {
     while (!in_flight_.empty() && cudaEventQuery(in_flight_.front().done.get()) == cudaSuccess) {
       const Batch& b = in_flight_.front();
@@ -185,7 +186,6 @@ class CudaBlockCopier final : public BlockCopier {
       counts_.out_bytes += b.out_bytes;
       in_flight_.pop_front();
     }
-    cudaGetLastError();  // a query's "not ready" is not an error of the next call
   }
 
   // The best of three 256 MiB transfers each way between pinned host memory and the device. A
