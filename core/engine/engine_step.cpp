@@ -300,13 +300,22 @@ void Engine::load_external_kv(StepWork& work) {
 }
 
 void Engine::run_model(StepWork& work) {
-  if (!work.loading.empty()) {
-    const std::string error =
-        try_call("kv_connector.wait_for_load()", [&] { plugins_.connector->wait_for_load(cache_->stream()); });
-    if (!error.empty()) {
+  ForwardBatch batch{work.tokens, work.positions, work.layout, work.logit_rows, {}};
+  // Loads are waited for layer by layer where the model can (each layer's compute overlapping
+  // the later layers' copies), else all before the forward.
+  auto wait_for_load = [&](const char* what, const std::function<void()>& wait) {
+    if (const std::string error = try_call(what, wait); !error.empty()) {
       for (sdk::SeqId id : work.loading) sequences_.at(id).external_kv_failed = true;
       throw StepFailure(error);
     }
+  };
+  if (!work.loading.empty() && model_->waits_layer_by_layer()) {
+    batch.before_layer = [&](std::uint32_t layer) {
+      wait_for_load("kv_connector.wait_for_layer_load()",
+                    [&] { plugins_.connector->wait_for_layer_load(layer, cache_->stream()); });
+    };
+  } else if (!work.loading.empty()) {
+    wait_for_load("kv_connector.wait_for_load()", [&] { plugins_.connector->wait_for_load(cache_->stream()); });
   }
   const std::size_t vocab = static_cast<std::size_t>(model_->config().vocab_size);
   const std::size_t rows = work.logit_rows.size();
@@ -354,7 +363,7 @@ void Engine::run_model(StepWork& work) {
   }
   if (logits_.size() < rows * vocab) logits_.resize(rows * vocab);
   step_wide("model.forward() (attention plugin)", [&] {
-    model_->forward({work.tokens, work.positions, work.layout, work.logit_rows}, *plugins_.attention, cache_->view());
+    model_->forward(batch, *plugins_.attention, cache_->view());
     model_->read_outputs(output_rows_, std::span<float>(logits_.data(), rows * vocab), tokens_);
     if (std::any_of(output_rows_.begin(), output_rows_.end(), [](const OutputRow& r) { return r.logprobs >= 0; })) {
       row_logprobs_.resize(rows);

@@ -125,7 +125,7 @@ void LentModelRunner::run(std::span<const sdk::ModelInput> inputs, std::vector<P
       seqs.push_back(a);
     }
     if (seqs.empty()) break;
-    model_->forward(ForwardBatch{tokens, positions, seqs, logit_rows}, *attention_, cache_->view());
+    model_->forward(ForwardBatch{tokens, positions, seqs, logit_rows, {}}, *attention_, cache_->view());
     OutputRow row;
     row.kind = want_logits ? OutputRow::Kind::logits : OutputRow::Kind::greedy;
     rows.assign(logit_rows.size(), row);

@@ -230,6 +230,7 @@ void CpuModel::run_layers(const ForwardBatch& batch, sdk::AttentionBackend& atte
   cpu::rope_cos_sin(inv_freq_, batch.positions.data(), T, cos, sin, rope_scale_);
   clock_.mark("rope");
   for (std::size_t l = layers_.first; l < layers_.end; ++l) {
+    if (batch.before_layer) batch.before_layer(static_cast<std::uint32_t>(l));
     attention_block(l, T, cos, sin, attention, cache);
     ffn_block(l, T);
   }

@@ -58,6 +58,7 @@ class CpuModel final : public Model {
 
   // Model interface: logits stay in a host buffer until read_outputs.
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
+  bool waits_layer_by_layer() const override { return true; }
   void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                     std::span<std::int32_t> tokens) override;
   void read_logprobs(std::span<const OutputRow> rows, std::span<const std::int32_t> tokens,

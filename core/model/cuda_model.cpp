@@ -135,8 +135,12 @@ void CudaModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attent
   last_rows_ = R;
 
   attention.prepare(attention_batch_of(config_, batch.seqs, static_cast<std::uint32_t>(T)), cache, stream_.get());
-  const Step step{run_T, run_R, buffers_->device_io(run_T, run_R), buffers_->host_io(run_T, run_R),
-                  run_T == 1 && fused_decode_, attention, cache};
+  const bool one_token = run_T == 1 && fused_decode_;
+  const bool layer_by_layer = batch.before_layer && padded == 0 && !one_token;
+  if (batch.before_layer && !layer_by_layer)
+    for (std::size_t l = 0; l < weights_->layers().size(); ++l) batch.before_layer(static_cast<std::uint32_t>(l));
+  const Step step{run_T,     run_R, buffers_->device_io(run_T, run_R), buffers_->host_io(run_T, run_R),
+                  one_token, attention, cache, layer_by_layer ? &batch.before_layer : nullptr};
   timer_->start(stream_.get());
   if (padded == 0)
     enqueue_step(step);
@@ -165,7 +169,7 @@ void CudaModel::prepare_step(int num_tokens, sdk::AttentionBackend& attention, c
     for (std::uint32_t i = 0; i < a.q_len; ++i) positions[a.q_start + i] = static_cast<std::int32_t>(i);
   }
   for (int r = 0; r < T; ++r) rows[r] = r;
-  forward(ForwardBatch{tokens, positions, seqs, rows}, attention, cache);
+  forward(ForwardBatch{tokens, positions, seqs, rows, {}}, attention, cache);
   stream_.synchronize();
 }
 
@@ -198,6 +202,7 @@ void CudaModel::enqueue_step(const Step& step) {
                                   cudaMemcpyHostToDevice, stream_.get()));
   embed(step);
   for (std::size_t l = 0; l < weights_->layers().size(); ++l) {
+    if (step.before_layer) (*step.before_layer)(static_cast<std::uint32_t>(l));
     attention_block(step, l);
     ffn_block(step, l);
   }

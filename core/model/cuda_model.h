@@ -51,6 +51,7 @@ class CudaModel final : public Model {
   std::unique_ptr<KvCache> make_kv_cache(std::uint32_t num_blocks, std::uint32_t block_size) override;
 
   void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
+  bool waits_layer_by_layer() const override { return true; }
   void prepare_step(int num_tokens, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) override;
   void read_outputs(std::span<const OutputRow> rows, std::span<float> logits,
                     std::span<std::int32_t> tokens) override;
@@ -75,6 +76,9 @@ class CudaModel final : public Model {
     bool one_token;  // the fused one-token GEMVs run (see attention_block)
     sdk::AttentionBackend& attention;
     const sdk::KvCacheView& cache;
+    // Called before each layer of an eager multi-token step; a graphed or one-token step's
+    // callbacks all run before it (its kernels start early, and a graph cannot hold them).
+    const std::function<void(std::uint32_t layer)>* before_layer;
   };
   int graph_batch_size(int T) const;  // padded size for a decode of T tokens; 0 = run eagerly
   void write_inputs(const ForwardBatch& batch, int T, int R);

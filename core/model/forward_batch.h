@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 
@@ -16,6 +17,10 @@ struct ForwardBatch {
   std::span<const std::int32_t> positions;   // [T], position of each token in its sequence
   std::span<const sdk::AttentionSeq> seqs;   // layout of the sequences in the batch
   std::span<const std::int32_t> logit_rows;  // rows of the batch whose logits are wanted
+  // When set, and the model waits_layer_by_layer(): called with layers 0, 1, … in order, each
+  // before that layer's first kernel, so that the work it enqueues on the model's stream (a wait
+  // for the layer's KV to load) comes before the layer reads the cache.
+  std::function<void(std::uint32_t layer)> before_layer;
 };
 
 // Throws RequestError naming the first token id outside [0, vocab).

@@ -78,6 +78,8 @@ class Model {
   // Runs one step; keeps the logits of batch.logit_rows until the next forward. Throws
   // RequestError for a token id outside the vocabulary, DeviceError when the device fails.
   virtual void forward(const ForwardBatch& batch, sdk::AttentionBackend& attention, const sdk::KvCacheView& cache) = 0;
+  // Whether forward() calls batch.before_layer (otherwise the caller waits before the forward).
+  virtual bool waits_layer_by_layer() const { return false; }
 
   // Makes the first step of `num_tokens` tokens that samples every one (a decode or verify step)
   // as fast as the ones after it. GPU: captures that padded size's CUDA graph now, by running

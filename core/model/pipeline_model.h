@@ -40,7 +40,7 @@ class PipelineModel final : public CpuRanksModel {
     std::span<const std::int32_t> tokens, positions;
     std::vector<std::int32_t> logit_rows;  // rebased
     std::vector<std::size_t> step_rows;    // each logit row's index among the step's
-    ForwardBatch batch() const { return {tokens, positions, seqs, logit_rows}; }
+    ForwardBatch batch() const { return {tokens, positions, seqs, logit_rows, {}}; }
   };
   std::vector<MicroBatch> micro_batches(const ForwardBatch& batch) const;
   void run_stage(std::uint32_t rank, std::span<const MicroBatch> micro, const sdk::KvCacheView& cache);

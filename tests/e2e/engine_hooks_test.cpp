@@ -145,6 +145,8 @@ TEST(EngineHooks, ConnectorLoadsTheBlocksItSavedAndOutputsMatchARunWithoutIt) {
   const auto calls = read_log(dir / "calls.txt");
   ASSERT_GT(count(calls, "start_load"), 0u);
   ASSERT_GT(count(calls, "save"), 0u);
+  const auto layers = static_cast<std::size_t>(small_model().config.num_hidden_layers);
+  ASSERT_GE(layers, 2u);
   std::size_t loads_waited = 0;
   for (std::size_t i = 0; i < calls.size(); ++i) {
     const auto& c = calls[i];
@@ -158,17 +160,22 @@ TEST(EngineHooks, ConnectorLoadsTheBlocksItSavedAndOutputsMatchARunWithoutIt) {
     if (c[0] == "num_loadable_tokens") {  // tokens local -> loadable: whole blocks past the local prefix
       EXPECT_EQ(std::stoul(c[3]) % kBlockSize, 0u);
     }
-    if (c[0] == "start_load") {
-      // The wait comes after the loads of the step and before the next step asks anything.
+    if (c[0] == "start_load" && (i == 0 || calls[i - 1][0] != "start_load")) {
+      // After the step's loads, the CPU model waits for each layer in order, before the next step
+      // asks anything (the connector copies a layer only then: the outputs show it came in time).
       std::size_t j = i + 1;
       while (j < calls.size() && calls[j][0] == "start_load") ++j;
-      ASSERT_LT(j, calls.size());
-      EXPECT_EQ(calls[j][0], "wait_for_load");
+      for (std::size_t layer = 0; layer < layers; ++layer, ++j) {
+        ASSERT_LT(j, calls.size());
+        ASSERT_EQ(calls[j][0], "wait_for_layer_load");
+        EXPECT_EQ(std::stoul(calls[j][1]), layer);
+      }
       ++loads_waited;
     }
   }
   EXPECT_GT(loads_waited, 0u);
-  EXPECT_LE(count(calls, "wait_for_load"), count(calls, "start_load")) << "one wait per step that loads";
+  EXPECT_EQ(count(calls, "wait_for_layer_load"), loads_waited * layers) << "one wait per layer per step that loads";
+  EXPECT_EQ(count(calls, "wait_for_load"), 0u) << "the CPU model runs layer by layer";
   // Every sequence is forgotten once it finishes (16 requests, one sequence each).
   EXPECT_GE(count(calls, "on_finished"), 16u);
 }

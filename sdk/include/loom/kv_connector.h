@@ -8,8 +8,9 @@
 // the cache asynchronously on its own stream, and offloads blocks the allocator evicts before
 // their slots are overwritten.
 //
-// Order within a step: num_loadable_tokens (scheduling) -> start_load -> wait_for_load before the
-// first layer reads them -> forward -> save -> (next step) on_evicted for blocks evicted while
+// Order within a step: num_loadable_tokens (scheduling) -> start_load -> wait_for_layer_load
+// before each layer reads the cache (or wait_for_load before the first, where the model does not
+// run layer by layer) -> forward -> save -> (next step) on_evicted for blocks evicted while
 // planning it, before the forward that overwrites them.
 //
 // Threading: engine thread only. Errors: loom::DeviceError for transfer failures; a load that
@@ -66,6 +67,14 @@ class LOOM_SDK_VISIBLE KvConnector : public Plugin {
   // The loads of start_load() are in the cache before anything enqueued on `stream` after this
   // call runs (a wait enqueued on `stream`, or a blocking one).
   virtual void wait_for_load(Stream stream) = 0;
+
+  // The loads of start_load() for layer `layer` are in the cache before anything enqueued on
+  // `stream` after this call runs. Called for layers 0, 1, … in order, each before that layer's
+  // attention, when the model runs layer by layer: a connector that moves the first layers
+  // first lets their compute overlap the rest of the load. By default, all at layer 0.
+  virtual void wait_for_layer_load(std::uint32_t layer, Stream stream) {
+    if (layer == 0) wait_for_load(stream);
+  }
 
   // Saves the step's new full blocks (offload tier) or sends them (disaggregated prefill). They
   // stay unchanged while cached, so the copies may overlap the next steps.

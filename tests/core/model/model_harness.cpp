@@ -85,7 +85,7 @@ std::vector<std::vector<std::vector<float>>> ModelHarness::step(const std::vecto
   }
   const std::size_t vocab = model_->config().vocab_size;
   std::vector<float> logits(rows.size() * vocab);
-  model_->forward({tokens, positions, seqs, rows}, override_ ? *override_ : *attention_, cache_->view());
+  model_->forward({tokens, positions, seqs, rows, {}}, override_ ? *override_ : *attention_, cache_->view());
   OutputRow logits_row;
   logits_row.kind = OutputRow::Kind::logits;
   const std::vector<OutputRow> all_logits(rows.size(), logits_row);

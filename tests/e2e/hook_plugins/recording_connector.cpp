@@ -1,8 +1,11 @@
 // kv_connector/recording: keeps every block it is given (saved or evicted) in a map keyed by its
-// content hash, offers to load the blocks it holds, and logs every call (call_log.h). With
+// content hash, offers to load the blocks it holds, and logs every call (call_log.h). A load
+// copies each layer only when the engine waits for that layer (or for the whole load): outputs
+// that match a run without it show that every layer waited before reading the cache. With
 // `corrupt` it loads zeros instead, which must change the outputs: proof that loaded KV is read.
 #include <cstring>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "hook_plugins/call_log.h"
@@ -41,16 +44,24 @@ class RecordingConnector final : public loom::sdk::KvConnector {
   }
 
   void start_load(std::span<const KvTransfer> loads, const KvCacheView& cache, Stream) override {
+    cache_ = cache;
+    pending_.clear();
     for (const KvTransfer& t : loads) {
       log_.write("start_load", t.seq, t.first_token, t.num_tokens, t.blocks.size(), t.hashes.size());
-      for (std::size_t i = 0; i < t.blocks.size(); ++i) {
-        const std::vector<char>& bytes = store_.at(t.hashes[i]);
-        copy_in(cache, t.blocks[i], bytes);
-      }
+      for (std::size_t i = 0; i < t.blocks.size(); ++i) pending_.emplace_back(t.blocks[i], &store_.at(t.hashes[i]));
     }
   }
 
-  void wait_for_load(Stream) override { log_.write("wait_for_load"); }
+  void wait_for_load(Stream) override {
+    log_.write("wait_for_load");
+    for (std::size_t l = 0; l < cache_.layers.size(); ++l) load_layer(l);
+    pending_.clear();
+  }
+
+  void wait_for_layer_load(std::uint32_t layer, Stream) override {
+    log_.write("wait_for_layer_load", layer);
+    load_layer(layer);
+  }
 
   void save(std::span<const KvTransfer> saves, const KvCacheView& cache, Stream) override {
     for (const KvTransfer& t : saves) {
@@ -82,17 +93,16 @@ class RecordingConnector final : public loom::sdk::KvConnector {
       }
     return bytes;
   }
-  void copy_in(const KvCacheView& cache, loom::sdk::BlockId block, const std::vector<char>& bytes) const {
-    const std::size_t n = layer_bytes(cache);
-    std::size_t at = 0;
-    for (const auto& layer : cache.layers)
-      for (void* base : {layer.k, layer.v}) {
-        char* to = static_cast<char*>(base) + block * n;
+  // Layer l of every pending block into the cache.
+  void load_layer(std::size_t l) const {
+    const std::size_t n = layer_bytes(cache_);
+    for (const auto& [block, bytes] : pending_)
+      for (std::size_t a = 0; a < 2; ++a) {
+        char* to = static_cast<char*>(a == 0 ? cache_.layers[l].k : cache_.layers[l].v) + block * n;
         if (corrupt_)
           std::memset(to, 0, n);
         else
-          std::memcpy(to, bytes.data() + at, n);
-        at += n;
+          std::memcpy(to, bytes->data() + (2 * l + a) * n, n);
       }
   }
 
@@ -100,6 +110,8 @@ class RecordingConnector final : public loom::sdk::KvConnector {
   bool corrupt_;
   loom::hooks::CallLog log_;
   std::map<BlockHash, std::vector<char>> store_;
+  KvCacheView cache_;  // the step's load: its blocks and their stored bytes
+  std::vector<std::pair<loom::sdk::BlockId, const std::vector<char>*>> pending_;
 };
 
 }  // namespace
