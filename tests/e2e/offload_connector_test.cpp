@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -252,6 +253,32 @@ TEST_F(OffloadConnector, TiersOrderedByAnyEvictorPluginGiveTheSameTokens) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("[kv_connector] host_evictor"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("'lur' not found"), std::string::npos) << e.what();
+  }
+}
+
+// A load copies its blocks by groups of layers (the CPU model waits before each layer): any
+// grouping, one group to one a layer and more groups than layers, and host blocks mixed with
+// blocks read from disk (a host tier of 110 blocks: the 108 blocks of history come back from
+// both), gives the tokens of no tier, and moves each block's bytes once.
+TEST_F(OffloadConnector, LoadsInAnyNumberOfLayerGroupsGiveTheSameTokensAndCopyEachBlockOnce) {
+  const Outcome none = run({});
+  std::optional<std::uint64_t> copied_in;
+  for (const char* groups : {"1", "2", "5", "64"}) {
+    fs::remove_all(disk_);
+    const Outcome tiered =
+        run({"kv_connector.plugin=offload", "kv_connector.host_bytes=2200KiB",
+             "kv_connector.disk_path=" + disk_.string(), std::string("kv_connector.load_layer_groups=") + groups});
+    EXPECT_EQ(tiered.tokens, none.tokens) << groups << " groups";
+    EXPECT_GT(tiered.counts.at("host_loaded_tokens"), 0u) << groups;
+    EXPECT_GT(tiered.counts.at("disk_loaded_tokens"), 0u) << groups;
+    if (!copied_in) copied_in = tiered.counts.at("copied_in_bytes");
+    EXPECT_EQ(tiered.counts.at("copied_in_bytes"), *copied_in) << groups << " groups";
+  }
+  try {
+    run({"kv_connector.plugin=offload", "kv_connector.load_layer_groups=0"});
+    FAIL() << "expected a configuration error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[kv_connector] load_layer_groups"), std::string::npos) << e.what();
   }
 }
 

@@ -8,8 +8,10 @@
 #    answer token and 31 new tokens (16 output tokens). Requests arrive 100 s apart, so each runs
 #    alone; a pool of 640 blocks (10 240 tokens) holds one conversation, so each has been evicted
 #    when it comes back: without the tier (none) it recomputes its history, with it the history
-#    loads from pinned host memory, its blocks copied out when they were evicted (offload) or as
-#    soon as they were computed (offload-save, save_new_blocks = true). The first arm (cached) has
+#    loads from pinned host memory, its blocks copied out when they were evicted (offload: in two
+#    groups of layers, each layer waiting for its own; offload-1: in one, the forward waiting for
+#    all of it; offload-4, offload-8: in four, eight) or as soon as they were computed (offload-save,
+#    save_new_blocks = true). The first arm (cached) has
 #    a pool that holds every history: its outputs come from the same KV as the loaded ones, so the
 #    tier's outputs must equal it token for token (a recomputed history may differ in bf16).
 #    The table: each returning turn's TTFT, by history length (one run: three requests a length).
@@ -47,9 +49,12 @@ with open(sys.argv[1], "w") as f:
 PY
 arm cached 16384; arm none 640
 arm offload 640 '[kv_connector]' 'plugin = "offload"'
+arm offload-1 640 '[kv_connector]' 'plugin = "offload"' 'load_layer_groups = 1'
+arm offload-4 640 '[kv_connector]' 'plugin = "offload"' 'load_layer_groups = 4'
+arm offload-8 640 '[kv_connector]' 'plugin = "offload"' 'load_layer_groups = 8'
 arm offload-save 640 '[kv_connector]' 'plugin = "offload"' 'save_new_blocks = true'
 "$loom" ab "${common[@]}" --config /tmp/cached.toml --config /tmp/none.toml --config /tmp/offload.toml \
-  --config /tmp/offload-save.toml --workload /tmp/offload-returning.jsonl --report /tmp/offload-returning > "$out/returning.txt" 2> /tmp/offload-returning.log || tail -5 /tmp/offload-returning.log
+  --config /tmp/offload-1.toml --config /tmp/offload-4.toml --config /tmp/offload-8.toml --config /tmp/offload-save.toml --workload /tmp/offload-returning.jsonl --report /tmp/offload-returning > "$out/returning.txt" 2> /tmp/offload-returning.log || tail -5 /tmp/offload-returning.log
 arm none 1024
 arm offload 1024 '[kv_connector]' 'plugin = "offload"'
 arm offload-save 1024 '[kv_connector]' 'plugin = "offload"' 'save_new_blocks = true'
@@ -78,13 +83,14 @@ r = arms("returning")
 if r:
     print("\n== returning turns: TTFT ms (three conversations each) ==")
     names = list(r)
-    print(f"{'history':>8}" + "".join(f"{n:>24}" for n in names) + "   none / offload, none / offload-save (medians)")
+    loaded = [n for n in names if n.startswith("offload")]
+    print(f"{'history':>8}" + "".join(f"{n:>20}" for n in names) + "   none / " + ", ".join(loaded) + " (medians)")
     for size in (1024, 2048, 4096, 7936):
         t = {n: sorted(q["ttft_ms"] for q in a["requests"] if q["id"].startswith(f"h{size}-") and "-t1#" in q["id"])
              for n, a in r.items()}
         med = {n: statistics.median(v) if v else float("nan") for n, v in t.items()}
-        print(f"{size:>8}" + "".join(f"{', '.join(f'{x:.1f}' for x in t[n]):>24}" for n in names) +
-              f"   {med['none'] / med['offload']:.1f}x, {med['none'] / med['offload-save']:.1f}x")
+        print(f"{size:>8}" + "".join(f"{', '.join(f'{x:.1f}' for x in t[n]):>20}" for n in names) +
+              "   " + ", ".join(f"{med['none'] / med[n]:.1f}x" for n in loaded))
     for n, a in r.items():
         print(f"{n}: outputs identical to {names[0]}: {a['outputs_identical']}; copies: {rates(a)}")
 m = arms("multiturn")

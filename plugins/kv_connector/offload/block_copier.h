@@ -4,8 +4,9 @@
 // Copies come in batches: begin() (after the forward work already queued on the engine's
 // stream), copy_out / copy_in for each block, end(). On the CPU each copy is a memcpy, done when
 // the call returns. On a GPU (cuda_block_copier.cpp) a batch runs on the copier's own stream
-// with the copy engines, overlapped with compute: the CPU must call finish() before it touches
-// host memory that a copy uses, and compute_waits() orders the engine's stream after the batch.
+// with the copy engines, overlapped with compute, and batches finish in order: the CPU must call
+// finish() before it touches host memory that a copy uses, and compute_waits() orders the
+// engine's stream after a batch.
 #pragma once
 
 #include <cstddef>
@@ -26,21 +27,31 @@ using HostArena = std::unique_ptr<char[], void (*)(char*)>;
 
 class BlockCopier {
  public:
+  using BatchId = std::uint64_t;
+  static constexpr std::size_t kAllLayers = SIZE_MAX;
+
   virtual ~BlockCopier() = default;
 
   // `bytes` of host memory that this copier's copies reach at full speed (pinned for a GPU).
   virtual HostArena allocate_host(std::size_t bytes) = 0;
 
+  // A batch's copies start after the work already enqueued on `compute` (none: after the earlier
+  // batches only).
   virtual void begin(const sdk::KvCacheView& cache, sdk::Stream compute) = 0;
   // Block `block` of the cache into `to` (its bytes, K and V of every layer).
   virtual void copy_out(sdk::BlockId block, std::span<char> to) = 0;
-  // `from` into block `block` of the cache. `from` must stay unchanged until finish() unless it
-  // came from allocate_host().
-  virtual void copy_in(std::span<const char> from, sdk::BlockId block) = 0;
-  virtual void end() = 0;
+  // Layers [first_layer, first_layer + num_layers) of `from` (a whole block's bytes) into block
+  // `block` of the cache. `from` must stay unchanged until finish() unless it came from
+  // allocate_host().
+  virtual void copy_in(std::span<const char> from, sdk::BlockId block, std::size_t first_layer,
+                       std::size_t num_layers) = 0;
+  void copy_in(std::span<const char> from, sdk::BlockId block) { copy_in(from, block, 0, kAllLayers); }
+  // Closes the batch; its id names it to compute_waits().
+  virtual BatchId end() = 0;
 
-  // Work enqueued on `compute` from now on runs after the last batch's copies.
-  virtual void compute_waits(sdk::Stream compute) = 0;
+  // Work enqueued on `compute` from now on runs after batch `batch`'s copies (and the earlier
+  // batches').
+  virtual void compute_waits(sdk::Stream compute, BatchId batch) = 0;
   // Every copy begun so far is done.
   virtual void finish() = 0;
 

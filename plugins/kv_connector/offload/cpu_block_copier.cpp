@@ -1,4 +1,5 @@
 // The CPU engine's copier: the KV pool is host memory, so a copy is a memcpy per layer array.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -32,20 +33,20 @@ class CpuBlockCopier final : public BlockCopier {
     counts_.out_bytes += at;
     counts_.out_ns += elapsed_ns(start);
   }
-  void copy_in(std::span<const char> from, sdk::BlockId block) override {
+  void copy_in(std::span<const char> from, sdk::BlockId block, std::size_t first_layer,
+               std::size_t num_layers) override {
     const auto start = std::chrono::steady_clock::now();
     const std::size_t n = block_array_bytes(cache_);
-    std::size_t at = 0;
-    for (const auto& layer : cache_.layers)
-      for (void* base : {layer.k, layer.v}) {
-        std::memcpy(static_cast<char*>(base) + block * n, from.data() + at, n);
-        at += n;
-      }
-    counts_.in_bytes += at;
+    const std::size_t end = first_layer + std::min(num_layers, cache_.layers.size() - first_layer);
+    for (std::size_t l = first_layer; l < end; ++l) {
+      std::memcpy(static_cast<char*>(cache_.layers[l].k) + block * n, from.data() + 2 * l * n, n);
+      std::memcpy(static_cast<char*>(cache_.layers[l].v) + block * n, from.data() + (2 * l + 1) * n, n);
+    }
+    counts_.in_bytes += 2 * (end - first_layer) * n;
     counts_.in_ns += elapsed_ns(start);
   }
-  void end() override {}
-  void compute_waits(sdk::Stream) override {}
+  BatchId end() override { return 0; }
+  void compute_waits(sdk::Stream, BatchId) override {}
   void finish() override {}
   Counts counts() const override { return counts_; }
 

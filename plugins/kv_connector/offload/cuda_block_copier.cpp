@@ -96,25 +96,30 @@ class CudaBlockCopier final : public BlockCopier {
   }
 
   void copy_out(sdk::BlockId block, std::span<char> to) override {
-    copy(to.data(), block, false);
+    copy(to.data(), block, 0, arrays_.size(), false);
     open_->out_bytes += to.size();
   }
 
-  void copy_in(std::span<const char> from, sdk::BlockId block) override {
-    copy(const_cast<char*>(from.data()), block, true);
-    open_->in_bytes += from.size();
+  void copy_in(std::span<const char> from, sdk::BlockId block, std::size_t first_layer,
+               std::size_t num_layers) override {
+    const std::size_t first = 2 * first_layer, count = 2 * std::min(num_layers, arrays_.size() / 2 - first_layer);
+    copy(const_cast<char*>(from.data()), block, first, count, true);
+    open_->in_bytes += count * array_bytes_;
   }
 
-  void end() override {
+  BatchId end() override {
     LOOM_CUDA_CHECK(cudaEventRecord(open_->done.get(), stream_.get()));
+    open_->id = next_batch_++;
     in_flight_.push_back(std::move(*open_));
     open_.reset();
     collect();
+    return next_batch_ - 1;
   }
 
-  void compute_waits(sdk::Stream compute) override {
-    if (in_flight_.empty() || !compute) return;  // what was collected is done
-    LOOM_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(compute), in_flight_.back().done.get()));
+  void compute_waits(sdk::Stream compute, BatchId batch) override {
+    if (!compute) return;
+    for (const Batch& b : in_flight_)  // a batch collected is done
+      if (b.id == batch) LOOM_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(compute), b.done.get()));
   }
 
   void finish() override {
@@ -131,6 +136,7 @@ class CudaBlockCopier final : public BlockCopier {
   struct Batch {
     Event start, done;
     std::uint64_t in_bytes = 0, out_bytes = 0;
+    BatchId id = 0;
   };
 
   // Where block 0 of each array is, and whether they sit at one stride (one 2D copy a block, if
@@ -149,12 +155,14 @@ class CudaBlockCopier final : public BlockCopier {
       stride_ = 0;
   }
 
-  // One block between the cache and its contiguous host bytes: one 2D copy, or one per array.
-  void copy(char* host, sdk::BlockId block, bool into_cache) {
-    const std::size_t n = array_bytes_, height = arrays_.size();
+  // Arrays [first, first + height) of one block between the cache and its contiguous host bytes
+  // (K0 V0 K1 V1 …): one 2D copy, or one per array.
+  void copy(char* block_bytes, sdk::BlockId block, std::size_t first, std::size_t height, bool into_cache) {
+    const std::size_t n = array_bytes_;
     const cudaMemcpyKind kind = into_cache ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
+    char* host = block_bytes + first * n;
     if (stride_ != 0) {
-      char* device = arrays_[0] + block * n;
+      char* device = arrays_[first] + block * n;
       const cudaError_t status = into_cache
                                      ? cudaMemcpy2DAsync(device, stride_, host, n, n, height, kind, stream_.get())
                                      : cudaMemcpy2DAsync(host, n, device, stride_, n, height, kind, stream_.get());
@@ -166,7 +174,7 @@ class CudaBlockCopier final : public BlockCopier {
       refused_2d_ = arrays_[0];
     }
     for (std::size_t i = 0; i < height; ++i) {
-      char* slice = arrays_[i] + block * n;
+      char* slice = arrays_[first + i] + block * n;
       char* bytes = host + i * n;
       LOOM_CUDA_CHECK(cudaMemcpyAsync(into_cache ? slice : bytes, into_cache ? bytes : slice, n, kind, stream_.get()));
     }
@@ -223,6 +231,7 @@ class CudaBlockCopier final : public BlockCopier {
   Stream stream_;
   Event compute_done_{cudaEventDisableTiming};
   std::optional<Batch> open_;  // between begin() and end()
+  BatchId next_batch_ = 0;
   mutable std::deque<Batch> in_flight_;
   mutable Counts counts_;
   std::vector<char*> arrays_;  // K0 V0 K1 V1 …

@@ -50,6 +50,9 @@ const loom::sdk::ConfigKeySpec kKeys[] = {
      "the evictor plugin that picks which block leaves the host tier (lru, lfu, arc or a path)"},
     {"disk_evictor", loom::sdk::KeyType::string, "lru",
      "the evictor plugin that picks which block file leaves the disk tier (lru, lfu, arc or a path)"},
+    {"load_layer_groups", loom::sdk::KeyType::integer, "2",
+     "a load moves in this many groups of layers, one transfer per block each; the forward waits before a "
+     "layer only for its group (more groups: the compute starts sooner, the transfers are smaller)"},
 };
 
 // An evictor plugin for a tier of `blocks`, lent by the engine; refused by its key.
@@ -103,6 +106,8 @@ class OffloadConnector final : public loom::sdk::KvConnector {
       }
     }
     save_new_blocks_ = config.boolean("save_new_blocks");
+    load_layer_groups_ = config.integer("load_layer_groups");
+    if (load_layer_groups_ < 1) throw config.invalid("load_layer_groups", "must be at least 1");
     staging_.resize(block_bytes_);
   }
 
@@ -114,22 +119,49 @@ class OffloadConnector final : public loom::sdk::KvConnector {
     return block * block_size_ - num_local_tokens;
   }
 
-  // Copies each block from the host tier, or from disk through the host tier. A block that is no
-  // longer in either (or fails its checksum) fails the load: the engine then recomputes, once
-  // the copies already begun have landed (they must not overwrite what it computes).
+  // Copies each block from the host tier, or from disk through the host tier, in groups of
+  // layers: a batch of one transfer per block for each group, the first now, each next one when
+  // the forward reaches the group before it (the CPU issues many transfers: the forward's kernels
+  // are not held up behind them), so that a layer waits only for its group and the first layers
+  // compute while the later ones are copied. A block that is no longer in either tier (or fails
+  // its checksum) fails the load: the engine then recomputes, once the copies already begun have
+  // landed (they must not overwrite what it computes).
   void start_load(std::span<const KvTransfer> loads, const KvCacheView& cache, Stream stream) override {
+    load_cache_ = cache;
+    load_batches_.clear();
+    found_.clear();
     copier_->begin(cache, stream);
     try {
       for (const KvTransfer& t : loads)
-        for (std::size_t i = 0; i < t.blocks.size(); ++i) load(t, i);
+        for (std::size_t i = 0; i < t.blocks.size(); ++i) find_or_load(t, i);
+      const std::size_t layers = cache.layers.size();
+      const auto groups = static_cast<std::size_t>(load_layer_groups_);
+      layers_per_load_batch_ = std::max<std::size_t>(1, (layers + groups - 1) / groups);
+      num_load_batches_ = found_.empty() ? 1 : (layers + layers_per_load_batch_ - 1) / layers_per_load_batch_;
+      copy_next_layers();
     } catch (...) {
       copier_->finish();
       throw;
     }
-    copier_->end();
   }
 
-  void wait_for_load(Stream stream) override { copier_->compute_waits(stream); }
+  void wait_for_load(Stream stream) override {
+    while (load_batches_.size() < num_load_batches_) {
+      copier_->begin(load_cache_, nullptr);
+      copy_next_layers();
+    }
+    if (!load_batches_.empty()) copier_->compute_waits(stream, load_batches_.back());
+  }
+
+  void wait_for_layer_load(std::uint32_t layer, Stream stream) override {
+    if (layer % layers_per_load_batch_ != 0) return;
+    const std::size_t batch = layer / layers_per_load_batch_;
+    if (batch + 1 == load_batches_.size() && load_batches_.size() < num_load_batches_) {
+      copier_->begin(load_cache_, nullptr);  // after the load's first batch: the stream keeps order
+      copy_next_layers();
+    }
+    if (batch < load_batches_.size()) copier_->compute_waits(stream, load_batches_[batch]);
+  }
 
   void save(std::span<const KvTransfer> saves, const KvCacheView& cache, Stream stream) override {
     if (!save_new_blocks_) return;
@@ -143,8 +175,7 @@ class OffloadConnector final : public loom::sdk::KvConnector {
   void on_evicted(std::span<const loom::sdk::EvictedBlock> blocks, const KvCacheView& cache, Stream stream) override {
     copier_->begin(cache, stream);
     for (const auto& b : blocks) keep_from_cache(b.hash, b.block);
-    copier_->end();
-    copier_->compute_waits(stream);
+    copier_->compute_waits(stream, copier_->end());
   }
 
   void on_finished(loom::sdk::SeqId) override {}
@@ -164,23 +195,36 @@ class OffloadConnector final : public loom::sdk::KvConnector {
   }
 
  private:
-  // Block i of a load, from the host tier or from disk (through the host tier when it has room).
-  void load(const KvTransfer& t, std::size_t i) {
-    std::span<const char> bytes = host_->find(t.hashes[i]);
-    std::uint64_t* loaded = &host_loaded_tokens_;
-    if (bytes.empty() && disk_) {
+  // The next group of layers of the blocks found in the host tier, into the batch begun.
+  void copy_next_layers() {
+    const std::size_t first = load_batches_.size() * layers_per_load_batch_;
+    for (const auto& [bytes, block] : found_) copier_->copy_in(bytes, block, first, layers_per_load_batch_);
+    load_batches_.push_back(copier_->end());
+  }
+
+  // Block i of a load: found in the host tier (into found_, copied by layer groups), or read from
+  // disk into the host tier (or staging_ when it has no room) and copied whole at once, the blocks
+  // found before it first: the host slots they are in may be reused for it.
+  void find_or_load(const KvTransfer& t, std::size_t i) {
+    if (std::span<const char> bytes = host_->find(t.hashes[i]); !bytes.empty()) {
+      found_.emplace_back(bytes, t.blocks[i]);
+      host_loaded_tokens_ += block_size_;
+      return;
+    }
+    for (const auto& [bytes, block] : found_) copier_->copy_in(bytes, block);
+    found_.clear();
+    std::span<const char> bytes;
+    if (disk_) {
       copier_->finish();  // staging_ and the host slots are the CPU's below
-      if (disk_->read(t.hashes[i], staging_)) {
-        loaded = &disk_loaded_tokens_;
+      if (disk_->read(t.hashes[i], staging_))
         bytes = host_->capacity() > 0 ? keep(t.hashes[i], staging_) : staging_;  // in use again
-      }
     }
     if (bytes.empty())
       throw loom::Error("offload: block " + std::to_string(t.hashes[i]) + " of sequence " + std::to_string(t.seq) +
                         " is no longer in the host or disk tier");
     copier_->copy_in(bytes, t.blocks[i]);
     if (bytes.data() == staging_.data()) copier_->finish();  // the next block reuses staging_
-    *loaded += block_size_;
+    disk_loaded_tokens_ += block_size_;
   }
   // A block that leaves the host tier goes to disk, when there is one, once the copy that may
   // still be filling its slot is done.
@@ -216,10 +260,18 @@ class OffloadConnector final : public loom::sdk::KvConnector {
   std::size_t block_size_;
   std::size_t block_bytes_;
   bool save_new_blocks_ = false;
+  std::int64_t load_layer_groups_ = 2;
   std::unique_ptr<HostTier> host_;
   std::unique_ptr<DiskTier> disk_;
   std::unique_ptr<BlockCopier> copier_;  // destroyed first: its copies end before the tiers' memory goes
   std::vector<char> staging_;            // one block, read from disk or on its way there
+  // The step's load: the cache, the blocks found in the host tier (their slots unchanged until
+  // the next step) and where they go; the batches of its layer groups begun so far, of
+  // num_load_batches_ of layers_per_load_batch_ layers each.
+  KvCacheView load_cache_;
+  std::vector<std::pair<std::span<const char>, loom::sdk::BlockId>> found_;
+  std::vector<BlockCopier::BatchId> load_batches_;
+  std::size_t layers_per_load_batch_ = 1, num_load_batches_ = 0;
   // Cumulative counts for the reports: tokens loaded from each tier, blocks handed to the host
   // tier by save / on_evicted, blocks written to disk when they left the host tier.
   std::uint64_t host_loaded_tokens_ = 0, disk_loaded_tokens_ = 0, kept_blocks_ = 0, spilled_blocks_ = 0;

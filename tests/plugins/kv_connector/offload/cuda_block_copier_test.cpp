@@ -88,8 +88,7 @@ TEST_P(CudaBlockCopier, BlocksGoOutToPinnedSlotsAndBackIntoOtherBlocksByteForByt
   copier->begin(cache.view, compute.get());
   copier->copy_in(slot0, 1);
   copier->copy_in(slot1, 6);
-  copier->end();
-  copier->compute_waits(compute.get());
+  copier->compute_waits(compute.get(), copier->end());
   compute.synchronize();  // the engine's stream has waited for the loads
   for (std::size_t a = 0; a < 2 * kLayers; ++a) {
     std::vector<char> want = cache.host[a];
@@ -105,6 +104,35 @@ TEST_P(CudaBlockCopier, BlocksGoOutToPinnedSlotsAndBackIntoOtherBlocksByteForByt
   EXPECT_GT(counts.in_ns, 0u);
   EXPECT_GT(counts.peak_in_mb_per_s, 1000u) << "pinned host-to-device copies of 256 MiB run at GB/s";
   EXPECT_GT(counts.peak_out_mb_per_s, 1000u);
+}
+
+// A load by groups of layers: each batch moves only its layers' arrays of the block, and the
+// engine's stream, waiting for the second batch, sees both.
+TEST_P(CudaBlockCopier, ABlockLoadedLayerGroupByLayerGroupFillsOnlyTheGroupsAskedFor) {
+  LOOM_REQUIRE_GPU();
+  TestCache cache(GetParam());
+  runtime::CudaStream compute;
+  auto copier = make_cuda_block_copier("cuda");
+  HostArena slot = copier->allocate_host(kBlockBytes);
+  for (std::size_t i = 0; i < kBlockBytes; ++i) slot.get()[i] = static_cast<char>(i * 7 + 3);
+  const std::span<const char> bytes(slot.get(), kBlockBytes);
+  copier->begin(cache.view, compute.get());
+  copier->copy_in(bytes, 4, 0, 1);  // layer 0
+  const BlockCopier::BatchId first = copier->end();
+  copier->begin(cache.view, nullptr);
+  copier->copy_in(bytes, 4, 2, BlockCopier::kAllLayers);  // layers 2 and after
+  const BlockCopier::BatchId second = copier->end();
+  EXPECT_NE(first, second);
+  copier->compute_waits(compute.get(), second);
+  compute.synchronize();
+  for (std::size_t a = 0; a < 2 * kLayers; ++a) {
+    std::vector<char> want = cache.host[a];
+    if (a / 2 != 1)
+      std::memcpy(want.data() + 4 * kBlockArrayBytes, slot.get() + a * kBlockArrayBytes, kBlockArrayBytes);
+    EXPECT_EQ(cache.device_array(a), want) << "array " << a << " (layer " << a / 2 << "; layer 1 not asked for)";
+  }
+  copier->finish();
+  EXPECT_EQ(copier->counts().in_bytes, (2 * kLayers - 2) * kBlockArrayBytes);
 }
 
 // A copy out begins after the work already queued on the engine's stream: here a memset of the
