@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Grouped bars (SVG) of the returning turns' TTFT by history length, one bar per arm (the median
 of its requests, whiskers from the fastest to the slowest), from the report.json that
-tools/device/offload_bench.sh keeps as returning.json. Usage: plot_offload_ttft.py REPORT.json OUT.svg TITLE"""
+tools/device/offload_bench.sh keeps as returning.json.
+Usage: plot_offload_ttft.py REPORT.json OUT.svg TITLE [ARM,ARM,...: the arms shown, in order; all by default]"""
 import json
 import re
 import statistics
@@ -16,7 +17,7 @@ for arm in arms:
         if m:
             turns.setdefault((arm["name"], int(m.group(1))), []).append(r["ttft_ms"])
 sizes = sorted({h for _, h in turns})
-names = [a["name"] for a in arms]
+names = sys.argv[4].split(",") if len(sys.argv) > 4 else [a["name"] for a in arms]
 colours = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3"]
 width, height, left, top, bottom = 760, 360, 70, 50, 300
 top_ms = max(max(v) for v in turns.values()) * 1.1
@@ -46,7 +47,8 @@ for g, size in enumerate(sizes):
         svg.append(f'<text x="{cx:.1f}" y="{y(max(v)) - 4:.1f}" text-anchor="middle" font-size="10">{med:.0f}</text>')
     svg.append(f'<text x="{x0 + group_w * 0.4:.1f}" y="{bottom + 18}" text-anchor="middle">{size} tokens of history</text>')
 for i, name in enumerate(names):
-    svg.append(f'<rect x="{left + 10 + i * 150}" y="{bottom + 34}" width="12" height="12" fill="{colours[i % 5]}"/>')
-    svg.append(f'<text x="{left + 28 + i * 150}" y="{bottom + 44}">{name}</text>')
+    lx = left + 10 + i * (width - left) / len(names)
+    svg.append(f'<rect x="{lx:.0f}" y="{bottom + 34}" width="12" height="12" fill="{colours[i % 5]}"/>')
+    svg.append(f'<text x="{lx + 18:.0f}" y="{bottom + 44}">{name}</text>')
 svg.append("</svg>")
 open(out, "w").write("\n".join(svg) + "\n")
