@@ -180,13 +180,15 @@ class CudaBlockCopier final : public BlockCopier {
     }
   }
 
-  // Adds the finished batches' bytes and times to the counts. A query that is not a success is
-  // "not ready" (no error), or a device error that the next checked call reports.
+  // Adds the finished batches' bytes and times to the counts (a batch that copied nothing, as
+  // when every evicted block was in the host tier already, took no copy time). A query that is
+  // not a success is "not ready" (no error), or a device error that the next checked call reports.
   void collect() const {
     while (!in_flight_.empty() && cudaEventQuery(in_flight_.front().done.get()) == cudaSuccess) {
       const Batch& b = in_flight_.front();
       float ms = 0;
-      if (cudaEventElapsedTime(&ms, b.start.get(), b.done.get()) == cudaSuccess) {
+      if ((b.in_bytes > 0 || b.out_bytes > 0) &&
+          cudaEventElapsedTime(&ms, b.start.get(), b.done.get()) == cudaSuccess) {
         const auto ns = static_cast<std::uint64_t>(static_cast<double>(ms) * 1e6);
         (b.in_bytes > 0 ? counts_.in_ns : counts_.out_ns) += ns;
       }

@@ -135,6 +135,25 @@ TEST_P(CudaBlockCopier, ABlockLoadedLayerGroupByLayerGroupFillsOnlyTheGroupsAske
   EXPECT_EQ(copier->counts().in_bytes, (2 * kLayers - 2) * kBlockArrayBytes);
 }
 
+// Batches that copy nothing (every evicted block already in the host tier) add no copy time:
+// the rates count only time spent copying.
+TEST_P(CudaBlockCopier, BatchesThatCopyNothingAddNoCopyTime) {
+  LOOM_REQUIRE_GPU();
+  TestCache cache(GetParam());
+  runtime::CudaStream compute;
+  auto copier = make_cuda_block_copier("cuda");
+  runtime::DeviceBuffer ballast(512ull << 20, "ballast");  // keeps the engine's stream busy
+  for (int i = 0; i < 20; ++i) {
+    LOOM_CUDA_CHECK(cudaMemsetAsync(ballast.data(), i, ballast.bytes(), compute.get()));
+    copier->begin(cache.view, compute.get());
+    copier->compute_waits(compute.get(), copier->end());
+  }
+  copier->finish();
+  const BlockCopier::Counts counts = copier->counts();
+  EXPECT_EQ(counts.in_ns + counts.out_ns, 0u);
+  EXPECT_EQ(counts.in_bytes + counts.out_bytes, 0u);
+}
+
 // A copy out begins after the work already queued on the engine's stream: here a memset of the
 // whole cache behind a busy wait, which a copy that did not wait would overtake.
 TEST_P(CudaBlockCopier, ACopyOutSeesWhatTheEnginesStreamWroteBeforeIt) {
