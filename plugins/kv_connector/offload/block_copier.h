@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "loom/dtype.h"
 #include "loom/tensor.h"
 #include "loom/types.h"
 
@@ -70,6 +71,8 @@ std::unique_ptr<BlockCopier> make_cpu_block_copier();
 std::unique_ptr<BlockCopier> make_cuda_block_copier(const std::string& device);
 
 // The bytes of one block in one layer's K (or V) array.
-std::size_t block_array_bytes(const sdk::KvCacheView& cache);
+inline std::size_t block_array_bytes(const sdk::KvCacheView& cache) {
+  return cache.block_elements() * sdk::dtype_size(cache.dtype);
+}
 
 }  // namespace loom::offload

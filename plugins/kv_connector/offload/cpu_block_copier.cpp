@@ -4,13 +4,8 @@
 #include <cstring>
 
 #include "block_copier.h"
-#include "loom/dtype.h"
 
 namespace loom::offload {
-
-std::size_t block_array_bytes(const sdk::KvCacheView& cache) {
-  return cache.block_elements() * sdk::dtype_size(cache.dtype);
-}
 
 namespace {
 
