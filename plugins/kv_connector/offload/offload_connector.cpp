@@ -129,6 +129,7 @@ class OffloadConnector final : public loom::sdk::KvConnector {
   void start_load(std::span<const KvTransfer> loads, const KvCacheView& cache, Stream stream) override {
     load_cache_ = cache;
     load_batches_.clear();
+    num_load_batches_ = 0;  // until the blocks are found
     found_.clear();
     copier_->begin(cache, stream);
     try {
