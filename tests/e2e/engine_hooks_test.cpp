@@ -180,6 +180,31 @@ TEST(EngineHooks, ConnectorLoadsTheBlocksItSavedAndOutputsMatchARunWithoutIt) {
   EXPECT_GE(count(calls, "on_finished"), 16u);
 }
 
+// A layer's wait that fails (after the forward has begun) costs the step: the sequences it was
+// loading compute those tokens instead, and the outputs are those of a run without a connector.
+TEST(EngineHooks, AFailedLayerWaitRedoesTheStepComputingWhatItWouldHaveLoaded) {
+  const fs::path dir = fresh_dir("layer_wait");
+  const std::vector<std::string> base = {"kv.prefix_caching=false", "engine.max_num_batched_tokens=24"};
+  const Outcome plain = run(waves(), base);
+  std::vector<std::string> with = base;
+  for (auto& o : connector(dir / "calls.txt")) with.push_back(o);
+  with.push_back("kv_connector.fail_layer_wait=1");
+  const Outcome hooked = run(waves(), with);
+  EXPECT_EQ(hooked.tokens, plain.tokens);
+  EXPECT_TRUE(hooked.errors.empty());
+  const auto calls = read_log(dir / "calls.txt");
+  std::size_t layer1_waits = 0;
+  std::set<std::string> loaded_seqs;
+  for (const auto& c : calls) {
+    if (c[0] == "wait_for_layer_load" && c[1] == "1") ++layer1_waits;
+    if (c[0] == "start_load") {
+      EXPECT_TRUE(loaded_seqs.insert(c[1]).second) << "sequence " << c[1] << " loaded again";
+    }
+  }
+  EXPECT_GT(layer1_waits, 0u);
+  EXPECT_EQ(hooked.stats.failed_steps, layer1_waits) << "each wait for layer 1 failed its step";
+}
+
 TEST(EngineHooks, CorruptedLoadsChangeTheOutputsSoLoadedKvIsReallyRead) {
   const fs::path dir = fresh_dir("corrupt");
   std::vector<std::string> base = {"kv.prefix_caching=false", "engine.max_num_batched_tokens=24"};

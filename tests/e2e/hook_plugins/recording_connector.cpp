@@ -3,6 +3,7 @@
 // copies each layer only when the engine waits for that layer (or for the whole load): outputs
 // that match a run without it show that every layer waited before reading the cache. With
 // `corrupt` it loads zeros instead, which must change the outputs: proof that loaded KV is read.
+// With `fail_layer_wait` = L, every wait for layer L throws (after copying nothing of it).
 #include <cstring>
 #include <map>
 #include <utility>
@@ -24,12 +25,16 @@ using loom::sdk::TokenId;
 const loom::sdk::ConfigKeySpec kKeys[] = {
     {"log", loom::sdk::KeyType::string, "", "file the calls are appended to (\"\": none)"},
     {"corrupt", loom::sdk::KeyType::boolean, "false", "load zeros instead of the stored KV"},
+    {"fail_layer_wait", loom::sdk::KeyType::integer, "-1", "the layer whose wait_for_layer_load throws (-1: none)"},
 };
 
 class RecordingConnector final : public loom::sdk::KvConnector {
  public:
   RecordingConnector(const loom::sdk::EngineInfo& info, const loom::sdk::PluginConfig& config)
-      : block_size_(info.block_size), corrupt_(config.boolean("corrupt")), log_(config.string("log")) {}
+      : block_size_(info.block_size),
+        corrupt_(config.boolean("corrupt")),
+        fail_layer_wait_(config.integer("fail_layer_wait")),
+        log_(config.string("log")) {}
 
   std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::span<const BlockHash> hashes,
                                   std::size_t num_local_tokens) override {
@@ -60,6 +65,7 @@ class RecordingConnector final : public loom::sdk::KvConnector {
 
   void wait_for_layer_load(std::uint32_t layer, Stream) override {
     log_.write("wait_for_layer_load", layer);
+    if (static_cast<std::int64_t>(layer) == fail_layer_wait_) throw loom::Error("recording connector: layer lost");
     load_layer(layer);
   }
 
@@ -108,6 +114,7 @@ class RecordingConnector final : public loom::sdk::KvConnector {
 
   std::size_t block_size_;
   bool corrupt_;
+  std::int64_t fail_layer_wait_;
   loom::hooks::CallLog log_;
   std::map<BlockHash, std::vector<char>> store_;
   KvCacheView cache_;  // the step's load: its blocks and their stored bytes
