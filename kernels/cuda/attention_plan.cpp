@@ -34,13 +34,16 @@ AttentionPlan plan_attention(const std::vector<AttentionSeqMeta>& seqs, const At
     const int first_pos = s.ctx_len - s.q_len;  // position of the sequence's first query token
     for (int q0 = 0; q0 < s.q_len; q0 += tile) {
       const int count = std::min(tile, s.q_len - q0);
-      const int keys = first_pos + q0 + count;  // the tile's last row sees keys [0, keys)
-      int splits = std::min(wanted_splits, std::max(1, keys / std::max(1, limits.min_keys_per_split)));
+      const int keys = first_pos + q0 + count;  // the tile's last row sees keys [k_first, keys)
+      const int span = keys - s.k_first;
+      int splits = std::min(wanted_splits, std::max(1, span / std::max(1, limits.min_keys_per_split)));
       if (splits > 1 && plan.partial_slots + splits * limits.num_kv_heads > limits.max_partial_slots) splits = 1;
       const int first_slot = splits > 1 ? plan.partial_slots : -1;
       if (splits > 1) plan.partial_slots += splits * limits.num_kv_heads;
-      // Even ranges: none is empty (splits <= keys), and the merge waits for every one of them.
-      auto split_begin = [&](int sp) { return static_cast<int>(static_cast<long long>(keys) * sp / splits); };
+      // Even ranges: none is empty (splits <= span), and the merge waits for every one of them.
+      auto split_begin = [&](int sp) {
+        return s.k_first + static_cast<int>(static_cast<long long>(span) * sp / splits);
+      };
       for (int h = 0; h < limits.num_kv_heads; ++h) {
         for (int sp = 0; sp < splits; ++sp) {
           AttentionWorkItem item;

@@ -201,6 +201,8 @@ __device__ void store_row(const PagedAttentionArgs& a, const AttentionWorkItem& 
 #pragma unroll
     for (int i = 0; i < 8; ++i) o[i] = st.acc[i] * inv;
     detail::store8(static_cast<T*>(a.out) + (static_cast<std::size_t>(q_row) * a.num_heads + head) * d + lane * 8, o);
+    if (a.lse != nullptr && lane == 0)
+      a.lse[static_cast<std::size_t>(q_row) * a.num_heads + head] = st.l > 0.0f ? st.m + log2f(st.l) : -INFINITY;
   } else {
     const std::size_t slot_row = static_cast<std::size_t>(item.partial) * a.rows_per_item + row;
     float* dst = a.partial_out + slot_row * d + lane * 8;

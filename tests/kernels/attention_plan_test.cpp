@@ -59,6 +59,30 @@ TEST(AttentionPlan, SplitsOnlyWhenItemsAreFewAndCoversEveryKeyOnce) {
   for (const auto& item : plan.items) EXPECT_LT(item.k_begin, item.k_end);
 }
 
+TEST(AttentionPlan, KFirstStartsEveryItemOfTheSequenceThereAndSplitsOnlyTheRest) {
+  kc::AttentionPlanLimits limits;
+  limits.num_kv_heads = 2;
+  limits.group = 1;
+  limits.target_items = 64;
+  limits.min_keys_per_split = 32;
+  limits.max_partial_slots = 1000;
+  // A sequence attending keys [1000, 1100) after a shared prefix of 1000, beside a whole one.
+  const auto plan = kc::plan_attention({{0, 1, 1100, 0, 1000}, {1, 2, 300, 0, 0}}, limits);
+  int covered[2][2] = {{0, 0}, {0, 0}};
+  for (const auto& item : plan.items) {
+    EXPECT_GE(item.k_begin, item.seq == 0 ? 1000 : 0);
+    EXPECT_LT(item.k_begin, item.k_end);
+    covered[item.seq][item.kv_head] += item.k_end - item.k_begin;
+    if (item.seq == 0) {
+      EXPECT_LE(item.num_splits, 100 / 32) << "splits of the 100 keys it attends, not 1100";
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    EXPECT_EQ(covered[0][h], 100);
+    EXPECT_EQ(covered[1][h], 300);
+  }
+}
+
 TEST(AttentionPlan, SequencesGoToPrefillTilesExactlyWhenGoesToPrefillKernelSaysSo) {
   kc::AttentionPlanLimits limits;
   limits.num_kv_heads = 2;

@@ -17,6 +17,9 @@ struct AttentionSeqMeta {
   std::int32_t q_len = 0;
   std::int32_t ctx_len = 0;       // tokens in context after this step; the last q_len are the rows
   std::int32_t table_offset = 0;  // where the block table starts in the flattened tables
+  // Keys before this position are not attended here: relay attention attends a shared prefix in
+  // a pass of its own and merges (0: the whole context). Only for sequences of CUDA-core items.
+  std::int32_t k_first = 0;
 };
 
 struct AttentionWorkItem {

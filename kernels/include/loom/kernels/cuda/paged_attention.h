@@ -24,6 +24,9 @@ struct PagedAttentionArgs {
   const void* k_new = nullptr;  // the step's keys [T, num_kv_heads, head_dim], stored into the cache
   const void* v_new = nullptr;  // the step's values, likewise
   void* out = nullptr;          // [T, num_heads, head_dim]; rows of no sequence are left untouched
+  // [T, num_heads], optional: each row of a CUDA-core item written to `out` also gets its
+  // log-sum-exp of scaled scores here, in base 2 (max + log2(sum)), for relay attention's merge.
+  float* lse = nullptr;
   void* k_cache = nullptr;
   void* v_cache = nullptr;
   int block_size = 0;
