@@ -1,17 +1,18 @@
-#include "cuda_paged_attention.h"
+#include "loom/kernels/cuda/paged_attention_runner.h"
 
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "loom/cuda_check.h"
 #include "loom/error.h"
 #include "loom/kernels/cuda/paged_attention.h"
 
-namespace loom_attention_paged {
+namespace loom::kernels::cuda {
 
 using namespace loom::sdk;
-namespace kc = loom::kernels::cuda;
+namespace kc = loom::kernels::cuda;  // as the plugins name it
 
 namespace {
 
@@ -19,7 +20,7 @@ std::size_t align(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 }  // namespace
 
-CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
+PagedAttentionRunner::PagedAttentionRunner(const EngineInfo& info, std::string owner) : owner_(std::move(owner)) {
   int device = 0, sms = 0;
   LOOM_CUDA_CHECK(cudaGetDevice(&device));
   LOOM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
@@ -50,23 +51,24 @@ CudaPagedAttention::CudaPagedAttention(const EngineInfo& info) {
   off_slots_ = off_prefill_ + align(static_cast<std::size_t>(max_prefill_tiles_) * sizeof(kc::PrefillTile));
   const std::size_t bytes = off_slots_ + align(max_tokens_ * sizeof(std::int32_t));
   static_assert(sizeof(kc::AttentionWorkItem) % sizeof(std::int32_t) == 0, "block tables follow the items");
-  device_ = DeviceBuffer(bytes, "attention/paged's step plan");
-  host_ = PinnedBuffer(bytes, "attention/paged's step plan");
+  device_ = DeviceBuffer(bytes, owner_ + "'s step plan");
+  host_ = PinnedBuffer(bytes, owner_ + "'s step plan");
   std::memset(host_.data(), 0, bytes);
   LOOM_CUDA_CHECK(cudaMemset(device_.data(), 0, bytes));
   const std::size_t partial_rows = static_cast<std::size_t>(max_slots_) * rows_per_item_;
-  partial_out_ = DeviceBuffer(partial_rows * info.model.head_dim * sizeof(float), "attention/paged's split results");
-  partial_max_sum_ = DeviceBuffer(partial_rows * 2 * sizeof(float), "attention/paged's split maxima and sums");
+  partial_out_ = DeviceBuffer(partial_rows * info.model.head_dim * sizeof(float), owner_ + "'s split results");
+  partial_max_sum_ = DeviceBuffer(partial_rows * 2 * sizeof(float), owner_ + "'s split maxima and sums");
   // The kernel leaves every counter at zero after each launch.
-  split_counters_ = DeviceBuffer(max_slots_ * sizeof(int), "attention/paged's split counters");
+  split_counters_ = DeviceBuffer(max_slots_ * sizeof(int), owner_ + "'s split counters");
   LOOM_CUDA_CHECK(cudaMemset(split_counters_.data(), 0, split_counters_.bytes()));
 }
 
-void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView& cache, Stream stream) {
+void PagedAttentionRunner::prepare(const AttentionBatch& batch, const KvCacheView& cache, Stream stream,
+                                   std::span<const std::int32_t> k_first) {
   const int T = static_cast<int>(batch.num_tokens);
   const int num_seqs = static_cast<int>(batch.seqs.size());
   if (T > max_tokens_ || num_seqs > max_seqs_)
-    throw loom::Error("attention/paged: a step of " + std::to_string(T) + " tokens in " + std::to_string(num_seqs) +
+    throw loom::Error(owner_ + ": a step of " + std::to_string(T) + " tokens in " + std::to_string(num_seqs) +
                       " sequences exceeds the " + std::to_string(max_tokens_) + " tokens and " +
                       std::to_string(max_seqs_) + " sequences it was sized for");
   num_heads_ = static_cast<int>(batch.num_heads);
@@ -77,17 +79,18 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
   for (const AttentionSeq& s : batch.seqs) {
     const int blocks = static_cast<int>((s.ctx_len + bs - 1) / bs);
     if (blocks > max_blocks_per_seq_ || static_cast<int>(s.block_table.size()) < blocks)
-      throw loom::Error("attention/paged: sequence " + std::to_string(s.id) + " has a context of " +
+      throw loom::Error(owner_ + ": sequence " + std::to_string(s.id) + " has a context of " +
                         std::to_string(s.ctx_len) + " tokens, beyond the model's maximum or its block table");
     seqs_.push_back({static_cast<std::int32_t>(s.q_start), static_cast<std::int32_t>(s.q_len),
-                     static_cast<std::int32_t>(s.ctx_len), static_cast<std::int32_t>(tables_.size())});
+                     static_cast<std::int32_t>(s.ctx_len), static_cast<std::int32_t>(tables_.size()),
+                     k_first.empty() ? 0 : k_first[seqs_.size()]});
     tables_.insert(tables_.end(), s.block_table.begin(), s.block_table.begin() + blocks);
   }
   const kc::AttentionPlan plan = kc::plan_attention(seqs_, limits_);
-  if (static_cast<int>(plan.items.size()) > max_items_ || static_cast<int>(plan.prefill_tiles.size()) > max_prefill_tiles_)
-    throw loom::Error("attention/paged: the step needs " + std::to_string(plan.items.size()) +
-                      " work items and " + std::to_string(plan.prefill_tiles.size()) +
-                      " prefill tiles, more than planned for");
+  if (static_cast<int>(plan.items.size()) > max_items_ ||
+      static_cast<int>(plan.prefill_tiles.size()) > max_prefill_tiles_)
+    throw loom::Error(owner_ + ": the step needs " + std::to_string(plan.items.size()) + " work items and " +
+                      std::to_string(plan.prefill_tiles.size()) + " prefill tiles, more than planned for");
   // Cache rows of the tokens the tensor-core kernel reads back from the cache, copied there
   // first; the other work items store their tokens themselves (slot -1: not copied).
   slots_.clear();
@@ -127,8 +130,8 @@ void CudaPagedAttention::prepare(const AttentionBatch& batch, const KvCacheView&
   num_prefill_tiles_ = static_cast<int>(plan.prefill_tiles.size());
 }
 
-void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const TensorView& k, const TensorView& v,
-                                 const KvCacheView& cache, const TensorView& out, Stream stream) {
+void PagedAttentionRunner::forward(std::uint32_t layer, const TensorView& q, const TensorView& k, const TensorView& v,
+                                   const KvCacheView& cache, const TensorView& out, Stream stream, float* lse) {
   const auto s = static_cast<cudaStream_t>(stream);
   const DType dtype = cache.dtype;  // fp16 or bf16: prepare() checked supports()
   const KvCacheView::Layer& kv = cache.layers[layer];
@@ -139,6 +142,7 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   a.k_new = k.data;
   a.v_new = v.data;
   a.out = out.data;
+  a.lse = lse;
   a.k_cache = kv.k;
   a.v_cache = kv.v;
   a.block_size = static_cast<int>(cache.block_size);
@@ -160,10 +164,10 @@ void CudaPagedAttention::forward(std::uint32_t layer, const TensorView& q, const
   a.split_counters = split_counters_.as<int>();
   if (grid_ == 0) {  // sized once the KV dtype is known
     grid_ = kc::attention_grid(dtype, num_heads_ / static_cast<int>(cache.num_kv_heads));
-    if (grid_ <= 0) throw loom::Error("attention/paged: cannot size the CUDA attention kernel's grid");
+    if (grid_ <= 0) throw loom::Error(owner_ + ": cannot size the CUDA attention kernel's grid");
   }
   a.grid = grid_;
   LOOM_CUDA_CHECK(kc::paged_attention(a, dtype, s));
 }
 
-}  // namespace loom_attention_paged
+}  // namespace loom::kernels::cuda

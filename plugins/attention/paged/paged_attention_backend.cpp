@@ -1,7 +1,7 @@
 // attention/paged: attention over the paged KV cache, prefill chunks and decodes in one batch.
 //
 // On the CPU (fp32 KV) it runs libloom_kernels' CPU kernel; on a CUDA device (fp16/bf16 KV) the
-// CUDA kernel, through CudaPagedAttention (built when Loom is built with CUDA). prepare() copies
+// CUDA kernel, through PagedAttentionRunner (in libloom_kernels when Loom is built with CUDA). prepare() copies
 // the step's layout (the spans it receives live only for the call); forward() stores the step's
 // K/V and attends, per layer.
 #include <memory>
@@ -12,7 +12,7 @@
 #include "loom/kernels/cpu/paged_attention.h"
 #include "loom/kernels/cuda_devices.h"
 #if LOOM_HAVE_CUDA
-#include "cuda_paged_attention.h"
+#include "loom/kernels/cuda/paged_attention_runner.h"
 #endif
 
 namespace {
@@ -35,7 +35,7 @@ class PagedAttentionBackend final : public AttentionBackend {
                         "a build with CUDA)");
 #if LOOM_HAVE_CUDA
     if (cache.device.kind == DeviceKind::cuda) {
-      if (!cuda_) cuda_ = std::make_unique<loom_attention_paged::CudaPagedAttention>(info_);
+      if (!cuda_) cuda_ = std::make_unique<loom::kernels::cuda::PagedAttentionRunner>(info_, "attention/paged");
       cuda_->prepare(batch, cache, stream);
       return;
     }
@@ -71,7 +71,7 @@ class PagedAttentionBackend final : public AttentionBackend {
  private:
   EngineInfo info_;
 #if LOOM_HAVE_CUDA
-  std::unique_ptr<loom_attention_paged::CudaPagedAttention> cuda_;
+  std::unique_ptr<loom::kernels::cuda::PagedAttentionRunner> cuda_;
 #endif
   int num_heads_ = 0;
   float scale_ = 1.0f;
