@@ -204,6 +204,7 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
     for (int size : {1, 2, 4, 8, 16}) model_->prepare_step(size, *plugins_.attention, cache_->view());
   stats_.num_blocks = info.num_blocks;
   stats_.block_size = info.block_size;
+  pin_prefix(config.kv().boolean("prefix_caching"));
 }
 
 Engine::~Engine() = default;

@@ -196,6 +196,9 @@ class Engine {
   void finish_unforked_samples(Sequence& parent, std::vector<RequestResult>& out);
   // Tells the connector and drafter that `id` stopped (finished, preempted or failed).
   void forget(sdk::SeqId id);
+  // Computes and holds the attention backend's pinned prefix, if it names one
+  // (engine_pinned_prefix.cpp). Throws ConfigError for one that cannot be kept.
+  void pin_prefix(bool prefix_caching);
 
   // Containment of plugin failures (engine_recovery.cpp; the policy is in docs/reliability.md).
   static constexpr std::uint32_t kMaxFailedStepsInARow = 8;       // then every unfinished request fails
@@ -230,6 +233,7 @@ class Engine {
   std::map<sdk::SeqId, Sequence> sequences_;  // unfinished, in arrival (= id) order
   std::vector<RequestResult> finished_;       // failed at submit, returned by the next step
   sdk::SeqId next_id_ = 1;
+  sdk::SeqId pinned_seq_ = 0;  // holds the pinned prefix's blocks; 0: none
   std::uint64_t next_request_index_ = 0;
   sdk::Tick tick_ = 0;
   std::uint32_t failed_steps_in_a_row_ = 0;

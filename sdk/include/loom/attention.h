@@ -18,6 +18,8 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "loom/export.h"
 #include "loom/plugin.h"
@@ -46,6 +48,14 @@ struct AttentionBatch {
   float scale = 0.0f;              // softmax scale, usually 1/sqrt(head_dim)
 };
 
+// A prefix the backend's config names (relay attention's system prompt) for the engine to keep:
+// token ids, or text the engine tokenizes as it does a prompt (with BOS). Empty: none.
+struct PinnedPrefix {
+  std::vector<TokenId> token_ids;
+  std::string text;
+  std::string named_by;  // where, for the engine's messages: "relay.toml:7: [attention] system_prompt"
+};
+
 class LOOM_SDK_VISIBLE AttentionBackend : public Plugin {
  public:
   static constexpr PluginKind kKind = PluginKind::attention;
@@ -57,6 +67,15 @@ class LOOM_SDK_VISIBLE AttentionBackend : public Plugin {
   // Builds the step's metadata. Called once per step before the first layer; `batch` and the
   // spans inside it are valid only during this call.
   virtual void prepare(const AttentionBatch& batch, const KvCacheView& cache, Stream stream) = 0;
+
+  // A prefix for the engine to compute once, before it serves any request, and to hold for its
+  // lifetime: its whole blocks are never evicted, and every request that starts with it maps to
+  // them through the prefix cache. Asked once, after construction. None by default.
+  virtual PinnedPrefix pinned_prefix() const { return {}; }
+  // The blocks holding the pinned prefix's whole blocks, once it is computed and before any
+  // request is served; they stay the same for the engine's lifetime. Only after a non-empty
+  // pinned_prefix().
+  virtual void on_prefix_pinned(std::span<const BlockId> blocks) { (void)blocks; }
 
   // Which launches forward() will make for the step prepare() just laid out. The engine replays
   // a CUDA graph captured for a padded batch size only for steps of the same key, and captures

@@ -32,7 +32,7 @@
 namespace loom::sdk {
 
 // Bumped whenever the manifest layout or any interface in this SDK changes incompatibly.
-inline constexpr std::uint32_t kAbiVersion = 5;
+inline constexpr std::uint32_t kAbiVersion = 6;
 
 // The symbol every plugin exports; the registry looks it up by this name.
 inline constexpr const char* kEntrySymbol = "loom_plugin_entry";
