@@ -292,6 +292,40 @@ TEST(EngineOnGpu, FirstDifferencesAreWhatSixteenBitStorageExplainsOverRandomProm
   }
 }
 
+// Relay attention on the GPU: 24 requests behind a 70-token system prompt (the prefix cache maps
+// it to the same blocks once computed), eight running at a time, so decodes and verify steps read
+// the shared blocks in the relay pass while the rest of each context goes through paged
+// attention; greedy tokens follow the CPU engine's relay attention as every GPU run does.
+TEST(EngineOnGpu, RelayAttentionBehindASharedSystemPromptFollowsTheCpuEngine) {
+  LOOM_REQUIRE_GPU();
+  ASSERT_TRUE(have_stories()) << "shared models not found at " << test_models_dir() << "; set LOOM_TEST_MODELS";
+  const CpuBaseline& stories = cpu_baseline();
+  std::vector<Request> requests;
+  for (int i = 0; i < 24; ++i) {
+    Request r;
+    r.id = std::string("s").append(std::to_string(i));
+    r.prompt_token_ids = {1};
+    for (int j = 0; j < 70; ++j) r.prompt_token_ids.push_back(300 + (j * 29) % 200);
+    for (int j = 0; j < 3 + i % 11; ++j) r.prompt_token_ids.push_back(310 + (i * 37 + j * 13) % 180);
+    r.params.max_tokens = 20 + (i * 7) % 40;
+    r.params.ignore_eos = true;
+    requests.push_back(r);
+  }
+  const auto cpu =
+      run(stories.model, requests, {"engine.device=cpu", "attention.plugin=relay", "engine.max_num_seqs=8"});
+  expect_each_variant_follows_the_cpu(
+      stories.model, requests, cpu,
+      {
+          {"attention.plugin=relay", "engine.device=cuda", "engine.max_num_seqs=8", "kv.block_size=16"},
+          {"attention.plugin=relay", "engine.device=cuda", "engine.max_num_seqs=8", "kv.block_size=8",
+           "engine.cuda_graphs=false"},
+          {"attention.plugin=relay", "engine.device=cuda", "engine.max_num_seqs=8", "engine.max_num_batched_tokens=7"},
+          {"attention.plugin=relay", "engine.device=cuda", "engine.max_num_seqs=8", "speculative.plugin=ngram"},
+          {"attention.plugin=relay", "engine.device=cuda", "engine.max_num_seqs=8", "kv.block_size=16",
+           "scheduler.output_reserve=0", "kv.num_blocks=40"},
+      });
+}
+
 // sdk/examples/simple_cuda_attention, built from the example's sources like any test plugin: the
 // GPU engine runs a third party's attention kernels, with graphs on and off, chunked prefill and
 // preemption, and follows the CPU like attention/paged does.

@@ -1,7 +1,8 @@
 // Relay attention on the CPU engine with the real stories260K model: requests behind a shared
 // system prompt (its blocks shared through the prefix cache) give token for token the greedy
 // outputs of paged attention, alone or batched, and a request's tokens do not depend on whether
-// others share its prefix.
+// others share its prefix. A system prompt named in the config is computed when the engine
+// starts and held through any eviction; a bad one is refused before anything is served.
 #include <filesystem>
 #include <map>
 #include <random>
@@ -11,6 +12,7 @@
 #include "core/config/config.h"
 #include "core/engine/engine.h"
 #include "core/io/model_loader.h"
+#include "support/expect_error.h"
 #include "support/test_models.h"
 
 namespace loom::testing {
@@ -94,6 +96,83 @@ TEST(RelayAttentionEngine, ARequestsTokensAreTheSameAloneOrBehindTheSamePromptAs
   }
   const Outcome one_at_a_time = run(batch, "relay", {"engine.max_num_seqs=1"});
   EXPECT_EQ(one_at_a_time.tokens, together.tokens);
+}
+
+std::string ids_text(const std::vector<std::int32_t>& ids, std::size_t count) {
+  std::string text;
+  for (std::size_t i = 0; i < count; ++i) text += (i ? ", " : "") + std::to_string(ids[i]);
+  return text;
+}
+
+TEST(RelayAttentionEngine, AConfiguredSystemPromptIsComputedAtStartHeldThroughEvictionAndGivesPagedsTokens) {
+  const auto batch = behind_a_system_prompt(10, 100, 5);
+  const std::string system = "attention.system_prompt_ids=" + ids_text(batch[0].prompt_token_ids, 100);
+  const fs::path model_path = test_models_dir() / "stories260K.bin";
+  ASSERT_TRUE(fs::exists(model_path)) << "shared models not found at " << test_models_dir();
+  const io::LoadedModel model = io::load_model(model_path);
+  // A pool of 40 blocks of 16: the prompt's six whole blocks held, the rest churned by requests
+  // that share nothing with it.
+  const std::vector<std::string> overrides = {"attention.plugin=relay", system, "kv.num_blocks=40", "kv.block_size=16"};
+  Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+  PluginRegistry registry(PluginRegistry::default_search_path());
+  Engine engine(config, registry, model, std::nullopt);
+  EXPECT_EQ(engine.stats().kv.used_blocks, 6u) << "the system prompt's whole blocks, held";
+  EXPECT_EQ(engine.stats().prompt_tokens, 0u) << "computing it is not counted as a request";
+  EXPECT_EQ(engine.stats().generated_tokens, 0u);
+  std::mt19937 rng(9);
+  for (int i = 0; i < 12; ++i) {  // 12 x 150 tokens: the free blocks turned over several times
+    Request other;
+    other.id = "other" + std::to_string(i);
+    other.prompt_token_ids = {1};
+    for (int t = 0; t < 150; ++t) other.prompt_token_ids.push_back(static_cast<std::int32_t>(3 + rng() % 500));
+    other.params.max_tokens = 4;
+    engine.submit(other);
+  }
+  while (engine.has_unfinished()) engine.step();
+  const std::uint64_t computed_before = engine.stats().computed_prompt_tokens;
+  std::map<std::string, std::vector<std::int32_t>> tokens;
+  for (const Request& r : batch) engine.submit(r);
+  while (engine.has_unfinished())
+    for (RequestResult& result : engine.step()) {
+      EXPECT_NE(result.finish_reason, "error") << result.error;
+      tokens[result.id] = result.token_ids;
+    }
+  std::uint64_t prompts = 0;
+  for (const Request& r : batch) prompts += r.prompt_token_ids.size();
+  EXPECT_EQ(engine.stats().computed_prompt_tokens - computed_before, prompts - batch.size() * 96)
+      << "every request found the system prompt's 96 tokens of whole blocks in the cache";
+  EXPECT_EQ(engine.stats().kv.used_blocks, 6u);
+  EXPECT_EQ(tokens, run(batch, "paged", {"kv.block_size=16"}).tokens);
+}
+
+TEST(RelayAttentionEngine, ASystemPromptThatCannotBeKeptIsRefusedNamingTheKey) {
+  const fs::path model_path = test_models_dir() / "stories260K.bin";
+  ASSERT_TRUE(fs::exists(model_path)) << "shared models not found at " << test_models_dir();
+  const io::LoadedModel model = io::load_model(model_path);
+  const std::string twenty =
+      "attention.system_prompt_ids=1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, "
+      "20, 21, 22, 23";
+  auto start = [&](std::vector<std::string> overrides) {
+    overrides.push_back("attention.plugin=relay");
+    overrides.push_back("kv.block_size=16");
+    Config config = load_config_from(parse_config_text("", "test.toml"), ".", overrides);
+    PluginRegistry registry(PluginRegistry::default_search_path());
+    Engine engine(config, registry, model, std::nullopt);
+  };
+  EXPECT_CONTAINS(
+      message_of<ConfigError>([&] { start({"attention.system_prompt=You are a helpful assistant. Answer briefly."}); }),
+      "[attention] system_prompt: the model has no tokenizer");
+  EXPECT_CONTAINS(message_of<Error>([&] { start({"attention.system_prompt_ids=1, 2, x"}); }),
+                  "system_prompt_ids: \"x\" is not a token id");
+  EXPECT_CONTAINS(message_of<Error>([&] { start({twenty, "attention.system_prompt=hello"}); }), "not both");
+  EXPECT_CONTAINS(message_of<ConfigError>([&] { start({"attention.system_prompt_ids=1, 2, 3"}); }),
+                  "is 3 tokens, less than one KV block of 16");
+  EXPECT_CONTAINS(message_of<ConfigError>([&] { start({twenty + ", 600"}); }),
+                  "token id 600 is outside the vocabulary [0, 512)");
+  EXPECT_CONTAINS(message_of<ConfigError>([&] {
+                    start({twenty, "kv.prefix_caching=false"});
+                  }),
+                  "set [kv] prefix_caching = true");
 }
 
 }  // namespace

@@ -17,9 +17,14 @@ struct PrefixChoice {
   std::vector<int> members;          // indexes into the step's sequences, increasing
 };
 
-// Among groups of sequences that start with the same block, the one whose sharing saves the most
-// block reads ((members - 1) x common blocks); ties go to the group of the lowest first member.
-// Nothing (no blocks, no members) when no two sequences share a full block.
-PrefixChoice choose_shared_prefix(std::span<const loom::sdk::AttentionSeq> seqs, std::uint32_t block_size);
+// Without a pinned prefix: among groups of sequences that start with the same block, the one
+// whose sharing saves the most block reads ((members - 1) x common blocks); ties go to the group
+// of the lowest first member. With one (the blocks of a system prompt the engine holds): the
+// sequences whose tables start with all of them, and those blocks. Nothing (no blocks, no
+// members) when fewer than two sequences share. eligible: empty, or per sequence whether it may
+// be a member (a kernel that cannot split its context says no).
+PrefixChoice choose_shared_prefix(std::span<const loom::sdk::AttentionSeq> seqs, std::uint32_t block_size,
+                                  std::span<const std::uint8_t> eligible = {},
+                                  std::span<const loom::sdk::BlockId> pinned = {});
 
 }  // namespace loom_attention_relay

@@ -45,5 +45,22 @@ TEST(RelaySharedPrefix, PrefersTheGroupThatSavesMoreReadsAndSharesNothingAlone) 
   EXPECT_TRUE(choose_shared_prefix(seqs, 2).members.empty());
 }
 
+TEST(RelaySharedPrefix, APinnedPrefixTakesExactlyItsBlocksAndTheSequencesThatStartWithAllOfThem) {
+  const Table pinned = {7, 8};
+  const Table a = {7, 8, 9, 20}, b = {7, 8, 9, 21}, c = {7, 30}, d = {7, 8, 40}, e = {1, 2, 3};
+  // Block size 4. a, b share three blocks but only the pinned two are taken; c diverges inside
+  // the pinned prefix; d has the pinned blocks but is prefilling into block 1 (not cached yet);
+  // e shares nothing.
+  std::vector<AttentionSeq> seqs = {seq(a, 15, 1), seq(c, 6, 1), seq(b, 14, 1), seq(d, 8, 2), seq(e, 12, 1)};
+  PrefixChoice choice = choose_shared_prefix(seqs, 4, {}, pinned);
+  EXPECT_EQ(choice.blocks, pinned);
+  EXPECT_EQ(choice.members, (std::vector<int>{0, 2}));
+  // A member the kernel cannot split is left out, and one member alone shares nothing.
+  const std::vector<std::uint8_t> eligible = {1, 1, 0, 1, 1};
+  choice = choose_shared_prefix(seqs, 4, eligible, pinned);
+  EXPECT_TRUE(choice.blocks.empty());
+  EXPECT_TRUE(choice.members.empty());
+}
+
 }  // namespace
 }  // namespace loom_attention_relay
