@@ -47,7 +47,7 @@ TEST_F(CliAb, ThreeEvictorsOnTheScanWorkload) {
   ASSERT_EQ(json["arms"].size(), 3u);
   std::map<std::string, double> hit_rate;
   for (const auto& arm : json["arms"]) {
-    for (const char* key : {"prefix_hit_rate", "recomputed_prefill_tokens", "evictions", "throughput_tok_s",
+    for (const char* key : {"prefix_hit_rate", "recomputed_prefill_tokens", "evictions", "throughput_tok_s", "output_tok_s",
                             "ttft_ms", "e2e_ms", "outputs_identical"})
       EXPECT_TRUE(arm.contains(key)) << key;
     for (const char* p : {"p50", "p90", "p99"}) {

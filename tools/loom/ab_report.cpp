@@ -201,6 +201,7 @@ void write_ab_report(const std::filesystem::path& dir, const AbContext& context,
     a["evictions"] = mean([](const ArmResult& r) { return double(r.summary.evictions); });
     a["preemptions"] = mean([](const ArmResult& r) { return double(r.summary.preemptions); });
     a["throughput_tok_s"] = mean([](const ArmResult& r) { return r.summary.total_tokens_per_s(); });
+    a["output_tok_s"] = mean([](const ArmResult& r) { return r.summary.output_tokens_per_s(); });
     for (const char* which : {"ttft_ms", "e2e_ms"}) {
       const bool ttft = std::string(which) == "ttft_ms";
       auto p = [&](double Percentiles::*field) {
