@@ -215,7 +215,7 @@ cudaError_t launch_prefix(const RelayAttentionArgs& a, cudaStream_t stream) {
   static bool configured = false;  // per instantiation: allow more than 48 KiB of shared memory
   if (!configured) {
     const cudaError_t e = cudaFuncSetAttribute(relay_prefix_kernel<T, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(smem_floats(kMaxHeadDim) * sizeof(float)));
+                                               static_cast<int>(smem_floats(32 * C) * sizeof(float)));
     if (e != cudaSuccess) return e;
     configured = true;
   }
@@ -241,7 +241,7 @@ int prefix_blocks_per_sm(int head_dim) {
   int per_sm = 0;
   // The attribute must allow the size first (launch_prefix sets the same).
   if (cudaFuncSetAttribute(relay_prefix_kernel<T, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(smem_floats(kMaxHeadDim) * sizeof(float))) != cudaSuccess)
+                           static_cast<int>(smem_floats(32 * C) * sizeof(float))) != cudaSuccess)
     return 0;
   return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, relay_prefix_kernel<T, C>, kWarps * 32,
                                                        smem_floats(head_dim) * sizeof(float)) == cudaSuccess
@@ -267,7 +267,7 @@ int relay_attention_grid(DType dtype, int head_dim) {
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
     return 0;
   const int per_sm = dtype == DType::f16 ? grid_for<__half>(head_dim) : grid_for<__nv_bfloat16>(head_dim);
-  return std::max(1, per_sm) * sms;
+  return per_sm * sms;  // 0 when the CTA's shared memory does not fit this device
 }
 
 cudaError_t relay_attention(const RelayAttentionArgs& args, DType dtype, cudaStream_t stream) {

@@ -3,7 +3,7 @@
 # docs/relay-attention.md: random-weight models of Llama-2-7B's shape in fp16 and Llama-3-8B's in
 # bf16 (8 192 positions), configs/gpu-bench.toml (prefix caching on), `loom ab --clock measured`
 # with --vary attention.plugin=paged,relay, both arms in one process.
-#   tools/device/relay_bench.sh [7b|8b|all]   (default all)
+#   tools/device/relay_bench.sh [7b|8b|all|quick]   (default all; quick: 7B, 2k shared, 128 requests)
 # Each workload: N requests arriving at once behind one system prompt of S tokens, questions of
 # 64-256 tokens, 128 output tokens each (`loom workload --kind system-prompt`); and the chat
 # workload (no common prompt) for the cost of relay where nothing is shared. Prints one table
@@ -62,6 +62,9 @@ profile() {  # label model dtype: GPU time of the attention phase over the label
   done
 }
 
+if [ "$which" = quick ]; then  # the headline pair alone: 7B, 2k shared tokens, 128 requests
+  sysprompt 7b-sys2048-n128 "$(model_for llama-2-7b f16)" fp16 2048 128
+fi
 if [ "$which" = all ] || [ "$which" = 7b ]; then
   m=$(model_for llama-2-7b f16)
   for s in 512 1024 2048 4096; do sysprompt "7b-sys$s-n128" "$m" fp16 $s 128; done

@@ -56,35 +56,21 @@ void CudaRelayAttention::prepare(const AttentionBatch& batch, const KvCacheView&
 
   eligible_.clear();
   for (const AttentionSeq& s : batch.seqs) eligible_.push_back(paged_.on_cuda_cores(s.q_len) ? 1 : 0);
-  PrefixChoice prefix = choose_shared_prefix(batch.seqs, cache.block_size, eligible_, pinned);
-  prefix.blocks.resize(std::min<std::size_t>(prefix.blocks.size(), static_cast<std::size_t>(max_prefix_blocks_)));
-  // Members whose rows fit the partial buffer at one chunk, in order.
-  int tokens = 0;
-  std::size_t kept = 0;
-  for (; kept < prefix.members.size(); ++kept) {
-    const int q_len = static_cast<int>(batch.seqs[static_cast<std::size_t>(prefix.members[kept])].q_len);
-    if (tokens + q_len > partial_rows_) break;
-    tokens += q_len;
-  }
-  prefix.members.resize(kept);
-  if (prefix.members.empty() || prefix.blocks.empty()) {
-    prefix.members.clear();
-    prefix.blocks.clear();
-    tokens = 0;
-  }
+  const PrefixChoice prefix = choose_shared_prefix(batch.seqs, cache.block_size, eligible_, pinned);
   prefix_keys_ = static_cast<int>(prefix.blocks.size()) * bs;
-  relay_rows_ = tokens;
-
   k_first_.assign(batch.seqs.size(), 0);
+  for (int m : prefix.members) k_first_[static_cast<std::size_t>(m)] = prefix_keys_;
+  paged_.prepare(batch, cache, stream, k_first_);  // checks the step fits what the buffers were sized for
+
+  // The sharing rows (at most the step's tokens, so they fit the rows region and partial_rows_).
   auto* blocks = reinterpret_cast<std::int32_t*>(plan_host_.as<unsigned char>() + kCountsBytes);
   auto* rows = blocks + max_prefix_blocks_;
-  int next_row = 0;
+  int tokens = 0;
   for (int m : prefix.members) {
     const AttentionSeq& s = batch.seqs[static_cast<std::size_t>(m)];
-    k_first_[static_cast<std::size_t>(m)] = prefix_keys_;
-    for (std::uint32_t i = 0; i < s.q_len; ++i) rows[next_row++] = static_cast<std::int32_t>(s.q_start + i);
+    for (std::uint32_t i = 0; i < s.q_len; ++i) rows[tokens++] = static_cast<std::int32_t>(s.q_start + i);
   }
-  paged_.prepare(batch, cache, stream, k_first_);
+  relay_rows_ = tokens;
   if (tokens == 0) return;  // forward() runs paged attention alone
 
   // Chunks of the prefix: enough CTAs for one wave of the grid, within the partial buffer.
