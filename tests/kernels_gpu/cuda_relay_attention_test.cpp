@@ -243,9 +243,12 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& sc, int sms) {
     out.poison();
     LOOM_CUDA_CHECK(kc::paged_attention(a, dtype, nullptr));
     LOOM_CUDA_CHECK(kc::relay_attention(r, dtype, nullptr));
+    // The rows of real tokens: the padding rows stay NaN, which no vector comparison equals.
+    auto real_part = [&](const std::vector<float>& all) {
+      return std::vector<float>(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(real_values));
+    };
     const std::vector<float> got = out.read();
-    std::vector<float> real(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(real_values));
-    EXPECT_LE(relative_error(real, ref), tolerance(dtype)) << tokens << " relay rows, " << chunks << " chunks";
+    EXPECT_LE(relative_error(real_part(got), ref), tolerance(dtype)) << tokens << " relay rows, " << chunks << " chunks";
     for (std::size_t i = real_values; i < got.size(); ++i) ASSERT_TRUE(std::isnan(got[i])) << "padding row written";
     if (keys_per_chunk != 96) continue;
 
@@ -269,14 +272,14 @@ void run_scenario(DType dtype, const Shape& c, const Scenario& sc, int sms) {
     const std::vector<float> paged_only = out.read();
     LOOM_CUDA_CHECK(cudaGraphLaunch(exec, stream));
     LOOM_CUDA_CHECK(cudaStreamSynchronize(stream));
-    EXPECT_EQ(out.read(), paged_only) << "zero relay rows changed the output";
+    EXPECT_EQ(real_part(out.read()), real_part(paged_only)) << "zero relay rows changed the output";
     if (tokens > 0) {
-      EXPECT_NE(paged_only, direct) << "the shared prefix made no difference: the test shows nothing";
+      EXPECT_NE(real_part(paged_only), real_part(direct)) << "the shared prefix made no difference: the test shows nothing";
     }
     LOOM_CUDA_CHECK(cudaMemcpy(relay_counts.data(), real_plan.data(), 12, cudaMemcpyHostToDevice));
     LOOM_CUDA_CHECK(cudaGraphLaunch(exec, stream));
     LOOM_CUDA_CHECK(cudaStreamSynchronize(stream));
-    EXPECT_EQ(out.read(), direct) << "graph replay of a new plan";
+    EXPECT_EQ(real_part(out.read()), real_part(direct)) << "graph replay of a new plan";
     LOOM_CUDA_CHECK(cudaGraphExecDestroy(exec));
     LOOM_CUDA_CHECK(cudaGraphDestroy(graph));
     LOOM_CUDA_CHECK(cudaStreamDestroy(stream));

@@ -3,7 +3,8 @@
 # docs/relay-attention.md: random-weight models of Llama-2-7B's shape in fp16 and Llama-3-8B's in
 # bf16 (8 192 positions), configs/gpu-bench.toml (prefix caching on), `loom ab --clock measured`
 # with --vary attention.plugin=paged,relay, both arms in one process.
-#   tools/device/relay_bench.sh [7b|8b|all|quick]   (default all; quick: 7B, 2k shared, 128 requests)
+#   tools/device/relay_bench.sh [7b|8b|all|quick|figures]   (default all; quick: 7B, 2k shared, 128
+#   requests; figures: the docs' table in the order that matters most, for a call of ten minutes)
 # Each workload: N requests arriving at once behind one system prompt of S tokens, questions of
 # 64-256 tokens, 128 output tokens each (`loom workload --kind system-prompt`); and the chat
 # workload (no common prompt) for the cost of relay where nothing is shared. Prints one table
@@ -64,6 +65,14 @@ profile() {  # label model dtype: GPU time of the attention phase over the label
 
 if [ "$which" = quick ]; then  # the headline pair alone: 7B, 2k shared tokens, 128 requests
   sysprompt 7b-sys2048-n128 "$(model_for llama-2-7b f16)" fp16 2048 128
+fi
+if [ "$which" = figures ]; then  # nothing shared, then the length of the prompt, then GQA, then batch
+  m=$(model_for llama-2-7b f16)
+  pair 7b-chat-n128 "$m" fp16 --kind chat --requests 128
+  sysprompt 7b-sys4096-n128 "$m" fp16 4096 128
+  sysprompt 7b-sys1024-n128 "$m" fp16 1024 128
+  sysprompt 8b-sys2048-n128 "$(model_for llama-3-8b bf16)" bf16 2048 128
+  sysprompt 7b-sys2048-n256 "$m" fp16 2048 256
 fi
 if [ "$which" = all ] || [ "$which" = 7b ]; then
   m=$(model_for llama-2-7b f16)
