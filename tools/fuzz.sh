@@ -40,7 +40,7 @@ done
 
 # What building needs: the project's libraries, and clang with its libFuzzer and sanitizer runtimes.
 packages=(cmake make pkg-config clang-14 libclang-rt-14-dev libboost-dev libboost-program-options-dev
-          libboost-filesystem-dev libtomlplusplus-dev libsentencepiece-dev nlohmann-json3-dev)
+          libboost-filesystem-dev libtomlplusplus-dev libsentencepiece-dev libpcre2-dev libicu-dev nlohmann-json3-dev)
 # shellcheck source=tools/install_packages.sh
 source tools/install_packages.sh
 install_missing fuzz "${packages[@]}"

@@ -29,7 +29,7 @@ case "$cuda" in auto|on|off) ;; *) echo "setup.sh: --cuda must be auto, on or of
 [ -n "$build_dir" ] || { [ "$cuda" = off ] && build_dir=build-nocuda || build_dir=build; }
 
 packages=(cmake g++ make pkg-config libboost-dev libboost-program-options-dev libboost-filesystem-dev
-          libtomlplusplus-dev libsentencepiece-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev)
+          libtomlplusplus-dev libsentencepiece-dev libpcre2-dev libicu-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev)
 # shellcheck source=tools/install_packages.sh
 source tools/install_packages.sh
 install_missing setup "${packages[@]}"

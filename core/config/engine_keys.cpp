@@ -11,7 +11,7 @@ using sdk::KeyType;
 
 const ConfigKeySpec kModelKeys[] = {
     {"path", KeyType::string, "", "Hugging Face model directory or llama2.c .bin file"},
-    {"tokenizer", KeyType::string, "", "sentencepiece tokenizer.model (default: <path>/tokenizer.model when present)"},
+    {"tokenizer", KeyType::string, "", "sentencepiece tokenizer.model or byte-level BPE tokenizer.json (default: <path>/tokenizer.model, else <path>/tokenizer.json)"},
     {"dtype", KeyType::string, "auto", "weights and activations: auto | fp32 | bf16 | fp16 (CPU computes in fp32)"},
 };
 

@@ -173,7 +173,7 @@ Engine::Engine(const Config& config, PluginRegistry& registry, io::LoadedModel m
   budget_.max_num_seqs = static_cast<std::uint32_t>(config.engine.integer("max_num_seqs"));
   budget_.max_num_batched_tokens = static_cast<std::uint32_t>(config.engine.integer("max_num_batched_tokens"));
   for (std::int64_t id : c.eos_token_ids) eos_ids_.push_back(static_cast<std::int32_t>(id));
-  if (eos_ids_.empty() && tokenizer_) eos_ids_.push_back(tokenizer_->eos_id());
+  if (eos_ids_.empty() && tokenizer_ && tokenizer_->eos_id() >= 0) eos_ids_.push_back(tokenizer_->eos_id());
 
   ServicesPlan services_plan;
   services_plan.base_dir = config.base_dir;

@@ -130,9 +130,11 @@ void write_random_model(const RandomModelSpec& spec, const std::filesystem::path
     }
     write_text(dir / "model.safetensors.index.json", index.dump(2) + "\n");
   }
-  if (!spec.tokenizer_model.empty())
-    std::filesystem::copy_file(spec.tokenizer_model, dir / "tokenizer.model",
-                               std::filesystem::copy_options::overwrite_existing);
+  if (!spec.tokenizer_model.empty()) {
+    // Kept under the name the loader looks for: tokenizer.json for a Hugging Face tokenizer file.
+    const char* name = spec.tokenizer_model.extension() == ".json" ? "tokenizer.json" : "tokenizer.model";
+    std::filesystem::copy_file(spec.tokenizer_model, dir / name, std::filesystem::copy_options::overwrite_existing);
+  }
 }
 
 ModelConfig tiny_config(Architecture arch) {

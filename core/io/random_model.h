@@ -25,7 +25,7 @@ struct RandomModelSpec {
   // depends almost only on the last one: a random bigram table whose greedy continuation of a
   // token is always the same (a workload for prompt lookup).
   float layer_std = -1.0f;
-  // When non-empty, copied into the directory as tokenizer.model.
+  // When non-empty, copied into the directory as tokenizer.model (tokenizer.json for a .json file).
   std::filesystem::path tokenizer_model;
   // 1: model.safetensors. N > 1: model-0000i-of-0000N.safetensors of about equal size plus
   // model.safetensors.index.json (fewer files when there are fewer tensors than N).

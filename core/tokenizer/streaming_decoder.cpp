@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/tokenizer/tokenizer.h"
+#include "core/tokenizer/utf8.h"
 #include "loom/error.h"
 
 namespace loom {
@@ -27,6 +28,7 @@ StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer, std::span<const s
     tokenizer_.check_id(id);
     if (!tokenizer_.is_control(id)) started_ = true;
   }
+  if (tokenizer_.byte_level()) return;  // no window, no anchor: see push_bytes
   // The anchor: the first piece that is neither control nor byte and has visible text (<unk> for
   // Llama). Its text does not depend on what follows, and it ends sentencepiece's "start of
   // text" state (which strips one leading space) and any byte run.
@@ -54,11 +56,34 @@ StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer, std::span<const s
 
 std::string StreamingDecoder::push(std::int32_t id) {
   tokenizer_.check_id(id);
+  if (tokenizer_.byte_level()) return push_bytes(id);
   pending_.push_back(id);
   return commit(settled_count());
 }
 
-std::string StreamingDecoder::finish() { return commit(pending_.size()); }
+std::string StreamingDecoder::push_bytes(std::int32_t id) {
+  if (!tokenizer_.is_control(id)) held_bytes_ += tokenizer_.token_bytes(id);
+  ++held_bytes_tokens_;
+  const std::size_t settled = utf8::settled_prefix(held_bytes_);
+  std::string text = utf8::lossy(std::string_view(held_bytes_).substr(0, settled));
+  held_bytes_.erase(0, settled);
+  if (held_bytes_.empty()) held_bytes_tokens_ = 0;
+  return text;
+}
+
+std::size_t StreamingDecoder::held_tokens() const {
+  return tokenizer_.byte_level() ? held_bytes_tokens_ : pending_.size();
+}
+
+std::string StreamingDecoder::finish() {
+  if (tokenizer_.byte_level()) {
+    std::string text = utf8::lossy(held_bytes_);
+    held_bytes_.clear();
+    held_bytes_tokens_ = 0;
+    return text;
+  }
+  return commit(pending_.size());
+}
 
 std::size_t StreamingDecoder::settled_count() const {
   // Committed tokens end on a character boundary, so only the last (at most 3) pending bytes can

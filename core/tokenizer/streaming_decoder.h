@@ -18,6 +18,9 @@
 // behind a fixed "anchor" piece, so sentencepiece never strips a leading space mid-stream. The
 // work per token is bounded by the window (at most kContextTokens + 4 tokens), not the length.
 //
+// A byte-level BPE tokenizer needs no window: its decode is the concatenation of the tokens'
+// bytes, so the decoder keeps the bytes of an unfinished character and emits the rest.
+//
 // One decoder per sequence; it borrows the Tokenizer, which must outlive it.
 #pragma once
 
@@ -50,13 +53,14 @@ class StreamingDecoder {
   std::string finish();
 
   // How many pushed tokens wait for the rest of their character (0 to 3).
-  std::size_t held_tokens() const { return pending_.size(); }
+  std::size_t held_tokens() const;
 
  private:
   // How many leading pending tokens have final text: all but a trailing incomplete character.
   std::size_t settled_count() const;
   std::string commit(std::size_t count);
   std::string render(std::span<const std::int32_t> ids, bool anchored) const;
+  std::string push_bytes(std::int32_t id);
 
   const Tokenizer& tokenizer_;
   std::int32_t anchor_id_ = -1;
@@ -65,6 +69,9 @@ class StreamingDecoder {
   bool started_ = false;
   std::vector<std::int32_t> context_;
   std::vector<std::int32_t> pending_;
+  // Byte-level tokenizers: the bytes of an unfinished character, and how many tokens brought them.
+  std::string held_bytes_;
+  std::size_t held_bytes_tokens_ = 0;
 };
 
 }  // namespace loom

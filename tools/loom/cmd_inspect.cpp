@@ -14,7 +14,7 @@ int run_inspect(std::span<const std::string> args) {
   std::string model_path, tokenizer_path;
   po::options_description options("loom inspect");
   options.add_options()("model", po::value(&model_path)->required(), "Hugging Face directory or llama2.c .bin")(
-      "tokenizer", po::value(&tokenizer_path), "tokenizer.model (default: <model>/tokenizer.model when present)");
+      "tokenizer", po::value(&tokenizer_path), "tokenizer.model or tokenizer.json (default: the one in the model folder)");
   po::positional_options_description positional;
   positional.add("model", 1);
   po::variables_map vm;
@@ -41,9 +41,7 @@ int run_inspect(std::span<const std::string> args) {
   std::cout << "parameters:   " << params << " (" << format_byte_size(static_cast<std::uint64_t>(params) * 4) << " as fp32)\n";
 
   std::filesystem::path tokenizer = tokenizer_path;
-  if (tokenizer.empty() && std::filesystem::is_directory(model_path) &&
-      std::filesystem::exists(std::filesystem::path(model_path) / "tokenizer.model"))
-    tokenizer = std::filesystem::path(model_path) / "tokenizer.model";
+  if (tokenizer.empty()) tokenizer = Tokenizer::find_beside(model_path);
   if (tokenizer.empty()) {
     std::cout << "tokenizer:    none (prompts must be token ids)\n";
   } else {

@@ -66,7 +66,7 @@ int run_mkmodel(std::span<const std::string> args) {
       ("format", po::value(&format), "hf (config.json + safetensors) | llama2c (.bin, f32)")
       ("seed", po::value(&seed), "seed of the weights")
       ("shards", po::value(&shards), "number of safetensors files (with an index when > 1)")
-      ("tokenizer", po::value(&tokenizer), "copy this tokenizer.model into the directory")
+      ("tokenizer", po::value(&tokenizer), "copy this tokenizer.model (or tokenizer.json) into the directory")
       ("hidden", po::value(&hidden), "override: hidden size")
       ("intermediate", po::value(&intermediate), "override: FFN width")
       ("layers", po::value(&layers), "override: number of layers")

@@ -90,8 +90,7 @@ EngineSetup setup_engine(const std::string& config_file, const std::vector<std::
   fs::path tokenizer_path = config.model.string("tokenizer");
   const bool tokenizer_configured = !tokenizer_path.empty();
   if (tokenizer_configured && tokenizer_path.is_relative()) tokenizer_path = config.base_dir / tokenizer_path;
-  if (tokenizer_path.empty() && fs::is_directory(model_path) && fs::exists(model_path / "tokenizer.model"))
-    tokenizer_path = model_path / "tokenizer.model";
+  if (tokenizer_path.empty()) tokenizer_path = Tokenizer::find_beside(model_path);
   if (!tokenizer_path.empty()) tokenizer = Tokenizer::load(tokenizer_path);
   // A tokenizer of another model would make prompts of ids the model does not have: every text
   // request would fail alone. Checked before the weights load.

@@ -22,7 +22,7 @@ struct EngineSetup {
 
 // Loads the config (the defaults when `config_file` is empty) with overrides, checks every plugin and its keys (before the model, which
 // may be large), loads the model and the tokenizer ([model] tokenizer, else
-// <model>/tokenizer.model when present) and builds the engine. Progress goes to `log`.
+// <model>/tokenizer.model or tokenizer.json when present) and builds the engine. Progress goes to `log`.
 EngineSetup setup_engine(const std::string& config_file, const std::vector<std::string>& overrides,
                          const std::vector<std::string>& plugin_dirs, std::ostream& log);
 
