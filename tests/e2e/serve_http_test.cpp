@@ -618,6 +618,47 @@ TEST(ServeProcess, SigtermFinishesTheRunningStreamAndExitsZero) {
   fs::remove_all(dir);
 }
 
+TEST(ServeProcess, AQwen2FolderWithTokenizerJsonChatsThroughChatmlAndStreamsWholeCharacters) {
+  // A random Qwen2 shape with the Hugging Face-made byte-level tokenizer of tests/data/bpe found
+  // beside it as tokenizer.json: the folder's tokenizer, the qwen2 template (auto) and streaming
+  // of byte-level tokens, through the `loom` binary.
+  const fs::path dir = fs::temp_directory_path() / ("loom_serve_qwen2_" + std::to_string(::getpid()));
+  io::RandomModelSpec spec;
+  spec.config = io::tiny_config(io::Architecture::kQwen2);
+  spec.config.vocab_size = 1536;
+  spec.init_std = 0.08f;
+  spec.tokenizer_model = fs::path(LOOM_SOURCE_DIR) / "tests" / "data" / "bpe" / "qwen2-style.tokenizer.json";
+  io::write_random_model(spec, dir);
+  ServerProcess server("--model " + dir.string() + " --port 0 --served-model-name q");
+  ASSERT_NE(server.port(), 0) << server.log();
+  EXPECT_NE(server.log().find("chat template: qwen2"), std::string::npos) << server.log();
+  const Tokenizer tokenizer = Tokenizer::load(dir / "tokenizer.json");
+  const std::vector<serve::ChatMessage> messages = {{"user", "Grüße, 世界!"}};
+  const json body = {{"messages", {{{"role", "user"}, {"content", "Grüße, 世界!"}}}},
+                     {"max_tokens", 24},
+                     {"ignore_eos", true},
+                     {"return_token_ids", true}};
+  const HttpReply whole = http_call(server.port(), "POST", "/v1/chat/completions", body.dump());
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  const json reply = json::parse(whole.body);
+  EXPECT_EQ(reply["usage"]["prompt_tokens"], serve::ChatTemplate::named("qwen2")->render(messages, tokenizer).size());
+  const std::string content = reply["choices"][0]["message"]["content"];
+  const std::vector<std::int32_t> ids = reply["choices"][0]["token_ids"];
+  EXPECT_EQ(ids.size(), 24u);
+  EXPECT_EQ(content, tokenizer.decode(ids));
+
+  json streamed_body = body;
+  streamed_body["stream"] = true;
+  const HttpReply streamed = http_call(server.port(), "POST", "/v1/chat/completions", streamed_body.dump());
+  std::string joined;
+  const std::vector<std::string> events = sse_data(streamed.body);
+  for (std::size_t e = 0; e + 1 < events.size(); ++e)
+    joined += json::parse(events[e])["choices"][0]["delta"].value("content", "");  // parses only whole UTF-8
+  EXPECT_EQ(joined, content) << "greedy: the stream spells the whole answer";
+  EXPECT_EQ(server.terminate(), 0);
+  fs::remove_all(dir);
+}
+
 TEST(ServeProcess, BenchAgainstTheServerCountsEveryTokenAtAPoissonRateAndAllAtOnce) {
   ServerProcess server("--config " + stories_config() + " --port 0");
   ASSERT_NE(server.port(), 0) << server.log();

@@ -1,7 +1,10 @@
 // loom serve's pure parts without a socket: the four prompt forms of a completion and the fields
 // refused; chat's logprobs spelling and its aliases; the llama-2 and mistral templates at the
-// token level (BOS/EOS as ids, the system message folded in); histogram buckets.
+// token level (BOS/EOS as ids, the system message folded in); the llama-3 and ChatML templates
+// against the text Hugging Face's Jinja templates render; histogram buckets.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "support/test_models.h"
 #include "tools/loom/serve/api_error.h"
@@ -109,13 +112,47 @@ TEST(ChatTemplate, Llama2AndMistralRenderTurnsWithBosAndEosAsIds) {
                                                                      t.encode("Hello!", false),
                                                                      {eos},
                                                                      t.encode("[INST] Bye [/INST]", false)}));
-  EXPECT_FALSE(ChatTemplate::named("llama-3").has_value());
+  EXPECT_FALSE(ChatTemplate::named("llama-4").has_value());
   EXPECT_EQ(ChatTemplate::for_model(io::Architecture::kMistral, &t)->name(), "mistral");
-  EXPECT_FALSE(ChatTemplate::for_model(io::Architecture::kQwen2, &t).has_value());
+  EXPECT_EQ(ChatTemplate::for_model(io::Architecture::kLlama, &t)->name(), "llama-2");
+  EXPECT_EQ(ChatTemplate::named("qwen2")->missing_tokens(t), "<|im_start|>, <|im_end|>");
   EXPECT_FALSE(ChatTemplate::for_model(io::Architecture::kLlama, nullptr).has_value());
   for (const std::vector<ChatMessage>& bad : std::vector<std::vector<ChatMessage>>{
            {{"assistant", "x"}}, {{"user", "a"}, {"assistant", "b"}}, {{"user", "a"}, {"user", "b"}}, {{"tool", "x"}}})
     EXPECT_EQ(refusal([&] { ChatTemplate::named("llama-2")->render(bad, t); }).first, 400);
+}
+
+// Llama-3's and Qwen's templates are Jinja in tokenizer_config.json; Hugging Face renders the
+// text and encodes it whole (special tokens cut out first). Rendering at the token level must give
+// the same ids as encoding the text the Jinja template writes, spelled out here.
+TEST(ChatTemplate, Llama3AndChatmlGiveTheIdsOfTheTextTheirJinjaTemplatesRender) {
+  const auto bpe = std::filesystem::path(LOOM_SOURCE_DIR) / "tests" / "data" / "bpe";
+  const Tokenizer llama3 = Tokenizer::load(bpe / "llama3-style.tokenizer.json");
+  const Tokenizer qwen2 = Tokenizer::load(bpe / "qwen2-style.tokenizer.json");
+  const std::vector<ChatMessage> chat = {
+      {"system", " Be brief. "}, {"user", "Hi there\n"}, {"assistant", "Hello! 123"}, {"user", "Bye <|eot_id|>"}};
+  const std::string header_text =
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+      "<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
+      "<|start_header_id|>assistant<|end_header_id|>\n\nHello! 123<|eot_id|>"
+      "<|start_header_id|>user<|end_header_id|>\n\nBye <|eot_id|><|eot_id|>"
+      "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  EXPECT_EQ(ChatTemplate::named("llama-3")->render(chat, llama3), llama3.encode(header_text, false));
+  EXPECT_EQ(ChatTemplate::for_model(io::Architecture::kLlama, &llama3)->name(), "llama-3");
+
+  const std::string chatml_turns =
+      "<|im_start|>user\nHi there\n<|im_end|>\n<|im_start|>assistant\nHello! 123<|im_end|>\n"
+      "<|im_start|>user\nBye <|eot_id|><|im_end|>\n<|im_start|>assistant\n";
+  EXPECT_EQ(ChatTemplate::named("chatml")->render(chat, qwen2),
+            qwen2.encode("<|im_start|>system\n Be brief. <|im_end|>\n" + chatml_turns, false));
+  std::vector<ChatMessage> no_system(chat.begin() + 1, chat.end());
+  EXPECT_EQ(ChatTemplate::named("qwen2")->render(no_system, qwen2),
+            qwen2.encode("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n" + chatml_turns, false));
+  EXPECT_EQ(ChatTemplate::named("chatml")->render(no_system, qwen2), qwen2.encode(chatml_turns, false));
+  EXPECT_EQ(ChatTemplate::for_model(io::Architecture::kQwen2, &qwen2)->name(), "qwen2");
+  EXPECT_EQ(ChatTemplate::for_model(io::Architecture::kQwen3, &qwen2)->name(), "chatml");
+  EXPECT_EQ(ChatTemplate::named("llama-3")->missing_tokens(qwen2),
+            "<|start_header_id|>, <|end_header_id|>, <|eot_id|>");
 }
 
 TEST(ServerMetrics, HistogramBucketsAreCumulativeWithTheirSumAndCount) {

@@ -19,14 +19,20 @@ void append(std::vector<std::int32_t>& ids, const std::vector<std::int32_t>& mor
 // The system message (if any) and the turns after it, checked: user and assistant alternate,
 // starting and ending with user.
 struct Conversation {
-  std::string system;
+  bool has_system = false;
+  std::string system;      // trimmed
+  std::string system_raw;  // as sent (ChatML does not trim)
   std::vector<const ChatMessage*> turns;
 };
 
 Conversation conversation(const std::vector<ChatMessage>& messages) {
   Conversation c;
   std::size_t i = 0;
-  if (!messages.empty() && messages[0].role == "system") c.system = trimmed(messages[i++].content);
+  if (!messages.empty() && messages[0].role == "system") {
+    c.has_system = true;
+    c.system_raw = messages[i++].content;
+    c.system = trimmed(c.system_raw);
+  }
   for (; i < messages.size(); ++i) {
     const std::string& role = messages[i].role;
     const char* expected = c.turns.size() % 2 == 0 ? "user" : "assistant";
@@ -50,21 +56,46 @@ Conversation conversation(const std::vector<ChatMessage>& messages) {
 }  // namespace
 
 std::optional<ChatTemplate> ChatTemplate::named(std::string_view name) {
-  if (name == "llama-2" || name == "mistral") return ChatTemplate(std::string(name));
+  if (name == "llama-2" || name == "mistral" || name == "llama-3" || name == "qwen2" || name == "chatml")
+    return ChatTemplate(std::string(name));
   return std::nullopt;
 }
 
 std::optional<ChatTemplate> ChatTemplate::for_model(io::Architecture architecture, const Tokenizer* tokenizer) {
   if (!tokenizer) return std::nullopt;
-  if (architecture == io::Architecture::kMistral) return ChatTemplate("mistral");
-  if (architecture == io::Architecture::kLlama) return ChatTemplate("llama-2");
-  return std::nullopt;
+  switch (architecture) {
+    case io::Architecture::kMistral:
+      return ChatTemplate("mistral");
+    case io::Architecture::kLlama:
+      // Llama-3's tokenizer is a tokenizer.json with header tokens; Llama-2's a sentencepiece model.
+      return ChatTemplate(tokenizer->token_id("<|start_header_id|>") ? "llama-3" : "llama-2");
+    case io::Architecture::kQwen2:
+    case io::Architecture::kQwen2Moe:
+      return ChatTemplate("qwen2");
+    case io::Architecture::kQwen3:
+      return ChatTemplate("chatml");
+    default:
+      return std::nullopt;
+  }
 }
 
-std::string ChatTemplate::names() { return "llama-2, mistral"; }
+std::string ChatTemplate::names() { return "llama-2, llama-3, mistral, qwen2, chatml"; }
+
+std::string ChatTemplate::missing_tokens(const Tokenizer& tokenizer) const {
+  std::vector<const char*> needed;
+  if (name_ == "llama-3") needed = {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
+  if (name_ == "qwen2" || name_ == "chatml") needed = {"<|im_start|>", "<|im_end|>"};
+  std::string missing;
+  for (const char* token : needed) {
+    if (!tokenizer.token_id(token)) missing += std::string(missing.empty() ? "" : ", ") + token;
+  }
+  return missing;
+}
 
 std::vector<std::int32_t> ChatTemplate::render(const std::vector<ChatMessage>& messages,
                                                const Tokenizer& tokenizer) const {
+  if (name_ == "llama-3") return render_llama3(messages, tokenizer);
+  if (name_ == "qwen2" || name_ == "chatml") return render_chatml(messages, tokenizer);
   const Conversation c = conversation(messages);
   std::vector<std::int32_t> ids;
   const std::int32_t bos = tokenizer.bos_id(), eos = tokenizer.eos_id();
@@ -81,6 +112,58 @@ std::vector<std::int32_t> ChatTemplate::render(const std::vector<ChatMessage>& m
     if (bos >= 0 && (t == 0 || name_ == "llama-2")) ids.push_back(bos);
     append(ids, tokenizer.encode("[INST] " + content + " [/INST]", false));
   }
+  return ids;
+}
+
+// Meta's Llama-3 template: <|begin_of_text|>, then per message
+// <|start_header_id|>{role}<|end_header_id|>\n\n{content, trimmed}<|eot_id|>, then the
+// assistant's header. The special tokens are ids; the text between them is encoded as the whole
+// rendered string would be by Hugging Face (which cuts the string at those tokens first).
+std::vector<std::int32_t> ChatTemplate::render_llama3(const std::vector<ChatMessage>& messages,
+                                                      const Tokenizer& tokenizer) const {
+  const Conversation c = conversation(messages);
+  const std::int32_t start = *tokenizer.token_id("<|start_header_id|>"), end = *tokenizer.token_id("<|end_header_id|>"),
+                     eot = *tokenizer.token_id("<|eot_id|>");
+  std::vector<std::int32_t> ids;
+  if (tokenizer.bos_id() >= 0) ids.push_back(tokenizer.bos_id());
+  auto message = [&](const std::string& role, const std::string& content) {
+    ids.push_back(start);
+    append(ids, tokenizer.encode(role, false));
+    ids.push_back(end);
+    append(ids, tokenizer.encode("\n\n" + trimmed(content), false));
+    ids.push_back(eot);
+  };
+  if (c.has_system) message("system", c.system);
+  for (const ChatMessage* turn : c.turns) message(turn->role, turn->content);
+  ids.push_back(start);
+  append(ids, tokenizer.encode("assistant", false));
+  ids.push_back(end);
+  append(ids, tokenizer.encode("\n\n", false));
+  return ids;
+}
+
+// ChatML: <|im_start|>{role}\n{content}<|im_end|>\n per message, then <|im_start|>assistant\n.
+// Qwen2's template opens with "You are a helpful assistant." as the system message when the
+// conversation has none; plain ChatML (Qwen3) adds nothing.
+std::vector<std::int32_t> ChatTemplate::render_chatml(const std::vector<ChatMessage>& messages,
+                                                      const Tokenizer& tokenizer) const {
+  const Conversation c = conversation(messages);
+  const std::int32_t start = *tokenizer.token_id("<|im_start|>"), end = *tokenizer.token_id("<|im_end|>");
+  std::vector<std::int32_t> ids;
+  auto message = [&](const std::string& role, const std::string& content) {
+    ids.push_back(start);
+    append(ids, tokenizer.encode(role + "\n" + content, false));
+    ids.push_back(end);
+    append(ids, tokenizer.encode("\n", false));
+  };
+  if (c.has_system) {
+    message("system", c.system_raw);
+  } else if (name_ == "qwen2") {
+    message("system", "You are a helpful assistant.");
+  }
+  for (const ChatMessage* turn : c.turns) message(turn->role, turn->content);
+  ids.push_back(start);
+  append(ids, tokenizer.encode("assistant\n", false));
   return ids;
 }
 
