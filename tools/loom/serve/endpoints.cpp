@@ -32,21 +32,9 @@ std::string response_id(const char* prefix) {
 
 TokenText token_text_of(const Tokenizer* tokenizer) {
   if (!tokenizer) return [](std::int32_t id) { return "token_id:" + std::to_string(id); };
-  return [tokenizer](std::int32_t id) {
-    if (auto byte = tokenizer->byte_value(id)) return std::string(1, static_cast<char>(*byte));
-    const std::string_view piece = tokenizer->piece(id);
-    const std::string_view space_marker = "\xe2\x96\x81";  // U+2581, sentencepiece's space
-    std::string text;
-    for (std::size_t i = 0; i < piece.size();) {
-      if (piece.substr(i, space_marker.size()) == space_marker) {
-        text.push_back(' ');
-        i += space_marker.size();
-      } else {
-        text.push_back(piece[i++]);
-      }
-    }
-    return text;
-  };
+  // A token's own bytes (a space for sentencepiece's marker; maybe part of a character, which the
+  // response's JSON writes as U+FFFD).
+  return [tokenizer](std::int32_t id) { return tokenizer->token_bytes(id); };
 }
 
 // One completion or chat request as the engine loop runs it.
