@@ -250,9 +250,11 @@ ByteLevelBpe ByteLevelBpe::load(const std::filesystem::path& path) {
   } catch (const Json::exception& e) {
     impl->fail(std::string("unexpected content (") + e.what() + ")");
   }
-  for (std::int32_t id : impl->prefix_ids) {
-    if (id < 0 || static_cast<std::size_t>(id) >= impl->piece_of_id.size()) {
-      impl->fail("post_processor adds id " + std::to_string(id) + ", outside the vocabulary");
+  for (const auto* ids : {&impl->prefix_ids, &impl->suffix_ids}) {
+    for (std::int32_t id : *ids) {
+      if (id < 0 || static_cast<std::size_t>(id) >= impl->piece_of_id.size()) {
+        impl->fail("post_processor adds id " + std::to_string(id) + ", outside the vocabulary");
+      }
     }
   }
   impl->read_eos_from_config();
