@@ -627,7 +627,7 @@ TEST(ServeProcess, AQwen2FolderWithTokenizerJsonChatsThroughChatmlAndStreamsWhol
   spec.config = io::tiny_config(io::Architecture::kQwen2);
   spec.config.vocab_size = 1536;
   spec.init_std = 0.08f;
-  spec.tokenizer_model = fs::path(LOOM_SOURCE_DIR) / "tests" / "data" / "bpe" / "qwen2-style.tokenizer.json";
+  spec.tokenizer_model = fs::path(LOOM_SOURCE_DIR) / "tests" / "data" / "bpe" / "qwen2.tokenizer.json";
   io::write_random_model(spec, dir);
   ServerProcess server("--model " + dir.string() + " --port 0 --served-model-name q");
   ASSERT_NE(server.port(), 0) << server.log();

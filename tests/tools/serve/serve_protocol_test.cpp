@@ -127,8 +127,8 @@ TEST(ChatTemplate, Llama2AndMistralRenderTurnsWithBosAndEosAsIds) {
 // the same ids as encoding the text the Jinja template writes, spelled out here.
 TEST(ChatTemplate, Llama3AndChatmlGiveTheIdsOfTheTextTheirJinjaTemplatesRender) {
   const auto bpe = std::filesystem::path(LOOM_SOURCE_DIR) / "tests" / "data" / "bpe";
-  const Tokenizer llama3 = Tokenizer::load(bpe / "llama3-style.tokenizer.json");
-  const Tokenizer qwen2 = Tokenizer::load(bpe / "qwen2-style.tokenizer.json");
+  const Tokenizer llama3 = Tokenizer::load(bpe / "llama3.tokenizer.json");
+  const Tokenizer qwen2 = Tokenizer::load(bpe / "qwen2.tokenizer.json");
   const std::vector<ChatMessage> chat = {
       {"system", " Be brief. "}, {"user", "Hi there\n"}, {"assistant", "Hello! 123"}, {"user", "Bye <|eot_id|>"}};
   const std::string header_text =
