@@ -25,13 +25,7 @@ std::string default_model_name(const fs::path& path) {
 
 std::optional<serve::ChatTemplate> chat_template(const std::string& choice, const Engine& engine) {
   const Tokenizer* tokenizer = engine.tokenizer() ? &*engine.tokenizer() : nullptr;
-  if (choice == "auto") {
-    // The architecture's template, unless the tokenizer lacks its special tokens (a Qwen shape
-    // given a Llama-2 tokenizer): then chat requests get the 400 that names no template.
-    auto chosen = serve::ChatTemplate::for_model(engine.model().config().architecture, tokenizer);
-    if (chosen && !chosen->missing_tokens(*tokenizer).empty()) return std::nullopt;
-    return chosen;
-  }
+  if (choice == "auto") return serve::ChatTemplate::for_model(engine.model().config().architecture, tokenizer);
   if (choice == "none") return std::nullopt;
   auto named = serve::ChatTemplate::named(choice);
   if (!named)

@@ -116,6 +116,10 @@ TEST(ChatTemplate, Llama2AndMistralRenderTurnsWithBosAndEosAsIds) {
   EXPECT_EQ(ChatTemplate::for_model(io::Architecture::kMistral, &t)->name(), "mistral");
   EXPECT_EQ(ChatTemplate::for_model(io::Architecture::kLlama, &t)->name(), "llama-2");
   EXPECT_EQ(ChatTemplate::named("qwen2")->missing_tokens(t), "<|im_start|>, <|im_end|>");
+  EXPECT_FALSE(ChatTemplate::for_model(io::Architecture::kQwen2, &t).has_value()) << "no <|im_start|> in Llama-2's";
+  const auto [status, message] = refusal([&] { ChatTemplate::named("chatml")->render({{"user", "hi"}}, t); });
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(message.find("needs the token <|im_start|>"), std::string::npos) << message;
   EXPECT_FALSE(ChatTemplate::for_model(io::Architecture::kLlama, nullptr).has_value());
   for (const std::vector<ChatMessage>& bad : std::vector<std::vector<ChatMessage>>{
            {{"assistant", "x"}}, {{"user", "a"}, {"assistant", "b"}}, {{"user", "a"}, {"user", "b"}}, {{"tool", "x"}}})

@@ -63,20 +63,28 @@ std::optional<ChatTemplate> ChatTemplate::named(std::string_view name) {
 
 std::optional<ChatTemplate> ChatTemplate::for_model(io::Architecture architecture, const Tokenizer* tokenizer) {
   if (!tokenizer) return std::nullopt;
+  std::optional<ChatTemplate> chosen;
   switch (architecture) {
     case io::Architecture::kMistral:
-      return ChatTemplate("mistral");
+      chosen = ChatTemplate("mistral");
+      break;
     case io::Architecture::kLlama:
       // Llama-3's tokenizer is a tokenizer.json with header tokens; Llama-2's a sentencepiece model.
-      return ChatTemplate(tokenizer->token_id("<|start_header_id|>") ? "llama-3" : "llama-2");
+      chosen = ChatTemplate(tokenizer->token_id("<|start_header_id|>") ? "llama-3" : "llama-2");
+      break;
     case io::Architecture::kQwen2:
     case io::Architecture::kQwen2Moe:
-      return ChatTemplate("qwen2");
+      chosen = ChatTemplate("qwen2");
+      break;
     case io::Architecture::kQwen3:
-      return ChatTemplate("chatml");
+      chosen = ChatTemplate("chatml");
+      break;
     default:
-      return std::nullopt;
+      break;
   }
+  // A tokenizer without the template's special tokens (a Qwen shape given Llama-2's tokenizer).
+  if (chosen && !chosen->missing_tokens(*tokenizer).empty()) return std::nullopt;
+  return chosen;
 }
 
 std::string ChatTemplate::names() { return "llama-2, llama-3, mistral, qwen2, chatml"; }
@@ -115,6 +123,19 @@ std::vector<std::int32_t> ChatTemplate::render(const std::vector<ChatMessage>& m
   return ids;
 }
 
+namespace {
+
+// The id of a template's special token; a tokenizer without it cannot render the template.
+std::int32_t special_id(const Tokenizer& tokenizer, const char* content, const std::string& template_name) {
+  if (auto id = tokenizer.token_id(content)) return *id;
+  throw ApiError(400,
+                 "the " + template_name + " chat template needs the token " + content + ", which tokenizer '" +
+                     tokenizer.path().string() + "' does not have",
+                 "messages");
+}
+
+}  // namespace
+
 // Meta's Llama-3 template: <|begin_of_text|>, then per message
 // <|start_header_id|>{role}<|end_header_id|>\n\n{content, trimmed}<|eot_id|>, then the
 // assistant's header. The special tokens are ids; the text between them is encoded as the whole
@@ -122,8 +143,9 @@ std::vector<std::int32_t> ChatTemplate::render(const std::vector<ChatMessage>& m
 std::vector<std::int32_t> ChatTemplate::render_llama3(const std::vector<ChatMessage>& messages,
                                                       const Tokenizer& tokenizer) const {
   const Conversation c = conversation(messages);
-  const std::int32_t start = *tokenizer.token_id("<|start_header_id|>"), end = *tokenizer.token_id("<|end_header_id|>"),
-                     eot = *tokenizer.token_id("<|eot_id|>");
+  const std::int32_t start = special_id(tokenizer, "<|start_header_id|>", name_),
+                     end = special_id(tokenizer, "<|end_header_id|>", name_),
+                     eot = special_id(tokenizer, "<|eot_id|>", name_);
   std::vector<std::int32_t> ids;
   if (tokenizer.bos_id() >= 0) ids.push_back(tokenizer.bos_id());
   auto message = [&](const std::string& role, const std::string& content) {
@@ -148,7 +170,8 @@ std::vector<std::int32_t> ChatTemplate::render_llama3(const std::vector<ChatMess
 std::vector<std::int32_t> ChatTemplate::render_chatml(const std::vector<ChatMessage>& messages,
                                                       const Tokenizer& tokenizer) const {
   const Conversation c = conversation(messages);
-  const std::int32_t start = *tokenizer.token_id("<|im_start|>"), end = *tokenizer.token_id("<|im_end|>");
+  const std::int32_t start = special_id(tokenizer, "<|im_start|>", name_),
+                     end = special_id(tokenizer, "<|im_end|>", name_);
   std::vector<std::int32_t> ids;
   auto message = [&](const std::string& role, const std::string& content) {
     ids.push_back(start);

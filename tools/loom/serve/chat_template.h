@@ -28,13 +28,14 @@ class ChatTemplate {
   static std::optional<ChatTemplate> named(std::string_view name);
   // The template a model of this architecture uses, when it has a tokenizer: Mistral's for
   // MistralForCausalLM; for LlamaForCausalLM Llama-3's when the tokenizer has its header tokens,
-  // else Llama-2's; Qwen2's for Qwen2(Moe)ForCausalLM, ChatML for Qwen3ForCausalLM; nullopt otherwise.
+  // else Llama-2's; Qwen2's for Qwen2(Moe)ForCausalLM, ChatML for Qwen3ForCausalLM; nullopt
+  // otherwise, and when the tokenizer lacks the chosen template's special tokens.
   static std::optional<ChatTemplate> for_model(io::Architecture architecture, const Tokenizer* tokenizer);
   static std::string names();  // "llama-2, llama-3, mistral, qwen2, chatml"
 
   const std::string& name() const { return name_; }
   // The special tokens this template writes that `tokenizer` lacks ("<|im_start|>, <|im_end|>"),
-  // or "" when it has them all: checked when the server starts, so render() never meets one missing.
+  // or "" when it has them all: checked when the server starts (render() answers 400 otherwise).
   std::string missing_tokens(const Tokenizer& tokenizer) const;
   // Throws ApiError 400 when the roles are out of order or a role is unknown.
   std::vector<std::int32_t> render(const std::vector<ChatMessage>& messages, const Tokenizer& tokenizer) const;
