@@ -59,6 +59,7 @@ struct ByteLevelBpe::Impl {
   std::filesystem::path path;
   std::optional<BpeMerges> merges;
   std::vector<std::string> piece_of_id;  // "" for an id nothing names
+  std::vector<std::string> bytes_of_id;  // what each piece stands for, spelled out once at load
   std::vector<bool> special;
   std::vector<AddedToken> added;  // longest content first, for leftmost-longest matching
   bool nfc = false;
@@ -78,6 +79,7 @@ struct ByteLevelBpe::Impl {
   void read_post_processor(const Json& post);
   void read_decoder(const Json& decoder);
   void read_eos_from_config();
+  void spell_out_bytes();
 
   void encode_words(std::string_view text, std::vector<std::int32_t>& out) const;
 };
@@ -229,6 +231,25 @@ void ByteLevelBpe::Impl::read_eos_from_config() {
   if (eos < 0) throw ModelError("'" + config_path.string() + "' names eos_token '" + name + "', which is no token");
 }
 
+void ByteLevelBpe::Impl::spell_out_bytes() {
+  // As the ByteLevel decoder: each character back to its byte; a piece with a character outside
+  // the alphabet (an added token such as "<|im start|>" with a space) stands for its own UTF-8.
+  const auto& byte_of_char = byte_alphabet().byte_of_char;
+  bytes_of_id.resize(piece_of_id.size());
+  for (std::size_t id = 0; id < piece_of_id.size(); ++id) {
+    const std::string& piece = piece_of_id[id];
+    std::string& bytes = bytes_of_id[id];
+    for (std::size_t i = 0; i < piece.size();) {
+      const auto it = byte_of_char.find(utf8::next(piece, i));
+      if (it == byte_of_char.end()) {
+        bytes = piece;
+        break;
+      }
+      bytes.push_back(static_cast<char>(it->second));
+    }
+  }
+}
+
 ByteLevelBpe ByteLevelBpe::load(const std::filesystem::path& path) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
@@ -258,6 +279,7 @@ ByteLevelBpe ByteLevelBpe::load(const std::filesystem::path& path) {
     }
   }
   impl->read_eos_from_config();
+  impl->spell_out_bytes();
   return ByteLevelBpe(std::move(impl));
 }
 
@@ -302,7 +324,7 @@ void ByteLevelBpe::Impl::encode_words(std::string_view text, std::vector<std::in
 }
 
 std::vector<std::int32_t> ByteLevelBpe::encode(std::string_view text, bool add_special) const {
-  if (utf8::lossy(text) != text) {
+  if (!utf8::is_valid(text)) {
     throw RequestError("the text is not valid UTF-8");
   }
   std::vector<std::int32_t> ids;
@@ -337,24 +359,14 @@ std::vector<std::int32_t> ByteLevelBpe::encode(std::string_view text, bool add_s
 }
 
 std::string ByteLevelBpe::token_bytes(std::int32_t id) const {
-  // As the ByteLevel decoder: each character back to its byte; a token with a character outside
-  // the alphabet (an added token such as "<|im start|>" with a space) is its own UTF-8.
-  const std::string& piece = impl_->piece_of_id[static_cast<std::size_t>(id)];
-  const auto& byte_of_char = byte_alphabet().byte_of_char;
-  std::string bytes;
-  for (std::size_t i = 0; i < piece.size();) {
-    const auto it = byte_of_char.find(utf8::next(piece, i));
-    if (it == byte_of_char.end()) return piece;
-    bytes.push_back(static_cast<char>(it->second));
-  }
-  return bytes;
+  return impl_->bytes_of_id[static_cast<std::size_t>(id)];
 }
 
 std::string ByteLevelBpe::decode(std::span<const std::int32_t> ids, bool skip_special) const {
   std::string bytes;
   for (std::int32_t id : ids) {
     if (skip_special && is_special(id)) continue;
-    bytes += token_bytes(id);
+    bytes += impl_->bytes_of_id[static_cast<std::size_t>(id)];
   }
   return utf8::lossy(bytes);
 }

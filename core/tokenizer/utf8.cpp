@@ -61,6 +61,15 @@ std::string lossy(std::string_view bytes) {
   return out;
 }
 
+bool is_valid(std::string_view bytes) {
+  for (std::size_t i = 0; i < bytes.size();) {
+    const Lead lead = lead_of(static_cast<unsigned char>(bytes[i]));
+    if (lead.length == 0 || valid_run(bytes, i, lead) != lead.length) return false;
+    i += lead.length;
+  }
+  return true;
+}
+
 std::size_t settled_prefix(std::string_view bytes) {
   // Only a sequence starting within the last 3 bytes can still be incomplete.
   const std::size_t n = bytes.size();

@@ -12,6 +12,9 @@ namespace loom::utf8 {
 // String::from_utf8_lossy and Python's bytes.decode("utf-8", "replace").
 std::string lossy(std::string_view bytes);
 
+// Whether `bytes` is valid UTF-8 (the same rules as lossy(): lossy(bytes) == bytes exactly then).
+bool is_valid(std::string_view bytes);
+
 // How many leading bytes of `bytes` are final: everything but a trailing part that is a valid
 // start of a character still missing bytes (which more bytes could complete).
 std::size_t settled_prefix(std::string_view bytes);

@@ -241,7 +241,10 @@ TEST(Utf8, LossyReplacesEachMaximalInvalidPartWithOneReplacementCharacter) {
        "a\xE2\x82",
        r + "a" + r},
   };
-  for (const auto& [in, out] : cases) EXPECT_EQ(utf8::lossy(in), out) << ::testing::PrintToString(in);
+  for (const auto& [in, out] : cases) {
+    EXPECT_EQ(utf8::lossy(in), out) << ::testing::PrintToString(in);
+    EXPECT_EQ(utf8::is_valid(in), in == out) << ::testing::PrintToString(in);
+  }
 }
 
 TEST(Utf8, SettledPrefixHoldsOnlyAnUnfinishedCharacterThatMoreBytesCouldComplete) {
