@@ -181,6 +181,7 @@ void CpuModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attenti
                        std::span<float> logits) {
   if (logits.size() < batch.logit_rows.size() * static_cast<std::size_t>(model_.config.vocab_size))
     throw Error("CpuModel::forward: the logits buffer is too small for the rows requested");
+  if (profile_decode_only_) clock_.set_enabled(every_sequence_adds_one_token(batch));
   clock_.start();
   embed(batch);
   attention.prepare(attention_batch(batch.seqs, static_cast<std::uint32_t>(batch.tokens.size())), cache, nullptr);

@@ -106,6 +106,7 @@ class CpuModel final : public Model {
   std::vector<float> router_logits_, expert_in_, expert_out_, routed_, route_weights_;
   std::vector<std::int32_t> route_ids_;
   PhaseClock clock_{profiling_requested()};  // LOOM_PROFILE=1: host time per phase
+  bool profile_decode_only_ = profiling_decode_steps_only();  // LOOM_PROFILE=decode: only decode steps timed
   std::optional<sdk::DType> stored_as_;       // store_like's type
 };
 

@@ -67,6 +67,7 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
   buffers_ = std::make_unique<CudaWorkBuffers>(c, max_tokens, max_rows);
   logprobs_.reserve(max_rows);  // now, not at the first step that asks, when the KV pool has the rest
   timer_ = std::make_unique<CudaStepTimer>(profiling_requested());
+  profile_decode_only_ = profiling_decode_steps_only();
   stream_.synchronize();
 }
 
@@ -128,6 +129,7 @@ void CudaModel::forward(const ForwardBatch& batch, sdk::AttentionBackend& attent
   // replay a graph of their padded size; steps with prefill chunks run eagerly.
   bool every_row_sampled = R == T;
   for (const sdk::AttentionSeq& s : batch.seqs) every_row_sampled = every_row_sampled && s.q_len <= kMaxGraphQueryLen;
+  if (profile_decode_only_) timer_->set_profiling(every_sequence_adds_one_token(batch));
   const int padded = every_row_sampled ? graph_batch_size(T) : 0;
   const int run_T = padded > 0 ? padded : T;
   const int run_R = padded > 0 ? padded : R;

@@ -23,6 +23,13 @@ struct ForwardBatch {
   std::function<void(std::uint32_t layer)> before_layer;
 };
 
+// A step of decodes alone: every sequence adds one token (what LOOM_PROFILE=decode times).
+inline bool every_sequence_adds_one_token(const ForwardBatch& batch) {
+  for (const sdk::AttentionSeq& s : batch.seqs)
+    if (s.q_len != 1) return false;
+  return true;
+}
+
 // Throws RequestError naming the first token id outside [0, vocab).
 inline void throw_if_outside_vocabulary(std::span<const std::int32_t> tokens, std::int32_t vocab) {
   for (std::int32_t id : tokens)

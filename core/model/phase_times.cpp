@@ -8,10 +8,16 @@
 
 namespace loom {
 
-bool profiling_requested() {
+namespace {
+std::string_view profile_setting() {
   const char* profile = std::getenv("LOOM_PROFILE");
-  return profile && std::string_view(profile) == "1";
+  return profile ? profile : "";
 }
+}  // namespace
+
+bool profiling_requested() { return profile_setting() == "1" || profiling_decode_steps_only(); }
+
+bool profiling_decode_steps_only() { return profile_setting() == "decode"; }
 
 std::string phase_table(const PhaseSeconds& seconds, std::uint64_t steps, std::string_view clock) {
   if (seconds.empty()) return "";

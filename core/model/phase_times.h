@@ -16,8 +16,10 @@ namespace loom {
 // Seconds per phase name, summed over the profiled steps.
 using PhaseSeconds = std::map<std::string, double>;
 
-// LOOM_PROFILE=1 in the environment.
+// LOOM_PROFILE=1 in the environment (every step), or LOOM_PROFILE=decode (the steps in which every
+// sequence adds one token: what decoding costs, without the prompts' steps mixed in).
 bool profiling_requested();
+bool profiling_decode_steps_only();
 
 // "<clock> time by phase over N steps (T ms):" then one line a phase, largest first.
 std::string phase_table(const PhaseSeconds& seconds, std::uint64_t steps, std::string_view clock);

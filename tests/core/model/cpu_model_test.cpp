@@ -1,9 +1,11 @@
 // The CPU model against the float64 reference for every architecture, bit-exact batch
 // invariance, and the real stories260K checkpoint against its shipped greedy continuations.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -107,6 +109,23 @@ TEST(CpuModel, TwoRunnersOfDifferentModelsInterleavedEachGiveTheirTokensAlone) {
   EXPECT_EQ(got_a, expect_a);
   EXPECT_EQ(got_b, expect_b);
   EXPECT_NE(expect_a[0], expect_b[0]);  // the two models really differ
+}
+
+// LOOM_PROFILE=1 times every step; LOOM_PROFILE=decode only those where every sequence adds one token (what
+// tools/device/relay_bench.sh compares the attention backends by).
+TEST(CpuModelProfile, DecodeSettingTimesOnlyStepsInWhichEverySequenceAddsOneToken) {
+  for (const auto& [setting, expected_steps] : std::vector<std::pair<const char*, int>>{{"1", 4}, {"decode", 2}}) {
+    ::setenv("LOOM_PROFILE", setting, 1);
+    ModelHarness harness(generated_model({io::Architecture::kLlama, true}, 1), 8);
+    ::unsetenv("LOOM_PROFILE");
+    harness.step({{0, {1, 2, 3, 4}}, {1, {1, 5}}});  // prefills
+    harness.step({{0, {7}}, {1, {8}}});               // decodes
+    harness.step({{0, {9}}, {1, {10}}});
+    harness.step({{0, {11}}, {2, {1, 2, 3}}});  // a decode beside a prefill
+    const std::string report = harness.model().profile_report();
+    EXPECT_NE(report.find("over " + std::to_string(expected_steps) + " steps"), std::string::npos)
+        << "LOOM_PROFILE=" << setting << "\n" << report;
+  }
 }
 
 TEST(CpuModel, RejectsATokenOutsideTheVocabularyNamingIt) {
