@@ -8,20 +8,6 @@
 
 namespace loom {
 
-namespace {
-
-bool is_utf8_continuation(std::uint8_t b) { return (b & 0xC0) == 0x80; }
-
-// Bytes in the character a lead byte starts; 1 for ASCII and for bytes that start nothing.
-std::size_t utf8_length(std::uint8_t lead) {
-  if ((lead & 0xE0) == 0xC0) return 2;
-  if ((lead & 0xF0) == 0xE0) return 3;
-  if ((lead & 0xF8) == 0xF0) return 4;
-  return 1;
-}
-
-}  // namespace
-
 StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer, std::span<const std::int32_t> prompt)
     : tokenizer_(tokenizer) {
   for (std::int32_t id : prompt) {
@@ -86,16 +72,16 @@ std::string StreamingDecoder::finish() {
 }
 
 std::size_t StreamingDecoder::settled_count() const {
-  // Committed tokens end on a character boundary, so only the last (at most 3) pending bytes can
-  // be an unfinished character: find the last byte that is not a continuation byte.
+  // Committed tokens end on a character boundary, so only the trailing run of byte tokens (its
+  // last 3 bytes at most) can hold an unfinished character.
   const std::size_t n = pending_.size();
+  std::string tail;
   for (std::size_t back = 1; back <= std::min<std::size_t>(3, n); ++back) {
     const auto byte = tokenizer_.byte_value(pending_[n - back]);
-    if (!byte) return n;  // an ordinary token ends the byte run: what follows it is final
-    if (is_utf8_continuation(*byte)) continue;
-    return utf8_length(*byte) > back ? n - back : n;
+    if (!byte) break;  // an ordinary token ends the byte run: what follows it is final
+    tail.insert(tail.begin(), static_cast<char>(*byte));
   }
-  return n;  // a lead byte further back has all its continuation bytes (or is already invalid)
+  return n - (tail.size() - utf8::settled_prefix(tail));
 }
 
 std::string StreamingDecoder::render(std::span<const std::int32_t> ids, bool anchored) const {
