@@ -3,16 +3,17 @@
 # docs/relay-attention.md: random-weight models of Llama-2-7B's shape in fp16 and Llama-3-8B's in
 # bf16 (8 192 positions), configs/gpu-bench.toml (prefix caching on), `loom ab --clock measured`
 # with --vary attention.plugin=paged,relay, both arms in one process.
-#   tools/device/relay_bench.sh [7b|8b|all|quick]   (default all; 7b and 8b: one model each, a call
-#   of about nine minutes; quick: 7B, 2k shared, 128 requests)
+#   [RELAY_BUDGET_S=520] [RELAY_SKIP="label ..."] tools/device/relay_bench.sh [7b|8b|all|quick]
+#   (default all, about 16 minutes on an H100: run it twice, the second time skipping the labels
+#   the first printed; 7b, 8b: one model; quick: 7B, 2k shared, 128 requests)
 # Each workload: N requests arriving at once behind one system prompt of S tokens, questions of
 # 64-256 tokens, 128 output tokens each (`loom workload --kind system-prompt`); and the chat
 # workload (no common prompt) for the cost of relay where nothing is shared. Prints one table
 # (output tokens per second of each arm and their ratio; the headline pairs twice, for a range)
 # and, at 2k x 128, the GPU time of the attention phase of the decode steps in each arm
 # (`LOOM_PROFILE=decode loom bench --input`, eager steps) beside the KV bytes each arm reads in an
-# average decode step. A pair starts only while the call has RELAY_BUDGET_S (520) seconds left to
-# spend; reports under /tmp/relay-*.
+# average decode step. A run starts only before RELAY_BUDGET_S (520) seconds into the call;
+# reports under /tmp/relay-*.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 pack=.device/pack
@@ -24,17 +25,22 @@ table=$out/relay.txt
 : > "$table"
 : > "$out/relay-profile.txt"
 
-model_for() {  # preset dtype -> path, made once
-  local path=/tmp/loom-$1-$2-8k
-  [ -e "$path" ] || /usr/bin/time -f "mkmodel $1: %e s" "$loom" mkmodel --preset "$1" --dtype "$2" \
+model_for() {  # 7b|8b -> the model's path, made once
+  local preset=llama-2-7b dtype=f16
+  [ "$1" = 8b ] && preset=llama-3-8b dtype=bf16
+  local path=/tmp/loom-$preset-$dtype-8k
+  [ -e "$path" ] || /usr/bin/time -f "mkmodel $preset: %e s" "$loom" mkmodel --preset "$preset" --dtype "$dtype" \
     --max-position 8192 -o "$path" > /dev/null
   echo "$path"
 }
 
-pair() {  # label model dtype workload-args...
-  local label=$1 model=$2 dtype=$3; shift 3
+dtype_for() { [ "$1" = 8b ] && echo bf16 || echo fp16; }
+
+pair() {  # label 7b|8b workload-args...
+  local label=$1 size=$2; shift 2
   budget_left "$label" || return
-  local trace=/tmp/relay-$label.jsonl report=/tmp/relay-$label
+  local model dtype trace=/tmp/relay-$label.jsonl report=/tmp/relay-$label
+  model=$(model_for "$size") dtype=$(dtype_for "$size")
   "$loom" workload "$@" --max-tokens 128 --rate 1000000 --model "$model" --output "$trace" > /dev/null || return
   "$loom" ab --config configs/gpu-bench.toml --set model.path="$model" --set model.dtype="$dtype" \
     --set engine.max_model_len=8192 --clock measured --workload "$trace" --vary attention.plugin=paged,relay \
@@ -50,14 +56,19 @@ print(f"{label:<26} {p['output_tok_s']:>10.0f} {r['output_tok_s']:>10.0f} "
 PY
 }
 
-sysprompt() {  # label model dtype system-tokens requests
-  pair "$1" "$2" "$3" --kind system-prompt --system-prompts 1 --system-tokens "$4" --question-tokens 64:256 \
-    --requests "$5"
+sysprompt() {  # 7b|8b system-tokens requests [label suffix]
+  pair "$1-sys$2-n$3${4:-}" "$1" --kind system-prompt --system-prompts 1 --system-tokens "$2" \
+    --question-tokens 64:256 --requests "$3"
 }
 
-profile() {  # label model dtype system-tokens: attention time of the decode steps against the bytes each arm reads
-  local label=$1 model=$2 dtype=$3 system=$4
-  budget_left || return
+profile() {  # 7b|8b system-tokens requests: the decode steps' attention time against the bytes each arm reads
+  local size=$1 system=$2 requests=$3 label=$1-sys$2-n$3
+  budget_left "$label-profile" || return
+  local model dtype
+  model=$(model_for "$size") dtype=$(dtype_for "$size")
+  [ -e "/tmp/relay-$label.jsonl" ] || "$loom" workload --kind system-prompt --system-prompts 1 --system-tokens "$system" \
+    --question-tokens 64:256 --requests "$requests" --max-tokens 128 --rate 1000000 --model "$model" \
+    --output "/tmp/relay-$label.jsonl" > /dev/null
   for arm in paged relay; do
     LOOM_PROFILE=decode "$loom" bench --config configs/gpu-bench.toml --set model.path="$model" --set model.dtype="$dtype" \
       --set engine.max_model_len=8192 --set attention.plugin=$arm --input "/tmp/relay-$label.jsonl" \
@@ -89,28 +100,26 @@ for arm, path in (("paged", paged), ("relay", relay)):
 PY
 }
 
-budget_left() {  # pairs start only while the call has time left (the table comes back either way)
+budget_left() {  # label: runs start only while the call has time left, and not when RELAY_SKIP names them
+  case " ${RELAY_SKIP:-} " in *" $1 "*) return 1 ;; esac
   [ "$SECONDS" -lt "${RELAY_BUDGET_S:-520}" ] && return 0
-  echo "skipped (time): ${FUNCNAME[1]} $*" >> "$table"
+  echo "skipped (time): $1" >> "$table"
   return 1
 }
 
-if [ "$which" = quick ]; then  # the headline pair alone: 7B, 2k shared tokens, 128 requests
-  sysprompt 7b-sys2048-n128 "$(model_for llama-2-7b f16)" fp16 2048 128
-fi
-# One model a call (each ~8 minutes on an H100): the headline pair and nothing shared first, then
-# the length of the prompt, the batch, the decode-step profile, and the first two pairs again.
-for size in 7b 8b; do
-  [ "$which" = all ] || [ "$which" = $size ] || continue
-  if [ $size = 7b ]; then m=$(model_for llama-2-7b f16) dtype=fp16; else m=$(model_for llama-3-8b bf16) dtype=bf16; fi
-  sysprompt "$size-sys2048-n128" "$m" $dtype 2048 128
-  pair "$size-chat-n128" "$m" $dtype --kind chat --requests 128
-  for s in 4096 1024 512; do sysprompt "$size-sys$s-n128" "$m" $dtype $s 128; done
-  sysprompt "$size-sys2048-n256" "$m" $dtype 2048 256
-  sysprompt "$size-sys2048-n64" "$m" $dtype 2048 64
-  profile "$size-sys2048-n128" "$m" $dtype 2048
-  sysprompt "$size-sys2048-n128-again" "$m" $dtype 2048 128
-  pair "$size-chat-n128-again" "$m" $dtype --kind chat --requests 128
+if [ "$which" = quick ]; then sizes=(7b); runs=(headline); else sizes=(7b 8b); runs=(headline rest profile again); fi
+[ "$which" = 7b ] || [ "$which" = 8b ] && sizes=("$which")
+# In order of what matters most, each model in turn: the headline pair and nothing shared; the
+# length of the prompt and the batch; the decode steps' profile; the first two pairs again.
+for run in "${runs[@]}"; do
+  for size in "${sizes[@]}"; do
+    case $run in
+      headline) sysprompt "$size" 2048 128; [ "$which" = quick ] || pair "$size-chat-n128" "$size" --kind chat --requests 128 ;;
+      rest) for s in 4096 1024 512; do sysprompt "$size" $s 128; done; sysprompt "$size" 2048 256; sysprompt "$size" 2048 64 ;;
+      profile) profile "$size" 2048 128 ;;
+      again) sysprompt "$size" 2048 128 -again; pair "$size-chat-n128-again" "$size" --kind chat --requests 128 ;;
+    esac
+  done
 done
 printf '%-26s %10s %10s %8s\n' "workload (output tok/s)" paged relay ratio
 cat "$table"
