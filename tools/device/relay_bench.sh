@@ -85,8 +85,11 @@ token_bytes = config["num_hidden_layers"] * 2 * kv_heads * head_dim * 2
 requests = [json.loads(line) for line in open(trace)]
 # An average decode step, every sequence halfway through its output: paged reads each sequence's
 # whole context; relay reads the shared prompt once, then each sequence's own tokens.
+# (Relay's CTAs each take 32 rows, sharing sequences x the query heads of a KV head, and load the
+# prefix once per CTA: `tiles` loads of which L2 may serve all but one.)
 middle = [len(r["prompt_token_ids"]) + r["max_tokens"] / 2 for r in requests]
 reads = {"paged": sum(middle) * token_bytes, "relay": (system + sum(m - system for m in middle)) * token_bytes}
+tiles = -(-len(requests) * (config["num_attention_heads"] // kv_heads) // 32)
 for arm, path in (("paged", paged), ("relay", relay)):
     text = open(path).read()
     steps = re.search(r"time by phase over (\d+) steps", text)
@@ -96,7 +99,8 @@ for arm, path in (("paged", paged), ("relay", relay)):
         continue
     ms = float(attention.group(1)) / int(steps.group(1))
     print(f"{label:<26} {arm:<6} {ms:8.3f} ms/step over {steps.group(1):>4} decode steps  "
-          f"{reads[arm] / 1e9:7.3f} GB read/step  {reads[arm] / ms / 1e6:7.0f} GB/s")
+          f"{reads[arm] / 1e9:7.3f} GB read/step  {reads[arm] / ms / 1e6:7.0f} GB/s"
+          + (f"  (prefix loaded by {tiles} CTAs a KV head)" if arm == "relay" else ""))
 PY
 }
 
