@@ -111,20 +111,19 @@ budget_left() {  # label: runs start only while the call has time left, and not 
   return 1
 }
 
-if [ "$which" = quick ]; then sizes=(7b); runs=(headline); else sizes=(7b 8b); runs=(headline rest profile again); fi
-[ "$which" = 7b ] || [ "$which" = 8b ] && sizes=("$which")
-# In order of what matters most, each model in turn: the headline pair and nothing shared; the
-# length of the prompt and the batch; the decode steps' profile; the first two pairs again.
-for run in "${runs[@]}"; do
-  for size in "${sizes[@]}"; do
-    case $run in
-      headline) sysprompt "$size" 2048 128; [ "$which" = quick ] || pair "$size-chat-n128" "$size" --kind chat --requests 128 ;;
-      rest) for s in 4096 1024 512; do sysprompt "$size" $s 128; done; sysprompt "$size" 2048 256; sysprompt "$size" 2048 64 ;;
-      profile) profile "$size" 2048 128 ;;
-      again) sysprompt "$size" 2048 128 -again; pair "$size-chat-n128-again" "$size" --kind chat --requests 128 ;;
-    esac
-  done
-done
+# In order of what matters most: the headline pairs and nothing shared, the decode steps'
+# profile, the length of the prompt and the batch, then the headline pairs again.
+plan=()
+case $which in
+  quick) plan=("sysprompt 7b 2048 128") ;;
+  7b|8b) plan=("sysprompt $which 2048 128" "chat $which" "profile $which 2048 128" "rest $which" "again $which") ;;
+  all) plan=("sysprompt 7b 2048 128" "chat 7b" "sysprompt 8b 2048 128" "profile 7b 2048 128" "rest 7b" "chat 8b"
+             "rest 8b" "profile 8b 2048 128" "again 7b" "again 8b") ;;
+esac
+chat() { pair "$1-chat-n128${2:-}" "$1" --kind chat --requests 128; }
+rest() { for s in 4096 1024 512; do sysprompt "$1" $s 128; done; sysprompt "$1" 2048 256; sysprompt "$1" 2048 64; }
+again() { sysprompt "$1" 2048 128 -again; chat "$1" -again; }
+for item in "${plan[@]}"; do $item; done
 printf '%-26s %10s %10s %8s\n' "workload (output tok/s)" paged relay ratio
 cat "$table"
 echo "Attention phase of the decode steps (LOOM_PROFILE=decode: eager steps, CUDA events between phases):"
