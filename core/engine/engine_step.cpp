@@ -3,6 +3,8 @@
 // redone), one sequence (seq_failures, it is requeued), or nothing but an offer (a connector's
 // loadable tokens, a drafter's drafts: the sequence computes instead).
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "core/engine/engine.h"
 #include "core/sampling/speculative_verify.h"
@@ -66,6 +68,7 @@ std::vector<RequestResult> Engine::step() {
 void Engine::offer_external_kv() {
   for (auto& [id, seq] : sequences_) {
     seq.loadable_from = seq.num_loadable_tokens = 0;
+    seq.awaiting_external_kv = false;
     if (!plugins_.connector || seq.state != sdk::SeqState::waiting || seq.external_kv_failed ||
         seq.needs_prompt_logprobs())
       continue;
@@ -74,6 +77,10 @@ void Engine::offer_external_kv() {
       const std::size_t bs = stats_.block_size;
       const std::size_t loadable =
           plugins_.connector->num_loadable_tokens(seq.tokens, seq.block_hashes(seq.tokens.size() / bs, bs), local);
+      if (loadable == sdk::KvConnector::kLoadPending) {
+        seq.awaiting_external_kv = true;
+        return;
+      }
       if (loadable % stats_.block_size != 0 || local + loadable > seq.tokens.size())
         throw Error("it offered " + std::to_string(loadable) + " tokens after " + std::to_string(local) +
                     " cached ones of a " + std::to_string(seq.tokens.size()) +
@@ -135,6 +142,7 @@ void Engine::schedule(StepWork& work) {
   std::vector<sdk::SequenceView> views;
   views.reserve(sequences_.size());
   for (const auto& [id, seq] : sequences_) {
+    if (seq.awaiting_external_kv) continue;
     sdk::SequenceView view{id,
                            seq.state,
                            seq.tokens,
@@ -186,6 +194,13 @@ void Engine::hand_over_blocks(StepWork&) {
 }
 
 std::vector<RequestResult> Engine::idle_step(StepWork work) {
+  const bool awaiting_kv = std::any_of(sequences_.begin(), sequences_.end(),
+                                       [](const auto& entry) { return entry.second.awaiting_external_kv; });
+  if (work.out.empty() && work.plan.preempted.empty() && awaiting_kv) {
+    // Nothing to run until the connector's KV arrives: pause briefly rather than spin.
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    return std::move(work.out);
+  }
   if (work.out.empty() && work.plan.preempted.empty())  // a stall; transient when allocations fail at random
     return fail_step("the scheduler made no progress with " + std::to_string(sequences_.size()) +
                          " unfinished sequences (a scheduler plugin bug, or a KV pool too small for any of them)",

@@ -58,6 +58,7 @@ struct Sequence {
   // that doubles each time (up to 64) until a draft is accepted.
   std::size_t draft_limit = 1;
   std::uint32_t draft_pause = 0, draft_backoff = 1;
+  bool awaiting_external_kv = false;  // the connector is still fetching its KV: not scheduled this step
   bool external_kv_failed = false;  // a connector load for it failed: it recomputes from now on
   // A request's samples 1..n-1, held by sample 0 until its prompt is computed; then they fork
   // from it and share the prompt's KV blocks (Engine::fork_samples).

@@ -180,6 +180,32 @@ TEST(EngineHooks, ConnectorLoadsTheBlocksItSavedAndOutputsMatchARunWithoutIt) {
   EXPECT_GE(count(calls, "on_finished"), 16u);
 }
 
+// A connector still fetching a prompt's KV (kLoadPending) holds that sequence back: it is asked
+// again at each step, steps in which every sequence waits are not a stall, and once it offers,
+// the run loads and computes what it would have without the wait, three steps later.
+TEST(EngineHooks, SequencesAConnectorIsStillFetchingWaitThenLoadWhatTheyWouldHave) {
+  const fs::path dir = fresh_dir("pending");
+  const std::vector<std::string> base = {"kv.prefix_caching=false", "engine.max_num_batched_tokens=24"};
+  std::vector<std::string> direct = base, waiting = base;
+  for (auto& o : connector(dir / "direct.txt")) direct.push_back(o);
+  for (auto& o : connector(dir / "waiting.txt")) waiting.push_back(o);
+  waiting.push_back("kv_connector.pending_asks=3");
+  const Outcome plain = run(waves(), base);
+  const Outcome hooked = run(waves(), direct);
+  const Outcome waited = run(waves(), waiting);
+  EXPECT_EQ(waited.tokens, plain.tokens);
+  EXPECT_TRUE(waited.errors.empty());
+  EXPECT_GT(waited.stats.loaded_tokens, 0u);
+  EXPECT_EQ(waited.stats.loaded_tokens, hooked.stats.loaded_tokens);
+  EXPECT_EQ(waited.stats.computed_prompt_tokens, hooked.stats.computed_prompt_tokens);
+  // Each wave waits three steps with nothing scheduled (a pending sequence that ran would not).
+  EXPECT_GE(waited.stats.steps, hooked.stats.steps + 6);
+  const auto calls = read_log(dir / "waiting.txt");
+  std::size_t pending = 0;
+  for (const auto& c : calls) pending += c[0] == "num_loadable_tokens" && c.back() == "pending";
+  EXPECT_GE(pending, 3u * 16u) << "three answers for each of the 16 prompts";
+}
+
 // A layer's wait that fails (after the forward has begun) costs the step: the sequences it was
 // loading compute those tokens instead, and the outputs are those of a run without a connector.
 TEST(EngineHooks, AFailedLayerWaitRedoesTheStepComputingWhatItWouldHaveLoaded) {

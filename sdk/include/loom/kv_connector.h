@@ -54,6 +54,12 @@ class LOOM_SDK_VISIBLE KvConnector : public Plugin {
   virtual std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::span<const BlockHash> block_hashes,
                                           std::size_t num_local_tokens) = 0;
 
+  // num_loadable_tokens()'s answer while the connector is still fetching this prompt's KV (from a
+  // prefill instance, a slow tier) and will offer it at a later step: the engine leaves the
+  // sequence out of this step's scheduling and asks again at the next. The connector bounds the
+  // wait itself (a deadline, a peer that went away), then offers what it has, or 0 to compute.
+  static constexpr std::size_t kLoadPending = static_cast<std::size_t>(-1);
+
   // The worker side's `stream` is the one forward passes read and write the cache on (a
   // cudaStream_t with a CUDA pool, nullptr on the CPU, where every call finishes its copies
   // before it returns). A GPU connector copies on a stream of its own and orders itself against

@@ -3,7 +3,9 @@
 // copies each layer only when the engine waits for that layer (or for the whole load): outputs
 // that match a run without it show that every layer waited before reading the cache. With
 // `corrupt` it loads zeros instead, which must change the outputs: proof that loaded KV is read.
-// With `fail_layer_wait` = L, every wait for layer L throws (after copying nothing of it).
+// With `fail_layer_wait` = L, every wait for layer L throws (after copying nothing of it). With
+// `pending_asks` = N it answers kLoadPending the first N times it is asked about each prompt, as a
+// connector still fetching KV from a prefill instance does.
 #include <cstring>
 #include <map>
 #include <utility>
@@ -26,6 +28,7 @@ const loom::sdk::ConfigKeySpec kKeys[] = {
     {"log", loom::sdk::KeyType::string, "", "file the calls are appended to (\"\": none)"},
     {"corrupt", loom::sdk::KeyType::boolean, "false", "load zeros instead of the stored KV"},
     {"fail_layer_wait", loom::sdk::KeyType::integer, "-1", "the layer whose wait_for_layer_load throws (-1: none)"},
+    {"pending_asks", loom::sdk::KeyType::integer, "0", "answer kLoadPending this many times per prompt first"},
 };
 
 class RecordingConnector final : public loom::sdk::KvConnector {
@@ -34,6 +37,7 @@ class RecordingConnector final : public loom::sdk::KvConnector {
       : block_size_(info.block_size),
         corrupt_(config.boolean("corrupt")),
         fail_layer_wait_(config.integer("fail_layer_wait")),
+        pending_asks_(config.integer("pending_asks")),
         log_(config.string("log")) {}
 
   std::size_t num_loadable_tokens(std::span<const TokenId> tokens, std::span<const BlockHash> hashes,
@@ -41,6 +45,10 @@ class RecordingConnector final : public loom::sdk::KvConnector {
     if (hashes.size() != tokens.size() / block_size_ ||
         (!hashes.empty() && hashes.back() != loom::sdk::full_block_hashes(tokens, block_size_).back()))
       throw loom::Error("recording connector: the engine's block hashes are not the tokens'");
+    if (asks_[std::vector<TokenId>(tokens.begin(), tokens.end())]++ < pending_asks_) {
+      log_.write("num_loadable_tokens", tokens.size(), num_local_tokens, "pending");
+      return kLoadPending;
+    }
     std::size_t block = num_local_tokens / block_size_;
     while (block < hashes.size() && store_.contains(hashes[block])) ++block;
     const std::size_t loadable = block * block_size_ - num_local_tokens;
@@ -115,6 +123,8 @@ class RecordingConnector final : public loom::sdk::KvConnector {
   std::size_t block_size_;
   bool corrupt_;
   std::int64_t fail_layer_wait_;
+  std::int64_t pending_asks_;
+  std::map<std::vector<TokenId>, std::int64_t> asks_;  // times each prompt was asked about
   loom::hooks::CallLog log_;
   std::map<BlockHash, std::vector<char>> store_;
   KvCacheView cache_;  // the step's load: its blocks and their stored bytes
