@@ -2,6 +2,7 @@
 // (engine_step.cpp) runs these phases, each a function named after its line:
 //
 //   offer_external_kv   kv_connector: tokens waiting sequences could load instead of computing
+//                       (or kLoadPending: that sequence sits the step out)
 //   propose_drafts      drafter: draft tokens for greedy sequences about to decode
 //   schedule            scheduler: the plan (chunks, loads, lookahead); preempted and rejected
 //   hand_over_blocks    allocator: block copies done; evicted blocks handed to the connector

@@ -67,7 +67,6 @@ CudaModel::CudaModel(io::LoadedModel model, const CudaModelOptions& options)
   buffers_ = std::make_unique<CudaWorkBuffers>(c, max_tokens, max_rows);
   logprobs_.reserve(max_rows);  // now, not at the first step that asks, when the KV pool has the rest
   timer_ = std::make_unique<CudaStepTimer>(profiling_requested());
-  profile_decode_only_ = profiling_decode_steps_only();
   stream_.synchronize();
 }
 

@@ -107,7 +107,7 @@ class CudaModel final : public Model {
   std::unique_ptr<CudaWorkBuffers> buffers_;
   CudaGraphCache graphs_;
   std::unique_ptr<CudaStepTimer> timer_;
-  bool profile_decode_only_ = false;  // LOOM_PROFILE=decode: only decode steps timed
+  bool profile_decode_only_ = profiling_decode_steps_only();  // LOOM_PROFILE=decode: only decode steps timed
   bool fused_decode_ = false;  // one-token steps use the fused GEMVs (see attention_block)
   bool fused_rope_ = false;    // ... and the QKV GEMV applies RoPE (no layer has a QK-norm)
   CudaLogprobs logprobs_;
